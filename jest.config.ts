@@ -1,0 +1,18 @@
+import type { Config } from 'jest';
+
+// ESM project: ts-jest transpiles (type checking is `tsc`'s job in `npm run build`, which `npm test`
+// runs first), so test start-up stays fast.
+const config: Config = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }],
+  },
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  testTimeout: 60_000,
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+};
+
+export default config;

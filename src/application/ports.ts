@@ -1,0 +1,113 @@
+import type { ClaimToken, ExecutionOutcome, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
+
+/** A task this worker holds: the row as it was claimed. */
+export interface ClaimedTask {
+  readonly id: TaskId;
+  readonly taskType: string;
+  readonly payload: unknown;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly executeAt: Date;
+  readonly owner: WorkerId;
+  readonly claimToken: ClaimToken;
+  readonly claimedAt: Date;
+}
+
+/** A task in processing whose owner has stopped heart-beating. */
+export interface StuckTask {
+  readonly id: TaskId;
+  readonly taskType: string;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly executeAt: Date;
+  readonly owner: WorkerId;
+  readonly claimToken: ClaimToken;
+  readonly heartbeatAt: Date;
+}
+
+export interface ClaimRef {
+  readonly id: TaskId;
+  readonly claimToken: ClaimToken;
+}
+
+/**
+ * The end of an attempt: the events that explain it and the state they lead to. Written only while
+ * the claim is still held (status = processing and the same claim token); with `onlyIfStaleBefore`,
+ * also only while the heartbeat is older than that (the cleaner must not take a task back from an
+ * owner that has just proven it is alive).
+ */
+export interface AttemptEnd {
+  readonly claim: ClaimRef;
+  readonly events: readonly TaskEvent[];
+  readonly next: TaskState;
+  readonly errorMessage: string | null;
+  readonly onlyIfStaleBefore?: Date;
+}
+
+/** `fenced`: the claim was no longer ours (recovered, or already ended); nothing was written. */
+export type AttemptEndResult = 'applied' | 'fenced';
+
+/**
+ * What the worker needs from the task store. Shaped by the use cases, not as CRUD. Every method
+ * writes state and its events in one transaction.
+ */
+export interface TaskQueue {
+  /** Claims up to `limit` due pending tasks (due by the database's clock), oldest first. */
+  claimDueTasks(workerId: WorkerId, limit: number): Promise<readonly ClaimedTask[]>;
+  /** Ends an attempt, fenced to its claim. Implementations may coalesce concurrent calls. */
+  endAttempt(end: AttemptEnd): Promise<AttemptEndResult>;
+  /** Proves the claims are alive. Returns how many were still held. */
+  refreshHeartbeats(workerId: WorkerId, claims: readonly ClaimRef[]): Promise<number>;
+  /** Tasks in processing whose heartbeat is older than `staleBefore`, up to `limit`. */
+  findStuckTasks(staleBefore: Date, limit: number): Promise<readonly StuckTask[]>;
+  /** The earliest execute_at of a pending task, if any is due before `horizon`. */
+  nextDueAt(horizon: Date): Promise<Date | null>;
+}
+
+/** Runs one kind of task. Never throws for a task's own failure: that is an outcome. */
+export interface TaskExecutor {
+  execute(task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome>;
+}
+
+/** task_type → executor. Adding a type is one adapter and one entry here. */
+export type ExecutorsByType = ReadonlyMap<string, TaskExecutor>;
+
+export interface Clock {
+  now(): Date;
+}
+
+/** A number in [0, 1) for retry jitter; injected so tests can pin it. */
+export interface Jitter {
+  next(): number;
+}
+
+export type LogFields = Readonly<Record<string, unknown>>;
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/**
+ * Something that says "there may be work now" sooner than the next poll (LISTEN/NOTIFY, a timer for
+ * the earliest known execute_at). Optional: polling alone is always correct.
+ */
+export interface WakeUpSource {
+  onWakeUp(listener: () => void): void;
+}
+
+/** Counters the use cases report to, for metrics; a no-op is fine. */
+export interface WorkerMetrics {
+  claimed(taskType: string, scheduleLagMs: number): void;
+  attemptEnded(taskType: string, outcome: 'completed' | 'retried' | 'failed' | 'released', durationMs: number): void;
+  recovered(taskType: string, outcome: 'requeued' | 'failed'): void;
+  inFlight(count: number): void;
+}
+
+export const noMetrics: WorkerMetrics = {
+  claimed: () => undefined,
+  attemptEnded: () => undefined,
+  recovered: () => undefined,
+  inFlight: () => undefined,
+};

@@ -1,0 +1,51 @@
+import type { Details } from './events.js';
+import type { RetryPolicy } from './retry-policy.js';
+import type { ClaimToken, WorkerId } from './task.js';
+
+/** What can be asked of a task. Time (`now`) and randomness (`jitter`) are inputs. */
+export type TaskCommand =
+  | {
+      readonly type: 'Schedule';
+      readonly now: Date;
+      readonly taskType: string;
+      readonly executeAt: Date;
+      readonly maxAttempts: number;
+    }
+  | { readonly type: 'Claim'; readonly now: Date; readonly workerId: WorkerId; readonly claimToken: ClaimToken }
+  | {
+      readonly type: 'Complete';
+      readonly now: Date;
+      readonly workerId: WorkerId;
+      readonly claimToken: ClaimToken;
+      readonly details: Details;
+    }
+  | {
+      readonly type: 'Fail';
+      readonly now: Date;
+      readonly workerId: WorkerId;
+      readonly claimToken: ClaimToken;
+      readonly error: string;
+      readonly retryable: boolean;
+      readonly retryAfterMs?: number;
+      readonly details: Details;
+      readonly policy: RetryPolicy;
+      readonly jitter: number;
+    }
+  | {
+      readonly type: 'RecoverStuck';
+      readonly now: Date;
+      readonly workerId: WorkerId;
+      readonly claimToken: ClaimToken;
+      readonly stuckFor: string;
+    }
+  | {
+      readonly type: 'Release';
+      readonly now: Date;
+      readonly workerId: WorkerId;
+      readonly claimToken: ClaimToken;
+      readonly reason: string;
+    }
+  | { readonly type: 'Retry'; readonly now: Date; readonly maxAttempts?: number }
+  | { readonly type: 'Cancel'; readonly now: Date };
+
+export type TaskCommandType = TaskCommand['type'];

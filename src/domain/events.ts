@@ -1,0 +1,92 @@
+import type { ClaimToken, WorkerId } from './task.js';
+
+/**
+ * Every transition of a task, as recorded in `task_events`. `at` is the time of the transition;
+ * `workerId` is who made it (null for the scheduler, an operator or the database trigger).
+ * `details` carries what an operator wants when reading history: HTTP status, duration, ...
+ */
+export type Details = Readonly<Record<string, unknown>>;
+
+interface EventBase {
+  readonly at: Date;
+  readonly workerId: WorkerId | null;
+}
+
+export interface Scheduled extends EventBase {
+  readonly type: 'scheduled';
+  readonly taskType: string;
+  readonly executeAt: Date;
+  readonly maxAttempts: number;
+}
+export interface Claimed extends EventBase {
+  readonly type: 'claimed';
+  readonly attempt: number;
+  readonly claimToken: ClaimToken;
+}
+export interface Completed extends EventBase {
+  readonly type: 'completed';
+  readonly attempt: number;
+  readonly details: Details;
+}
+export interface RetryScheduled extends EventBase {
+  readonly type: 'retry_scheduled';
+  readonly attempt: number;
+  readonly error: string;
+  readonly retryAt: Date;
+  readonly details: Details;
+}
+export type FailureReason = 'permanent' | 'attempts_exhausted' | 'stuck';
+export interface Failed extends EventBase {
+  readonly type: 'failed';
+  readonly attempt: number;
+  readonly reason: FailureReason;
+  readonly error: string;
+  readonly details: Details;
+}
+/** A stuck task (its owner stopped heart-beating) goes back to pending; the attempt is consumed. */
+export interface Recovered extends EventBase {
+  readonly type: 'recovered';
+  readonly attempt: number;
+  readonly previousOwner: WorkerId;
+  readonly error: string;
+}
+/** Given back at shutdown before it finished: the attempt is not consumed. */
+export interface Released extends EventBase {
+  readonly type: 'released';
+  readonly attempt: number;
+  readonly reason: string;
+}
+/** An operator sent a failed task back to pending with a fresh set of attempts. */
+export interface Rescheduled extends EventBase {
+  readonly type: 'rescheduled';
+  readonly executeAt: Date;
+  readonly maxAttempts: number;
+}
+export interface Cancelled extends EventBase {
+  readonly type: 'cancelled';
+}
+
+export type TaskEvent =
+  | Scheduled
+  | Claimed
+  | Completed
+  | RetryScheduled
+  | Failed
+  | Recovered
+  | Released
+  | Rescheduled
+  | Cancelled;
+
+export type TaskEventType = TaskEvent['type'];
+
+export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
+  'scheduled',
+  'claimed',
+  'completed',
+  'retry_scheduled',
+  'failed',
+  'recovered',
+  'released',
+  'rescheduled',
+  'cancelled',
+];

@@ -1,0 +1,55 @@
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+
+/**
+ * Turns io-ts errors into one readable line that names the field, e.g.
+ * `payload.url: expected a string, got 42`. Only the first problem of each path is kept: an
+ * operator fixes one field at a time, and a line stays short.
+ */
+export const describeDecodeErrors = (root: string, errors: t.Errors): string => {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const error of errors) {
+    const path = [root, ...fieldPath(error)].join('.');
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const expected = error.message ?? `expected ${error.context[error.context.length - 1]?.type.name ?? 'a valid value'}`;
+    lines.push(`${path}: ${expected}, got ${preview(error.value)}`);
+  }
+  return lines.join('; ');
+};
+
+// io-ts puts the members of unions and intersections into the context under keys "0", "1", ...;
+// they are not fields, so they are left out of the path. Array indexes stay.
+const fieldPath = (error: t.ValidationError): string[] =>
+  error.context.flatMap((entry, index) => {
+    const parent = error.context[index - 1]?.type;
+    const isMember = parent instanceof t.UnionType || parent instanceof t.IntersectionType;
+    return entry.key === '' || isMember ? [] : [entry.key];
+  });
+
+const preview = (value: unknown): string => {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+};
+
+/** Decodes `value` with `codec`, or explains in one line why it cannot. Never throws. */
+export const decodeWith =
+  <A>(codec: t.Decoder<unknown, A>, root: string) =>
+  (value: unknown): E.Either<string, A> => {
+    try {
+      const result = codec.decode(value);
+      return E.isRight(result) ? result : E.left(describeDecodeErrors(root, result.left));
+    } catch (cause) {
+      return E.left(`${root}: could not be decoded (${cause instanceof Error ? cause.message : String(cause)})`);
+    }
+  };
+
+/** Any JSON value, but the key must be there (io-ts' `t.unknown` also accepts a missing key). */
+export const Present = new t.Type<unknown, unknown, unknown>(
+  'a value',
+  (value): value is unknown => value !== undefined,
+  (value, context) => (value === undefined ? t.failure(value, context, 'is required') : t.success(value)),
+  t.identity,
+);
