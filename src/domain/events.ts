@@ -12,23 +12,23 @@ interface EventBase {
   readonly workerId: WorkerId | null;
 }
 
-export interface Scheduled extends EventBase {
+export interface ScheduledEvent extends EventBase {
   readonly type: 'scheduled';
   readonly taskType: string;
   readonly executeAt: Date;
   readonly maxAttempts: number;
 }
-export interface Claimed extends EventBase {
+export interface ClaimedEvent extends EventBase {
   readonly type: 'claimed';
   readonly attempt: number;
   readonly claimToken: ClaimToken;
 }
-export interface Completed extends EventBase {
+export interface CompletedEvent extends EventBase {
   readonly type: 'completed';
   readonly attempt: number;
   readonly details: Details;
 }
-export interface RetryScheduled extends EventBase {
+export interface RetryScheduledEvent extends EventBase {
   readonly type: 'retry_scheduled';
   readonly attempt: number;
   readonly error: string;
@@ -36,7 +36,7 @@ export interface RetryScheduled extends EventBase {
   readonly details: Details;
 }
 export type FailureReason = 'permanent' | 'attempts_exhausted' | 'stuck';
-export interface Failed extends EventBase {
+export interface FailedEvent extends EventBase {
   readonly type: 'failed';
   readonly attempt: number;
   readonly reason: FailureReason;
@@ -44,38 +44,38 @@ export interface Failed extends EventBase {
   readonly details: Details;
 }
 /** A stuck task (its owner stopped heart-beating) goes back to pending; the attempt is consumed. */
-export interface Recovered extends EventBase {
+export interface RecoveredEvent extends EventBase {
   readonly type: 'recovered';
   readonly attempt: number;
   readonly previousOwner: WorkerId;
   readonly error: string;
 }
 /** Given back at shutdown before it finished: the attempt is not consumed. */
-export interface Released extends EventBase {
+export interface ReleasedEvent extends EventBase {
   readonly type: 'released';
   readonly attempt: number;
   readonly reason: string;
 }
 /** An operator sent a failed task back to pending with a fresh set of attempts. */
-export interface Rescheduled extends EventBase {
+export interface RescheduledEvent extends EventBase {
   readonly type: 'rescheduled';
   readonly executeAt: Date;
   readonly maxAttempts: number;
 }
-export interface Cancelled extends EventBase {
+export interface CancelledEvent extends EventBase {
   readonly type: 'cancelled';
 }
 
 export type TaskEvent =
-  | Scheduled
-  | Claimed
-  | Completed
-  | RetryScheduled
-  | Failed
-  | Recovered
-  | Released
-  | Rescheduled
-  | Cancelled;
+  | ScheduledEvent
+  | ClaimedEvent
+  | CompletedEvent
+  | RetryScheduledEvent
+  | FailedEvent
+  | RecoveredEvent
+  | ReleasedEvent
+  | RescheduledEvent
+  | CancelledEvent;
 
 export type TaskEventType = TaskEvent['type'];
 

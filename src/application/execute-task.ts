@@ -1,0 +1,180 @@
+import * as E from 'fp-ts/lib/Either.js';
+import {
+  decide,
+  describeDomainError,
+  permanentFailure,
+  replay,
+  retryableFailure,
+  type ExecutionOutcome,
+  type RetryPolicy,
+  type TaskCommand,
+} from '../domain/index.js';
+import { processingState } from './claimed-state.js';
+import type {
+  AttemptEndResult,
+  ClaimedTask,
+  Clock,
+  ExecutorsByType,
+  Jitter,
+  Logger,
+  TaskQueue,
+  WorkerMetrics,
+} from './ports.js';
+
+export interface ExecuteTaskDeps {
+  readonly workerId: string;
+  readonly executors: ExecutorsByType;
+  readonly queue: TaskQueue;
+  readonly clock: Clock;
+  readonly jitter: Jitter;
+  readonly logger: Logger;
+  readonly metrics: WorkerMetrics;
+  readonly retryPolicy: RetryPolicy;
+  readonly taskTimeoutMs: number;
+}
+
+/** Why a running task was aborted; carried as the AbortSignal's reason. */
+export type AbortCause = { readonly _tag: 'Shutdown' } | { readonly _tag: 'TaskTimeout'; readonly afterMs: number };
+export const shutdownCause: AbortCause = { _tag: 'Shutdown' };
+
+export type ExecuteTask = (task: ClaimedTask, shutdown: AbortSignal) => Promise<AttemptEndResult>;
+
+/**
+ * Runs one claimed task to the end of its attempt: executes it under TASK_TIMEOUT, decides what the
+ * outcome means (complete, retry with backoff, fail, or release at shutdown) and records that, fenced
+ * to the claim. Side effects happen only on a committed claim; the result is written only while the
+ * claim is still ours.
+ */
+export const executeTask =
+  (deps: ExecuteTaskDeps): ExecuteTask =>
+  async (task, shutdown) => {
+    const started = deps.clock.now();
+    const { signal, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
+    let outcome: ExecutionOutcome;
+    try {
+      outcome = await runExecutor(deps.executors, task, signal);
+    } finally {
+      dispose();
+    }
+    const now = deps.clock.now();
+    const durationMs = now.getTime() - started.getTime();
+    const command = commandFor(deps, task, outcome, signal, now, durationMs);
+    const decision = decide(processingState(task), command);
+    if (E.isLeft(decision)) {
+      // Cannot happen for a claim we hold; if it does, leave the row for the cleaner and say why.
+      deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(decision.left)}`, { taskId: task.id });
+      return 'fenced';
+    }
+    const events = decision.right;
+    const next = replay(events, processingState(task));
+    const errorMessage = outcome._tag === 'Failed' ? outcome.error : null;
+    const result = await deps.queue.endAttempt({ claim: task, events, next, errorMessage });
+    report(deps, task, command, outcome, next.status, result, durationMs);
+    return result;
+  };
+
+const runExecutor = async (
+  executors: ExecutorsByType,
+  task: ClaimedTask,
+  signal: AbortSignal,
+): Promise<ExecutionOutcome> => {
+  const executor = executors.get(task.taskType);
+  if (executor === undefined) {
+    const known = [...executors.keys()].join(', ');
+    return permanentFailure(`unknown task_type "${task.taskType}" (expected one of: ${known})`);
+  }
+  // An executor that ignores its signal must still not hold the slot past the timeout.
+  const aborted = new Promise<ExecutionOutcome>((resolve) => {
+    const onAbort = () => resolve(retryableFailure(describeAbort(signal.reason)));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([executor.execute(task, signal), aborted]);
+  } catch (cause) {
+    return retryableFailure(`executor error: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+};
+
+const commandFor = (
+  deps: ExecuteTaskDeps,
+  task: ClaimedTask,
+  outcome: ExecutionOutcome,
+  signal: AbortSignal,
+  now: Date,
+  durationMs: number,
+): TaskCommand => {
+  const claim = { now, workerId: deps.workerId, claimToken: task.claimToken };
+  if (outcome._tag === 'Succeeded') {
+    return { type: 'Complete', ...claim, details: { ...outcome.details, duration_ms: durationMs } };
+  }
+  const cause = signal.aborted ? (signal.reason as AbortCause | undefined) : undefined;
+  if (cause?._tag === 'Shutdown') {
+    return { type: 'Release', ...claim, reason: 'worker shutting down' };
+  }
+  const error = cause?._tag === 'TaskTimeout' ? describeAbort(cause) : outcome.error;
+  return {
+    type: 'Fail',
+    ...claim,
+    error,
+    retryable: cause?._tag === 'TaskTimeout' ? true : outcome.retryable,
+    ...(outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs }),
+    details: { ...outcome.details, duration_ms: durationMs },
+    policy: deps.retryPolicy,
+    jitter: deps.jitter.next(),
+  };
+};
+
+const report = (
+  deps: ExecuteTaskDeps,
+  task: ClaimedTask,
+  command: TaskCommand,
+  outcome: ExecutionOutcome,
+  nextStatus: string,
+  result: AttemptEndResult,
+  durationMs: number,
+): void => {
+  const fields = { taskId: task.id, taskType: task.taskType, attempt: task.attempts + 1, durationMs };
+  if (result === 'fenced') {
+    deps.logger.warn(
+      `[Executor] Task ${task.id}: result discarded, the claim is no longer held by this worker (recovered by the cleaner?)`,
+      fields,
+    );
+    return;
+  }
+  if (command.type === 'Release') {
+    deps.metrics.attemptEnded(task.taskType, 'released', durationMs);
+    deps.logger.info(`[Executor] Task ${task.id} released to pending at shutdown`, fields);
+    return;
+  }
+  if (outcome._tag === 'Succeeded') {
+    deps.metrics.attemptEnded(task.taskType, 'completed', durationMs);
+    deps.logger.debug(`[Executor] Task ${task.id} completed`, fields);
+    return;
+  }
+  const error = command.type === 'Fail' ? command.error : outcome.error;
+  deps.metrics.attemptEnded(task.taskType, nextStatus === 'pending' ? 'retried' : 'failed', durationMs);
+  const what = nextStatus === 'pending' ? 'will be retried' : 'will not be retried';
+  deps.logger.warn(`[Executor] Task ${task.id} failed: ${error} (${what})`, { ...fields, error });
+};
+
+/** A signal aborted by shutdown or by TASK_TIMEOUT, whichever comes first, with the cause as reason. */
+const taskSignal = (shutdown: AbortSignal, timeoutMs: number) => {
+  const controller = new AbortController();
+  const onShutdown = () => controller.abort(shutdownCause);
+  if (shutdown.aborted) onShutdown();
+  else shutdown.addEventListener('abort', onShutdown, { once: true });
+  const timer = setTimeout(() => controller.abort({ _tag: 'TaskTimeout', afterMs: timeoutMs } satisfies AbortCause), timeoutMs);
+  const dispose = () => {
+    clearTimeout(timer);
+    shutdown.removeEventListener('abort', onShutdown);
+  };
+  return { signal: controller.signal, dispose };
+};
+
+const describeAbort = (reason: unknown): string => {
+  const cause = reason as AbortCause | undefined;
+  if (cause?._tag === 'TaskTimeout') return `task timed out after ${cause.afterMs} ms (TASK_TIMEOUT)`;
+  if (cause?._tag === 'Shutdown') return 'aborted: worker shutting down';
+  return `aborted: ${reason instanceof Error ? reason.message : String(reason)}`;
+};

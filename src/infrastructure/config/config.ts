@@ -1,0 +1,182 @@
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { hostname } from 'node:os';
+import type { RetryPolicy } from '../../domain/index.js';
+import { boolean, duration, list, oneOf, optionalPositiveInteger, optionalText, port, positiveInteger, text, url } from './env-codecs.js';
+
+/**
+ * Every variable the service reads, with its default. The seed's table (DB_*, WORKER_*) keeps its
+ * names, units and defaults; the rest are ours. README's configuration table and .env.example list
+ * the same set — keep the three in step.
+ */
+export const EnvSchema = t.type({
+  DATABASE_URL: url(['postgres', 'postgresql'], null),
+  DB_HOST: text('localhost'),
+  DB_PORT: port(5432),
+  DB_USER: text('postgres'),
+  DB_PASSWORD: text('postgres'),
+  DB_NAME: text('at_scheduler'),
+  DB_SSLMODE: oneOf(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'], 'disable'),
+  DB_POOL_SIZE: optionalPositiveInteger,
+  DB_MIGRATE: boolean(true),
+  WORKER_ID: optionalText,
+  WORKER_POLLING_INTERVAL: duration('seconds', 5),
+  WORKER_BATCH_SIZE: positiveInteger(10),
+  WORKER_CONCURRENCY: positiveInteger(10),
+  WORKER_CLEANER_INTERVAL: duration('minutes', 5),
+  WORKER_STUCK_TIMEOUT: duration('minutes', 5),
+  RETRY_BASE_DELAY: duration('seconds', 10),
+  RETRY_MAX_DELAY: duration('seconds', 3600),
+  HTTP_TIMEOUT: duration('seconds', 30),
+  TASK_TIMEOUT: duration('seconds', 300),
+  SHUTDOWN_TIMEOUT: duration('seconds', 30),
+  HTTP_ALLOW_PRIVATE_NETWORKS: boolean(false),
+  HTTP_ALLOWED_HOSTS: list,
+  WEBHOOK_SECRET: list,
+  AMQP_URL: url(['amqp', 'amqps'], 'amqp://guest:guest@localhost:5672'),
+  AMQP_CONFIRM_TIMEOUT: duration('seconds', 10),
+  SMTP_HOST: optionalText,
+  SMTP_PORT: port(587),
+  SMTP_SECURE: boolean(false),
+  SMTP_USER: optionalText,
+  SMTP_PASSWORD: optionalText,
+  SMTP_TIMEOUT: duration('seconds', 30),
+  EMAIL_FROM: optionalText,
+  HTTP_PORT: port(8080),
+  LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),
+  LOG_FORMAT: oneOf(['json', 'pretty'], 'json'),
+});
+export type Env = t.TypeOf<typeof EnvSchema>;
+
+export interface Config {
+  readonly database: { readonly url: string; readonly poolSize: number; readonly migrate: boolean };
+  readonly worker: {
+    readonly id: string;
+    readonly pollIntervalMs: number;
+    readonly batchSize: number;
+    readonly concurrency: number;
+    readonly cleanerIntervalMs: number;
+    readonly stuckTimeoutMs: number;
+    readonly taskTimeoutMs: number;
+    readonly shutdownTimeoutMs: number;
+    readonly retry: RetryPolicy;
+  };
+  readonly http: {
+    readonly timeoutMs: number;
+    readonly allowPrivateNetworks: boolean;
+    readonly allowedHosts: readonly string[];
+    readonly webhookSecrets: readonly string[];
+  };
+  readonly amqp: { readonly url: string | null; readonly confirmTimeoutMs: number };
+  readonly smtp: {
+    readonly host: string | null;
+    readonly port: number;
+    readonly secure: boolean;
+    readonly user: string | null;
+    readonly password: string | null;
+    readonly timeoutMs: number;
+    readonly from: string | null;
+  };
+  readonly healthPort: number;
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'pretty' };
+  /** Values that must never appear in a log line, event or error message. */
+  readonly secrets: readonly string[];
+}
+
+export type ConfigError = { readonly _tag: 'ConfigError'; readonly message: string };
+
+export const decodeConfig = (env: Readonly<Record<string, string | undefined>>): E.Either<ConfigError, Config> => {
+  const decoded = EnvSchema.decode(env);
+  if (E.isLeft(decoded)) return E.left({ _tag: 'ConfigError', message: describeEnvErrors(decoded.left) });
+  const cross = crossCheck(decoded.right);
+  return cross === null ? E.right(toConfig(decoded.right)) : E.left({ _tag: 'ConfigError', message: cross });
+};
+
+const crossCheck = (env: Env): string | null => {
+  if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
+  // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
+  if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
+  return null;
+};
+
+const toConfig = (env: Env): Config => {
+  const databaseUrl = env.DATABASE_URL ?? composeDatabaseUrl(env);
+  return {
+    database: {
+      url: databaseUrl,
+      // Every in-flight task may end at once, plus the claim loop, heartbeats and the cleaner.
+      poolSize: env.DB_POOL_SIZE ?? Math.min(env.WORKER_CONCURRENCY, 20) + 3,
+      migrate: env.DB_MIGRATE,
+    },
+    worker: {
+      id: env.WORKER_ID ?? hostname(),
+      pollIntervalMs: env.WORKER_POLLING_INTERVAL,
+      batchSize: env.WORKER_BATCH_SIZE,
+      concurrency: env.WORKER_CONCURRENCY,
+      cleanerIntervalMs: env.WORKER_CLEANER_INTERVAL,
+      stuckTimeoutMs: env.WORKER_STUCK_TIMEOUT,
+      taskTimeoutMs: env.TASK_TIMEOUT,
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
+      retry: { baseDelayMs: env.RETRY_BASE_DELAY, maxDelayMs: env.RETRY_MAX_DELAY },
+    },
+    http: {
+      timeoutMs: env.HTTP_TIMEOUT,
+      allowPrivateNetworks: env.HTTP_ALLOW_PRIVATE_NETWORKS,
+      allowedHosts: env.HTTP_ALLOWED_HOSTS,
+      webhookSecrets: env.WEBHOOK_SECRET,
+    },
+    amqp: { url: env.AMQP_URL, confirmTimeoutMs: env.AMQP_CONFIRM_TIMEOUT },
+    smtp: {
+      host: env.SMTP_HOST,
+      port: env.SMTP_PORT,
+      secure: env.SMTP_SECURE,
+      user: env.SMTP_USER,
+      password: env.SMTP_PASSWORD,
+      timeoutMs: env.SMTP_TIMEOUT,
+      from: env.EMAIL_FROM,
+    },
+    healthPort: env.HTTP_PORT,
+    log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
+    secrets: collectSecrets(env, databaseUrl),
+  };
+};
+
+const composeDatabaseUrl = (env: Env): string => {
+  const credentials = `${encodeURIComponent(env.DB_USER)}:${encodeURIComponent(env.DB_PASSWORD)}`;
+  return `postgres://${credentials}@${env.DB_HOST}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME)}?sslmode=${env.DB_SSLMODE}`;
+};
+
+const collectSecrets = (env: Env, databaseUrl: string): string[] => {
+  const fromUrl = (raw: string | null): string[] => {
+    if (raw === null) return [];
+    try {
+      const parsed = new URL(raw);
+      return [decodeURIComponent(parsed.password), parsed.password];
+    } catch {
+      return [];
+    }
+  };
+  const secrets = [
+    env.DATABASE_URL === null ? env.DB_PASSWORD : null,
+    env.SMTP_PASSWORD,
+    ...fromUrl(databaseUrl),
+    ...fromUrl(env.AMQP_URL),
+    ...env.WEBHOOK_SECRET,
+  ];
+  // Very short values ("a", "postgres" is fine) would blank out ordinary words; 4 chars is the floor.
+  return [...new Set(secrets.filter((value): value is string => value !== null && value.length >= 4))];
+};
+
+/** One line naming every bad variable: `WORKER_BATCH_SIZE must be a positive integer (got "abc")`. */
+const describeEnvErrors = (errors: t.Errors): string => {
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  for (const error of errors) {
+    const variable = error.context[1]?.key ?? '?';
+    if (seen.has(variable)) continue;
+    seen.add(variable);
+    const expected = error.context[error.context.length - 1]?.type.name ?? 'a valid value';
+    parts.push(error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(error.value)})`);
+  }
+  return `Invalid configuration: ${parts.join('; ')}`;
+};

@@ -1,0 +1,80 @@
+import * as t from 'io-ts';
+
+/**
+ * Codecs for environment variables: each decodes the raw string (or undefined, for an unset variable)
+ * to a typed value, applying the default. Their `name` is the "expected ..." part of the one-line
+ * start-up error, so it is written for an operator.
+ */
+const fromEnv = <A>(name: string, parse: (raw: string) => A | undefined, fallback: A | undefined) =>
+  new t.Type<A, string, unknown>(
+    name,
+    (value): value is A => value !== undefined,
+    (value, context) => {
+      if (value === undefined || value === '') {
+        return fallback === undefined ? t.failure(value, context, 'is required') : t.success(fallback);
+      }
+      if (typeof value !== 'string') return t.failure(value, context);
+      const parsed = parse(value.trim());
+      return parsed === undefined ? t.failure(value, context) : t.success(parsed);
+    },
+    String,
+  );
+
+const finite = (raw: string): number | undefined => {
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw)) return undefined;
+  const value = Number(raw);
+  return Number.isFinite(value) ? value : undefined;
+};
+
+export const positiveInteger = (fallback?: number) =>
+  fromEnv('a positive integer', (raw) => {
+    const value = finite(raw);
+    return value !== undefined && Number.isInteger(value) && value > 0 ? value : undefined;
+  }, fallback);
+
+export const port = (fallback?: number) =>
+  fromEnv('a port number (0-65535)', (raw) => {
+    const value = finite(raw);
+    return value !== undefined && Number.isInteger(value) && value >= 0 && value <= 65535 ? value : undefined;
+  }, fallback);
+
+/** A duration given in `unit`s (fractions allowed: 0.05 min, 0.2 s), decoded to milliseconds. */
+export const duration = (unit: 'seconds' | 'minutes', fallbackInUnits: number) => {
+  const factor = unit === 'seconds' ? 1000 : 60_000;
+  return fromEnv(`a positive number of ${unit}`, (raw) => {
+    const value = finite(raw);
+    return value !== undefined && value > 0 ? Math.round(value * factor) : undefined;
+  }, fallbackInUnits * factor);
+};
+
+export const boolean = (fallback: boolean) =>
+  fromEnv('true or false', (raw) => {
+    const value = raw.toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(value)) return true;
+    if (['false', '0', 'no', 'off'].includes(value)) return false;
+    return undefined;
+  }, fallback);
+
+export const oneOf = <const V extends string>(values: readonly V[], fallback: V) =>
+  fromEnv(`one of ${values.join(', ')}`, (raw) => values.find((value) => value === raw.toLowerCase()), fallback);
+
+export const text = (fallback?: string) => fromEnv('a non-empty string', (raw) => (raw === '' ? undefined : raw), fallback);
+
+export const optionalText = fromEnv<string | null>('a string', (raw) => raw, null);
+
+/** Space- or comma-separated words. */
+export const list = fromEnv<readonly string[]>('a space- or comma-separated list', (raw) => raw.split(/[\s,]+/).filter(Boolean), []);
+
+export const url = (protocols: readonly string[], fallback: string | null) =>
+  fromEnv<string | null>(`a ${protocols.join(' or ')} URL`, (raw) => {
+    try {
+      return protocols.includes(new URL(raw).protocol.replace(/:$/, '')) ? raw : undefined;
+    } catch {
+      return undefined;
+    }
+  }, fallback);
+
+export const optionalPositiveInteger = fromEnv<number | null>('a positive integer', (raw) => {
+  const value = finite(raw);
+  return value !== undefined && Number.isInteger(value) && value > 0 ? value : undefined;
+}, null);
