@@ -1,0 +1,80 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeConfig, loadEnvironment, type Config } from '../../src/infrastructure/config/index.js';
+
+const decode = (env: Record<string, string>): Config => {
+  const result = decodeConfig(env);
+  if (E.isLeft(result)) throw new Error(result.left.message);
+  return result.right;
+};
+const refusal = (env: Record<string, string>): string => {
+  const result = decodeConfig(env);
+  if (E.isRight(result)) throw new Error('expected the configuration to be refused');
+  return result.left.message;
+};
+
+describe('configuration', () => {
+  it("applies the seed's defaults", () => {
+    const config = decode({});
+    expect(config.database.url).toBe('postgres://postgres:postgres@localhost:5432/at_scheduler?sslmode=disable');
+    expect(config.worker).toMatchObject({
+      id: hostname(),
+      pollIntervalMs: 5000,
+      batchSize: 10,
+      cleanerIntervalMs: 5 * 60_000,
+      stuckTimeoutMs: 5 * 60_000,
+      taskTimeoutMs: 300_000,
+      shutdownTimeoutMs: 30_000,
+    });
+    expect(config.http.timeoutMs).toBe(30_000);
+    expect(config.database.migrate).toBe(true);
+  });
+
+  it('accepts fractions of seconds and minutes', () => {
+    const config = decode({ WORKER_POLLING_INTERVAL: '0.2', WORKER_CLEANER_INTERVAL: '0.05', WORKER_STUCK_TIMEOUT: '0.05' });
+    expect(config.worker.pollIntervalMs).toBe(200);
+    expect(config.worker.cleanerIntervalMs).toBe(3000);
+    expect(config.worker.stuckTimeoutMs).toBe(3000);
+  });
+
+  it('lets DATABASE_URL override the DB_* variables', () => {
+    const config = decode({ DATABASE_URL: 'postgres://app@db.internal/tasks', DB_HOST: 'ignored' });
+    expect(config.database.url).toBe('postgres://app@db.internal/tasks');
+  });
+
+  it('refuses a bad value with one line naming the variable and what it expected', () => {
+    const message = refusal({ WORKER_BATCH_SIZE: 'ten' });
+    expect(message).toBe('Invalid configuration: WORKER_BATCH_SIZE must be a positive integer (got "ten")');
+    expect(message).not.toContain('\n');
+    expect(refusal({ WORKER_POLLING_INTERVAL: '-1' })).toContain('WORKER_POLLING_INTERVAL must be a positive number of seconds');
+    expect(refusal({ DB_MIGRATE: 'maybe' })).toContain('DB_MIGRATE must be true or false');
+    expect(refusal({ DATABASE_URL: 'mysql://x' })).toContain('DATABASE_URL must be a postgres or postgresql URL');
+  });
+
+  it('names every bad variable on the same line', () => {
+    expect(refusal({ WORKER_CONCURRENCY: '0', LOG_LEVEL: 'loud' })).toBe(
+      'Invalid configuration: WORKER_CONCURRENCY must be a positive integer (got "0"); LOG_LEVEL must be one of debug, info, warn, error (got "loud")',
+    );
+  });
+
+  it('never puts a password into the error line', () => {
+    expect(refusal({ DB_PASSWORD: 's3cret-canary', DB_PORT: 'x' })).not.toContain('s3cret-canary');
+  });
+
+  it('knows which values are secrets, so logs can scrub them', () => {
+    const config = decode({ DB_PASSWORD: 'db-canary', SMTP_PASSWORD: 'smtp-canary', AMQP_URL: 'amqp://u:amqp-canary@h:5672' });
+    expect(config.secrets).toEqual(expect.arrayContaining(['db-canary', 'smtp-canary', 'amqp-canary']));
+  });
+
+  it('reads the environment over ./.env over /app/.env', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atw-env-'));
+    const appEnv = join(dir, 'app.env');
+    const localEnv = join(dir, 'local.env');
+    writeFileSync(appEnv, 'WORKER_BATCH_SIZE=7\nWORKER_ID=from-app\nDB_NAME=app_db\n');
+    writeFileSync(localEnv, 'WORKER_ID=from-local\nDB_NAME=local_db\n');
+    const env = loadEnvironment({ DB_NAME: 'from_process' }, [appEnv, localEnv, join(dir, 'missing.env')]);
+    expect(env).toMatchObject({ WORKER_BATCH_SIZE: '7', WORKER_ID: 'from-local', DB_NAME: 'from_process' });
+  });
+});
