@@ -1,7 +1,7 @@
 import type { Config } from 'jest';
 
-// ESM project. tsconfig has isolatedModules, so ts-jest only transpiles (type checking is `tsc`'s job in
-// runs first), so test start-up stays fast.
+// ESM project. tsconfig has isolatedModules, so ts-jest only transpiles: type checking is `tsc`'s job in
+// `npm run build`, which `npm test` runs first, and test start-up stays fast.
 const config: Config = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
