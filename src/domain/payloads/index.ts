@@ -1,2 +1,4 @@
 export * from './decode.js';
 export * from './http-callback.js';
+export * from './rabbitmq.js';
+export * from './email.js';
