@@ -19,6 +19,7 @@ export const EnvSchema = t.type({
   DB_SSLMODE: oneOf(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'], 'disable'),
   DB_POOL_SIZE: optionalPositiveInteger,
   DB_MIGRATE: boolean(true),
+  DB_CONNECT_TIMEOUT: duration('seconds', 30),
   WORKER_ID: optionalText,
   WORKER_POLLING_INTERVAL: duration('seconds', 5),
   WORKER_BATCH_SIZE: positiveInteger(10),
@@ -49,7 +50,7 @@ export const EnvSchema = t.type({
 export type Env = t.TypeOf<typeof EnvSchema>;
 
 export interface Config {
-  readonly database: { readonly url: string; readonly poolSize: number; readonly migrate: boolean };
+  readonly database: { readonly url: string; readonly poolSize: number; readonly migrate: boolean; readonly connectTimeoutMs: number };
   readonly worker: {
     readonly id: string;
     readonly pollIntervalMs: number;
@@ -107,6 +108,7 @@ const toConfig = (env: Env): Config => {
       // Every in-flight task may end at once, plus the claim loop, heartbeats and the cleaner.
       poolSize: env.DB_POOL_SIZE ?? Math.min(env.WORKER_CONCURRENCY, 20) + 3,
       migrate: env.DB_MIGRATE,
+      connectTimeoutMs: env.DB_CONNECT_TIMEOUT,
     },
     worker: {
       id: env.WORKER_ID ?? hostname(),

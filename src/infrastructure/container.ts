@@ -1,0 +1,96 @@
+import 'reflect-metadata';
+import { Container } from 'inversify';
+import { claimBatch, type ClaimBatch } from '../application/claim-batch.js';
+import { Cleaner } from '../application/cleaner.js';
+import { executeTask, type ExecuteTask } from '../application/execute-task.js';
+import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from '../application/ports.js';
+import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.js';
+import { Worker } from '../application/worker.js';
+import type { DatabasePool } from '../adapters/postgres/pool.js';
+import { createPostgresTaskQueue } from '../adapters/postgres/task-queue.js';
+import type { Config } from './config/index.js';
+import { TOKENS } from './tokens.js';
+
+export interface ContainerInputs {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly pool: DatabasePool;
+  readonly executors: ExecutorsByType;
+  readonly metrics: WorkerMetrics;
+  readonly wakeUps: readonly WakeUpSource[];
+}
+
+/**
+ * The one place that knows how the parts fit. Resources with a lifecycle (the pool, executors'
+ * connections, listeners) are created by the caller and handed in, so the caller closes them in
+ * order; everything else is a singleton built on first use.
+ */
+export const buildContainer = (inputs: ContainerInputs): Container => {
+  const container = new Container({ defaultScope: 'Singleton' });
+  const { config } = inputs;
+  container.bind<Config>(TOKENS.Config).toConstantValue(config);
+  container.bind<Logger>(TOKENS.Logger).toConstantValue(inputs.logger);
+  container.bind<DatabasePool>(TOKENS.Pool).toConstantValue(inputs.pool);
+  container.bind<ExecutorsByType>(TOKENS.Executors).toConstantValue(inputs.executors);
+  container.bind<WorkerMetrics>(TOKENS.Metrics).toConstantValue(inputs.metrics);
+  container.bind<readonly WakeUpSource[]>(TOKENS.WakeUps).toConstantValue(inputs.wakeUps);
+  container.bind<Clock>(TOKENS.Clock).toConstantValue({ now: () => new Date() });
+  container.bind<Jitter>(TOKENS.Jitter).toConstantValue({ next: () => Math.random() });
+
+  container
+    .bind<TaskQueue>(TOKENS.TaskQueue)
+    .toDynamicValue((context) => createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool)));
+
+  const common = (context: { get<T>(token: symbol): T }) => ({
+    workerId: config.worker.id,
+    queue: context.get<TaskQueue>(TOKENS.TaskQueue),
+    clock: context.get<Clock>(TOKENS.Clock),
+    logger: context.get<Logger>(TOKENS.Logger),
+    metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
+  });
+
+  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch(common(context)));
+  container.bind<ExecuteTask>(TOKENS.ExecuteTask).toDynamicValue((context) =>
+    executeTask({
+      ...common(context),
+      executors: context.get<ExecutorsByType>(TOKENS.Executors),
+      jitter: context.get<Jitter>(TOKENS.Jitter),
+      retryPolicy: config.worker.retry,
+      taskTimeoutMs: config.worker.taskTimeoutMs,
+    }),
+  );
+  container
+    .bind<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck)
+    .toDynamicValue((context) => recoverStuck({ ...common(context), stuckTimeoutMs: config.worker.stuckTimeoutMs }));
+
+  container.bind<Worker>(TOKENS.Worker).toDynamicValue(
+    (context) =>
+      new Worker(
+        {
+          workerId: config.worker.id,
+          batchSize: config.worker.batchSize,
+          concurrency: config.worker.concurrency,
+          pollIntervalMs: config.worker.pollIntervalMs,
+          // A third of the stuck timeout: two beats can be lost before a live task looks stuck.
+          heartbeatIntervalMs: Math.max(250, Math.floor(config.worker.stuckTimeoutMs / 3)),
+        },
+        {
+          claimBatch: context.get<ClaimBatch>(TOKENS.ClaimBatch),
+          executeTask: context.get<ExecuteTask>(TOKENS.ExecuteTask),
+          queue: context.get<TaskQueue>(TOKENS.TaskQueue),
+          logger: context.get<Logger>(TOKENS.Logger),
+          metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
+          wakeUps: context.get<readonly WakeUpSource[]>(TOKENS.WakeUps),
+        },
+      ),
+  );
+  container.bind<Cleaner>(TOKENS.Cleaner).toDynamicValue(
+    (context) =>
+      new Cleaner(
+        { intervalMs: config.worker.cleanerIntervalMs, stuckTimeoutMs: config.worker.stuckTimeoutMs },
+        context.get<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck),
+        context.get<Logger>(TOKENS.Logger),
+      ),
+  );
+  return container;
+};

@@ -1,0 +1,43 @@
+import { sql } from 'slonik';
+import type { Logger } from '../application/ports.js';
+import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
+
+/**
+ * Connects and proves the connection with a query, retrying for `patienceMs`: in docker-compose the
+ * worker often starts before PostgreSQL accepts connections, and a worker that gives up at once
+ * would be restarted in a loop instead. Each failure is logged with the seed's message.
+ */
+export const connectToDatabase = async (
+  url: string,
+  poolSize: number,
+  logger: Logger,
+  patienceMs = 30_000,
+): Promise<DatabasePool> => {
+  const deadline = Date.now() + patienceMs;
+  for (let attempt = 1; ; attempt += 1) {
+    let pool: DatabasePool | null = null;
+    try {
+      // slonik may connect while creating the pool, so creation is inside the try too.
+      pool = await createPostgresPool(url, poolSize);
+      await pool.query(sql.unsafe`SELECT 1`);
+      logger.info('Successfully connected to database', { target: describeTarget(url) });
+      return pool;
+    } catch (cause) {
+      if (pool !== null) await closePool(pool).catch(() => undefined);
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      logger.error(`Failed to connect to database: ${reason}`, { target: describeTarget(url), attempt });
+      if (Date.now() >= deadline) throw new Error(`Failed to connect to database ${describeTarget(url)}: ${reason}`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+    }
+  }
+};
+
+/** host:port/database, without credentials. */
+export const describeTarget = (url: string): string => {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return '(unparseable DATABASE_URL)';
+  }
+};

@@ -1,0 +1,56 @@
+import type { ExecutorsByType, Logger, TaskExecutor } from '../application/ports.js';
+import { createEmailExecutor } from '../adapters/executors/email-executor.js';
+import { createHttpCallbackExecutor } from '../adapters/executors/http-callback-executor.js';
+import { notConfiguredExecutor } from '../adapters/executors/not-configured.js';
+import { createRabbitMqExecutor } from '../adapters/executors/rabbitmq-executor.js';
+import type { Config } from './config/index.js';
+
+interface Closable extends TaskExecutor {
+  close(): Promise<void>;
+}
+
+/**
+ * task_type → executor, from configuration. An executor without its configuration fails its tasks
+ * with a "not configured" error naming the variable to set; it never pretends to succeed.
+ * A fourth task type is one adapter and one entry here.
+ */
+export const createExecutors = (config: Config, logger: Logger): { byType: ExecutorsByType; close: () => Promise<void> } => {
+  const executors = new Map<string, Closable | TaskExecutor>();
+  executors.set(
+    'http_callback',
+    createHttpCallbackExecutor({
+      requestTimeoutMs: config.http.timeoutMs,
+      connectionsPerOrigin: config.worker.concurrency,
+      allowPrivateNetworks: config.http.allowPrivateNetworks,
+      allowedHosts: config.http.allowedHosts,
+      webhookSecrets: config.http.webhookSecrets,
+    }),
+  );
+  executors.set(
+    'rabbitmq',
+    config.amqp.url === null
+      ? notConfiguredExecutor('rabbitmq', 'set AMQP_URL')
+      : createRabbitMqExecutor({ url: config.amqp.url, confirmTimeoutMs: config.amqp.confirmTimeoutMs, logger }),
+  );
+  const smtp = config.smtp;
+  executors.set(
+    'email',
+    smtp.host === null
+      ? notConfiguredExecutor('email', 'set SMTP_HOST (and EMAIL_FROM)')
+      : createEmailExecutor({
+          host: smtp.host,
+          port: smtp.port,
+          secure: smtp.secure,
+          ...(smtp.user === null ? {} : { user: smtp.user }),
+          ...(smtp.password === null ? {} : { password: smtp.password }),
+          ...(smtp.from === null ? {} : { from: smtp.from }),
+          timeoutMs: smtp.timeoutMs,
+        }),
+  );
+  const close = async () => {
+    await Promise.allSettled(
+      [...executors.values()].map((executor) => ('close' in executor ? executor.close() : Promise.resolve())),
+    );
+  };
+  return { byType: executors, close };
+};

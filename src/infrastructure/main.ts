@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import * as E from 'fp-ts/lib/Either.js';
+import { decodeConfig, loadEnvironment } from './config/index.js';
+import { runWorker } from './run-worker.js';
+
+/**
+ * The process edge: `at-worker start` runs the worker; the operator commands live in cli.ts. Bad
+ * configuration is one line on stderr and exit code 2, never a stack trace.
+ */
+const main = async (argv: readonly string[]): Promise<number> => {
+  const [command = 'start', ...rest] = argv;
+  if (command !== 'start') {
+    const { runCli } = await import('./cli.js');
+    return runCli(command, rest);
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(START_HELP);
+    return 0;
+  }
+  const config = decodeConfig(loadEnvironment());
+  if (E.isLeft(config)) {
+    process.stderr.write(`${config.left.message}\n`);
+    return 2;
+  }
+  return runWorker(config.right, { embedded: rest.includes('--embedded') });
+};
+
+const START_HELP = `Usage: at-worker start [--embedded]
+
+Runs the worker: claims due tasks from scheduled_tasks, executes them, records every transition in
+task_events, and recovers tasks whose worker died. Configured by environment variables (and ./.env,
+/app/.env); see README "Configuration".
+
+  --embedded   run on an embedded PostgreSQL kept under ./.data (no server needed; development only)
+
+Stops gracefully on SIGTERM / SIGINT (a second signal exits at once).
+`;
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (cause: unknown) => {
+    process.stderr.write(`at-worker: ${cause instanceof Error ? cause.message : String(cause)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,45 @@
+import { sql } from 'slonik';
+import type { Logger, WorkerMetrics } from '../application/ports.js';
+import { startHealthServer, type Readiness } from '../adapters/observability/health-server.js';
+import { createPrometheusMetrics } from '../adapters/observability/prometheus-metrics.js';
+import { countByStatus } from '../adapters/postgres/count-by-status.js';
+import type { DatabasePool } from '../adapters/postgres/pool.js';
+import type { Config } from './config/index.js';
+
+/** Extra readiness conditions (e.g. the LISTEN connection) reported alongside the database check. */
+export type ReadinessProbe = () => Readiness;
+
+/**
+ * Metrics always exist (the use cases report to them); the HTTP listener for /healthz, /readyz and
+ * /metrics only when HTTP_PORT is not 0.
+ */
+export const startObservability = async (
+  config: Config,
+  logger: Logger,
+  pool: DatabasePool,
+  isStopping: () => boolean,
+  probes: readonly ReadinessProbe[] = [],
+): Promise<{ metrics: WorkerMetrics; close: () => Promise<void> }> => {
+  const { metrics, registry } = createPrometheusMetrics({
+    logger,
+    countByStatus: () => countByStatus(pool),
+  });
+  if (config.healthPort === 0) return { metrics, close: async () => undefined };
+  const server = await startHealthServer({
+    port: config.healthPort,
+    registry,
+    logger,
+    ready: async () => {
+      if (isStopping()) return { ok: false, reason: 'shutting down' };
+      try {
+        await pool.query(sql.unsafe`SELECT 1`);
+      } catch (cause) {
+        return { ok: false, reason: `database unreachable: ${cause instanceof Error ? cause.message : String(cause)}` };
+      }
+      const failing = probes.map((probe) => probe()).find((readiness) => !readiness.ok);
+      return failing ?? { ok: true };
+    },
+  });
+  logger.info(`Health and metrics listening on :${server.port} (/healthz, /readyz, /metrics)`);
+  return { metrics, close: () => server.close() };
+};

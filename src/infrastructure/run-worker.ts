@@ -1,0 +1,101 @@
+import type { Cleaner } from '../application/cleaner.js';
+import type { Logger } from '../application/ports.js';
+import type { Worker } from '../application/worker.js';
+import { closePool } from '../adapters/postgres/pool.js';
+import { migrate } from '../adapters/postgres/migrate.js';
+import type { Config } from './config/index.js';
+import { buildContainer } from './container.js';
+import { connectToDatabase } from './database.js';
+import { createExecutors } from './executors.js';
+import { createLogger } from './logging.js';
+import { startObservability } from './observability.js';
+import { TOKENS } from './tokens.js';
+
+type Closer = () => Promise<void>;
+
+/**
+ * The worker's whole life: connect, migrate, start the loop and the cleaner, then on SIGTERM/SIGINT
+ * stop claiming, let in-flight tasks finish up to SHUTDOWN_TIMEOUT, release the rest, and close
+ * everything in reverse order. A second signal exits at once; the cleaner of another worker (or of
+ * this one, next start) recovers whatever was left in processing.
+ */
+export const runWorker = async (config: Config, options: { embedded: boolean }): Promise<number> => {
+  const logger = createLogger({ ...config.log, workerId: config.worker.id, secrets: config.secrets });
+  const closers: Closer[] = [];
+  let stopping = false;
+  try {
+    const databaseUrl = options.embedded ? await startEmbedded(logger, closers) : config.database.url;
+    const pool = await connectToDatabase(databaseUrl, config.database.poolSize, logger, config.database.connectTimeoutMs);
+    closers.push(() => closePool(pool));
+    if (config.database.migrate) await migrate(pool, logger);
+
+    const executors = createExecutors(config, logger);
+    closers.push(executors.close);
+    const observability = await startObservability(config, logger, pool, () => stopping);
+    closers.push(observability.close);
+
+    const container = buildContainer({
+      config,
+      logger,
+      pool,
+      executors: executors.byType,
+      metrics: observability.metrics,
+      wakeUps: [],
+    });
+    const worker = container.get<Worker>(TOKENS.Worker);
+    const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
+    worker.start();
+    cleaner.start();
+
+    const signal = await firstSignal();
+    stopping = true;
+    logger.info(`Received signal ${signal === 'SIGINT' ? 'interrupt' : 'terminated'}, initiating graceful shutdown...`);
+    process.once('SIGTERM', () => exitNow(logger));
+    process.once('SIGINT', () => exitNow(logger));
+    await cleaner.stop();
+    await worker.stop(config.worker.shutdownTimeoutMs);
+    await closeAll(closers, logger);
+    logger.info('Shutdown complete');
+    return 0;
+  } catch (cause) {
+    logger.error(cause instanceof Error ? cause.message : String(cause));
+    await closeAll(closers, logger);
+    return 1;
+  }
+};
+
+const firstSignal = (): Promise<NodeJS.Signals> =>
+  new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => () => {
+      process.removeListener('SIGTERM', onTerm);
+      process.removeListener('SIGINT', onInt);
+      resolve(signal);
+    };
+    const onTerm = on('SIGTERM');
+    const onInt = on('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+  });
+
+const exitNow = (logger: Logger): void => {
+  logger.warn('Received a second signal, exiting immediately; unfinished tasks stay in processing until the cleaner recovers them');
+  process.exit(1);
+};
+
+const closeAll = async (closers: Closer[], logger: Logger): Promise<void> => {
+  for (const close of closers.reverse()) {
+    try {
+      await close();
+    } catch (cause) {
+      logger.warn(`Error while closing: ${cause instanceof Error ? cause.message : String(cause)}`);
+    }
+  }
+  closers.length = 0;
+};
+
+const startEmbedded = async (logger: Logger, closers: Closer[]): Promise<string> => {
+  const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
+  const embedded = await startEmbeddedPostgres({ dataDir: './.data', logger });
+  closers.push(embedded.stop);
+  return embedded.url;
+};
