@@ -1,0 +1,151 @@
+-- at-worker schema. Idempotent: applied at every worker start-up (DB_MIGRATE=true) and safe to run by
+-- hand with `psql -f sql/ddl.sql`. The worker applies it inside one transaction under an advisory lock,
+-- so N workers starting together do not race (concurrent CREATE OR REPLACE FUNCTION fails with "tuple
+-- concurrently updated" without it).
+--
+-- Re-running must be cheap and must not stall a busy queue: ALTER TABLE, CREATE INDEX (even with
+-- IF NOT EXISTS) and CREATE TRIGGER lock scheduled_tasks against writers *before* they find out there
+-- is nothing to do, so those are guarded by catalog checks in DO blocks and run only when missing.
+-- CREATE TABLE IF NOT EXISTS and CREATE OR REPLACE FUNCTION take no lock on an existing table.
+--
+-- Requires PostgreSQL >= 13 (gen_random_uuid() built in; transition tables need >= 10).
+
+-- The seed's columns keep their names and meaning so its diagnostic SQL runs unchanged; the columns
+-- after error_message are this design's: who holds the claim, which claim (the fencing token), when it
+-- was claimed, when its owner last proved it is alive, and the last event sequence number written.
+CREATE TABLE IF NOT EXISTS scheduled_tasks (
+  id            bigserial PRIMARY KEY,
+  task_type     text        NOT NULL,
+  payload       jsonb       NOT NULL,
+  status        text        NOT NULL DEFAULT 'pending'
+                CONSTRAINT scheduled_tasks_status_check
+                CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+  attempts      integer     NOT NULL DEFAULT 0 CONSTRAINT scheduled_tasks_attempts_check CHECK (attempts >= 0),
+  max_attempts  integer     NOT NULL DEFAULT 3 CONSTRAINT scheduled_tasks_max_attempts_check CHECK (max_attempts > 0),
+  execute_at    timestamptz NOT NULL DEFAULT now(),
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now(),
+  completed_at  timestamptz,
+  error_message text,
+  locked_by     text,
+  claim_token   uuid,
+  -- Kept after the attempt ends: "when was it last picked up" is what an operator asks next.
+  locked_at     timestamptz,
+  heartbeat_at  timestamptz,
+  -- Sequence number of the last task_events row of this task; the 'scheduled' event is 1.
+  event_seq     integer     NOT NULL DEFAULT 1
+);
+
+-- A table created by the seed's original DDL lacks this design's columns: add them once. Rows it left
+-- in 'processing' get a heartbeat (their last update) and a token, so the cleaner can recover them.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'scheduled_tasks'::regclass AND attname = 'claim_token' AND NOT attisdropped) THEN
+    ALTER TABLE scheduled_tasks
+      ADD COLUMN IF NOT EXISTS locked_by text,
+      ADD COLUMN IF NOT EXISTS claim_token uuid,
+      ADD COLUMN IF NOT EXISTS locked_at timestamptz,
+      ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz,
+      ADD COLUMN IF NOT EXISTS event_seq integer NOT NULL DEFAULT 1;
+    UPDATE scheduled_tasks
+       SET heartbeat_at = updated_at, locked_at = updated_at, claim_token = gen_random_uuid(),
+           locked_by = coalesce(locked_by, 'unknown')
+     WHERE status = 'processing';
+  END IF;
+END
+$$;
+
+-- A task in processing always names its owner, its claim and its last sign of life: the cleaner and
+-- the fenced writes depend on all three.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                 WHERE conrelid = 'scheduled_tasks'::regclass AND conname = 'scheduled_tasks_claim_check') THEN
+    ALTER TABLE scheduled_tasks ADD CONSTRAINT scheduled_tasks_claim_check CHECK (
+      status <> 'processing' OR (locked_by IS NOT NULL AND claim_token IS NOT NULL AND heartbeat_at IS NOT NULL));
+  END IF;
+END
+$$;
+
+-- Due pending tasks, in claim order. Partial: completed, failed and running rows are not in it, and
+-- future rows sit after the `execute_at <= now()` boundary, so a claim reads only the rows it takes
+-- however many million others exist. `id` breaks ties so the claim order is total.
+DO $$
+BEGIN
+  IF to_regclass('scheduled_tasks_due_idx') IS NULL THEN
+    CREATE INDEX scheduled_tasks_due_idx ON scheduled_tasks (execute_at, id) WHERE status = 'pending';
+  END IF;
+  -- Stuck detection (heartbeat older than WORKER_STUCK_TIMEOUT) over running tasks only.
+  IF to_regclass('scheduled_tasks_heartbeat_idx') IS NULL THEN
+    CREATE INDEX scheduled_tasks_heartbeat_idx ON scheduled_tasks (heartbeat_at) WHERE status = 'processing';
+  END IF;
+END
+$$;
+
+-- Append-only history: one row per transition. No foreign key on purpose: finished tasks may be
+-- archived or deleted from scheduled_tasks, and their history must outlive them. The primary key
+-- serves history look-ups and rejects a double write of the same transition. event_type is not
+-- constrained here so a new event type needs no table rewrite; the reader's codec rejects unknown ones.
+CREATE TABLE IF NOT EXISTS task_events (
+  task_id     bigint      NOT NULL,
+  seq         integer     NOT NULL CONSTRAINT task_events_seq_check CHECK (seq > 0),
+  event_type  text        NOT NULL,
+  worker_id   text,
+  occurred_at timestamptz NOT NULL DEFAULT now(),
+  data        jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  PRIMARY KEY (task_id, seq)
+);
+
+-- The database itself refuses to rewrite history. Statement-level, so it costs nothing per row and
+-- also covers TRUNCATE (which row triggers never see). A deliberate purge needs an owner to run
+-- `ALTER TABLE task_events DISABLE TRIGGER task_events_append_only` first, which is visible in logs.
+CREATE OR REPLACE FUNCTION task_events_reject_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'task_events is append-only: % is not allowed', TG_OP
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'history rows are never changed or removed; insert a new event instead';
+END
+$$;
+
+-- Every row inserted into scheduled_tasks, by the worker's CLI or by another service's plain SQL,
+-- gets its 'scheduled' event (seq 1) here. Statement-level with a transition table: a 10,000-row
+-- INSERT costs one INSERT ... SELECT, not 10,000 trigger calls. It also wakes listening workers once
+-- per statement with the earliest new execute_at (epoch milliseconds), so they need not poll for it.
+CREATE OR REPLACE FUNCTION scheduled_tasks_record_scheduled() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  earliest timestamptz;
+BEGIN
+  INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at, data)
+  SELECT n.id, 1, 'scheduled', NULL, now(),
+         jsonb_build_object('task_type', n.task_type, 'execute_at', n.execute_at, 'max_attempts', n.max_attempts)
+    FROM new_tasks n;
+  SELECT min(n.execute_at) INTO earliest FROM new_tasks n WHERE n.status = 'pending';
+  IF earliest IS NOT NULL THEN
+    PERFORM pg_notify('at_worker_tasks', floor(extract(epoch FROM earliest) * 1000)::bigint::text);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- Triggers are created only when missing (see the top of the file for why not DROP + CREATE); the
+-- functions above are replaced on every run, so a changed body takes effect without touching them.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                 WHERE tgrelid = 'task_events'::regclass AND tgname = 'task_events_append_only') THEN
+    CREATE TRIGGER task_events_append_only
+      BEFORE UPDATE OR DELETE OR TRUNCATE ON task_events
+      FOR EACH STATEMENT EXECUTE FUNCTION task_events_reject_change();
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                 WHERE tgrelid = 'scheduled_tasks'::regclass AND tgname = 'scheduled_tasks_scheduled_event') THEN
+    CREATE TRIGGER scheduled_tasks_scheduled_event
+      AFTER INSERT ON scheduled_tasks
+      REFERENCING NEW TABLE AS new_tasks
+      FOR EACH STATEMENT EXECUTE FUNCTION scheduled_tasks_record_scheduled();
+  END IF;
+END
+$$;

@@ -1,0 +1,84 @@
+import * as t from 'io-ts';
+import { sql, type CommonQueryMethods } from 'slonik';
+import type { AttemptEnd, AttemptEndResult } from '../../application/ports.js';
+import { eventToRow, type EventRow } from './event-codec.js';
+import { decodeRows } from './rows.js';
+
+/** One attempt end as the statement reads it (jsonb_to_recordset): the row's next state and events. */
+interface EndRecord {
+  readonly idx: number;
+  readonly task_id: string;
+  readonly claim_token: string;
+  readonly stale_before: string | null;
+  readonly status: string;
+  readonly attempts: number;
+  readonly execute_at: string | null;
+  readonly completed_at: string | null;
+  readonly error_message: string | null;
+  readonly events: readonly EventRow[];
+}
+
+const toRecord = (end: AttemptEnd, idx: number): EndRecord => {
+  const next = end.next;
+  if (next.status === 'absent' || next.status === 'processing')
+    throw new Error(`endAttempt of task ${end.claim.id}: an attempt cannot end in ${next.status}`);
+  return {
+    idx,
+    task_id: end.claim.id,
+    claim_token: end.claim.claimToken,
+    stale_before: end.onlyIfStaleBefore?.toISOString() ?? null,
+    status: next.status,
+    attempts: next.attempts,
+    // A retry or a release says when the task is due again; other outcomes leave execute_at as it was.
+    execute_at: next.status === 'pending' ? next.executeAt.toISOString() : null,
+    completed_at: next.status === 'completed' ? next.completedAt.toISOString() : null,
+    error_message: end.errorMessage,
+    events: end.events.map(eventToRow),
+  };
+};
+
+const AppliedRow = t.type({ idx: t.number });
+
+/**
+ * Ends any number of attempts in ONE statement, so each task's new state and its events commit
+ * together (and a batch costs one commit, one fsync). Each end is fenced: it applies only while the
+ * task is still processing under the same claim token (and, for the cleaner, while the heartbeat is
+ * still older than `onlyIfStaleBefore`); otherwise it writes nothing and reads as 'fenced'.
+ * The claim is cleared (owner, token, heartbeat); locked_at stays as "last claimed at".
+ *
+ * Events get the seqs after the task's event_seq, in order; the primary key on (task_id, seq) makes a
+ * double write fail instead of forking the history. If the same task appears twice in one batch,
+ * PostgreSQL updates the row once with one of the two inputs: RETURNING says which (idx), the other
+ * reads as fenced, which is what it would have been had it run second.
+ */
+export const endAttempts = async (db: CommonQueryMethods, ends: readonly AttemptEnd[]): Promise<AttemptEndResult[]> => {
+  if (ends.length === 0) return [];
+  const records = ends.map(toRecord);
+  const result = await db.query(sql.unsafe`
+    WITH input AS (
+      SELECT *
+        FROM jsonb_to_recordset(${sql.jsonb(records as unknown as Parameters<typeof sql.jsonb>[0])})
+          AS i(idx integer, task_id bigint, claim_token uuid, stale_before timestamptz, status text,
+               attempts integer, execute_at timestamptz, completed_at timestamptz, error_message text,
+               events jsonb)
+    ), ended AS (
+      UPDATE scheduled_tasks AS t
+         SET status = i.status, attempts = i.attempts, execute_at = coalesce(i.execute_at, t.execute_at),
+             completed_at = i.completed_at, error_message = i.error_message,
+             locked_by = NULL, claim_token = NULL, heartbeat_at = NULL, updated_at = now(),
+             event_seq = t.event_seq + jsonb_array_length(i.events)
+        FROM input AS i
+       WHERE t.id = i.task_id AND t.status = 'processing' AND t.claim_token = i.claim_token
+         AND (i.stale_before IS NULL OR t.heartbeat_at < i.stale_before)
+      RETURNING i.idx, t.id, t.event_seq, i.events
+    ), appended AS (
+      INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at, data)
+      SELECT e.id, e.event_seq - jsonb_array_length(e.events) + ev.n::integer,
+             ev.value->>'event_type', ev.value->>'worker_id', (ev.value->>'occurred_at')::timestamptz, ev.value->'data'
+        FROM ended AS e
+       CROSS JOIN LATERAL jsonb_array_elements(e.events) WITH ORDINALITY AS ev(value, n)
+    )
+    SELECT idx FROM ended`);
+  const applied = new Set(decodeRows(AppliedRow, 'endAttempts', result.rows).map((row) => row.idx));
+  return records.map((record) => (applied.has(record.idx) ? 'applied' : 'fenced'));
+};

@@ -1,0 +1,40 @@
+import * as t from 'io-ts';
+import { sql, type CommonQueryMethods } from 'slonik';
+import type { StuckTask } from '../../application/ports.js';
+import { DateFromRow, decodeRows, Int8String } from './rows.js';
+
+const StuckRow = t.type({
+  id: Int8String,
+  task_type: t.string,
+  attempts: t.number,
+  max_attempts: t.number,
+  execute_at: DateFromRow,
+  locked_by: t.string,
+  claim_token: t.string,
+  heartbeat_at: DateFromRow,
+});
+
+/**
+ * Tasks in processing whose owner has not proven it is alive since `staleBefore`, longest silent
+ * first. Served by the partial index on heartbeat_at. Reading is not claiming: the recovery itself is
+ * an endAttempt fenced on the claim token and on the heartbeat still being stale.
+ */
+export const findStuckTasks = async (db: CommonQueryMethods, staleBefore: Date, limit: number): Promise<StuckTask[]> => {
+  if (limit <= 0) return [];
+  const result = await db.query(sql.unsafe`
+    SELECT id, task_type, attempts, max_attempts, execute_at, locked_by, claim_token, heartbeat_at
+      FROM scheduled_tasks
+     WHERE status = 'processing' AND heartbeat_at < ${staleBefore.toISOString()}::timestamptz
+     ORDER BY heartbeat_at
+     LIMIT ${limit}`);
+  return decodeRows(StuckRow, 'findStuckTasks', result.rows).map((row) => ({
+    id: row.id,
+    taskType: row.task_type,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    executeAt: row.execute_at,
+    owner: row.locked_by,
+    claimToken: row.claim_token,
+    heartbeatAt: row.heartbeat_at,
+  }));
+};

@@ -1,0 +1,33 @@
+import * as t from 'io-ts';
+import { sql, type CommonQueryMethods } from 'slonik';
+import type { ClaimRef } from '../../application/ports.js';
+import type { WorkerId } from '../../domain/index.js';
+import { decodeRows } from './rows.js';
+
+const CountRow = t.type({ held: t.number });
+
+/**
+ * Proves this worker's claims are alive, in one UPDATE for all of them. Only claims still held
+ * (processing, same token, same owner) are touched; the count says how many that was. updated_at
+ * moves too, so the seed's stuck-task query (`updated_at < NOW() - INTERVAL '5 minutes'`) does not
+ * list a live long-running task.
+ */
+export const refreshHeartbeats = async (
+  db: CommonQueryMethods,
+  workerId: WorkerId,
+  claims: readonly ClaimRef[],
+): Promise<number> => {
+  if (claims.length === 0) return 0;
+  const result = await db.query(sql.unsafe`
+    WITH refreshed AS (
+      UPDATE scheduled_tasks AS t
+         SET heartbeat_at = now(), updated_at = now()
+        FROM unnest(${sql.array(claims.map((claim) => claim.id), 'int8')},
+                    ${sql.array(claims.map((claim) => claim.claimToken), 'uuid')}) AS c(id, claim_token)
+       WHERE t.id = c.id AND t.claim_token = c.claim_token
+         AND t.status = 'processing' AND t.locked_by = ${workerId}
+      RETURNING t.id
+    )
+    SELECT count(*)::integer AS held FROM refreshed`);
+  return decodeRows(CountRow, 'refreshHeartbeats', result.rows)[0]?.held ?? 0;
+};

@@ -1,0 +1,33 @@
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { describeDecodeErrors } from '../../domain/payloads/decode.js';
+
+/** A timestamptz as the pool's type parser returns it: a valid Date. */
+export const DateFromRow = new t.Type<Date, Date, unknown>(
+  'a timestamp',
+  (value): value is Date => value instanceof Date && !Number.isNaN(value.getTime()),
+  (value, context) =>
+    value instanceof Date && !Number.isNaN(value.getTime()) ? t.success(value) : t.failure(value, context),
+  t.identity,
+);
+
+/** A bigint id or count, as the pool's int8 parser returns it: a string of digits. */
+export const Int8String = new t.Type<string, string, unknown>(
+  'an int8 as a string',
+  (value): value is string => typeof value === 'string' && /^-?\d+$/.test(value),
+  (value, context) =>
+    typeof value === 'string' && /^-?\d+$/.test(value) ? t.success(value) : t.failure(value, context),
+  t.identity,
+);
+
+/**
+ * Decodes every row of a result or throws. A row that does not match is not a task's fault but a
+ * schema that drifted from this code (a bug), hence an exception with one readable line that names
+ * the query and the column, not a value the use cases would have to handle.
+ */
+export const decodeRows = <A>(codec: t.Decoder<unknown, A>, query: string, rows: readonly unknown[]): A[] =>
+  rows.map((row) => {
+    const result = codec.decode(row);
+    if (E.isLeft(result)) throw new Error(`unexpected row from ${query}: ${describeDecodeErrors('row', result.left)}`);
+    return result.right;
+  });

@@ -1,0 +1,151 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { sql } from 'slonik';
+import { loadTaskHistory } from '../../src/adapters/postgres/task-history.js';
+import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
+import type { ClaimedTask, TaskQueue } from '../../src/application/ports.js';
+import { replay } from '../../src/domain/index.js';
+import { attemptEnd, complete, eventRows, insertTasks, openFixture, taskRow, type Fixture } from './postgres-fixtures.js';
+
+const policy = { baseDelayMs: 1_000, maxDelayMs: 60_000 };
+
+describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
+  let fixture: Fixture;
+  let queue: TaskQueue;
+  const claimOne = async (workerId = 'worker-a'): Promise<ClaimedTask> => {
+    await insertTasks(fixture.pool, [{}]);
+    const [task] = await queue.claimDueTasks(workerId, 1);
+    if (task === undefined) throw new Error('nothing claimed');
+    return task;
+  };
+  beforeEach(async () => {
+    fixture = await openFixture();
+    queue = createPostgresTaskQueue(fixture.pool);
+  });
+  afterEach(async () => {
+    await fixture.close();
+  });
+
+  it('completes a claimed task with its event, and the history replays to the row', async () => {
+    const task = await claimOne();
+    const now = new Date();
+
+    expect(await queue.endAttempt(complete(task, now))).toBe('applied');
+
+    const row = await taskRow(fixture.pool, task.id);
+    expect(row).toMatchObject({
+      status: 'completed', attempts: 1, completed_at: now, error_message: null,
+      locked_by: null, claim_token: null, heartbeat_at: null, event_seq: 3,
+    });
+    const history = await loadTaskHistory(fixture.pool, task.id);
+    if (E.isLeft(history)) throw new Error(history.left);
+    expect(history.right.map((stored) => [stored.seq, stored.event.type])).toEqual([
+      [1, 'scheduled'], [2, 'claimed'], [3, 'completed'],
+    ]);
+    expect(replay(history.right.map((stored) => stored.event))).toEqual({
+      status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, completedAt: now,
+    });
+  });
+
+  it('schedules a retry: back to pending, later, with the error', async () => {
+    const task = await claimOne();
+    const now = new Date();
+    const end = attemptEnd(
+      task,
+      { type: 'Fail', now, workerId: task.owner, claimToken: task.claimToken, error: 'HTTP 503', retryable: true, details: {}, policy, jitter: 0.5 },
+      'HTTP 503',
+    );
+
+    expect(await queue.endAttempt(end)).toBe('applied');
+
+    const row = await taskRow(fixture.pool, task.id);
+    expect(row).toMatchObject({ status: 'pending', attempts: 1, error_message: 'HTTP 503', claim_token: null, completed_at: null });
+    expect((row['execute_at'] as Date).getTime()).toBe(now.getTime() + 750);
+    expect(await queue.claimDueTasks('worker-a', 1)).toEqual([]);
+    expect((await eventRows(fixture.pool, task.id)).map((event) => event['event_type'])).toEqual([
+      'scheduled', 'claimed', 'retry_scheduled',
+    ]);
+  });
+
+  it('fences an end whose claim is no longer held: nothing is written', async () => {
+    const task = await claimOne();
+    const stale = { ...task, claimToken: '00000000-0000-4000-8000-000000000000' };
+
+    expect(await queue.endAttempt(complete(stale))).toBe('fenced');
+
+    expect(await taskRow(fixture.pool, task.id)).toMatchObject({ status: 'processing', claim_token: task.claimToken, event_seq: 2 });
+    expect(await eventRows(fixture.pool, task.id)).toHaveLength(2);
+    // And a second end of an attempt that already ended is fenced too.
+    expect(await queue.endAttempt(complete(task))).toBe('applied');
+    expect(await queue.endAttempt(complete(task))).toBe('fenced');
+    expect(await eventRows(fixture.pool, task.id)).toHaveLength(3);
+  });
+
+  it('ends many attempts at once, each caller getting its own answer', async () => {
+    await insertTasks(fixture.pool, Array.from({ length: 400 }, () => ({})));
+    const tasks = await queue.claimDueTasks('worker-a', 400);
+    const forged = new Set(tasks.filter((_, index) => index % 10 === 0).map((task) => task.id));
+
+    const results = await Promise.all(
+      tasks.map((task) =>
+        queue.endAttempt(complete(forged.has(task.id) ? { ...task, claimToken: '00000000-0000-4000-8000-000000000000' } : task)),
+      ),
+    );
+
+    expect(results.filter((result) => result === 'fenced')).toHaveLength(forged.size);
+    tasks.forEach((task, index) => expect(results[index]).toBe(forged.has(task.id) ? 'fenced' : 'applied'));
+    const counts = await fixture.pool.any(sql.unsafe`SELECT status, count(*)::integer AS n FROM scheduled_tasks GROUP BY status ORDER BY status`);
+    expect(counts).toEqual([{ status: 'completed', n: 360 }, { status: 'processing', n: 40 }]);
+    expect(
+      await fixture.pool.oneFirst(sql.unsafe`SELECT count(*)::integer FROM task_events WHERE event_type = 'completed'`),
+    ).toBe(360);
+  });
+
+  it('applies only one of two ends of the same claim sent together', async () => {
+    const task = await claimOne();
+    const results = await Promise.all([queue.endAttempt(complete(task)), queue.endAttempt(complete(task))]);
+    expect([...results].sort()).toEqual(['applied', 'fenced']);
+    expect((await eventRows(fixture.pool, task.id)).map((event) => event['event_type'])).toEqual([
+      'scheduled', 'claimed', 'completed',
+    ]);
+  });
+
+  it('keeps a heart-beating task out of the stuck list, and lets the cleaner take only silent ones', async () => {
+    const live = await claimOne('worker-a');
+    const silent = await claimOne('worker-a');
+    // Both last proved they were alive ten minutes ago.
+    await fixture.pool.query(sql.unsafe`
+      UPDATE scheduled_tasks SET heartbeat_at = now() - interval '10 minutes', updated_at = now() - interval '10 minutes'`);
+
+    expect(await queue.refreshHeartbeats('worker-b', [live])).toBe(0);
+    expect(await queue.refreshHeartbeats('worker-a', [live, { id: silent.id, claimToken: live.claimToken }])).toBe(1);
+
+    const staleBefore = new Date(Date.now() - 5 * 60_000);
+    const stuck = await queue.findStuckTasks(staleBefore, 10);
+    expect(stuck.map((task) => task.id)).toEqual([silent.id]);
+    expect(stuck[0]).toMatchObject({ owner: 'worker-a', claimToken: silent.claimToken, attempts: 0, maxAttempts: 3 });
+    // The seed's own stuck query agrees, because a heartbeat moves updated_at too.
+    const seedStuck = await fixture.pool.anyFirst(sql.unsafe`
+      SELECT id FROM scheduled_tasks WHERE status = 'processing' AND updated_at < NOW() - INTERVAL '5 minutes'`);
+    expect(seedStuck).toEqual([silent.id]);
+
+    const recover = (task: ClaimedTask) =>
+      attemptEnd(
+        task,
+        { type: 'RecoverStuck', now: new Date(), workerId: 'cleaner', claimToken: task.claimToken, stuckFor: '10m' },
+        'stuck',
+        staleBefore,
+      );
+    // The live task's token is right, but it has just proven it is alive: the cleaner is fenced.
+    expect(await queue.endAttempt(recover(live))).toBe('fenced');
+    expect(await queue.endAttempt(recover(silent))).toBe('applied');
+    expect(await taskRow(fixture.pool, live.id)).toMatchObject({ status: 'processing', claim_token: live.claimToken });
+    expect(await taskRow(fixture.pool, silent.id)).toMatchObject({ status: 'pending', attempts: 1, claim_token: null });
+
+    // The silent owner's late result, after the recovery and a new claim by someone else, changes nothing.
+    const [reclaimed] = await queue.claimDueTasks('worker-b', 1);
+    expect(reclaimed?.id).toBe(silent.id);
+    expect(await queue.endAttempt(complete(silent))).toBe('fenced');
+    expect(await taskRow(fixture.pool, silent.id)).toMatchObject({ status: 'processing', locked_by: 'worker-b' });
+    expect(await queue.refreshHeartbeats('worker-a', [silent])).toBe(0);
+  });
+});
