@@ -1,0 +1,96 @@
+import { Readable } from 'node:stream';
+import { bodySnippet, parseRetryAfter, readCappedBody, redactSecrets } from '../../src/adapters/executors/http-response.js';
+
+const now = new Date('2026-01-01T00:00:00Z');
+
+describe('parseRetryAfter', () => {
+  it('reads delay-seconds', () => {
+    expect(parseRetryAfter('120', now)).toBe(120_000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+  });
+
+  it('reads an HTTP-date as the time left until then', () => {
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+    // RFC 850 and asctime forms are HTTP-dates too.
+    expect(parseRetryAfter('Thursday, 01-Jan-26 00:01:00 GMT', now)).toBe(60_000);
+    expect(parseRetryAfter('Thu Jan  1 00:00:10 2026', now)).toBe(10_000);
+  });
+
+  it('treats a date in the past as "retry now"', () => {
+    expect(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
+  });
+
+  it('ignores what is neither', () => {
+    // Date.parse alone would take '-5' and '2026-01-02' for dates.
+    for (const value of [undefined, '', '-5', '1.5', 'soon', '2026-01-02']) {
+      expect(parseRetryAfter(value, now)).toBeUndefined();
+    }
+    expect(parseRetryAfter('Someday, 99 Foo', now)).toBeUndefined();
+  });
+
+  it('takes the first of repeated headers', () => {
+    expect(parseRetryAfter(['5', '10'], now)).toBe(5_000);
+  });
+});
+
+describe('readCappedBody', () => {
+  it('reads a small body whole', async () => {
+    const body = await readCappedBody(Readable.from([Buffer.from('hello '), Buffer.from('world')]), 1024);
+    expect(body).toEqual({ bytes: Buffer.from('hello world'), truncated: false });
+  });
+
+  it('stops at the cap and destroys the stream without reading the rest', async () => {
+    let produced = 0;
+    // An endless source: if the reader did not stop, this test would never end.
+    const endless = new Readable({
+      read() {
+        produced += 1000;
+        this.push(Buffer.alloc(1000, 0x61));
+      },
+    });
+    const body = await readCappedBody(endless, 2500);
+    expect(body.bytes.length).toBe(2500);
+    expect(body.truncated).toBe(true);
+    expect(endless.destroyed).toBe(true);
+    expect(produced).toBeLessThan(100_000);
+  });
+
+  it('keeps what arrived before an error, and reports the error instead of throwing', async () => {
+    const failing = new Readable({ read() {} });
+    failing.push(Buffer.from('partial'));
+    setImmediate(() => failing.destroy(new Error('reset')));
+    const body = await readCappedBody(failing, 1024);
+    expect(body.bytes.toString()).toBe('partial');
+    expect(body.error).toEqual(new Error('reset'));
+  });
+});
+
+describe('bodySnippet', () => {
+  it('collapses whitespace and control characters to one line', () => {
+    expect(bodySnippet(Buffer.from('  <h1>Service\r\n\tUnavailable</h1>\n\n  retry\u0000later '))).toBe(
+      '<h1>Service Unavailable</h1> retry later',
+    );
+  });
+
+  it('cuts to about 200 characters', () => {
+    const snippet = bodySnippet(Buffer.from('x'.repeat(5000)));
+    expect(snippet).toBe(`${'x'.repeat(200)}…`);
+  });
+
+  it('blanks secrets before cutting, so no prefix of one survives', () => {
+    const token = 'tok-0123456789abcdef';
+    const snippet = bodySnippet(Buffer.from(`${'y'.repeat(190)}${token}`), [token]);
+    expect(snippet).toBe(`${'y'.repeat(190)}***`);
+    expect(snippet).not.toContain('tok-0');
+  });
+});
+
+describe('redactSecrets', () => {
+  it('replaces every occurrence, longest secret first', () => {
+    expect(redactSecrets('a Bearer abcdef, abcdef again', ['abcdef', 'Bearer abcdef'])).toBe('a ***, *** again');
+  });
+
+  it('leaves tiny values alone (they would blank half the message)', () => {
+    expect(redactSecrets('a b c', ['a'])).toBe('a b c');
+  });
+});
