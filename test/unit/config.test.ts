@@ -78,3 +78,15 @@ describe('configuration', () => {
     expect(env).toMatchObject({ WORKER_BATCH_SIZE: '7', WORKER_ID: 'from-local', DB_NAME: 'from_process' });
   });
 });
+
+describe('configuration of the http executor', () => {
+  it('refuses a malformed WEBHOOK_SECRET at start-up without echoing it', () => {
+    const message = refusal({ WEBHOOK_SECRET: 'not-a-whsec-secret-value' });
+    expect(message).toMatch(/^Invalid configuration: WEBHOOK_SECRET must be whsec_/);
+    expect(message).not.toContain('not-a-whsec-secret-value');
+  });
+
+  it('refuses a malformed HTTP_ALLOWED_HOSTS entry', () => {
+    expect(refusal({ HTTP_ALLOWED_HOSTS: '10.0.0.0/99' })).toMatch(/^Invalid configuration: HTTP_ALLOWED_HOSTS: /);
+  });
+});

@@ -1,6 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { hostname } from 'node:os';
+import { parseAllowedHosts } from '../../adapters/executors/ssrf-guard.js';
+import { decodeWebhookSecrets } from '../../adapters/executors/webhook-signature.js';
 import type { RetryPolicy } from '../../domain/index.js';
 import { boolean, duration, list, oneOf, optionalPositiveInteger, optionalText, port, positiveInteger, text, url } from './env-codecs.js';
 
@@ -90,10 +92,15 @@ export const decodeConfig = (env: Readonly<Record<string, string | undefined>>):
   const decoded = EnvSchema.decode(env);
   if (E.isLeft(decoded)) return E.left({ _tag: 'ConfigError', message: describeEnvErrors(decoded.left) });
   const cross = crossCheck(decoded.right);
-  return cross === null ? E.right(toConfig(decoded.right)) : E.left({ _tag: 'ConfigError', message: cross });
+  return cross === null ? E.right(toConfig(decoded.right)) : E.left({ _tag: 'ConfigError', message: `Invalid configuration: ${cross}` });
 };
 
 const crossCheck = (env: Env): string | null => {
+  // The executor would refuse these at construction; checked here so start-up fails with exit code 2.
+  const secrets = decodeWebhookSecrets(env.WEBHOOK_SECRET);
+  if (E.isLeft(secrets)) return secrets.left.replace(/^WEBHOOK_SECRET: expected/, 'WEBHOOK_SECRET must be');
+  const allowed = parseAllowedHosts(env.HTTP_ALLOWED_HOSTS);
+  if (E.isLeft(allowed)) return allowed.left;
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
   if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
