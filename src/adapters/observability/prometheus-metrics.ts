@@ -1,0 +1,105 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger, WorkerMetrics } from '../../application/ports.js';
+import { cachedStatusCounts, type CountByStatus } from './status-counts.js';
+
+export type { CountByStatus } from './status-counts.js';
+
+export interface PrometheusMetricsOptions {
+  /**
+   * How many rows of scheduled_tasks are in each status (`SELECT status, count(*) ... GROUP BY
+   * status`). Omit it and at_worker_tasks_by_status is not exported.
+   */
+  readonly countByStatus?: CountByStatus;
+  /** How long one answer of countByStatus is reused; default 5 s. */
+  readonly statusCacheMs?: number;
+  /** A scrape waits this long for countByStatus before serving the last known counts; default 2 s. */
+  readonly statusTimeoutMs?: number;
+  /** Process metrics (CPU, memory, event loop lag, GC, handles); default true. */
+  readonly processMetrics?: boolean;
+  readonly logger?: Logger;
+}
+
+export interface PrometheusMetrics {
+  readonly metrics: WorkerMetrics;
+  readonly registry: Registry;
+}
+
+// Schedule lag is the headline punctuality number: a healthy worker claims within a few ms of
+// execute_at when woken by NOTIFY or its due-time timer, within WORKER_POLLING_INTERVAL (default 5 s)
+// when it only polls, and minutes to an hour behind when a backlog builds up. Hence 1 ms .. 1 h.
+const SCHEDULE_LAG_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
+];
+// An attempt is one HTTP call / AMQP publish / SMTP send: ms when local, HTTP_TIMEOUT (30 s) and
+// TASK_TIMEOUT (300 s) are the ceilings.
+const ATTEMPT_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/**
+ * The WorkerMetrics port over prom-client, on a registry of its own (not prom-client's global one,
+ * so two workers in one test process, or a library that also uses prom-client, do not collide).
+ */
+export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}): PrometheusMetrics => {
+  const registry = new Registry();
+  const counter = (name: string, help: string, labelNames: string[] = ['task_type']) =>
+    new Counter({ name, help, labelNames, registers: [registry] });
+
+  const claimed = counter('at_worker_tasks_claimed_total', 'Tasks claimed by this worker (one per attempt started).');
+  const completed = counter('at_worker_tasks_completed_total', 'Attempts that completed the task.');
+  const failed = counter('at_worker_tasks_failed_total', 'Attempts that failed the task for good (permanent error or attempts exhausted).');
+  const retried = counter('at_worker_tasks_retried_total', 'Attempts that failed and sent the task back to pending for a retry.');
+  const released = counter('at_worker_tasks_released_total', 'Attempts aborted at shutdown; the task went back to pending without using an attempt.');
+  const recovered = counter(
+    'at_worker_tasks_recovered_total',
+    'Stuck tasks taken back by this worker\'s cleaner: outcome="requeued" (back to pending) or "failed" (attempts exhausted).',
+    ['task_type', 'outcome'],
+  );
+  const attemptDuration = new Histogram({
+    name: 'at_worker_attempt_duration_seconds',
+    help: 'Time from the start of an attempt to its recorded outcome.',
+    labelNames: ['task_type', 'outcome'],
+    buckets: ATTEMPT_DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const scheduleLag = new Histogram({
+    name: 'at_worker_schedule_lag_seconds',
+    help: 'How late a task was claimed: claim time minus execute_at (0 when claimed on time).',
+    labelNames: ['task_type'],
+    buckets: SCHEDULE_LAG_BUCKETS,
+    registers: [registry],
+  });
+  const inFlight = new Gauge({ name: 'at_worker_tasks_in_flight', help: 'Tasks this worker is executing right now.', registers: [registry] });
+
+  if (options.countByStatus !== undefined) {
+    const counts = cachedStatusCounts(options.countByStatus, {
+      ttlMs: options.statusCacheMs ?? 5_000,
+      timeoutMs: options.statusTimeoutMs ?? 2_000,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+    new Gauge({
+      name: 'at_worker_tasks_by_status',
+      help: 'Rows of scheduled_tasks in each status (all workers), cached for a few seconds per worker.',
+      labelNames: ['status'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const [status, count] of Object.entries(await counts())) this.set({ status }, count);
+      },
+    });
+  }
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const byOutcome = { completed, retried, failed, released } as const;
+  const metrics: WorkerMetrics = {
+    claimed: (taskType, scheduleLagMs) => {
+      claimed.inc({ task_type: taskType });
+      scheduleLag.observe({ task_type: taskType }, Math.max(0, scheduleLagMs) / 1000);
+    },
+    attemptEnded: (taskType, outcome, durationMs) => {
+      byOutcome[outcome].inc({ task_type: taskType });
+      attemptDuration.observe({ task_type: taskType, outcome }, Math.max(0, durationMs) / 1000);
+    },
+    recovered: (taskType, outcome) => recovered.inc({ task_type: taskType, outcome }),
+    inFlight: (count) => inFlight.set(count),
+  };
+  return { metrics, registry };
+};
