@@ -1,0 +1,190 @@
+import * as E from 'fp-ts/lib/Either.js';
+import type { ClaimedTask, Logger, TaskExecutor } from '../../application/ports.js';
+import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
+import { decodeRabbitMqPayload, rabbitMqMessageId, type RabbitMqPublication } from '../../domain/payloads/rabbitmq.js';
+import { errorText, openLink, type Link } from './rabbitmq-link.js';
+import { waitAtMost } from './rabbitmq-wait.js';
+
+export interface RabbitMqExecutorOptions {
+  /** AMQP_URL, e.g. amqp://user:password@host:5672/vhost. Never shown with its password. */
+  readonly url: string;
+  /** AMQP_CONFIRM_TIMEOUT in ms: how long a publish may wait for the broker's confirm. */
+  readonly confirmTimeoutMs: number;
+  /** Connecting (TCP + AMQP handshake + channel). Default: confirmTimeoutMs. */
+  readonly connectTimeoutMs?: number;
+  /** client_properties.connection_name, as operators see it in rabbitmqctl. Default "at-worker". */
+  readonly connectionName?: string;
+  readonly logger?: Logger;
+}
+
+export interface RabbitMqExecutor extends TaskExecutor {
+  /** Closes the connection; publishes still waiting for a confirm end as retryable failures. */
+  close(): Promise<void>;
+}
+
+/**
+ * The rabbitmq task type. One connection and one confirm channel per process, opened by the first
+ * task that needs them (so a worker with no rabbitmq tasks never needs a broker) and opened again
+ * by the next task after the broker closes them. A publish succeeds only once the broker confirms
+ * it; `mandatory` makes an unroutable message come back instead of vanishing.
+ */
+export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): RabbitMqExecutor => {
+  const { shownUrl, secrets } = urlSecrets(options.url);
+  const scrub = (text: string): string =>
+    secrets.reduce((redacted, secret) => redacted.split(secret).join('***'), replaceAll(text, options.url, shownUrl));
+  const connectTimeoutMs = options.connectTimeoutMs ?? options.confirmTimeoutMs;
+  let current: Promise<Link> | null = null;
+  // The link once open, so close() need not wait for a connect that may hang until its timeout.
+  let live: Link | null = null;
+  let closed = false;
+
+  const link = (): Promise<Link> => {
+    if (closed) return Promise.reject(new Error('the rabbitmq executor has been closed'));
+    if (current !== null) return current;
+    const opening: Promise<Link> = openLink({
+      url: options.url,
+      connectTimeoutMs,
+      connectionName: options.connectionName ?? 'at-worker',
+      shownUrl,
+      scrub,
+      logger: options.logger,
+      onGone: () => {
+        if (current === opening) current = null;
+        live = null;
+      },
+    });
+    current = opening;
+    opening.then(
+      (opened) => {
+        if (closed) void opened.close();
+        else if (current === opening) live = opened;
+      },
+      // A failed attempt is forgotten at once, so the next task tries again rather than reusing it.
+      () => {
+        if (current === opening) current = null;
+      },
+    );
+    return opening;
+  };
+
+  const execute = async (task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome> => {
+    const decoded = decodeRabbitMqPayload(task.payload);
+    if (E.isLeft(decoded)) return permanentFailure(decoded.left);
+    const publication = decoded.right;
+    const messageId = rabbitMqMessageId(task.id);
+    const details = { exchange: publication.exchange, routing_key: publication.routingKey, message_id: messageId };
+    const started = Date.now();
+
+    const connected = await waitAtMost(link(), connectTimeoutMs, signal);
+    switch (connected._tag) {
+      case 'Aborted':
+        return retryableFailure(`aborted while connecting to RabbitMQ: ${connected.reason}`, details);
+      case 'TimedOut':
+        return retryableFailure(`RabbitMQ did not accept a connection within ${connectTimeoutMs} ms (${shownUrl})`, details);
+      case 'Failed':
+        return retryableFailure(`could not connect to RabbitMQ (${shownUrl}): ${scrub(errorText(connected.error))}`, details);
+      case 'Done':
+        break;
+    }
+    const channel = connected.value;
+
+    if (publication.exchange !== '') {
+      const checked = await waitAtMost(channel.checkExchange(publication.exchange), options.confirmTimeoutMs, signal);
+      if (checked._tag === 'Aborted') return retryableFailure(`aborted before publishing: ${checked.reason}`, details);
+      if (checked._tag === 'TimedOut') return retryableFailure(`RabbitMQ did not answer within ${options.confirmTimeoutMs} ms`, details);
+      if (checked._tag === 'Failed') return retryableFailure(`RabbitMQ connection failed: ${scrub(errorText(checked.error))}`, details);
+      // A missing exchange is an address that does not exist, like an HTTP 404: waiting will not
+      // create it, so the task fails at once and the operator reads why.
+      if (checked.value._tag === 'Missing') return permanentFailure(`exchange "${publication.exchange}" does not exist: ${checked.value.reason}`, details);
+      if (checked.value._tag === 'Refused') return permanentFailure(`access to exchange "${publication.exchange}" refused: ${checked.value.reason}`, details);
+    }
+
+    const published = await waitAtMost(
+      channel.publish(publication.exchange, publication.routingKey, Buffer.from(publication.body, 'utf8'), publishOptions(publication, messageId)),
+      options.confirmTimeoutMs,
+      signal,
+    );
+    const confirmMs = Date.now() - started;
+    switch (published._tag) {
+      case 'Aborted':
+        return retryableFailure(`aborted while waiting for the publisher confirm: ${published.reason}`, details);
+      case 'TimedOut':
+        // A link that missed a confirm is not trusted again: the next task gets a fresh one.
+        channel.discard(`no publisher confirm within ${options.confirmTimeoutMs} ms`);
+        return retryableFailure(`no publisher confirm from RabbitMQ within ${options.confirmTimeoutMs} ms; it may still be delivered (message_id ${messageId})`, details);
+      case 'Failed':
+        return retryableFailure(`publish failed: ${scrub(errorText(published.error))}`, details);
+      case 'Done':
+        break;
+    }
+    const result = published.value;
+    switch (result._tag) {
+      case 'Confirmed':
+        return succeeded({ ...details, confirm_ms: confirmMs, bytes: Buffer.byteLength(publication.body) });
+      case 'Returned':
+        // Retryable: the usual cause is a consumer that has not declared its queue yet (deploy
+        // order, an auto-delete queue between restarts), which the backoff gives time to fix.
+        return retryableFailure(
+          `unroutable: RabbitMQ returned the message (${result.replyCode} ${result.replyText}): ${noRoute(publication)}`,
+          details,
+        );
+      case 'Nacked':
+        return retryableFailure(`RabbitMQ refused the message (nack) for ${target(publication)}`, details);
+      case 'ChannelClosed':
+        return retryableFailure(`the RabbitMQ channel closed before the confirm: ${result.reason}`, details);
+      case 'Unencodable':
+        return permanentFailure(`the message cannot be encoded for AMQP: ${result.reason}`, details);
+    }
+  };
+
+  const close = async (): Promise<void> => {
+    closed = true;
+    current = null;
+    const opened = live;
+    live = null;
+    await opened?.close();
+  };
+
+  return { execute, close };
+};
+
+const publishOptions = (publication: RabbitMqPublication, messageId: string) => ({
+  messageId,
+  mandatory: true,
+  persistent: publication.persistent,
+  headers: publication.headers,
+  appId: 'at-worker',
+  ...(publication.contentType === undefined ? {} : { contentType: publication.contentType }),
+});
+
+const target = (publication: RabbitMqPublication): string =>
+  `${publication.exchange === '' ? 'the default exchange' : `exchange "${publication.exchange}"`} with routing key "${publication.routingKey}"`;
+
+const noRoute = (publication: RabbitMqPublication): string =>
+  publication.exchange === ''
+    ? `there is no queue named "${publication.routingKey}"`
+    : `no queue is bound to exchange "${publication.exchange}" for routing key "${publication.routingKey}"`;
+
+const replaceAll = (text: string, search: string, replacement: string): string =>
+  search === '' ? text : text.split(search).join(replacement);
+
+/** The URL as it may be shown, and the strings that must never be (the password, raw and decoded). */
+const urlSecrets = (url: string): { readonly shownUrl: string; readonly secrets: readonly string[] } => {
+  try {
+    const parsed = new URL(url);
+    const secrets = [parsed.password, safeDecode(parsed.password)].filter((secret) => secret.length > 0);
+    if (parsed.password !== '') parsed.password = '***';
+    return { shownUrl: parsed.toString(), secrets };
+  } catch {
+    // Not a URL we can read: show none of it, amqplib's own error will say what is wrong.
+    return { shownUrl: '<AMQP_URL>', secrets: [url] };
+  }
+};
+
+const safeDecode = (text: string): string => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+};

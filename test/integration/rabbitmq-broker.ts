@@ -1,0 +1,130 @@
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import { connect } from 'amqplib';
+
+/** The broker the RabbitMQ suites use: this machine and CI run one at 127.0.0.1:5672. */
+export const TEST_AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/**
+ * Whether the broker answers. Under CI a missing broker fails the suite (a skipped suite would
+ * pass for the wrong reason); on a developer machine the suite skips, loudly.
+ */
+export const brokerIsUp = async (): Promise<boolean> => {
+  try {
+    const connection = await connect(TEST_AMQP_URL, { timeout: 3_000 });
+    await connection.close();
+    return true;
+  } catch (error) {
+    const why = `RabbitMQ at ${TEST_AMQP_URL.replace(/:[^:@/]*@/, ':***@')} is unreachable (${(error as Error).message})`;
+    if (process.env.CI) throw new Error(`${why}; CI is set, so the RabbitMQ suites must not skip`);
+    console.warn(`\n*** SKIPPING RabbitMQ integration tests: ${why}. Start RabbitMQ or set TEST_AMQP_URL. ***\n`);
+    return false;
+  }
+};
+
+const run = promisify(execFile);
+
+/**
+ * Closes, from the broker's side, every connection whose client_properties.connection_name is
+ * `name` (RabbitMQ sends connection.close 320 CONNECTION_FORCED, as on a broker restart or an
+ * operator's `close_connection`). Returns how many it closed, or null when rabbitmqctl cannot reach
+ * the broker from here (not installed, or no rights to the Erlang cookie).
+ */
+export const closeConnectionsFromBroker = async (name: string): Promise<number | null> => {
+  let listing: string;
+  try {
+    listing = (await run('rabbitmqctl', ['list_connections', 'pid', 'client_properties', '-q'], { timeout: 30_000 })).stdout;
+  } catch {
+    return null;
+  }
+  const pids = listing
+    .split('\n')
+    .filter((line) => line.includes(`{"connection_name","${name}"}`))
+    .map((line) => line.split('\t')[0] ?? '');
+  for (const pid of pids) await run('rabbitmqctl', ['close_connection', pid, 'severed by the test'], { timeout: 30_000 });
+  return pids.length;
+};
+
+/**
+ * A TCP relay between the executor and the broker, so a test can cut the connection the way a
+ * crashed broker or a dropped network does (no AMQP close, the socket just ends), or freeze it so
+ * nothing the broker says gets through (a confirm that never arrives).
+ */
+export interface Relay {
+  readonly url: string;
+  /** Destroys every relayed connection, both sides. */
+  sever(): void;
+  /** Stops passing the broker's bytes to the client, on current and future connections. */
+  freeze(): void;
+  thaw(): void;
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export const startRelay = async (brokerUrl: string): Promise<Relay> => {
+  const target = new URL(brokerUrl);
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  let frozen = false;
+  let accepted = 0;
+  const server = net.createServer((client) => {
+    accepted += 1;
+    const upstream = net.connect(Number(target.port || 5672), target.hostname);
+    const pair = { client, upstream };
+    pairs.add(pair);
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => {
+      if (!frozen) client.write(chunk);
+    });
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const url = new URL(brokerUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    sever: () => {
+      for (const { client, upstream } of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+    },
+    freeze: () => (frozen = true),
+    thaw: () => (frozen = false),
+    connections: () => accepted,
+    close: async () => {
+      for (const { client, upstream } of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+};
+
+/** A TCP server that accepts and then says nothing: a broker that hangs during the handshake. */
+export const startSilentServer = async (): Promise<{ url: string; close(): Promise<void> }> => {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+};
