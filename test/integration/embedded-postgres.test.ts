@@ -1,0 +1,149 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../../src/infrastructure/embedded-postgres.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * The quick start's database: real PostgreSQL binaries from the embedded-postgres package, in a temp
+ * directory (never ./.data). One suite, because the first start runs initdb (a few seconds).
+ */
+describe('embedded PostgreSQL', () => {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'atw-embedded-')), 'data');
+  // As root the server runs as the `postgres` user, which must be able to enter the temp directory.
+  chmodSync(dirname(dataDir), 0o755);
+  afterAll(() => rmSync(dirname(dataDir), { recursive: true, force: true }));
+
+  it('initialises on the first run, serves queries on 127.0.0.1 only, and keeps the data across restarts', async () => {
+    const port = await freePort();
+    const logger = new RecordingLogger();
+    const first = await startEmbeddedPostgres({ dataDir, port, logger });
+    expect(first.url).toBe(`postgres://postgres:postgres@127.0.0.1:${port}/at_scheduler`);
+    await withClient(first.url, async (client) => {
+      expect((await client.query('SELECT current_database() AS db')).rows[0].db).toBe('at_scheduler');
+      expect((await client.query('SHOW listen_addresses')).rows[0].listen_addresses).toBe('127.0.0.1');
+      expect((await client.query('SHOW unix_socket_directories')).rows[0].unix_socket_directories).toBe('');
+      await client.query('CREATE TABLE kept (note text)');
+      await client.query("INSERT INTO kept VALUES ('written before the restart')");
+    });
+    expect(logger.messages().some((message) => message.startsWith('[Embedded PostgreSQL] First run'))).toBe(true);
+    await first.stop();
+    await first.stop(); // idempotent
+    await expect(withClient(first.url, async () => undefined)).rejects.toThrow(/ECONNREFUSED/);
+
+    const againLogger = new RecordingLogger();
+    const second = await startEmbeddedPostgres({ dataDir, port, logger: againLogger });
+    try {
+      await withClient(second.url, async (client) => {
+        expect((await client.query('SELECT note FROM kept')).rows).toEqual([{ note: 'written before the restart' }]);
+      });
+      expect(againLogger.messages().some((message) => message.includes('First run'))).toBe(false);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('fails with the server\'s own words when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await expect(startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() })).rejects.toThrow(/exited during start-up.*(Address already in use|could not create any TCP\/IP sockets)/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('survives a Ctrl+C to the whole process group until the worker has drained, then stops cleanly', async () => {
+    const port = await freePort();
+    // Like a shell job: the script leads its own process group, and the signal goes to the group.
+    const script = `
+      import pg from 'pg';
+      import { startEmbeddedPostgres } from './src/infrastructure/embedded-postgres.ts';
+      const quiet = () => undefined;
+      const db = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      process.once('SIGINT', async () => {
+        await new Promise((resolve) => setTimeout(resolve, 500)); // in-flight tasks finishing
+        const client = new pg.Client(db.url);
+        await client.connect();
+        const { rows } = await client.query('SELECT count(*)::int AS n FROM kept');
+        await client.end();
+        console.log('DRAINED ' + rows[0].n);
+        await db.stop();
+        process.exit(0);
+      });
+      console.log('READY');
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '--no-warnings', '-e', script], {
+      cwd: root,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    await until(() => out.includes('READY') || child.exitCode !== null, 30_000);
+    expect({ out, err }).toMatchObject({ out: expect.stringContaining('READY') });
+
+    process.kill(-(child.pid as number), 'SIGINT');
+    expect(await exited).toBe(0);
+    expect(out).toContain('DRAINED 1');
+    await expect(withClient(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, async () => undefined)).rejects.toThrow(/ECONNREFUSED/);
+    expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+  });
+
+  it('does not leave the server running when the process exits without stopping it', async () => {
+    const port = await freePort();
+    const script = `
+      import { startEmbeddedPostgres } from './src/infrastructure/embedded-postgres.ts';
+      const quiet = () => undefined;
+      await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      process.exit(3);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '--no-warnings', '-e', script], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    expect(await new Promise((done) => child.on('exit', done))).toBe(3);
+    expect(err).toBe('');
+    await until(() => !existsSync(join(dataDir, 'postgres', 'postmaster.pid')), 15_000);
+    // And the next start is not blocked by a stale server or lock file.
+    const again = await startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() });
+    await again.stop();
+  });
+});
+
+const withClient = async <T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> => {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+};
+
+const freePort = (): Promise<number> =>
+  new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+
+const until = async (condition: () => boolean, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+};
