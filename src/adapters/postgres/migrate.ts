@@ -111,14 +111,14 @@ const rawQuery = (statement: string) => {
 
 /**
  * sql/ddl.sql sits next to package.json. This module runs from src/adapters/postgres (ts-jest) and
- * from dist/src/adapters/postgres (compiled), so walk up until the folder that holds package.json.
+ * from dist/src/adapters/postgres (compiled), so walk up to the first folder holding package.json
+ * and sql/ddl.sql (a package.json alone can also mark a nested output folder as ESM).
  */
 export const schemaFilePath = (): string => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'sql', 'ddl.sql');
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`sql/ddl.sql not found: no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'sql', 'ddl.sql');
+    if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`sql/ddl.sql not found next to a package.json above ${start}`);
   }
 };

@@ -10,7 +10,8 @@ const CountRow = t.type({ held: t.number });
  * Proves this worker's claims are alive, in one UPDATE for all of them. Only claims still held
  * (processing, same token, same owner) are touched; the count says how many that was. updated_at
  * moves too, so the seed's stuck-task query (`updated_at < NOW() - INTERVAL '5 minutes'`) does not
- * list a live long-running task.
+ * list a live long-running task. Checked through primary-key probes and locked, then updated by id,
+ * for the reason given in end-attempts.ts (the heartbeat index is full of dead entries under load).
  */
 export const refreshHeartbeats = async (
   db: CommonQueryMethods,
@@ -19,13 +20,20 @@ export const refreshHeartbeats = async (
 ): Promise<number> => {
   if (claims.length === 0) return 0;
   const result = await db.query(sql.unsafe`
-    WITH refreshed AS (
-      UPDATE scheduled_tasks AS t
-         SET heartbeat_at = now(), updated_at = now()
+    WITH held AS (
+      SELECT s.id
         FROM unnest(${sql.array(claims.map((claim) => claim.id), 'int8')},
                     ${sql.array(claims.map((claim) => claim.claimToken), 'uuid')}) AS c(id, claim_token)
-       WHERE t.id = c.id AND t.claim_token = c.claim_token
-         AND t.status = 'processing' AND t.locked_by = ${workerId}
+       CROSS JOIN LATERAL (
+              SELECT id FROM scheduled_tasks
+               WHERE id = c.id AND claim_token = c.claim_token AND status = 'processing' AND locked_by = ${workerId}
+                 FOR UPDATE
+            ) AS s
+    ), refreshed AS (
+      UPDATE scheduled_tasks AS t
+         SET heartbeat_at = now(), updated_at = now()
+        FROM held
+       WHERE t.id = held.id
       RETURNING t.id
     )
     SELECT count(*)::integer AS held FROM refreshed`);
