@@ -25,23 +25,29 @@ export const brokerIsUp = async (): Promise<boolean> => {
 
 const run = promisify(execFile);
 
+/** Which connections to close: by client_properties.connection_name, or by the client's TCP port. */
+export type ConnectionMatch = { readonly name: string } | { readonly clientPorts: readonly number[] };
+
 /**
- * Closes, from the broker's side, every connection whose client_properties.connection_name is
- * `name` (RabbitMQ sends connection.close 320 CONNECTION_FORCED, as on a broker restart or an
- * operator's `close_connection`). Returns how many it closed, or null when rabbitmqctl cannot reach
- * the broker from here (not installed, or no rights to the Erlang cookie).
+ * Closes, from the broker's side, the connections that match (RabbitMQ sends connection.close 320
+ * CONNECTION_FORCED, as on a broker restart or an operator's `close_connection`). Only ours: the
+ * broker is shared with other suites. Returns how many it closed, or null when rabbitmqctl cannot
+ * reach the broker from here (not installed, or no rights to the Erlang cookie).
  */
-export const closeConnectionsFromBroker = async (name: string): Promise<number | null> => {
+export const closeConnectionsFromBroker = async (match: ConnectionMatch): Promise<number | null> => {
   let listing: string;
   try {
-    listing = (await run('rabbitmqctl', ['list_connections', 'pid', 'client_properties', '-q'], { timeout: 30_000 })).stdout;
+    listing = (await run('rabbitmqctl', ['list_connections', 'pid', 'peer_port', 'client_properties', '-q'], { timeout: 30_000 })).stdout;
   } catch {
     return null;
   }
   const pids = listing
     .split('\n')
-    .filter((line) => line.includes(`{"connection_name","${name}"}`))
-    .map((line) => line.split('\t')[0] ?? '');
+    .map((line) => line.split('\t'))
+    .filter(([, peerPort = '', properties = '']) =>
+      'name' in match ? properties.includes(`{"connection_name","${match.name}"}`) : match.clientPorts.includes(Number(peerPort)),
+    )
+    .map(([pid = '']) => pid);
   for (const pid of pids) await run('rabbitmqctl', ['close_connection', pid, 'severed by the test'], { timeout: 30_000 });
   return pids.length;
 };
@@ -59,6 +65,8 @@ export interface Relay {
   freeze(): void;
   thaw(): void;
   connections(): number;
+  /** The local ports of the relay's connections to the broker, as the broker sees its clients. */
+  brokerSidePorts(): number[];
   close(): Promise<void>;
 }
 
@@ -100,6 +108,7 @@ export const startRelay = async (brokerUrl: string): Promise<Relay> => {
     freeze: () => (frozen = true),
     thaw: () => (frozen = false),
     connections: () => accepted,
+    brokerSidePorts: () => [...pairs].map(({ upstream }) => upstream.localPort ?? 0),
     close: async () => {
       for (const { client, upstream } of pairs) {
         client.destroy();

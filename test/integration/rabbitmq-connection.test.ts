@@ -113,7 +113,7 @@ describe('rabbitmq executor when the broker cannot be reached', () => {
     const executor = createRabbitMqExecutor({ url: TEST_AMQP_URL, confirmTimeoutMs: 5_000, connectionName: name, logger });
     try {
       expect((await executor.execute(task('11', { queue, message: 'before' }), never()))._tag).toBe('Succeeded');
-      const closed = await closeConnectionsFromBroker(name);
+      const closed = await closeConnectionsFromBroker({ name });
       if (closed === null || closed === 0) {
         console.warn(
           `*** NOT TESTED here: closing a connection from the broker side needs rabbitmqctl on the broker's host ` +

@@ -67,6 +67,9 @@ export const createEmailExecutor = (options: EmailExecutorOptions): EmailExecuto
     disableUrlAccess: true,
     logger: false,
   });
+  // The pool handles its connections' failures itself; a listener still guarantees that a stray
+  // 'error' event is logged instead of ending the process.
+  transport.on('error', (error: Error) => options.logger?.warn('SMTP transport error', { error: scrub(error.message) }));
   options.logger?.info('Email executor ready', { smtp_host: options.host, smtp_port: options.port, secure: options.secure });
 
   const execute = async (task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome> => {

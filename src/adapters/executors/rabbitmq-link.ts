@@ -62,7 +62,7 @@ export const openLink = async (options: LinkOptions): Promise<Link> => {
   };
   // Without 'error' listeners an emitted error would be thrown out of amqplib's frame handler.
   model.on('error', (error: Error) => (lastError = scrub(error.message)));
-  model.on('close', () => goneNow(lastError ?? 'closed'));
+  model.on('close', (error?: Error) => goneNow(error === undefined ? (lastError ?? 'closed') : scrub(error.message)));
   model.on('blocked', (reason: string) => logger?.warn('RabbitMQ blocked this connection; confirms wait', { reason }));
   model.on('unblocked', () => logger?.info('RabbitMQ unblocked this connection'));
 
