@@ -30,7 +30,12 @@ export const createExecutors = (config: Config, logger: Logger): { byType: Execu
     'rabbitmq',
     config.amqp.url === null
       ? notConfiguredExecutor('rabbitmq', 'set AMQP_URL')
-      : createRabbitMqExecutor({ url: config.amqp.url, confirmTimeoutMs: config.amqp.confirmTimeoutMs, logger }),
+      : createRabbitMqExecutor({
+          url: config.amqp.url,
+          confirmTimeoutMs: config.amqp.confirmTimeoutMs,
+          connectionName: `at-worker/${config.worker.id}`,
+          logger,
+        }),
   );
   const smtp = config.smtp;
   executors.set(
@@ -45,6 +50,7 @@ export const createExecutors = (config: Config, logger: Logger): { byType: Execu
           ...(smtp.password === null ? {} : { password: smtp.password }),
           ...(smtp.from === null ? {} : { from: smtp.from }),
           timeoutMs: smtp.timeoutMs,
+          logger,
         }),
   );
   const close = async () => {

@@ -64,7 +64,7 @@ describe('configuration', () => {
   });
 
   it('knows which values are secrets, so logs can scrub them', () => {
-    const config = decode({ DB_PASSWORD: 'db-canary', SMTP_PASSWORD: 'smtp-canary', AMQP_URL: 'amqp://u:amqp-canary@h:5672' });
+    const config = decode({ DB_PASSWORD: 'db-canary', SMTP_USER: 'mailer', SMTP_PASSWORD: 'smtp-canary', AMQP_URL: 'amqp://u:amqp-canary@h:5672' });
     expect(config.secrets).toEqual(expect.arrayContaining(['db-canary', 'smtp-canary', 'amqp-canary']));
   });
 
@@ -88,5 +88,23 @@ describe('configuration of the http executor', () => {
 
   it('refuses a malformed HTTP_ALLOWED_HOSTS entry', () => {
     expect(refusal({ HTTP_ALLOWED_HOSTS: '10.0.0.0/99' })).toMatch(/^Invalid configuration: HTTP_ALLOWED_HOSTS: /);
+  });
+});
+
+describe('configuration of the rabbitmq and email executors', () => {
+  it('turns rabbitmq off with an empty AMQP_URL and keeps the default when unset', () => {
+    expect(decode({ AMQP_URL: '' }).amqp.url).toBeNull();
+    expect(decode({}).amqp.url).toBe('amqp://guest:guest@localhost:5672');
+  });
+
+  it('picks the SMTP port from SMTP_SECURE unless given', () => {
+    expect(decode({ SMTP_HOST: 'mail' }).smtp.port).toBe(587);
+    expect(decode({ SMTP_HOST: 'mail', SMTP_SECURE: 'true' }).smtp.port).toBe(465);
+    expect(decode({ SMTP_HOST: 'mail', SMTP_PORT: '2525' }).smtp.port).toBe(2525);
+  });
+
+  it('refuses an invalid EMAIL_FROM and a user without a password', () => {
+    expect(refusal({ EMAIL_FROM: 'not an address' })).toMatch(/^Invalid configuration: EMAIL_FROM/);
+    expect(refusal({ SMTP_USER: 'me' })).toBe('Invalid configuration: SMTP_USER and SMTP_PASSWORD must be set together');
   });
 });

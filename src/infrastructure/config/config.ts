@@ -4,7 +4,21 @@ import { hostname } from 'node:os';
 import { parseAllowedHosts } from '../../adapters/executors/ssrf-guard.js';
 import { decodeWebhookSecrets } from '../../adapters/executors/webhook-signature.js';
 import type { RetryPolicy } from '../../domain/index.js';
-import { boolean, duration, list, oneOf, optionalPositiveInteger, optionalText, port, positiveInteger, text, url } from './env-codecs.js';
+import { decodeEmailAddress } from '../../domain/payloads/email.js';
+import {
+  boolean,
+  duration,
+  list,
+  oneOf,
+  optionalPort,
+  optionalPositiveInteger,
+  optionalText,
+  port,
+  positiveInteger,
+  text,
+  url,
+  urlOrOff,
+} from './env-codecs.js';
 
 /**
  * Every variable the service reads, with its default. The seed's table (DB_*, WORKER_*) keeps its
@@ -36,10 +50,10 @@ export const EnvSchema = t.type({
   HTTP_ALLOW_PRIVATE_NETWORKS: boolean(false),
   HTTP_ALLOWED_HOSTS: list,
   WEBHOOK_SECRET: list,
-  AMQP_URL: url(['amqp', 'amqps'], 'amqp://guest:guest@localhost:5672'),
+  AMQP_URL: urlOrOff(['amqp', 'amqps'], 'amqp://guest:guest@localhost:5672'),
   AMQP_CONFIRM_TIMEOUT: duration('seconds', 10),
   SMTP_HOST: optionalText,
-  SMTP_PORT: port(587),
+  SMTP_PORT: optionalPort,
   SMTP_SECURE: boolean(false),
   SMTP_USER: optionalText,
   SMTP_PASSWORD: optionalText,
@@ -101,6 +115,11 @@ const crossCheck = (env: Env): string | null => {
   if (E.isLeft(secrets)) return secrets.left.replace(/^WEBHOOK_SECRET: expected/, 'WEBHOOK_SECRET must be');
   const allowed = parseAllowedHosts(env.HTTP_ALLOWED_HOSTS);
   if (E.isLeft(allowed)) return allowed.left;
+  if (env.EMAIL_FROM !== null) {
+    const from = decodeEmailAddress('EMAIL_FROM')(env.EMAIL_FROM);
+    if (E.isLeft(from)) return from.left;
+  }
+  if ((env.SMTP_USER === null) !== (env.SMTP_PASSWORD === null)) return 'SMTP_USER and SMTP_PASSWORD must be set together';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
   if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
@@ -137,7 +156,8 @@ const toConfig = (env: Env): Config => {
     amqp: { url: env.AMQP_URL, confirmTimeoutMs: env.AMQP_CONFIRM_TIMEOUT },
     smtp: {
       host: env.SMTP_HOST,
-      port: env.SMTP_PORT,
+      // 465 is SMTPS (TLS from the first byte); 587 is submission with STARTTLS.
+      port: env.SMTP_PORT ?? (env.SMTP_SECURE ? 465 : 587),
       secure: env.SMTP_SECURE,
       user: env.SMTP_USER,
       password: env.SMTP_PASSWORD,

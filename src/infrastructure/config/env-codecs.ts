@@ -78,3 +78,19 @@ export const optionalPositiveInteger = fromEnv<number | null>('a positive intege
   const value = finite(raw);
   return value !== undefined && Number.isInteger(value) && value > 0 ? value : undefined;
 }, null);
+
+export const optionalPort = fromEnv<number | null>('a port number (1-65535)', (raw) => {
+  const value = finite(raw);
+  return value !== undefined && Number.isInteger(value) && value > 0 && value <= 65535 ? value : undefined;
+}, null);
+
+/** A URL with a default when unset; set to the empty string it means "off" (null). */
+export const urlOrOff = (protocols: readonly string[], fallback: string) => {
+  const parse = url(protocols, fallback);
+  return new t.Type<string | null, string, unknown>(
+    parse.name,
+    (value): value is string | null => value === null || typeof value === 'string',
+    (value, context) => (value === '' ? t.success(null) : parse.validate(value, context)),
+    String,
+  );
+};
