@@ -34,7 +34,14 @@ CREATE TABLE IF NOT EXISTS scheduled_tasks (
   heartbeat_at  timestamptz,
   -- Sequence number of the last task_events row of this task; the 'scheduled' event is 1.
   event_seq     integer     NOT NULL DEFAULT 1
-);
+)
+-- A queue table turns over fast: every task leaves a dead row version at its claim, its end and each
+-- heartbeat, and dead entries in the partial indexes slow claims and stuck scans until VACUUM runs.
+-- The default (vacuum at 20% dead) waits for millions of them once many finished rows pile up, so
+-- vacuum at 1% (+1,000) instead. Only for a table created here; note that these settings do nothing
+-- where the server has `autovacuum = off`.
+WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+      autovacuum_analyze_scale_factor = 0.02);
 
 -- A table created by the seed's original DDL lacks this design's columns: add them once. Rows it left
 -- in 'processing' get a heartbeat (their last update) and a token, so the cleaner can recover them.
@@ -149,3 +156,82 @@ BEGIN
   END IF;
 END
 $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Operator views. The operator's common questions, answerable with nothing
+-- but psql; `at-worker stats` reads these same views, so the CLI and psql give the same answers.
+--
+-- CREATE OR REPLACE VIEW takes no lock that blocks writers of scheduled_tasks (only a share lock
+-- while it reads the query), and an exclusive lock on the view itself: a long psql query on one of
+-- these views makes a starting worker's migration wait for it, nothing else. It can add columns at
+-- the end of a view but not drop or retype one; a change of that kind needs a DROP VIEW first.
+-- ---------------------------------------------------------------------------------------------
+
+-- How many tasks are in each status, zero included:  SELECT * FROM task_status_counts;
+CREATE OR REPLACE VIEW task_status_counts AS
+SELECT s.status, count(t.id) AS count
+  FROM unnest(ARRAY['pending', 'processing', 'completed', 'failed', 'cancelled']) WITH ORDINALITY AS s(status, n)
+  LEFT JOIN scheduled_tasks AS t ON t.status = s.status
+ GROUP BY s.status, s.n
+ ORDER BY s.n;
+
+-- Tasks being executed right now, with how long their owner has been silent (its heartbeat refreshes
+-- every third of WORKER_STUCK_TIMEOUT while the task runs).
+CREATE OR REPLACE VIEW running_tasks AS
+SELECT id, task_type, attempts, max_attempts, locked_by AS owner, locked_at AS claimed_at, heartbeat_at,
+       now() - heartbeat_at AS silent_for
+  FROM scheduled_tasks
+ WHERE status = 'processing'
+ ORDER BY heartbeat_at;
+
+-- Running tasks whose owner has been silent for longer than the stuck timeout: the ones the cleaner
+-- will take back. The timeout is WORKER_STUCK_TIMEOUT's default, 5 minutes, unless the session says
+-- otherwise:  SET at_worker.stuck_timeout = '2 minutes'; SELECT * FROM stuck_tasks;
+-- (Served by the partial index scheduled_tasks_heartbeat_idx.)
+CREATE OR REPLACE VIEW stuck_tasks AS
+SELECT *
+  FROM running_tasks
+ WHERE heartbeat_at < now() - coalesce(nullif(current_setting('at_worker.stuck_timeout', true), '')::interval,
+                                       interval '5 minutes');
+
+-- Share of finished tasks that succeeded, in percent (NULL while none has finished); cancelled tasks
+-- were never attempted to the end and do not count.
+CREATE OR REPLACE VIEW task_success_rate AS
+SELECT count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       round(100.0 * count(*) FILTER (WHERE status = 'completed') / nullif(count(*), 0), 2) AS success_rate
+  FROM scheduled_tasks
+ WHERE status IN ('completed', 'failed');
+
+-- Average time from execute_at (when it was due; a retry moves it to the retry's time) to completion.
+CREATE OR REPLACE VIEW task_completion_times AS
+SELECT task_type,
+       count(*) AS completed,
+       round(avg(extract(epoch FROM completed_at - execute_at)), 3) AS avg_seconds
+  FROM scheduled_tasks
+ WHERE status = 'completed' AND completed_at IS NOT NULL
+ GROUP BY task_type
+ ORDER BY task_type;
+
+-- The seed's "tasks with the most attempts": on their last attempt or past it and not done, latest
+-- change first. Cancelled tasks are left out: nobody will attempt them again.
+CREATE OR REPLACE VIEW tasks_at_last_attempt AS
+SELECT id, task_type, status, attempts, max_attempts, error_message, updated_at
+  FROM scheduled_tasks
+ WHERE attempts >= max_attempts - 1
+   AND status NOT IN ('completed', 'cancelled')
+ ORDER BY updated_at DESC;
+
+-- One task's timeline with the fields people ask about pulled out of `data`:
+--   SELECT * FROM task_history WHERE task_id = 4711;
+-- A range scan of task_events' primary key (task_id, seq), already in order.
+CREATE OR REPLACE VIEW task_history AS
+SELECT task_id, seq, occurred_at, event_type, worker_id,
+       -- Guarded so one hand-written event with a non-numeric attempt cannot break the whole view.
+       CASE WHEN jsonb_typeof(data->'attempt') = 'number' THEN (data->>'attempt')::numeric::integer END AS attempt,
+       data->>'error' AS error,
+       data->>'reason' AS reason,
+       data->'details' AS details,
+       data
+  FROM task_events
+ ORDER BY task_id, seq;
