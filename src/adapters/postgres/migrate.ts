@@ -11,7 +11,7 @@ import { splitSqlStatements } from './sql-script.js';
 
 /** What sql/ddl.sql maintains; the report says which of these a run created. */
 export interface SchemaObject {
-  readonly kind: 'table' | 'column' | 'index' | 'constraint' | 'function' | 'trigger';
+  readonly kind: 'table' | 'column' | 'index' | 'constraint' | 'function' | 'trigger' | 'view';
   readonly name: string;
   /** The table a column, constraint or trigger belongs to. */
   readonly table?: string;
@@ -33,6 +33,14 @@ export const SCHEMA_OBJECTS: readonly SchemaObject[] = [
   { kind: 'function', name: 'scheduled_tasks_record_scheduled' },
   { kind: 'trigger', name: 'task_events_append_only', table: 'task_events' },
   { kind: 'trigger', name: 'scheduled_tasks_scheduled_event', table: 'scheduled_tasks' },
+  // The operator views at the end of sql/ddl.sql (read by `at-worker stats`, and by psql users).
+  { kind: 'view', name: 'task_status_counts' },
+  { kind: 'view', name: 'running_tasks' },
+  { kind: 'view', name: 'stuck_tasks' },
+  { kind: 'view', name: 'task_success_rate' },
+  { kind: 'view', name: 'task_completion_times' },
+  { kind: 'view', name: 'tasks_at_last_attempt' },
+  { kind: 'view', name: 'task_history' },
 ];
 
 
@@ -89,6 +97,7 @@ const presentObjects = async (tx: DatabaseTransactionConnection): Promise<boolea
   const result = await tx.query(sql.unsafe`
     SELECT CASE o.kind
              WHEN 'table' THEN to_regclass(o.name) IS NOT NULL
+             WHEN 'view' THEN to_regclass(o.name) IS NOT NULL
              WHEN 'index' THEN to_regclass(o.name) IS NOT NULL
              WHEN 'function' THEN to_regproc(o.name) IS NOT NULL
              WHEN 'trigger' THEN EXISTS (SELECT 1 FROM pg_trigger

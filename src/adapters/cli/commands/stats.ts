@@ -1,0 +1,83 @@
+import * as E from 'fp-ts/lib/Either.js';
+import type { TaskStats } from '../../../application/operator/ports.js';
+import { readStats } from '../../../application/operator/read-stats.js';
+import { expectPositionals, type CliCommand } from '../command.js';
+import { EXIT } from '../io.js';
+import { formatCount, formatSeconds, formatTime, renderTable } from '../table.js';
+
+const indent = (text: string): string => text.replace(/^(?=.)/gm, '  ');
+
+const section = (title: string, body: string): string => `${title}\n${indent(body)}`;
+
+export const renderStats = (stats: TaskStats): string => {
+  const statuses = Object.entries(stats.countsByStatus).map(([status, count]) => [status, formatCount(count)]);
+  const counts = renderTable(['STATUS', 'TASKS'], [...statuses, ['total', formatCount(stats.total)]]);
+
+  const timeout = formatSeconds(stats.stuck.timeoutMs / 1000);
+  const stuck =
+    stats.stuck.count === 0
+      ? 'none\n'
+      : renderTable(
+          ['ID', 'TYPE', 'OWNER', 'ATTEMPT', 'LAST HEARTBEAT', 'SILENT FOR'],
+          stats.stuck.oldest.map((task) => [
+            task.id, task.taskType, task.owner ?? '-', `${task.attempts + 1} of ${task.maxAttempts}`,
+            formatTime(task.heartbeatAt), formatSeconds(task.silentForSeconds),
+          ]),
+        );
+
+  const { completed, failed, ratePercent } = stats.success;
+  const success = ratePercent === null ? 'no task has finished yet' : `${ratePercent.toFixed(2)}% (${formatCount(completed)} completed, ${formatCount(failed)} failed)`;
+
+  const times =
+    stats.completionTimes.length === 0
+      ? 'no completed task yet\n'
+      : renderTable(
+          ['TYPE', 'COMPLETED', 'AVG SECONDS'],
+          stats.completionTimes.map((row) => [row.taskType, formatCount(row.completed), row.avgSeconds.toFixed(3)]),
+        );
+
+  const last =
+    stats.lastAttempt.count === 0
+      ? 'none\n'
+      : renderTable(
+          ['ID', 'TYPE', 'STATUS', 'ATTEMPTS', 'UPDATED', 'ERROR'],
+          stats.lastAttempt.latest.map((task) => [
+            task.id, task.taskType, task.status, `${task.attempts} of ${task.maxAttempts}`, formatTime(task.updatedAt), task.errorMessage ?? '-',
+          ]),
+        );
+  const listed = (count: number, shown: number) => (count > shown ? `${formatCount(count)}, latest ${shown} shown` : formatCount(count));
+
+  return [
+    section('Tasks by status', counts),
+    section(`Stuck: processing with no heartbeat for more than ${timeout} (WORKER_STUCK_TIMEOUT): ${listed(stats.stuck.count, stats.stuck.oldest.length)}`, stuck),
+    `Success rate (completed / finished): ${success}\n`,
+    section('Average seconds from execute_at to completion, by task type', times),
+    section(`At their last attempt (attempts >= max_attempts - 1, not completed or cancelled): ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
+  ].join('\n');
+};
+
+export const statsCommand: CliCommand = {
+  name: 'stats',
+  summary: 'counts by status, stuck tasks, success rate, completion times, tasks at their last attempt',
+  help: `Usage: at-worker stats [--json]
+
+The seed's monitoring queries in one snapshot: tasks by status, stuck tasks (processing, no
+heartbeat for longer than WORKER_STUCK_TIMEOUT), success rate (completed / (completed + failed)),
+average seconds from execute_at to completion per task type, and tasks at their last attempt.
+The same numbers come from the views in sql/views.sql (task_status_counts, stuck_tasks,
+task_success_rate, task_completion_times, tasks_at_last_attempt).
+
+  --json    print them as one JSON object instead
+`,
+  options: { json: false },
+  prepare: async (args) => {
+    const positional = expectPositionals(args, []);
+    if (E.isLeft(positional)) return positional;
+    const json = args.flags.has('json');
+    return E.right(async (session, io) => {
+      const stats = await readStats(session.store)(session.stuckTimeoutMs);
+      io.stdout(json ? `${JSON.stringify(stats, null, 2)}\n` : renderStats(stats));
+      return EXIT.ok;
+    });
+  },
+};

@@ -1,0 +1,71 @@
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { sql } from 'slonik';
+import type { RecordedEvent, TaskRecord } from '../../application/operator/ports.js';
+import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
+import { decodeEventRow } from './event-codec.js';
+import { DateFromRow, Int8String } from './rows.js';
+
+const Status = t.keyof(Object.fromEntries(TASK_STATUSES.map((status) => [status, null])) as Record<TaskStatus, null>);
+const nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null]);
+
+/** The scheduled_tasks columns the operator commands read (see TASK_COLUMNS). */
+export const TaskRow = t.type({
+  id: Int8String,
+  task_type: t.string,
+  status: Status,
+  attempts: t.number,
+  max_attempts: t.number,
+  execute_at: DateFromRow,
+  completed_at: nullable(DateFromRow),
+  updated_at: DateFromRow,
+  error_message: nullable(t.string),
+  locked_by: nullable(t.string),
+  claim_token: nullable(t.string),
+  event_seq: t.number,
+});
+
+/** TaskRow's columns for a SELECT list, from `scheduled_tasks AS t` (the alias every query here uses). */
+export const taskColumns = sql.join(
+  Object.keys(TaskRow.props).map((column) => sql.identifier(['t', column])),
+  sql.fragment`, `,
+);
+
+export const toTaskRecord = (row: t.TypeOf<typeof TaskRow>): TaskRecord => ({
+  id: row.id,
+  taskType: row.task_type,
+  status: row.status,
+  attempts: row.attempts,
+  maxAttempts: row.max_attempts,
+  executeAt: row.execute_at,
+  completedAt: row.completed_at,
+  updatedAt: row.updated_at,
+  errorMessage: row.error_message,
+  owner: row.locked_by,
+  claimToken: row.claim_token,
+  eventSeq: row.event_seq,
+});
+
+/**
+ * A task_events row → RecordedEvent. A row the codec rejects is kept, raw, with the reason: history
+ * shows it as it is and verify reports it, rather than one bad row hiding a whole timeline.
+ */
+export const toRecordedEvent = (row: {
+  readonly seq: number;
+  readonly event_type: unknown;
+  readonly worker_id: unknown;
+  readonly occurred_at: unknown;
+  readonly data: unknown;
+}): RecordedEvent => {
+  const decoded = decodeEventRow(row);
+  if (E.isRight(decoded)) return { _tag: 'Decoded', seq: row.seq, event: decoded.right };
+  return {
+    _tag: 'Undecodable',
+    seq: row.seq,
+    eventType: String(row.event_type),
+    workerId: typeof row.worker_id === 'string' ? row.worker_id : null,
+    occurredAt: row.occurred_at instanceof Date ? row.occurred_at : null,
+    data: row.data,
+    error: decoded.left,
+  };
+};

@@ -1,0 +1,143 @@
+import type { TaskEvent, TaskId, TaskState, TaskStatus, WorkerId } from '../../domain/index.js';
+
+/**
+ * What the operator commands need from the task store. Shaped by those commands (schedule one task,
+ * change one task under a fence, read one history, page through all of them, count), not as CRUD.
+ */
+
+/** When a new task is due: a point in time, or a delay measured on the database's clock. */
+export type DueTime =
+  | { readonly _tag: 'Now' }
+  | { readonly _tag: 'At'; readonly at: Date }
+  | { readonly _tag: 'After'; readonly delayMs: number };
+
+export interface NewTask {
+  readonly taskType: string;
+  /** The payload exactly as given (JSON text), so numbers keep their precision in jsonb. */
+  readonly payloadJson: string;
+  readonly due: DueTime;
+  readonly maxAttempts: number;
+}
+
+export interface ScheduledTask {
+  readonly id: TaskId;
+  readonly executeAt: Date;
+}
+
+/** A scheduled_tasks row, as much of it as the operator commands look at. */
+export interface TaskRecord {
+  readonly id: TaskId;
+  readonly taskType: string;
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly executeAt: Date;
+  readonly completedAt: Date | null;
+  readonly updatedAt: Date;
+  readonly errorMessage: string | null;
+  readonly owner: WorkerId | null;
+  readonly claimToken: string | null;
+  /** seq of the task's last event, as the row remembers it. */
+  readonly eventSeq: number;
+}
+
+/** A row read for a change, with the database's time of the read (the time of the command). */
+export interface TaskSnapshot {
+  readonly task: TaskRecord;
+  readonly now: Date;
+}
+
+/**
+ * An operator's change to one task: its events and the state they lead to, written only while the
+ * row is still as it was read (same status, same last event). `clearError` empties error_message,
+ * which a retried task no longer deserves (its history keeps every error).
+ */
+export interface OperatorChange {
+  readonly id: TaskId;
+  readonly expected: { readonly status: TaskStatus; readonly eventSeq: number };
+  readonly events: readonly TaskEvent[];
+  readonly next: TaskState;
+  readonly clearError: boolean;
+}
+
+/** `conflict`: the row changed between the read and the write (a worker claimed it...); nothing written. */
+export type ChangeResult = 'applied' | 'conflict';
+
+/** One task_events row: the domain event, or the raw row and why it does not decode. */
+export type RecordedEvent =
+  | { readonly _tag: 'Decoded'; readonly seq: number; readonly event: TaskEvent }
+  | {
+      readonly _tag: 'Undecodable';
+      readonly seq: number;
+      readonly eventType: string;
+      readonly workerId: string | null;
+      readonly occurredAt: Date | null;
+      readonly data: unknown;
+      readonly error: string;
+    };
+
+/** A row and its whole history, for verify. */
+export interface TaskWithHistory {
+  readonly task: TaskRecord;
+  readonly history: readonly RecordedEvent[];
+}
+
+export interface StuckTaskSummary {
+  readonly id: TaskId;
+  readonly taskType: string;
+  readonly owner: WorkerId | null;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly heartbeatAt: Date | null;
+  readonly silentForSeconds: number;
+}
+
+export interface LastAttemptTask {
+  readonly id: TaskId;
+  readonly taskType: string;
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly errorMessage: string | null;
+  readonly updatedAt: Date;
+}
+
+/** The seed's monitoring set, read in one consistent snapshot. */
+export interface TaskStats {
+  readonly countsByStatus: Readonly<Record<TaskStatus, number>>;
+  readonly total: number;
+  readonly stuck: { readonly count: number; readonly timeoutMs: number; readonly oldest: readonly StuckTaskSummary[] };
+  readonly success: { readonly completed: number; readonly failed: number; readonly ratePercent: number | null };
+  readonly completionTimes: readonly { readonly taskType: string; readonly completed: number; readonly avgSeconds: number }[];
+  readonly lastAttempt: { readonly count: number; readonly latest: readonly LastAttemptTask[] };
+}
+
+export interface OperatorStore {
+  /** Inserts one task; the table's trigger records its 'scheduled' event and wakes the workers. */
+  insertTask(task: NewTask): Promise<ScheduledTask>;
+  findTask(id: TaskId): Promise<TaskSnapshot | null>;
+  /** Writes the change and its events in one transaction, fenced as OperatorChange says. */
+  applyChange(change: OperatorChange): Promise<ChangeResult>;
+  /** The task's events in seq order (empty for an unknown id). */
+  taskHistory(id: TaskId): Promise<readonly RecordedEvent[]>;
+  /**
+   * Up to `limit` tasks with id greater than `afterId` (from the first when null), in id order, each
+   * with its history, read in one statement so a row and its events come from the same snapshot.
+   */
+  tasksWithHistory(afterId: TaskId | null, limit: number): Promise<readonly TaskWithHistory[]>;
+  /** One task and its history, in one statement; null for an unknown id. */
+  taskWithHistory(id: TaskId): Promise<TaskWithHistory | null>;
+  countTasks(): Promise<number>;
+  /** `stuckTimeoutMs`: WORKER_STUCK_TIMEOUT; `listLimit`: how many stuck / last-attempt tasks to list. */
+  stats(stuckTimeoutMs: number, listLimit: number): Promise<TaskStats>;
+}
+
+/** What `migrate` reports: schema objects, described for people ("index scheduled_tasks_due_idx"). */
+export interface SchemaReport {
+  readonly created: readonly string[];
+  readonly alreadyPresent: readonly string[];
+}
+
+export interface SchemaMigrator {
+  migrate(): Promise<SchemaReport>;
+}

@@ -1,0 +1,55 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { sql } from 'slonik';
+import { EXIT, type OpenSession } from '../adapters/cli/io.js';
+import { describeSchemaObject, migrate } from '../adapters/postgres/migrate.js';
+import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
+import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
+import { decodeConfig, loadEnvironment } from './config/index.js';
+import { describeTarget } from './database.js';
+import { secretScrubber } from './logging.js';
+
+// `history` reads the row and its events side by side; nothing here needs more.
+const POOL_SIZE = 2;
+
+/**
+ * The operator commands' session: the worker's configuration sources (environment, ./.env,
+ * /app/.env), one small pool proven with a query, and the Postgres implementations of the operator
+ * ports. `useSecrets` receives the configured secrets as soon as they are known, so that every later
+ * line on stderr can be scrubbed of them (a connection error may quote the URL).
+ */
+export const openCliSession =
+  (useSecrets: (scrub: (text: string) => string) => void): OpenSession =>
+  async () => {
+    const config = decodeConfig(loadEnvironment());
+    if (E.isLeft(config)) return E.left({ exitCode: EXIT.usage, message: config.left.message });
+    const scrub = secretScrubber(config.right.secrets);
+    useSecrets((text) => scrub(text) as string);
+    const target = describeTarget(config.right.database.url);
+    let pool: DatabasePool | undefined;
+    try {
+      // slonik connects as the pool is created; the query proves the database answers.
+      pool = await createPostgresPool(config.right.database.url, POOL_SIZE);
+      await pool.query(sql.unsafe`SELECT 1`);
+    } catch (cause) {
+      if (pool !== undefined) await closePool(pool).catch(() => undefined);
+      return E.left({
+        exitCode: EXIT.no,
+        message: `Failed to connect to database ${target}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      });
+    }
+    const opened = pool;
+    return E.right({
+      session: {
+        store: createPostgresOperatorStore(opened),
+        migrator: {
+          migrate: async () => {
+            const report = await migrate(opened);
+            return { created: report.created.map(describeSchemaObject), alreadyPresent: report.alreadyPresent.map(describeSchemaObject) };
+          },
+        },
+        stuckTimeoutMs: config.right.worker.stuckTimeoutMs,
+        target,
+      },
+      close: () => closePool(opened),
+    });
+  };
