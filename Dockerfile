@@ -12,7 +12,7 @@ RUN npm ci --ignore-scripts
 COPY . .
 # tsc through the image's node, not `npm run build`: with --ignore-scripts, node_modules/.bin/node
 # (the `node` devDependency) is not set up, and npm puts .bin first on the PATH.
-RUN mkdir -p bin && node node_modules/typescript/bin/tsc -p tsconfig.build.json
+RUN mkdir -p bin && node node_modules/typescript/bin/tsc -p tsconfig.json
 
 # ---- runtime: production dependencies and compiled JavaScript only ----------------------------------
 FROM node:24-slim AS runtime

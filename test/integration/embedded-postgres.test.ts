@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../src/infrastructure/embedded-postgres.js';
+import { embeddedTarget, startEmbeddedPostgres } from '../../src/infrastructure/embedded-postgres.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -49,6 +49,17 @@ describe('embedded PostgreSQL', () => {
     }
   });
 
+  it('runs the database the configuration describes, so the CLI in another terminal needs no extra settings', () => {
+    expect(embeddedTarget('postgres://postgres:postgres@localhost:5432/at_scheduler?sslmode=disable')).toEqual({
+      port: 5432,
+      user: 'postgres',
+      password: 'postgres',
+      database: 'at_scheduler',
+    });
+    expect(embeddedTarget('postgresql://app:p%40ss%2Fword@db.example:6543/jobs%20db')).toEqual({ port: 6543, user: 'app', password: 'p@ss/word', database: 'jobs db' });
+    expect(embeddedTarget('postgres://localhost')).toEqual({});
+  });
+
   it('fails with the server\'s own words when the port is taken', async () => {
     const blocker = createServer();
     await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
@@ -65,7 +76,7 @@ describe('embedded PostgreSQL', () => {
     // Like a shell job: the script leads its own process group, and the signal goes to the group.
     const script = `
       import pg from 'pg';
-      import { startEmbeddedPostgres } from './src/infrastructure/embedded-postgres.ts';
+      ${IMPORT_SOURCE}
       const quiet = () => undefined;
       const db = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
       process.once('SIGINT', async () => {
@@ -97,13 +108,13 @@ describe('embedded PostgreSQL', () => {
     expect(await exited).toBe(0);
     expect(out).toContain('DRAINED 1');
     await expect(withClient(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, async () => undefined)).rejects.toThrow(/ECONNREFUSED/);
-    expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    expect(existsSync(join(dataDir, 'pgdata', 'postmaster.pid'))).toBe(false);
   });
 
   it('does not leave the server running when the process exits without stopping it', async () => {
     const port = await freePort();
     const script = `
-      import { startEmbeddedPostgres } from './src/infrastructure/embedded-postgres.ts';
+      ${IMPORT_SOURCE}
       const quiet = () => undefined;
       await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
       process.exit(3);
@@ -113,12 +124,31 @@ describe('embedded PostgreSQL', () => {
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     expect(await new Promise((done) => child.on('exit', done))).toBe(3);
     expect(err).toBe('');
-    await until(() => !existsSync(join(dataDir, 'postgres', 'postmaster.pid')), 15_000);
+    await until(() => !existsSync(join(dataDir, 'pgdata', 'postmaster.pid')), 15_000);
     // And the next start is not blocked by a stale server or lock file.
     const again = await startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() });
     await again.stop();
   });
 });
+
+/**
+ * A child script loads the TypeScript source with Node's type stripping (no build needed); a resolve
+ * hook maps the source's `./x.js` imports to `./x.ts`, as tsc and ts-jest do.
+ */
+const IMPORT_SOURCE = `
+  import { registerHooks } from 'node:module';
+  registerHooks({
+    resolve(specifier, context, next) {
+      try {
+        return next(specifier, context);
+      } catch (error) {
+        if (specifier.startsWith('.') && specifier.endsWith('.js')) return next(specifier.slice(0, -3) + '.ts', context);
+        throw error;
+      }
+    },
+  });
+  const { startEmbeddedPostgres } = await import('./src/infrastructure/embedded-postgres.ts');
+`;
 
 const withClient = async <T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> => {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
