@@ -19,11 +19,14 @@ export const refreshHeartbeats = async (
   claims: readonly ClaimRef[],
 ): Promise<number> => {
   if (claims.length === 0) return 0;
+  // Locked in ascending id order, like endAttempts, so a heartbeat and a batch of ends that share
+  // tasks cannot deadlock.
+  const ordered = [...claims].sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const result = await db.query(sql.unsafe`
     WITH held AS (
       SELECT s.id
-        FROM unnest(${sql.array(claims.map((claim) => claim.id), 'int8')},
-                    ${sql.array(claims.map((claim) => claim.claimToken), 'uuid')}) AS c(id, claim_token)
+        FROM unnest(${sql.array(ordered.map((claim) => claim.id), 'int8')},
+                    ${sql.array(ordered.map((claim) => claim.claimToken), 'uuid')}) AS c(id, claim_token)
        CROSS JOIN LATERAL (
               SELECT id FROM scheduled_tasks
                WHERE id = c.id AND claim_token = c.claim_token AND status = 'processing' AND locked_by = ${workerId}
