@@ -1,0 +1,60 @@
+import { BackendTerminatedError, BackendTerminatedUnexpectedlyError, ConnectionError } from 'slonik';
+
+// SQLSTATE 57P01 admin_shutdown (pg_terminate_backend, a fast shutdown), 57P02 crash_shutdown,
+// 57P03 cannot_connect_now (starting up, in recovery); class 08 is "connection exception".
+const LOST_SQLSTATES = new Set(['57P01', '57P02', '57P03']);
+const LOST_SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/**
+ * Whether a failed query failed because its connection went away (killed session, server restart,
+ * network reset) rather than because of the statement itself. Only the first kind is worth running
+ * again on a fresh connection: the pool replaces dead connections by itself.
+ */
+export const isConnectionLoss = (error: unknown): boolean => {
+  for (let cause = error, depth = 0; typeof cause === 'object' && cause !== null && depth < 5; depth += 1) {
+    if (
+      cause instanceof BackendTerminatedError ||
+      cause instanceof BackendTerminatedUnexpectedlyError ||
+      cause instanceof ConnectionError
+    ) {
+      return true;
+    }
+    const { code, message } = cause as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (LOST_SQLSTATES.has(code) || code.startsWith('08') || LOST_SOCKET_CODES.has(code))) return true;
+    if (message === 'Connection terminated unexpectedly') return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+};
+
+export interface ConnectionRetryOptions {
+  /** Runs at most this many times in all. */
+  readonly attempts: number;
+  /** Pause before the first retry; doubled before each next one. */
+  readonly firstDelayMs: number;
+}
+
+/**
+ * Ending an attempt after its side effect (the POST was answered, the message confirmed) is the one
+ * write whose loss costs a duplicate: the task stays in processing and the cleaner runs it again.
+ * The write is fenced to the claim, so repeating it is safe — if the lost try did commit, the repeat
+ * reads as 'fenced' and changes nothing. 5 tries, 100 ms doubling (1.5 s of waiting in all), rides
+ * out a killed session or a pool reconnect; meanwhile the task is still in flight, so its heartbeat
+ * keeps the claim alive and the cleaner leaves it alone (measured in fault-database-connections:
+ * without the retry, killing the sessions of two busy workers twice re-delivered a task).
+ */
+export const DEFAULT_CONNECTION_RETRY: ConnectionRetryOptions = { attempts: 5, firstDelayMs: 100 };
+
+export const retryOnConnectionLoss = async <T>(
+  run: () => Promise<T>,
+  options: ConnectionRetryOptions = DEFAULT_CONNECTION_RETRY,
+): Promise<T> => {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= options.attempts || !isConnectionLoss(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, options.firstDelayMs * 2 ** (attempt - 1)));
+    }
+  }
+};
