@@ -37,7 +37,10 @@ export const initialise = async (binaries: Binaries, options: InitialiseOptions)
       '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C', '--no-instructions'];
     const child = spawn(binaries.initdb, args, spawnOptions(options.runAs, false));
     const tail = collectOutput(child, options.logger);
-    const code = await new Promise<number | null>((done) => child.once('close', (exitCode) => done(exitCode)));
+    const code = await new Promise<number | string>((done) => {
+      child.once('close', (exitCode, signal) => done(exitCode ?? signal ?? 'unknown'));
+      child.once('error', (cause) => done(cause.message)); // could not be spawned at all
+    });
     if (code !== 0) {
       // initdb removes what it created; an empty directory left behind is initialised on the next run.
       throw new Error(`Embedded PostgreSQL: initdb failed (exit ${code}): ${tail().join(' | ')}`);
@@ -75,7 +78,7 @@ export const startServer = async (binaries: Binaries, options: StartOptions): Pr
       process.off('exit', killOnExit);
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         child.kill('SIGINT');
-        // Fast shutdown takes ~100 ms; SIGQUIT (immediate, crash recovery on next start) only if it hangs.
+        // Fast shutdown takes well under a second; SIGQUIT (immediate, crash recovery on next start) only if it hangs.
         const timer = setTimeout(() => child.kill('SIGQUIT'), 30_000);
         await exited;
         clearTimeout(timer);
