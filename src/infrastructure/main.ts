@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import * as E from 'fp-ts/lib/Either.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
-import { runWorker } from './run-worker.js';
 
 /**
  * The process edge: `at-worker start` runs the worker; the operator commands live in cli.ts. Bad
@@ -22,6 +21,9 @@ const main = async (argv: readonly string[]): Promise<number> => {
     process.stderr.write(`${config.left.message}\n`);
     return 2;
   }
+  // Loaded here, not at the top: the worker's modules (slonik, undici, amqplib, nodemailer, pino,
+  // inversify) take ~1-2 s of CPU to import, which every operator command would otherwise pay.
+  const { runWorker } = await import('./run-worker.js');
   return runWorker(config.right, { embedded: rest.includes('--embedded') });
 };
 
