@@ -40,6 +40,5 @@ export const startObservability = async (
       return failing ?? { ok: true };
     },
   });
-  logger.info(`Health and metrics listening on :${server.port} (/healthz, /readyz, /metrics)`);
   return { metrics, close: () => server.close() };
 };

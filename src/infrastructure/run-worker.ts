@@ -24,7 +24,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
   const closers: Closer[] = [];
   let stopping = false;
   try {
-    const databaseUrl = options.embedded ? await startEmbedded(logger, closers) : config.database.url;
+    const databaseUrl = options.embedded ? await startEmbedded(logger, closers, config.database.url) : config.database.url;
     const pool = await connectToDatabase(databaseUrl, config.database.poolSize, logger, config.database.connectTimeoutMs);
     closers.push(() => closePool(pool));
     if (config.database.migrate) await migrate(pool, logger);
@@ -46,6 +46,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
     worker.start();
     cleaner.start();
+    if (options.embedded) logger.info(FIRST_TASK_HINT);
 
     const signal = await firstSignal();
     stopping = true;
@@ -93,9 +94,14 @@ const closeAll = async (closers: Closer[], logger: Logger): Promise<void> => {
   closers.length = 0;
 };
 
-const startEmbedded = async (logger: Logger, closers: Closer[]): Promise<string> => {
-  const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
-  const embedded = await startEmbeddedPostgres({ dataDir: './.data', logger });
+/** Runs, on 127.0.0.1, the database that DB_* / DATABASE_URL describe, so the CLI finds it unchanged. */
+const startEmbedded = async (logger: Logger, closers: Closer[], url: string): Promise<string> => {
+  const { startEmbeddedPostgres, embeddedTarget } = await import('./embedded-postgres.js');
+  const embedded = await startEmbeddedPostgres({ dataDir: './.data', logger, ...embeddedTarget(url) });
   closers.push(embedded.stop);
   return embedded.url;
 };
+
+const FIRST_TASK_HINT = `Embedded PostgreSQL is ready. From a second terminal, schedule a first task:
+  npx at-worker schedule --type http_callback --payload '{"url":"https://example.com/hook","data":{"hello":"world"}}'
+  npx at-worker history <id>`;

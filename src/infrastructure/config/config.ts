@@ -175,6 +175,8 @@ const composeDatabaseUrl = (env: Env): string => {
   return `postgres://${credentials}@${env.DB_HOST}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME)}?sslmode=${env.DB_SSLMODE}`;
 };
 
+const PUBLIC_DEFAULTS = new Set(['postgres', 'guest']);
+
 const collectSecrets = (env: Env, databaseUrl: string): string[] => {
   const fromUrl = (raw: string | null): string[] => {
     if (raw === null) return [];
@@ -192,8 +194,9 @@ const collectSecrets = (env: Env, databaseUrl: string): string[] => {
     ...fromUrl(env.AMQP_URL),
     ...env.WEBHOOK_SECRET,
   ];
-  // Very short values ("a", "postgres" is fine) would blank out ordinary words; 4 chars is the floor.
-  return [...new Set(secrets.filter((value): value is string => value !== null && value.length >= 4))];
+  // Very short values would blank out ordinary words (4 chars is the floor), and the well-known
+  // defaults ("postgres", "guest") are no secret but would mask every database or user name in logs.
+  return [...new Set(secrets.filter((value): value is string => value !== null && value.length >= 4 && !PUBLIC_DEFAULTS.has(value)))];
 };
 
 /** One line naming every bad variable: `WORKER_BATCH_SIZE must be a positive integer (got "abc")`. */
