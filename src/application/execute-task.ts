@@ -81,7 +81,7 @@ const runExecutor = async (
   const executor = executors.get(task.taskType);
   if (executor === undefined) {
     const known = [...executors.keys()].join(', ');
-    return permanentFailure(`unknown task_type "${task.taskType}" (expected one of: ${known})`);
+    return permanentFailure(`unknown task_type ${quoted(task.taskType)} (expected one of: ${known})`);
   }
   // An executor that ignores its signal must still not hold the slot past the timeout.
   const aborted = new Promise<ExecutionOutcome>((resolve) => {
@@ -171,6 +171,15 @@ const taskSignal = (shutdown: AbortSignal, timeoutMs: number) => {
   };
   return { signal: controller.signal, dispose };
 };
+
+/**
+ * task_type is any text a row holds: JSON-quoted (a line break reads as \n) and cut to 100 characters,
+ * so the error_message and the log line about it stay one short line.
+ */
+const quoted = (text: string): string =>
+  JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text).replace(/[\u2028\u2029]/g, (char) =>
+    char === '\u2028' ? '\\u2028' : '\\u2029',
+  );
 
 const describeAbort = (reason: unknown): string => {
   const cause = reason as AbortCause | undefined;

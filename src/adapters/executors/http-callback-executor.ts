@@ -66,13 +66,20 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
   const execute = async (task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome> => {
     const payload = decodeHttpCallbackPayload(task.payload);
     if (E.isLeft(payload)) return permanentFailure(payload.left);
-    const request = buildCallbackRequest(payload.right, {
-      // Stable across retries, so a receiver can de-duplicate at-least-once deliveries.
-      webhookId: `task_${task.id}`,
-      timestampSeconds: Math.floor(now().getTime() / 1000),
-      signingKeys: keys.right,
-      userAgent,
-    });
+    let request: CallbackRequest;
+    try {
+      request = buildCallbackRequest(payload.right, {
+        // Stable across retries, so a receiver can de-duplicate at-least-once deliveries.
+        webhookId: `task_${task.id}`,
+        timestampSeconds: Math.floor(now().getTime() / 1000),
+        signingKeys: keys.right,
+        userAgent,
+      });
+    } catch (error) {
+      // jsonb stores nesting far deeper than JSON.stringify can walk (RangeError): the payload's
+      // fault, and no retry will change it (found by fault-poison-tasks).
+      return permanentFailure(`payload.data: cannot be serialised as JSON (${oneLine(describeError(error))})`);
+    }
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
     try {

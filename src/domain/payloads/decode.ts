@@ -10,7 +10,7 @@ export const describeDecodeErrors = (root: string, errors: t.Errors): string => 
   const seen = new Set<string>();
   const lines: string[] = [];
   for (const error of errors) {
-    const path = [root, ...fieldPath(error)].join('.');
+    const path = [root, ...fieldPath(error).map(printable)].join('.');
     if (seen.has(path)) continue;
     seen.add(path);
     const expected = error.message ?? `expected ${error.context[error.context.length - 1]?.type.name ?? 'a valid value'}`;
@@ -30,9 +30,31 @@ const fieldPath = (error: t.ValidationError): string[] =>
 
 const preview = (value: unknown): string => {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
+  const text = printable(asText(value));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 };
+
+// JSON.stringify throws on a bigint or a cycle (and on nesting deeper than the stack), and String()
+// on an object without a prototype; a message about a bad value must not fail because of it.
+const asText = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    try {
+      return String(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+};
+
+// Field names come from the payload and may hold line breaks; escaped, the message stays one line.
+// JSON.stringify already escapes C0 controls in values, but not NEL or the Unicode line separators.
+const printable = (text: string): string =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) =>
+    char === '\n' ? '\\n' : char === '\r' ? '\\r' : char === '\t' ? '\\t' : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 
 /** Decodes `value` with `codec`, or explains in one line why it cannot. Never throws. */
 export const decodeWith =

@@ -129,9 +129,19 @@ export const toPublication = (payload: RabbitMqPayload): RabbitMqPublication => 
   };
 };
 
+/**
+ * toPublication serialises the message, which throws for nesting deeper than the JS stack allows
+ * (jsonb accepts far deeper); that is the payload's fault, so it is a refusal, not an exception.
+ */
+const publicationOf = (payload: RabbitMqPayload): E.Either<string, RabbitMqPublication> =>
+  E.tryCatch(
+    () => toPublication(payload),
+    (cause) => `payload.message: cannot be serialised as JSON (${cause instanceof Error ? cause.message : String(cause)})`,
+  );
+
 export const decodeRabbitMqPayload: (value: unknown) => E.Either<string, RabbitMqPublication> = flow(
   decodeWith(RabbitMqPayload, 'payload'),
-  E.map(toPublication),
+  E.chain(publicationOf),
 );
 
 /**
