@@ -1,0 +1,88 @@
+-- Least privilege for at-worker: a group role that can claim, run and finish tasks and append to their
+-- history, and nothing more. Run by hand, as the owner of the tables (whoever applied sql/ddl.sql),
+-- after sql/ddl.sql. Idempotent: every run first takes the role's privileges on these objects away and
+-- grants the list below again, so re-running after an upgrade of this file also removes what it no
+-- longer grants.
+--
+--   psql -d at_scheduler -f sql/ddl.sql                  # the schema, as its owner
+--   psql -d at_scheduler -f sql/roles.sql                # creates/updates the group role "at_worker"
+--   psql -d at_scheduler -c "CREATE ROLE at_worker_app LOGIN PASSWORD '...' IN ROLE at_worker"
+--        (or, for an existing login role:  GRANT at_worker TO some_login;)
+--
+-- Then run the workers as the login role with DB_MIGRATE=false (DB_USER=at_worker_app, DB_PASSWORD=...):
+-- the role cannot run DDL, so it cannot apply sql/ddl.sql at start-up; schema upgrades are the owner's
+-- job (`psql -f sql/ddl.sql`, or one worker started as the owner). The login role needs INHERIT, the
+-- default, to use the group's privileges.
+--
+-- The group role's name is a parameter, because roles are cluster-wide while grants are per database
+-- (two deployments in one cluster, or the test suite, want their own name):
+--   PGOPTIONS='-c at_worker.role=at_worker_blue' psql -d at_scheduler -f sql/roles.sql
+--   or, in one session:  SET at_worker.role = 'at_worker_blue';  \i sql/roles.sql
+-- It is read with current_setting() rather than a psql variable so the file is plain SQL that any
+-- client can run (the test suite runs it through node-postgres).
+--
+-- What the worker does, and the privilege each needs:
+--   claim, heartbeat, end attempts, recover, operator retry/cancel   SELECT, UPDATE on scheduled_tasks
+--   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
+--   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
+--   operator views (at-worker stats, psql)                           SELECT on the views ddl.sql creates
+--   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
+-- Not granted, so refused by the server before any trigger runs: DELETE or TRUNCATE of
+-- scheduled_tasks; UPDATE, DELETE or TRUNCATE of task_events (the append-only trigger is a second
+-- wall, for the owner); TRIGGER, REFERENCES; CREATE on the schema; ownership of anything (so no ALTER,
+-- DROP, or DISABLE TRIGGER).
+--
+-- The triggers need nothing extra: trigger functions are not SECURITY DEFINER, so they run with the
+-- privileges of whoever fired them, and EXECUTE is checked when a trigger is created, not when it
+-- fires. scheduled_tasks_record_scheduled INSERTs into task_events (granted above) and calls
+-- pg_notify (open to all); task_events_reject_change only raises.
+DO $roles$
+DECLARE
+  worker_role constant text := coalesce(nullif(current_setting('at_worker.role', true), ''), 'at_worker');
+  -- ddl.sql creates its objects in the first schema of the search_path; this file looks in the same.
+  schema_name constant text := current_schema();
+  id_sequence constant text := pg_get_serial_sequence(format('%I.scheduled_tasks', current_schema()), 'id');
+  view_name text;
+BEGIN
+  IF to_regclass(format('%I.scheduled_tasks', schema_name)) IS NULL OR to_regclass(format('%I.task_events', schema_name)) IS NULL THEN
+    RAISE EXCEPTION 'scheduled_tasks and task_events not found in schema %: apply sql/ddl.sql first', schema_name;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = worker_role) THEN
+    EXECUTE format('CREATE ROLE %I NOLOGIN', worker_role);
+  END IF;
+  -- The REVOKE below would strip the owner of its own rights, and a superuser ignores grants anyway:
+  -- either means the parameter names the wrong role.
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = worker_role AND rolsuper)
+     OR pg_has_role(worker_role, (SELECT relowner FROM pg_class WHERE oid = format('%I.scheduled_tasks', schema_name)::regclass), 'USAGE') THEN
+    RAISE EXCEPTION 'role % is a superuser or owns the tables; at_worker.role must name a separate role', worker_role;
+  END IF;
+
+  EXECUTE format('REVOKE ALL ON %I.scheduled_tasks, %I.task_events FROM %I', schema_name, schema_name, worker_role);
+  EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM %I', id_sequence, worker_role);
+
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), worker_role);
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.scheduled_tasks TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
+
+  -- The operator views of ddl.sql (read-only by nature: they aggregate or join). Listed by name so a
+  -- view someone else keeps in this schema is not exposed by accident.
+  FOR view_name IN
+    SELECT c.relname
+      FROM pg_class AS c
+     WHERE c.relkind = 'v' AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = schema_name)
+       AND c.relname IN ('task_status_counts', 'running_tasks', 'stuck_tasks', 'task_success_rate',
+                         'task_completion_times', 'tasks_at_last_attempt', 'task_history')
+  LOOP
+    EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
+  END LOOP;
+
+  -- PostgreSQL 14 and older let every role (PUBLIC) create objects in schema public; 15 no longer
+  -- does. Without this the worker role could CREATE TABLE there. This changes the schema for every
+  -- role in this database, as PostgreSQL's own "secure schema usage pattern" recommends; on 15+ it
+  -- is a no-op.
+  EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC', schema_name);
+  EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM %I', schema_name, worker_role);
+END
+$roles$;

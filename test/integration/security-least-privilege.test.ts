@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { applySchema } from '../../src/adapters/postgres/migrate.js';
+import { createTestDatabase, DEFAULT_TEST_DATABASE_URL, type TestDatabase } from '../support/database.js';
+import { startReceiver, type Receiver } from '../support/http-receiver.js';
+import { connectSql, type SqlClient } from '../support/tasks-sql.js';
+import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
+
+const ROLES_SQL = readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../sql/roles.sql'), 'utf8');
+
+/**
+ * sql/roles.sql, applied as the DBA would: the worker runs as a login role in the at_worker group and
+ * does its whole job (claim, deliver, retry, fail, recover a stuck task, append history), while the
+ * server itself refuses that role anything that rewrites history, deletes tasks, or changes the schema.
+ * Roles are cluster-wide, so this suite names its own (unique per run) and drops them afterwards.
+ */
+describe('least privilege: the worker as a member of the role sql/roles.sql creates', () => {
+  const suffix = randomBytes(4).toString('hex');
+  const group = `atw_group_${suffix}`;
+  const login = `atw_login_${suffix}`;
+  const password = `pw-${suffix}`;
+  let database: TestDatabase;
+  let owner: SqlClient;
+  let asWorker: pg.Client;
+  let receiver: Receiver;
+  let worker: WorkerProcess | undefined;
+
+  const adminQuery = async (text: string) => {
+    const admin = new pg.Client({ connectionString: process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      await admin.query(text);
+    } finally {
+      await admin.end();
+    }
+  };
+  const applyRoles = () => owner.client.query(`SET at_worker.role = '${group}'; ${ROLES_SQL}; RESET at_worker.role`);
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await applySchema(database.url);
+    owner = await connectSql(database.url);
+    await applyRoles();
+    // Idempotent: a second run changes nothing and does not fail.
+    await applyRoles();
+    await owner.client.query(`CREATE ROLE ${login} LOGIN PASSWORD '${password}' IN ROLE ${group}`);
+    const url = new URL(database.url);
+    url.username = login;
+    url.password = password;
+    asWorker = new pg.Client({ connectionString: url.toString() });
+    await asWorker.connect();
+    receiver = await startReceiver({
+      '/flaky': (_request, response, count) => void response.writeHead(count === 1 ? 503 : 200).end(),
+      '/gone': (_request, response) => void response.writeHead(410).end('gone'),
+    });
+  });
+
+  afterAll(async () => {
+    await worker?.stop('SIGKILL');
+    await asWorker.end();
+    await owner.close();
+    await receiver.close();
+    await database.drop();
+    // The database (and every grant in it) is gone, so the roles have nothing left that holds them.
+    await adminQuery(`DROP ROLE IF EXISTS ${login}`);
+    await adminQuery(`DROP ROLE IF EXISTS ${group}`);
+  });
+
+  it('runs the whole task life cycle as that role, with DB_MIGRATE=false', async () => {
+    const url = new URL(database.url);
+    url.username = login;
+    url.password = password;
+    worker = spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: url.toString(), DB_MIGRATE: 'false', WORKER_ID: 'least' });
+    await worker.waitForLog(/Started with polling interval/);
+
+    // Scheduled by the same role with plain SQL: INSERT, the id sequence and the history trigger.
+    const insert = async (path: string) =>
+      (
+        await asWorker.query<{ id: string }>(
+          `INSERT INTO scheduled_tasks (task_type, payload) VALUES ('http_callback', $1::jsonb) RETURNING id`,
+          [JSON.stringify({ url: receiver.url(path), data: { path } })],
+        )
+      ).rows[0]!.id;
+    const ok = await insert('/ok');
+    const flaky = await insert('/flaky');
+    const gone = await insert('/gone');
+    // Left in processing by a worker that died an hour ago: the cleaner (running as this role) takes it back.
+    const orphan = (
+      await owner.client.query<{ id: string }>(
+        `INSERT INTO scheduled_tasks (task_type, payload, status, locked_by, claim_token, locked_at, heartbeat_at)
+         VALUES ('http_callback', $1::jsonb, 'processing', 'dead-worker', gen_random_uuid(), now() - interval '1 hour', now() - interval '1 hour')
+         RETURNING id`,
+        [JSON.stringify({ url: receiver.url('/orphan'), data: {} })],
+      )
+    ).rows[0]!.id;
+
+    const settled = async () =>
+      (await owner.client.query(`SELECT 1 FROM scheduled_tasks WHERE status IN ('pending', 'processing')`)).rowCount === 0;
+    await until(settled, 20_000, 'every task settled');
+    const rows = await owner.client.query<{ id: string; status: string; attempts: number }>(
+      'SELECT id, status, attempts FROM scheduled_tasks ORDER BY id',
+    );
+    expect(rows.rows).toEqual([
+      { id: ok, status: 'completed', attempts: 1 },
+      { id: flaky, status: 'completed', attempts: 2 },
+      { id: gone, status: 'failed', attempts: 1 },
+      // The dead worker's attempt counts: recovery consumed one.
+      { id: orphan, status: 'completed', attempts: 2 },
+    ]);
+    expect((await owner.events(orphan)).map((event) => event.event_type)).toEqual(['scheduled', 'recovered', 'claimed', 'completed']);
+    // The history is readable by the role too (CLI history/verify), and so are the operator views.
+    expect((await asWorker.query('SELECT * FROM task_events WHERE task_id = $1', [flaky])).rowCount).toBe(5);
+    expect((await asWorker.query(`SELECT count FROM task_status_counts WHERE status = 'completed'`)).rows).toEqual([{ count: '3' }]);
+
+    // Not one statement of the worker's was refused.
+    expect(worker.lines.filter((line) => /permission denied|must be owner/i.test(JSON.stringify(line)))).toEqual([]);
+    expect(await worker.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+
+  it.each([
+    ['UPDATE task_events SET worker_id = $$forged$$', /^permission denied for table task_events$/],
+    ['DELETE FROM task_events', /^permission denied for table task_events$/],
+    ['TRUNCATE task_events', /^permission denied for table task_events$/],
+    ['ALTER TABLE task_events DISABLE TRIGGER task_events_append_only', /^must be owner of table task_events$/],
+    ['DROP TABLE task_events', /^must be owner of table task_events$/],
+    ['DELETE FROM scheduled_tasks', /^permission denied for table scheduled_tasks$/],
+    ['TRUNCATE scheduled_tasks', /^permission denied for table scheduled_tasks$/],
+    ['CREATE TABLE sneaky (id int)', /^permission denied for schema public$/],
+    ['CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS $$SELECT 1$$', /^permission denied for schema public$/],
+    ['CREATE TRIGGER sneaky BEFORE INSERT ON task_events FOR EACH ROW EXECUTE FUNCTION task_events_reject_change()', /^permission denied for table task_events$|^must be owner of (table|relation) task_events$/],
+    ['ALTER TABLE scheduled_tasks ADD COLUMN sneaky int', /^must be owner of table scheduled_tasks$/],
+  ])('the server refuses the role: %s', async (statement, message) => {
+    const error = await asWorker.query(statement).then(
+      () => null,
+      (cause: { code?: string; message?: string }) => cause,
+    );
+    // 42501 insufficient_privilege, raised by the privilege check itself: the append-only trigger
+    // (same code, different message) never gets to run.
+    expect(error).toMatchObject({ code: '42501', message: expect.stringMatching(message) });
+  });
+
+  it('grants exactly the privileges it documents', async () => {
+    const privileges = await owner.client.query<{ object: string; privilege: string; granted: boolean }>(
+      `SELECT o.object, p.privilege, has_table_privilege($1, o.object, p.privilege) AS granted
+         FROM unnest(ARRAY['scheduled_tasks', 'task_events']) AS o(object)
+        CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p(privilege)
+        WHERE has_table_privilege($1, o.object, p.privilege)
+        ORDER BY 1, 2`,
+      [login],
+    );
+    expect(privileges.rows.map((row) => `${row.object}:${row.privilege}`)).toEqual([
+      'scheduled_tasks:INSERT',
+      'scheduled_tasks:SELECT',
+      'scheduled_tasks:UPDATE',
+      'task_events:INSERT',
+      'task_events:SELECT',
+    ]);
+    const schema = await owner.client.query<{ create: boolean; usage: boolean }>(
+      `SELECT has_schema_privilege($1, 'public', 'CREATE') AS create, has_schema_privilege($1, 'public', 'USAGE') AS usage`,
+      [login],
+    );
+    expect(schema.rows[0]).toEqual({ create: false, usage: true });
+  });
+
+  it('refuses to run for a role that owns the tables', async () => {
+    const error = await owner.client.query(`SET at_worker.role = 'postgres'; ${ROLES_SQL}`).then(
+      () => null,
+      (cause: Error) => cause.message,
+    );
+    await owner.client.query('RESET at_worker.role');
+    expect(error).toMatch(/role postgres is a superuser or owns the tables/);
+  });
+});
