@@ -1,0 +1,163 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { applySchema } from '../../src/adapters/postgres/migrate.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { oneStderrLine, runCli } from './cli-run.js';
+
+describe('at-worker schedule, help and usage', () => {
+  let database: TestDatabase;
+  let client: pg.Client;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await applySchema(database.url);
+    client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    env = { DATABASE_URL: database.url };
+  });
+  afterAll(async () => {
+    await client.end();
+    await database.drop();
+  });
+
+  const counts = async () => {
+    const result = await client.query<{ tasks: number; events: number }>(
+      'SELECT (SELECT count(*)::int FROM scheduled_tasks) AS tasks, (SELECT count(*)::int FROM task_events) AS events',
+    );
+    return result.rows[0];
+  };
+  const task = async (id: string) =>
+    (
+      await client.query<{ task_type: string; payload: unknown; max_attempts: number; status: string; due_in: number; execute_at: Date }>(
+        `SELECT task_type, payload, max_attempts, status, execute_at,
+                extract(epoch FROM execute_at - now())::float8 AS due_in
+           FROM scheduled_tasks WHERE id = $1`,
+        [id],
+      )
+    ).rows[0];
+
+  it('stores a valid task, prints its id, and the trigger records its scheduled event', async () => {
+    const payload = '{"url": "https://example.com/hook", "data": {"order": 42, "amount": 12345678901234567890}}';
+    const result = await runCli(['schedule', '--type', 'http_callback', '--payload', payload, '--max-attempts', '5'], { env });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toMatch(/^\d+\n$/);
+    const id = result.stdout.trim();
+    expect(await task(id)).toMatchObject({ task_type: 'http_callback', max_attempts: 5, status: 'pending' });
+    // The payload is stored as given: jsonb keeps the big number exactly, JSON.parse would not.
+    const raw = await client.query<{ amount: string }>(`SELECT payload->'data'->>'amount' AS amount FROM scheduled_tasks WHERE id = $1`, [id]);
+    expect(raw.rows[0]?.amount).toBe('12345678901234567890');
+    const events = await client.query('SELECT seq, event_type FROM task_events WHERE task_id = $1', [id]);
+    expect(events.rows).toEqual([{ seq: 1, event_type: 'scheduled' }]);
+  });
+
+  it('puts execute_at where --in and --at say', async () => {
+    const hook = JSON.stringify({ url: 'https://example.com/hook', data: {} });
+    const inNinety = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--in', '90s'], { env });
+    const inTwoHours = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--in', '2h'], { env });
+    const at = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--at', '2031-02-03T12:30:00+03:00'], { env });
+    const now = await runCli(['schedule', '--type', 'http_callback', '--payload', hook], { env });
+    for (const result of [inNinety, inTwoHours, at, now]) expect(result).toMatchObject({ code: 0, stderr: '' });
+    // Measured against the database's clock; a few seconds of slack for process start-up.
+    expect((await task(inNinety.stdout.trim()))?.due_in).toBeGreaterThan(80);
+    expect((await task(inNinety.stdout.trim()))?.due_in).toBeLessThanOrEqual(90);
+    expect((await task(inTwoHours.stdout.trim()))?.due_in).toBeGreaterThan(7190);
+    expect((await task(inTwoHours.stdout.trim()))?.due_in).toBeLessThanOrEqual(7200);
+    expect((await task(at.stdout.trim()))?.execute_at.toISOString()).toBe('2031-02-03T09:30:00.000Z');
+    expect((await task(now.stdout.trim()))?.due_in).toBeLessThanOrEqual(0);
+  });
+
+  it('reads the payload from a file (@path) and from standard input (-)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atw-payload-'));
+    writeFileSync(join(dir, 'mail.json'), JSON.stringify({ to: 'ops@example.com', subject: 'hi', text: 'hello' }));
+    const fromFile = await runCli(['schedule', '--type', 'email', '--payload', '@mail.json'], { env, cwd: dir });
+    const fromStdin = await runCli(['schedule', '--type', 'rabbitmq', '--payload', '-'], {
+      env,
+      stdin: JSON.stringify({ queue: 'orders', message: { id: 7 } }),
+    });
+    expect(fromFile).toMatchObject({ code: 0, stderr: '' });
+    expect(fromStdin).toMatchObject({ code: 0, stderr: '' });
+    expect((await task(fromFile.stdout.trim()))?.payload).toEqual({ to: 'ops@example.com', subject: 'hi', text: 'hello' });
+    expect((await task(fromStdin.stdout.trim()))?.payload).toEqual({ queue: 'orders', message: { id: 7 } });
+  });
+
+  const refusals: readonly (readonly [readonly string[], string])[] = [
+    [['--type', 'http_callback', '--payload', '{"url": 42, "data": {}}'], 'payload.url: expected an absolute http(s) URL, got 42'],
+    [['--type', 'http_callback', '--payload', '{"url": "https://example.com"}'], 'payload.data: is required'],
+    [['--type', 'email', '--payload', '{"to": "ops@example", "subject": "x", "text": "y"}'], 'payload.to: expected an email address'],
+    [['--type', 'rabbitmq', '--payload', '{"message": 1}'], 'payload.exchange: is required'],
+    [['--type', 'fax', '--payload', '{}'], '--type: expected one of http_callback, rabbitmq, email, got "fax"'],
+    [['--type', 'email', '--payload', '{"to": '], '--payload: not valid JSON'],
+    [['--type', 'email', '--payload', '@/nonexistent/mail.json'], '--payload: cannot read file /nonexistent/mail.json'],
+    [['--type', 'email', '--payload', '{}', '--at', '2031-02-03T12:30:00'], 'has no UTC offset'],
+    [['--type', 'email', '--payload', '{}', '--at', '2031-02-30T12:30:00Z'], 'is not a valid time'],
+    [['--type', 'email', '--payload', '{}', '--in', '90'], '--in: expected a delay like 90s, 5m, 2h or 1d'],
+    [['--type', 'email', '--payload', '{}', '--in', '5m', '--at', '2031-02-03T12:30:00Z'], 'give --at or --in, not both'],
+    [['--type', 'email', '--payload', '{}', '--max-attempts', '0'], '--max-attempts: expected a positive integer, got "0"'],
+    [['--type', 'email', '--payload', '{}', '--max-attemps', '5'], 'unknown option --max-attemps'],
+    [['--payload', '{}'], 'missing --type'],
+    [['--type', '--payload', '{}'], '--type needs a value'],
+  ];
+
+  it('refuses bad input with exit 2 and one line naming the option or field, and stores nothing', async () => {
+    const before = await counts();
+    // In parallel: each case is a process start, and none of them may write anything.
+    const results = await Promise.all(refusals.map(([args]) => runCli(['schedule', ...args], { env })));
+    expect(results.map((result, index) => ({ args: refusals[index]?.[0], code: result.code, stdout: result.stdout, stderr: result.stderr }))).toEqual(
+      refusals.map(([args, message]) => ({
+        args,
+        code: 2,
+        stdout: '',
+        stderr: expect.stringMatching(new RegExp(`^at-worker schedule: [^\\n]*${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*\\n$`)),
+      })),
+    );
+    expect(await counts()).toEqual(before);
+  });
+
+  it('refuses a bad payload with exit 2 even when the database is unreachable', async () => {
+    const result = await runCli(['schedule', '--type', 'http_callback', '--payload', '{"data": 1}'], {
+      env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' },
+    });
+    expect(result.code).toBe(2);
+    expect(oneStderrLine(result)).toBe('at-worker schedule: invalid payload: payload.url: expected an absolute http(s) URL, got nothing');
+  });
+
+  it('prints usage for --help, help and <command> --help with exit 0, without a database', async () => {
+    const noDatabase = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' };
+    const commands = ['schedule', 'history', 'stats', 'verify', 'retry', 'cancel', 'migrate'];
+    const [general, perCommand, helpTopic] = await Promise.all([
+      Promise.all([['--help'], ['help'], ['-h']].map((args) => runCli(args, { env: noDatabase }))),
+      Promise.all(commands.map((command) => runCli([command, '--help'], { env: noDatabase }))),
+      runCli(['help', 'verify'], { env: noDatabase }),
+    ]);
+    for (const result of general) {
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      for (const command of ['start', ...commands]) expect(result.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    }
+    perCommand.forEach((result, index) => {
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      expect(result.stdout).toMatch(new RegExp(`^Usage: at-worker ${commands[index]}`));
+    });
+    expect(helpTopic.stdout).toMatch(/^Usage: at-worker verify/);
+  });
+
+  it('answers an unknown command with the usage on stderr and exit 2', async () => {
+    const result = await runCli(['frobnicate'], { env });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^at-worker: unknown command "frobnicate"\n/);
+    expect(result.stderr).toContain('Usage: at-worker <command>');
+  });
+
+  it('stops on bad configuration with one line and exit 2, and on an unreachable database with exit 1', async () => {
+    const badConfig = await runCli(['stats'], { env: { ...env, WORKER_STUCK_TIMEOUT: 'soon' } });
+    expect(badConfig.code).toBe(2);
+    expect(oneStderrLine(badConfig)).toMatch(/WORKER_STUCK_TIMEOUT must be a positive number of minutes/);
+    const unreachable = await runCli(['stats'], { env: { DATABASE_URL: 'postgres://postgres:hunter2pw@127.0.0.1:1/none' } });
+    expect(unreachable.code).toBe(1);
+    expect(oneStderrLine(unreachable)).toMatch(/^at-worker stats: Failed to connect to database 127\.0\.0\.1:1\/none: /);
+    expect(unreachable.stderr).not.toContain('hunter2pw');
+  });
+});

@@ -1,0 +1,101 @@
+import pg from 'pg';
+import { sql } from 'slonik';
+import { createPostgresOperatorStore } from '../../src/adapters/postgres/operator-store.js';
+import { oneStderrLine, runCli } from './cli-run.js';
+import { scenario } from './cli-operator-scenario.js';
+import { insertTasks, openFixture, taskRow, type Fixture } from './postgres-fixtures.js';
+
+describe('at-worker verify', () => {
+  let fixture: Fixture;
+  let env: Record<string, string>;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    fixture = await openFixture();
+    env = { DATABASE_URL: fixture.database.url };
+    const make = scenario(fixture.pool);
+    ids['completed'] = await make.completed();
+    ids['failed'] = await make.failed();
+    ids['retrying'] = await make.retrying();
+    ids['running'] = await make.running();
+    ids['pending'] = await make.pending({ dueInSeconds: 600 });
+    ids['cancelled'] = await make.pending({ dueInSeconds: 600 });
+    ids['retried'] = await make.failed();
+    const operator = await Promise.all([runCli(['cancel', ids['cancelled']!], { env }), runCli(['retry', ids['retried']!], { env })]);
+    expect(operator.map((result) => result.code)).toEqual([0, 0]);
+  });
+  afterAll(async () => {
+    await fixture.close();
+  });
+
+  const change = (statement: ReturnType<typeof sql.unsafe>) => fixture.pool.query(statement);
+
+  it('exits 0 when every row agrees with its history', async () => {
+    const result = await runCli(['verify'], { env });
+    expect(result).toEqual({ code: 0, stdout: 'Verified 7 tasks: every row agrees with its history.\n', stderr: '' });
+  });
+
+  it('refuses to let anyone rewrite history: UPDATE, DELETE and TRUNCATE on task_events fail', async () => {
+    const client = new pg.Client({ connectionString: fixture.database.url });
+    await client.connect();
+    try {
+      await expect(client.query(`UPDATE task_events SET event_type = 'completed' WHERE task_id = ${ids['failed']}`)).rejects.toThrow(
+        'task_events is append-only: UPDATE is not allowed',
+      );
+      await expect(client.query(`DELETE FROM task_events WHERE task_id = ${ids['failed']}`)).rejects.toThrow(
+        'task_events is append-only: DELETE is not allowed',
+      );
+      await expect(client.query('TRUNCATE task_events')).rejects.toThrow('task_events is append-only: TRUNCATE is not allowed');
+    } finally {
+      await client.end();
+    }
+    expect((await runCli(['verify', ids['failed']!], { env })).code).toBe(0);
+  });
+
+  it('finds rows edited behind its back, prints each with its task id, and exits 1', async () => {
+    await change(sql.unsafe`UPDATE scheduled_tasks SET status = 'completed', completed_at = now() WHERE id = ${ids['pending']!}::bigint`);
+    await change(sql.unsafe`UPDATE scheduled_tasks SET attempts = 0 WHERE id = ${ids['failed']!}::bigint`);
+    // A forged event, appended the only way history allows: it does not follow from the state.
+    await change(sql.unsafe`
+      INSERT INTO task_events (task_id, seq, event_type, data)
+      VALUES (${ids['cancelled']!}::bigint, 3, 'completed', '{"attempt": 1}')`);
+
+    const result = await runCli(['verify'], { env });
+    expect(result.code).toBe(1);
+    expect(result.stdout.split('\n')).toEqual([
+      `task ${ids['failed']}: attempts is 0 but the history says 1`,
+      `task ${ids['pending']}: status is completed but the history says pending`,
+      `task ${ids['cancelled']}: event_seq is 2 but the last event is seq 3; event 3 (completed) cannot follow a task that is cancelled`,
+      'Verified 7 tasks: 3 disagree with their history.',
+      '',
+    ]);
+    expect(oneStderrLine(result)).toBe('at-worker verify: 3 of 7 tasks disagree with their history');
+  });
+
+  it('checks one task when given its id: exit 1 for a mismatch or an unknown id, 0 for a good one', async () => {
+    const bad = await runCli(['verify', ids['pending']!], { env });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`task ${ids['pending']}: status is completed but the history says pending`);
+    expect(await runCli(['verify', ids['completed']!], { env })).toMatchObject({ code: 0, stderr: '' });
+    const unknown = await runCli(['verify', '424242'], { env });
+    expect(unknown.code).toBe(1);
+    expect(oneStderrLine(unknown)).toBe('at-worker verify: task 424242 not found');
+  });
+
+  it('pages through a table larger than one page without losing a task', async () => {
+    // 2,500 more rows inserted with plain SQL, as other services do: three pages of 1,000.
+    const more = await insertTasks(fixture.pool, Array.from({ length: 2500 }, () => ({ dueInSeconds: 3600 })));
+    const deep = more[2344]!;
+    await change(sql.unsafe`UPDATE scheduled_tasks SET max_attempts = 9 WHERE id = ${deep}::bigint`);
+    const store = createPostgresOperatorStore(fixture.pool);
+    const firstPage = await store.tasksWithHistory(null, 1000);
+    expect(firstPage).toHaveLength(1000);
+    expect((await store.tasksWithHistory(firstPage.at(-1)!.task.id, 1000))[0]?.task.id).toBe(String(Number(firstPage.at(-1)!.task.id) + 1));
+
+    const result = await runCli(['verify'], { env });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`task ${deep}: max_attempts is 9 but the history says 3\n`);
+    expect(result.stdout).toMatch(/Verified 2,507 tasks: 4 disagree with their history\.\n$/);
+    expect((await taskRow(fixture.pool, deep))['status']).toBe('pending');
+  });
+});
