@@ -1,0 +1,89 @@
+import type {
+  OperatorStore,
+  RecordedEvent,
+  TaskRecord,
+  TaskStats,
+  TaskWithHistory,
+} from '../../src/application/operator/ports.js';
+import { replay, type TaskEvent, type TaskState } from '../../src/domain/index.js';
+
+/**
+ * OperatorStore in memory, with the same rules as the Postgres one: a change applies only while
+ * status and event_seq are as expected, and appends its events after the last seq. `interfere`
+ * lets a test play a worker that changes a row between an operator's read and write.
+ */
+export class InMemoryOperatorStore implements OperatorStore {
+  readonly tasks = new Map<string, { record: TaskRecord; history: RecordedEvent[] }>();
+  interfere: ((id: string) => void) | null = null;
+  now = new Date('2026-11-28T12:00:00.000Z');
+  private nextId = 1;
+
+  /** A task whose row is what replaying `events` gives (a consistent pair, as the worker leaves it). */
+  add(events: readonly TaskEvent[], edit: (record: TaskRecord) => TaskRecord = (record) => record): string {
+    const id = String(this.nextId++);
+    const history = events.map((event, index): RecordedEvent => ({ _tag: 'Decoded', seq: index + 1, event }));
+    this.tasks.set(id, { record: edit(recordOf(id, replay(events), events.length)), history });
+    return id;
+  }
+
+  insertTask: OperatorStore['insertTask'] = async (task) => {
+    const executeAt = task.due._tag === 'At' ? task.due.at : new Date(this.now.getTime() + (task.due._tag === 'After' ? task.due.delayMs : 0));
+    const id = this.add([{ type: 'scheduled', at: this.now, workerId: null, taskType: task.taskType, executeAt, maxAttempts: task.maxAttempts }]);
+    return { id, executeAt };
+  };
+
+  findTask: OperatorStore['findTask'] = async (id) => {
+    const task = this.tasks.get(id);
+    return task === undefined ? null : { task: task.record, now: this.now };
+  };
+
+  applyChange: OperatorStore['applyChange'] = async (change) => {
+    this.interfere?.(change.id);
+    const task = this.tasks.get(change.id);
+    if (task === undefined || task.record.status !== change.expected.status || task.record.eventSeq !== change.expected.eventSeq)
+      return 'conflict';
+    const next = recordOf(change.id, change.next, task.record.eventSeq + change.events.length);
+    task.record = { ...next, errorMessage: change.clearError ? null : task.record.errorMessage };
+    change.events.forEach((event, index) => task.history.push({ _tag: 'Decoded', seq: change.expected.eventSeq + index + 1, event }));
+    return 'applied';
+  };
+
+  taskHistory: OperatorStore['taskHistory'] = async (id) => this.tasks.get(id)?.history ?? [];
+
+  tasksWithHistory: OperatorStore['tasksWithHistory'] = async (afterId, limit) =>
+    [...this.tasks.entries()]
+      .filter(([id]) => afterId === null || Number(id) > Number(afterId))
+      .sort(([a], [b]) => Number(a) - Number(b))
+      .slice(0, limit)
+      .map(([, task]): TaskWithHistory => ({ task: task.record, history: task.history }));
+
+  taskWithHistory: OperatorStore['taskWithHistory'] = async (id) => {
+    const task = this.tasks.get(id);
+    return task === undefined ? null : { task: task.record, history: task.history };
+  };
+
+  countTasks: OperatorStore['countTasks'] = async () => this.tasks.size;
+
+  stats: OperatorStore['stats'] = async (): Promise<TaskStats> => {
+    throw new Error('stats are read from SQL views; see test/integration/cli-stats.test.ts');
+  };
+}
+
+/** The row that state `state` is stored as. */
+export const recordOf = (id: string, state: TaskState, eventSeq: number): TaskRecord => {
+  if (state.status === 'absent') throw new Error('no row for an absent task');
+  return {
+    id,
+    taskType: state.taskType,
+    status: state.status,
+    attempts: state.attempts,
+    maxAttempts: state.maxAttempts,
+    executeAt: 'executeAt' in state ? state.executeAt : new Date(0),
+    completedAt: state.status === 'completed' ? state.completedAt : null,
+    updatedAt: new Date(0),
+    errorMessage: state.status === 'failed' ? state.error : null,
+    owner: state.status === 'processing' ? state.owner : null,
+    claimToken: state.status === 'processing' ? state.claimToken : null,
+    eventSeq,
+  };
+};
