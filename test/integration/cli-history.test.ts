@@ -91,6 +91,15 @@ describe('at-worker history', () => {
     expect(oneStderrLine(missing)).toMatch(/^at-worker history: missing the task id/);
   });
 
+  it('still shows the history of a task whose row was deleted (histories outlive rows by design)', async () => {
+    const [id] = await insertTasks(fixture.pool, [{ dueInSeconds: 3600 }]);
+    await fixture.pool.query(sql.unsafe`DELETE FROM scheduled_tasks WHERE id = ${id!}::bigint`);
+    const result = await runCli(['history', id!], { env });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toMatch(new RegExp(`^Task ${id}: no row in scheduled_tasks \\(deleted or archived\\); its history:\n`));
+    expect(result.stdout).toMatch(/^1\s+\S+\s+scheduled\s+-\s+-\s+http_callback, due /m);
+  });
+
   it('returns a 1,000-event history well under a second, by the (task_id, seq) primary key', async () => {
     const [id] = await insertTasks(fixture.pool, [{ maxAttempts: 1000 }]);
     const queue = createPostgresTaskQueue(fixture.pool, { endAttemptWindowMs: 0 });
