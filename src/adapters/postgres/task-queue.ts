@@ -2,8 +2,7 @@ import type { DatabasePool } from 'slonik';
 import type { AttemptEnd, AttemptEndResult, TaskQueue } from '../../application/ports.js';
 import { claimDueTasks } from './claim-due-tasks.js';
 import { createCoalescer, type CoalescerOptions } from './coalescer.js';
-import { retryOnConnectionLoss } from './connection-loss.js';
-import { endAttempts } from './end-attempts.js';
+import { endAttemptsDespiteConnectionLoss } from './end-attempts-after-loss.js';
 import { findStuckTasks } from './find-stuck-tasks.js';
 import { nextDueAt } from './next-due-at.js';
 import { refreshHeartbeats } from './refresh-heartbeats.js';
@@ -40,7 +39,7 @@ export class PostgresTaskQueue implements TaskQueue {
         maxBatch: options.endAttemptMaxBatch ?? DEFAULT_END_ATTEMPT_COALESCING.maxBatch,
       },
       // A lost attempt end means a second delivery by the cleaner; a lost connection is retried.
-      (ends) => retryOnConnectionLoss(() => endAttempts(this.pool, ends)),
+      (ends) => endAttemptsDespiteConnectionLoss(this.pool, ends),
     );
   }
 
