@@ -78,7 +78,11 @@ describe('database connections killed during a burst', () => {
            FROM task_events WHERE task_id = ANY($1::bigint[]) GROUP BY task_id`,
         [ids],
       );
-      for (const w of workers) console.log(w.raw.filter((l) => /"level":"(warn|error)"/.test(l) || ids.some((id) => l.includes(`Task ${id}`))).slice(0, 80).join('\n'));
+      // And what the workers said about them, and about the database, next to it.
+      for (const worker of workers) {
+        const said = worker.raw.filter((line) => /"level":"(warn|error)"/.test(line) || ids.some((id) => line.includes(`Task ${id}`)));
+        console.log(said.slice(0, 80).join('\n'));
+      }
       expect(histories.rows).toEqual([]);
     }
     expect(duplicates).toEqual([]);
