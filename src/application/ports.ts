@@ -95,6 +95,11 @@ export interface Logger {
  */
 export interface WakeUpSource {
   onWakeUp(listener: () => void): void;
+  /**
+   * Called by the loop when a claim came back short (nothing more is due for now) just before it
+   * sleeps, so a source can find out when the next task comes due (DueTimer's look-ahead).
+   */
+  idle?(): void;
 }
 
 /** Counters the use cases report to, for metrics; a no-op is fine. */

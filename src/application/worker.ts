@@ -97,7 +97,10 @@ export class Worker {
         continue;
       }
       for (const task of tasks) this.launch(task);
-      if (tasks.length < limit) await this.wakeSignal.wait(this.options.pollIntervalMs);
+      if (tasks.length < limit) {
+        for (const source of this.deps.wakeUps) source.idle?.();
+        await this.wakeSignal.wait(this.options.pollIntervalMs);
+      }
     }
   }
 

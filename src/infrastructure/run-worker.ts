@@ -10,6 +10,7 @@ import { createExecutors } from './executors.js';
 import { createLogger } from './logging.js';
 import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
+import { startWakeUps } from './wake-ups.js';
 
 type Closer = () => Promise<void>;
 
@@ -31,7 +32,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
 
     const executors = createExecutors(config, logger);
     closers.push(executors.close);
-    const observability = await startObservability(config, logger, pool, () => stopping);
+    const wakeUps = startWakeUps(databaseUrl, config, logger, pool);
+    closers.push(wakeUps.close);
+    const observability = await startObservability(config, logger, pool, () => stopping, wakeUps.probes);
     closers.push(observability.close);
 
     const container = buildContainer({
@@ -40,7 +43,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       pool,
       executors: executors.byType,
       metrics: observability.metrics,
-      wakeUps: [],
+      wakeUps: wakeUps.sources,
     });
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);

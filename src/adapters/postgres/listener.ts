@@ -1,0 +1,143 @@
+import pg from 'pg';
+import type { Clock, Logger } from '../../application/ports.js';
+
+/** The channel sql/ddl.sql's INSERT trigger notifies, with the earliest new execute_at (epoch ms). */
+export const TASKS_CHANNEL = 'at_worker_tasks';
+
+export interface TaskListenerOptions {
+  readonly url: string;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /**
+   * A pending task is due at this time (now or later). Also called with "now" after the connection
+   * is restored, since notifications sent while it was down are lost.
+   */
+  readonly onDue: (at: Date) => void;
+  /** What polling falls back to, for the readiness message. */
+  readonly pollIntervalMs: number;
+  /** Reconnect back-off: first delay, doubled per failed try up to `maxBackoffMs`. Default 100 ms / 5 s. */
+  readonly minBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+export interface TaskListener {
+  /** Up while LISTEN is in place; down (with why and since when) while reconnecting. */
+  readiness(): { readonly ok: boolean; readonly reason?: string };
+  close(): Promise<void>;
+}
+
+/**
+ * LISTEN on a dedicated connection (not from the pool: a pooled connection is handed to other
+ * queries, and a LISTEN must stay on one session for as long as we want notifications).
+ *
+ * The connection is watched: on an error or an end it is replaced, with back-off, for as long as the
+ * worker runs. While it is down nothing is missed for long — the loop keeps polling every
+ * WORKER_POLLING_INTERVAL and the due timer keeps its look-ahead — and when it is back the loop is
+ * woken once, for whatever was inserted meanwhile. The first connection is made in the background
+ * too: a worker whose listener cannot connect still starts and polls.
+ */
+export const startTaskListener = (options: TaskListenerOptions): TaskListener => {
+  const minBackoffMs = options.minBackoffMs ?? 100;
+  const maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  let client: pg.Client | null = null;
+  let listening = false;
+  let closed = false;
+  let downSince: number | null = options.clock.now().getTime();
+  let lastError = 'not connected yet';
+  let everConnected = false;
+  let warnedAtStart = false;
+  const fallback = `${options.pollIntervalMs / 1000}s`;
+  let retry: NodeJS.Timeout | null = null;
+  let backoffMs = minBackoffMs;
+
+  const onNotification = (message: pg.Notification): void => {
+    if (message.channel !== TASKS_CHANNEL) return;
+    const at = Number(message.payload);
+    // A payload we cannot read still says "something was inserted": look now rather than miss it.
+    options.onDue(Number.isFinite(at) ? new Date(at) : options.clock.now());
+  };
+
+  const lost = (current: pg.Client, reason: string): void => {
+    if (client !== current) return; // an old connection's late 'end' after we already moved on
+    client = null;
+    current.removeAllListeners('notification');
+    current.end().catch(() => undefined);
+    if (closed) return;
+    if (listening) {
+      listening = false;
+      downSince = options.clock.now().getTime();
+      options.logger.warn(`LISTEN connection lost: ${reason}; reconnecting, polling every ${fallback} meanwhile`);
+    } else if (!everConnected && !warnedAtStart) {
+      warnedAtStart = true;
+      options.logger.warn(`LISTEN connection failed: ${reason}; retrying, polling every ${fallback} meanwhile`);
+    }
+    lastError = reason;
+    schedule();
+  };
+
+  const schedule = (): void => {
+    if (closed || retry !== null) return;
+    const delay = backoffMs;
+    backoffMs = Math.min(maxBackoffMs, backoffMs * 2);
+    retry = setTimeout(() => {
+      retry = null;
+      void connect();
+    }, delay);
+    retry.unref();
+  };
+
+  const connect = async (): Promise<void> => {
+    if (closed) return;
+    const current = new pg.Client({ connectionString: options.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    client = current;
+    // Registered before connecting: an error emitted with no listener would crash the process.
+    current.on('error', (error) => lost(current, describe(error)));
+    current.on('end', () => lost(current, 'connection closed'));
+    current.on('notification', onNotification);
+    try {
+      await current.connect();
+      await current.query(`LISTEN ${TASKS_CHANNEL}`);
+    } catch (error) {
+      options.logger.debug(`LISTEN connection attempt failed: ${describe(error)}`);
+      lost(current, describe(error));
+      return;
+    }
+    if (client !== current || closed) {
+      await current.end().catch(() => undefined);
+      return;
+    }
+    listening = true;
+    backoffMs = minBackoffMs;
+    const downMs = downSince === null ? 0 : options.clock.now().getTime() - downSince;
+    if (everConnected || warnedAtStart) options.logger.info(`LISTEN connection restored after ${(downMs / 1000).toFixed(1)}s`);
+    else options.logger.debug(`Listening on channel ${TASKS_CHANNEL} for new tasks`);
+    everConnected = true;
+    downSince = null;
+    // Whatever was inserted while we could not hear it may be due now.
+    options.onDue(options.clock.now());
+  };
+
+  void connect();
+
+  return {
+    readiness: () => {
+      if (listening) return { ok: true };
+      const since = downSince === null ? '' : ` for ${((options.clock.now().getTime() - downSince) / 1000).toFixed(1)}s`;
+      return { ok: false, reason: `LISTEN connection down${since} (${lastError}); polling every ${fallback} meanwhile` };
+    },
+    close: async () => {
+      closed = true;
+      if (retry !== null) clearTimeout(retry);
+      retry = null;
+      const current = client;
+      client = null;
+      listening = false;
+      if (current !== null) {
+        current.removeAllListeners('notification');
+        await current.end().catch(() => undefined);
+      }
+    },
+  };
+};
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim();
