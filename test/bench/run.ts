@@ -1,0 +1,122 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { adminUrl, repoRoot, startSink, withClient, type WorkerSettings } from './harness.js';
+import { runIdle, runImmediate, runPunctual } from './latency.js';
+import { fillLargeTable, runBurst, type BurstResult } from './throughput.js';
+
+/**
+ * `npm run bench [-- --only burst,punctual] [--peers] [--workers N]`: the project's benchmark, one
+ * JSON line per scenario on stdout (progress on stderr). Same workload and sink as ../shared/bench,
+ * so `--peers` (which runs ../shared/bench/run-peers.sh 10000 100 first) gives numbers to compare
+ * in the same run. Each scenario gets a fresh database and the compiled worker as a child process,
+ * configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
+ * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
+ */
+const SCENARIOS = ['burst', 'punctual', 'immediate', 'large-table', 'rss', 'idle'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+// Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time.
+const THROUGHPUT: WorkerSettings = { concurrency: 100, batchSize: 100, logLevel: 'info' };
+// The defaults (WORKER_CONCURRENCY=10, WORKER_BATCH_SIZE=10, 5 s poll): what an idle worker looks like.
+const DEFAULTS: WorkerSettings = { concurrency: 10, batchSize: 10, logLevel: 'info' };
+
+const parseArgs = (argv: readonly string[]) => {
+  let only: Scenario[] = [...SCENARIOS];
+  let peers = false;
+  let workers = 1;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    if (arg === '--peers') peers = true;
+    else if (arg === '--only' || arg.startsWith('--only=')) {
+      const value = arg === '--only' ? argv[++i] ?? '' : arg.slice('--only='.length);
+      const names = value.split(',').filter((name) => name !== '');
+      const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
+      if (unknown.length > 0 || names.length === 0) throw new Error(`--only takes a list of: ${SCENARIOS.join(', ')} (got "${value}")`);
+      only = names as Scenario[];
+    } else if (arg === '--workers' || arg.startsWith('--workers=')) {
+      workers = Number(arg === '--workers' ? argv[++i] : arg.slice('--workers='.length));
+      if (!Number.isInteger(workers) || workers < 1 || workers > 16) throw new Error('--workers takes an integer from 1 to 16');
+    } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--workers N]`);
+  }
+  return { only, peers, workers };
+};
+
+const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
+const progress = (text: string) => process.stderr.write(`[bench] ${text}\n`);
+
+const burstLine = (scenario: string, settings: WorkerSettings, result: BurstResult) => ({
+  scenario,
+  ...result,
+  concurrency: settings.concurrency,
+  batch_size: settings.batchSize,
+});
+
+const runPeers = (): Promise<void> =>
+  new Promise((done, fail) => {
+    const script = resolve(repoRoot(), '..', 'shared', 'bench', 'run-peers.sh');
+    if (!existsSync(script)) return fail(new Error(`${script} not found: --peers needs ../shared/bench next to the repository`));
+    progress('peers: ../shared/bench/run-peers.sh 10000 100 (installs graphile-worker and pg-boss into $PEERS_DIR on first use)');
+    const child = spawn('bash', [script, '10000', '100'], { env: { ...process.env, DATABASE_URL: adminUrl() }, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15 * 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) done();
+      else fail(new Error(`run-peers.sh exited with ${code}`));
+    });
+  });
+
+const main = async () => {
+  const { only, peers, workers } = parseArgs(process.argv.slice(2));
+  // Fresh databases per scenario come from test/support/database.ts, which reads this.
+  process.env['TEST_DATABASE_URL'] = adminUrl();
+  const postgres = await withClient(adminUrl(), async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v);
+  print({ scenario: 'machine', cpus: cpus().length, cpu_model: cpus()[0]?.model ?? null, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, postgres });
+  if (peers) await runPeers();
+  const sink = await startSink();
+  try {
+    let burst: BurstResult | undefined;
+    const wanted = (name: Scenario) => only.includes(name);
+    if (wanted('burst') || wanted('large-table')) {
+      progress(`burst: 10,000 tasks due now, ${workers} worker process(es)`);
+      burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers });
+      if (wanted('burst')) print(burstLine('burst', THROUGHPUT, burst));
+    }
+    if (wanted('punctual')) {
+      progress('punctual: 1,000 tasks 1–6 s ahead, inserted at 200/s into an idle worker');
+      print({ scenario: 'punctual', ...(await runPunctual(sink, DEFAULTS)), concurrency: DEFAULTS.concurrency, batch_size: DEFAULTS.batchSize });
+    }
+    if (wanted('immediate')) {
+      progress('immediate: 200 tasks due now, one every 25 ms, into an idle worker');
+      print({ scenario: 'immediate', ...(await runImmediate(sink, DEFAULTS)), concurrency: DEFAULTS.concurrency, batch_size: DEFAULTS.batchSize });
+    }
+    if (wanted('large-table') && burst !== undefined) {
+      progress('large-table: filling 1,000,000 future pending + 1,000,000 completed tasks with their history (takes a few minutes)');
+      const filler = { pending: 1_000_000, completed: 1_000_000 };
+      const large = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: (url) => fillLargeTable(url, filler) });
+      const ratio = large.sink_per_sec !== null && burst.sink_per_sec !== null ? Math.round((large.sink_per_sec / burst.sink_per_sec) * 100) / 100 : null;
+      print({ ...burstLine('large-table', THROUGHPUT, large), filler, empty_table_sink_per_sec: burst.sink_per_sec, ratio });
+    }
+    if (wanted('rss')) {
+      progress('rss: 100,000 tasks due now, peak resident memory of the worker');
+      const big = await runBurst(sink, THROUGHPUT, { tasks: 100_000, workers: 1 });
+      print(burstLine('rss', THROUGHPUT, big));
+    }
+    if (wanted('idle')) {
+      progress('idle: queries per second of an idle worker over 20 s');
+      print({ scenario: 'idle', ...(await runIdle(DEFAULTS)), poll_interval_s: 5 });
+    }
+  } finally {
+    sink.stop();
+  }
+};
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

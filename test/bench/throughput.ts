@@ -1,0 +1,135 @@
+import { applySchema } from '../../src/adapters/postgres/migrate.js';
+import { createTestDatabase } from '../support/database.js';
+import { cpuMs, peakRssMb, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
+
+/** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */
+const INSERT_DUE_NOW = `
+  INSERT INTO scheduled_tasks (task_type, payload, execute_at)
+  SELECT 'http_callback',
+         jsonb_build_object('url', $1::text, 'data', jsonb_build_object('id', g, 'due', floor(extract(epoch FROM now()) * 1000)::bigint)),
+         now()
+    FROM generate_series(1, $2::int) AS g`;
+
+export interface BurstResult {
+  readonly tasks: number;
+  readonly workers: number;
+  readonly seconds: number;
+  /** From worker start to the last arrival (start-up included), like the peers' per_sec. */
+  readonly per_sec: number;
+  /** From the sink's first to its last arrival (start-up excluded), like the peers' sink_per_sec. */
+  readonly sink_per_sec: number | null;
+  readonly dupes: number;
+  readonly events: Record<string, number>;
+  /** Every task has exactly its scheduled, claimed and completed event, and nothing else was written. */
+  readonly events_ok: boolean;
+  readonly worker_cpu_ms: number;
+  readonly peak_rss_mb: number | null;
+}
+
+/**
+ * The burst workload of ../shared/bench: the tasks are in the table before the worker starts; time
+ * runs from the worker's start until the sink has seen every id. Then waits (bounded) for the last
+ * completions to be written and counts the history.
+ */
+export const runBurst = async (
+  sink: Sink,
+  settings: WorkerSettings,
+  options: { tasks: number; workers: number; prepare?: (databaseUrl: string) => Promise<void> },
+): Promise<BurstResult> => {
+  const database = await createTestDatabase();
+  const workers: ReturnType<typeof startWorker>[] = [];
+  try {
+    await applySchema(database.url);
+    if (options.prepare !== undefined) await options.prepare(database.url);
+    // Only this burst's history is counted (the large-table filler has its own).
+    const firstId = await withClient(database.url, async (client) => {
+      const before = await client.query<{ id: string }>('SELECT coalesce(max(id), 0) + 1 AS id FROM scheduled_tasks');
+      await client.query(INSERT_DUE_NOW, [`${sink.url}/`, options.tasks]);
+      return before.rows[0]!.id;
+    });
+    await sink.reset();
+    const startedAt = Date.now();
+    for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}` }));
+    const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5);
+    const cpu = workers.reduce((sum, worker) => sum + cpuMs(worker.pid), 0);
+    const events = await waitForHistory(database.url, firstId, options.tasks, 60_000);
+    const rss = workers.map((worker) => peakRssMb(worker.pid)).reduce<number | null>((max, mb) => (mb === null ? max : Math.max(max ?? 0, mb)), null);
+    const seconds = (stats.last - startedAt) / 1000;
+    const span = (stats.last - stats.first) / 1000;
+    return {
+      tasks: options.tasks,
+      workers: options.workers,
+      seconds,
+      per_sec: Math.round(options.tasks / seconds),
+      sink_per_sec: span > 0 ? Math.round((options.tasks - 1) / span) : null,
+      dupes: stats.dupes,
+      events,
+      events_ok:
+        events['scheduled'] === options.tasks &&
+        events['claimed'] === options.tasks &&
+        events['completed'] === options.tasks &&
+        Object.keys(events).length === 3,
+      worker_cpu_ms: Math.round(cpu),
+      peak_rss_mb: rss,
+    };
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`);
+  } finally {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await database.drop();
+  }
+};
+
+/** Event counts by type for tasks from `firstId` on, once all `tasks` completions are recorded (or after `timeoutMs`). */
+const waitForHistory = async (url: string, firstId: string, tasks: number, timeoutMs: number): Promise<Record<string, number>> =>
+  withClient(url, async (client) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const result = await client.query<{ event_type: string; n: number }>(
+        'SELECT event_type, count(*)::int AS n FROM task_events WHERE task_id >= $1 GROUP BY event_type ORDER BY event_type',
+        [firstId],
+      );
+      const counts = Object.fromEntries(result.rows.map((row) => [row.event_type, row.n]));
+      if ((counts['completed'] ?? 0) >= tasks || Date.now() > deadline) return counts;
+      await sleep(50);
+    }
+  });
+
+/**
+ * The large-table filler: 1,000,000 pending tasks due in the future (next 1–12 days) and 1,000,000
+ * completed ones, each with the history the worker would have written — 'scheduled' from the INSERT
+ * trigger as for any insert, plus 'claimed' and 'completed' for the finished ones (4,000,000 events).
+ * Then VACUUM ANALYZE, as autovacuum would have done to a table that has been in use for a while.
+ * The filler's own commits skip the WAL flush wait (synchronous_commit off for this session only).
+ */
+export const fillLargeTable = async (url: string, rows: { pending: number; completed: number }): Promise<void> =>
+  withClient(url, async (client) => {
+    await client.query('SET synchronous_commit = off');
+    await client.query(
+      `INSERT INTO scheduled_tasks (task_type, payload, execute_at)
+       SELECT 'http_callback', jsonb_build_object('url', 'http://127.0.0.1:9/future', 'data', jsonb_build_object('id', -g)),
+              now() + interval '1 day' + g * interval '1 second'
+         FROM generate_series(1, $1::int) AS g`,
+      [rows.pending],
+    );
+    await client.query(
+      `INSERT INTO scheduled_tasks (task_type, payload, status, attempts, execute_at, created_at, updated_at, completed_at,
+                                    locked_by, locked_at, event_seq)
+       SELECT 'http_callback', jsonb_build_object('url', 'http://127.0.0.1:9/past', 'data', jsonb_build_object('id', -g)),
+              'completed', 1, t, t, t + interval '5 ms', t + interval '5 ms', 'filler', t, 3
+         FROM generate_series(1, $1::int) AS g, LATERAL (SELECT now() - interval '30 days' + g * interval '1 second' AS t) AS at`,
+      [rows.completed],
+    );
+    await client.query(
+      `INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at, data)
+       SELECT t.id, e.seq, e.event_type, 'filler', t.locked_at, e.data
+         FROM scheduled_tasks AS t
+        CROSS JOIN LATERAL (VALUES
+                 (2, 'claimed', jsonb_build_object('attempt', 1, 'claim_token', gen_random_uuid())),
+                 (3, 'completed', jsonb_build_object('attempt', 1, 'details', jsonb_build_object('http_status', 200, 'duration_ms', 5))))
+              AS e(seq, event_type, data)
+        WHERE t.status = 'completed'`,
+    );
+    await client.query('VACUUM ANALYZE scheduled_tasks');
+    await client.query('VACUUM ANALYZE task_events');
+  });
