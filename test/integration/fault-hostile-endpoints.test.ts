@@ -61,11 +61,12 @@ describe('hostile endpoints through a running worker', () => {
       '/drip-ok': drip(200),
       '/drip-error': drip(503),
     });
-    // A status line sent one byte every 20 ms: headers never complete.
+    // The status line and then one header, one byte every 20 ms, the header never ending: the
+    // headers never complete, yet every byte is valid HTTP (so only the timeout can end it).
     statusDrip = createTcpServer((socket) => {
-      const line = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n');
+      const start = Buffer.from('HTTP/1.1 200 OK\r\nX-Drip: ');
       let index = 0;
-      const timer = setInterval(() => socket.write(line.subarray(index % line.length, (index++ % line.length) + 1)), 20);
+      const timer = setInterval(() => socket.write(index < start.length ? start.subarray(index, ++index) : 'a'), 20);
       socket.on('close', () => clearInterval(timer));
       socket.on('error', () => clearInterval(timer));
     });
