@@ -1,8 +1,5 @@
-import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startReceiver, type Receiver } from '../support/http-receiver.js';
-import { connectSql, type SqlClient } from '../support/tasks-sql.js';
-import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
+import { until } from '../support/worker-process.js';
+import { insertHttpBurst, useWorkerSuite } from '../support/worker-suite.js';
 import { databaseName, deliveriesByWebhookId, duplicatesOf, isRunning, sleep, terminateBackends } from './fault-helpers.js';
 
 /**
@@ -18,62 +15,41 @@ import { databaseName, deliveriesByWebhookId, duplicatesOf, isRunning, sleep, te
  * test demands zero duplicates and explains any it finds with the task's history.
  */
 describe('database connections killed during a burst', () => {
-  let database: TestDatabase;
-  let db: SqlClient;
-  let receiver: Receiver;
-  const workers: WorkerProcess[] = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    await applySchema(database.url);
-    db = await connectSql(database.url);
-    // 25 ms per callback keeps the burst of 3,000 running for seconds even on a fast machine
-    // (2 workers x 10 in flight: at most 800 deliveries/s), so both kills land in the middle of it.
-    receiver = await startReceiver({ '/burst': (_request, response) => void setTimeout(() => response.writeHead(200).end(), 25) });
-  });
-
-  afterAll(async () => {
-    await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
-    await receiver.close();
-    await db.close();
-    await database.drop();
-  });
+  // 25 ms per callback keeps the burst of 3,000 running for seconds even on a fast machine
+  // (2 workers x 10 in flight: at most 800 deliveries/s), so both kills land in the middle of it.
+  const suite = useWorkerSuite({ '/burst': (_request, response) => void setTimeout(() => response.writeHead(200).end(), 25) });
+  const workers = suite.workers;
 
   it('workers reconnect by themselves; every task completes, none is delivered twice', async () => {
     const total = 3000;
-    await db.client.query(
-      `INSERT INTO scheduled_tasks (task_type, payload)
-       SELECT 'http_callback', jsonb_build_object('url', $1::text, 'data', jsonb_build_object('n', n))
-         FROM generate_series(1, $2::int) AS n`,
-      [receiver.url('/burst'), total],
-    );
+    await insertHttpBurst(suite.db, suite.receiver.url('/burst'), total);
     for (const id of ['conn-a', 'conn-b']) {
-      workers.push(spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: database.url, WORKER_ID: id }));
+      suite.start({ LOG_LEVEL: 'info', WORKER_ID: id });
     }
     await Promise.all(workers.map((worker) => worker.waitForLog(/Started with polling interval/)));
 
-    await until(() => receiver.to('/burst').length >= total / 10, 30_000, 'burst under way');
-    const firstKill = await terminateBackends(db.client, databaseName(database.url));
+    await until(() => suite.receiver.to('/burst').length >= total / 10, 30_000, 'burst under way');
+    const firstKill = await terminateBackends(suite.db.client, databaseName(suite.database.url));
     await sleep(1000);
-    const secondKill = await terminateBackends(db.client, databaseName(database.url));
-    const deliveredBySecondKill = receiver.to('/burst').length;
+    const secondKill = await terminateBackends(suite.db.client, databaseName(suite.database.url));
+    const deliveredBySecondKill = suite.receiver.to('/burst').length;
     // Each worker holds at least one pooled connection: both were hit, both times.
     expect(firstKill).toBeGreaterThanOrEqual(2);
     expect(secondKill).toBeGreaterThanOrEqual(2);
     // The kills landed mid-burst, not after it.
     expect(deliveredBySecondKill).toBeLessThan(total);
 
-    await until(async () => (await db.statusCounts())['completed'] === total, 90_000, 'all tasks completed');
-    expect(await db.statusCounts()).toEqual({ completed: total });
+    await until(async () => (await suite.db.statusCounts())['completed'] === total, 90_000, 'all tasks completed');
+    expect(await suite.db.statusCounts()).toEqual({ completed: total });
     for (const worker of workers) expect(isRunning(worker.child)).toBe(true);
 
-    const deliveries = deliveriesByWebhookId(receiver, '/burst');
+    const deliveries = deliveriesByWebhookId(suite.receiver, '/burst');
     expect(deliveries.size).toBe(total);
     const duplicates = duplicatesOf(deliveries);
     if (duplicates.length > 0) {
       // Say why, in the failure message: each duplicate's history shows the recovery that caused it.
       const ids = duplicates.map(([webhookId]) => webhookId.replace(/^task_/, ''));
-      const histories = await db.client.query<{ task_id: string; history: string }>(
+      const histories = await suite.db.client.query<{ task_id: string; history: string }>(
         `SELECT task_id, string_agg(event_type || ':' || coalesce(worker_id, '-'), ' ' ORDER BY seq) AS history
            FROM task_events WHERE task_id = ANY($1::bigint[]) GROUP BY task_id`,
         [ids],
@@ -94,15 +70,15 @@ describe('database connections killed during a burst', () => {
     // Histories have no gaps and end in 'completed': nothing was half-written by a killed statement.
     // (A claim whose reply was lost shows as claimed, recovered, claimed, completed: the cleaner gave
     // it back after the stuck timeout, at the cost of an attempt, and it was delivered once.)
-    const broken = await db.client.query(
+    const broken = await suite.db.client.query(
       `SELECT task_id FROM task_events GROUP BY task_id
        HAVING max(seq) <> count(*) OR (array_agg(event_type ORDER BY seq DESC))[1] <> 'completed'`,
     );
     expect(broken.rows).toEqual([]);
 
     // Still healthy afterwards: a new task is picked up, and both stop cleanly.
-    const after = await db.insertTask('http_callback', { url: receiver.url('/burst'), data: { after: true } });
-    await until(async () => (await db.task(after)).status === 'completed', 15_000, 'task after the kills completed');
+    const after = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/burst'), data: { after: true } });
+    await until(async () => (await suite.db.task(after)).status === 'completed', 15_000, 'task after the kills completed');
     expect(await Promise.all(workers.map((worker) => worker.stop('SIGTERM')))).toEqual([0, 0]);
   }, 150_000);
 });

@@ -1,8 +1,5 @@
-import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startReceiver, type Receiver } from '../support/http-receiver.js';
-import { connectSql, type SqlClient } from '../support/tasks-sql.js';
-import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
+import { type WorkerProcess, until } from '../support/worker-process.js';
+import { useWorkerSuite } from '../support/worker-suite.js';
 import { isRunning } from './fault-helpers.js';
 
 const MB = 1024 * 1024;
@@ -20,29 +17,16 @@ const nestedData = (url: string, depth: number) =>
  * in error_message, and the healthy tasks queued around it must not notice.
  */
 describe('poison tasks through a running worker', () => {
-  let database: TestDatabase;
-  let db: SqlClient;
-  let receiver: Receiver;
+  const suite = useWorkerSuite();
   let worker: WorkerProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await applySchema(database.url);
-    db = await connectSql(database.url);
-    receiver = await startReceiver();
-    worker = spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: database.url, WORKER_ID: 'poisoned', SMTP_HOST: '' });
+    worker = suite.start({ LOG_LEVEL: 'info', WORKER_ID: 'poisoned', SMTP_HOST: '' });
     await worker.waitForLog(/Started with polling interval/);
   });
 
-  afterAll(async () => {
-    await worker.stop('SIGKILL');
-    await receiver.close();
-    await db.close();
-    await database.drop();
-  });
-
   it('fails each poison task at once with a one-line error; healthy tasks around them complete', async () => {
-    const url = receiver.url('/poison-target');
+    const url = suite.receiver.url('/poison-target');
     const poison: ReadonlyArray<readonly [string, string, unknown, RegExp]> = [
       ['no url', 'http_callback', { data: {} }, /^payload\.url: expected an absolute http\(s\) URL, got nothing$/],
       ['url of the wrong type', 'http_callback', { url: 42, data: {} }, /^payload\.url: expected an absolute http\(s\) URL, got 42$/],
@@ -68,12 +52,12 @@ describe('poison tasks through a running worker', () => {
     ];
 
     const healthy: string[] = [];
-    const addHealthy = async () => healthy.push(await db.insertTask('http_callback', { url: receiver.url('/healthy'), data: { n: healthy.length } }));
+    const addHealthy = async () => healthy.push(await suite.db.insertTask('http_callback', { url: suite.receiver.url('/healthy'), data: { n: healthy.length } }));
     const poisoned: Array<{ name: string; id: string; expected: RegExp }> = [];
     await addHealthy();
     const insert = async (taskType: string, payload: unknown): Promise<string> => {
-      if (!(payload instanceof JsonText)) return db.insertTask(taskType, payload);
-      const result = await db.client.query<{ id: string }>(
+      if (!(payload instanceof JsonText)) return suite.db.insertTask(taskType, payload);
+      const result = await suite.db.client.query<{ id: string }>(
         'INSERT INTO scheduled_tasks (task_type, payload) VALUES ($1, $2::jsonb) RETURNING id',
         [taskType, payload.text],
       );
@@ -85,19 +69,19 @@ describe('poison tasks through a running worker', () => {
     }
     // Not poison, just big: 5 MB of valid data is delivered byte for byte.
     const bigBody = 'y'.repeat(5 * MB);
-    const big = await db.insertTask('http_callback', { url: receiver.url('/big'), data: bigBody });
+    const big = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/big'), data: bigBody });
 
     const all = [...healthy, ...poisoned.map((task) => task.id), big];
     await until(
-      async () => (await db.client.query(`SELECT 1 FROM scheduled_tasks WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'processing')`, [all])).rowCount === 0,
+      async () => (await suite.db.client.query(`SELECT 1 FROM scheduled_tasks WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'processing')`, [all])).rowCount === 0,
       30_000,
       'every task settled',
     );
 
     const outcomes = [];
     for (const task of poisoned) {
-      const row = await db.task(task.id);
-      const lastEvent = (await db.events(task.id)).at(-1);
+      const row = await suite.db.task(task.id);
+      const lastEvent = (await suite.db.events(task.id)).at(-1);
       outcomes.push({
         name: task.name,
         status: row.status,
@@ -123,12 +107,12 @@ describe('poison tasks through a running worker', () => {
     }));
     expect(outcomes).toEqual(expected);
 
-    for (const id of healthy) expect(await db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
-    expect(receiver.to('/healthy')).toHaveLength(healthy.length);
+    for (const id of healthy) expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(suite.receiver.to('/healthy')).toHaveLength(healthy.length);
     // Nothing poisonous was sent anywhere.
-    expect(receiver.to('/poison-target')).toHaveLength(0);
-    expect(await db.task(big)).toMatchObject({ status: 'completed', attempts: 1 });
-    expect(receiver.to('/big')[0]?.body.equals(Buffer.from(bigBody))).toBe(true);
+    expect(suite.receiver.to('/poison-target')).toHaveLength(0);
+    expect(await suite.db.task(big)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(suite.receiver.to('/big')[0]?.body.equals(Buffer.from(bigBody))).toBe(true);
 
     expect(isRunning(worker.child)).toBe(true);
     expect(await worker.stop('SIGTERM')).toBe(0);

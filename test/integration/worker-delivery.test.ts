@@ -1,63 +1,35 @@
-import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startReceiver, type Receiver } from '../support/http-receiver.js';
-import { connectSql, type SqlClient } from '../support/tasks-sql.js';
-import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
+import { until } from '../support/worker-process.js';
+import { insertHttpBurst, useWorkerSuite } from '../support/worker-suite.js';
 
 /**
  * The core promise, end to end: rows inserted with plain SQL are delivered by several worker
  * processes, each exactly once, and every delivery is in the history.
  */
 describe('delivery by worker processes', () => {
-  let database: TestDatabase;
-  let db: SqlClient;
-  let receiver: Receiver;
-  const workers: WorkerProcess[] = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    await applySchema(database.url);
-    db = await connectSql(database.url);
-    receiver = await startReceiver();
-  });
-
-  afterAll(async () => {
-    await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
-    await receiver.close();
-    await db.close();
-    await database.drop();
-  });
+  const suite = useWorkerSuite();
 
   const startWorkers = async (count: number, extra: Record<string, string> = {}) => {
-    const started = Array.from({ length: count }, (_, n) =>
-      spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: database.url, WORKER_ID: `worker-${n + 1}`, ...extra }),
-    );
-    workers.push(...started);
+    const started = Array.from({ length: count }, (_, n) => suite.start({ LOG_LEVEL: 'info', WORKER_ID: `worker-${n + 1}`, ...extra }));
     await Promise.all(started.map((worker) => worker.waitForLog(/Started with polling interval/)));
     return started;
   };
 
   it('3 workers deliver 3,000 due tasks, each exactly once, and record every transition', async () => {
     const total = 3000;
-    await db.client.query(
-      `INSERT INTO scheduled_tasks (task_type, payload)
-       SELECT 'http_callback', jsonb_build_object('url', $1::text, 'data', jsonb_build_object('n', n))
-       FROM generate_series(1, $2::int) AS n`,
-      [receiver.url('/bulk'), total],
-    );
+    await insertHttpBurst(suite.db, suite.receiver.url('/bulk'), total);
     const started = await startWorkers(3, { WORKER_BATCH_SIZE: '50', WORKER_CONCURRENCY: '50' });
-    await until(async () => (await db.statusCounts())['completed'] === total, 90_000, 'all tasks completed');
+    await until(async () => (await suite.db.statusCounts())['completed'] === total, 90_000, 'all tasks completed');
 
-    const seen = receiver.to('/bulk').map((request) => (JSON.parse(request.body.toString()) as { n: number }).n);
+    const seen = suite.receiver.to('/bulk').map((request) => (JSON.parse(request.body.toString()) as { n: number }).n);
     expect(seen).toHaveLength(total);
     expect(new Set(seen).size).toBe(total);
 
-    const perWorker = await db.client.query<{ worker_id: string; count: string }>(
+    const perWorker = await suite.db.client.query<{ worker_id: string; count: string }>(
       `SELECT worker_id, COUNT(*) AS count FROM task_events WHERE event_type = 'completed' GROUP BY worker_id`,
     );
     // The work was shared, not done by one process while the others idled.
     expect(perWorker.rows).toHaveLength(3);
-    const histories = await db.client.query<{ types: string }>(
+    const histories = await suite.db.client.query<{ types: string }>(
       `SELECT string_agg(event_type, ',' ORDER BY seq) AS types FROM task_events GROUP BY task_id`,
     );
     expect(histories.rows).toHaveLength(total);
@@ -66,16 +38,16 @@ describe('delivery by worker processes', () => {
   }, 120_000);
 
   it('sends string data raw, byte for byte, and any other data as JSON', async () => {
-    if (workers.length === 0) await startWorkers(1);
+    if (suite.workers.length === 0) await startWorkers(1);
     const raw = '{"not":"re-encoded"}  ünïcødé\n<xml attr="1"/>';
-    const rawId = await db.insertTask('http_callback', { url: receiver.url('/raw'), data: raw });
-    const jsonId = await db.insertTask('http_callback', { url: receiver.url('/json'), data: { a: [1, 2], b: 'x' } });
-    await until(async () => (await db.task(rawId)).status === 'completed' && (await db.task(jsonId)).status === 'completed');
+    const rawId = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/raw'), data: raw });
+    const jsonId = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/json'), data: { a: [1, 2], b: 'x' } });
+    await until(async () => (await suite.db.task(rawId)).status === 'completed' && (await suite.db.task(jsonId)).status === 'completed');
 
-    const [rawRequest] = receiver.to('/raw');
+    const [rawRequest] = suite.receiver.to('/raw');
     expect(rawRequest?.method).toBe('POST');
     expect(rawRequest?.body.equals(Buffer.from(raw, 'utf8'))).toBe(true);
-    const [jsonRequest] = receiver.to('/json');
+    const [jsonRequest] = suite.receiver.to('/json');
     expect(jsonRequest?.headers['content-type']).toMatch(/^application\/json/);
     expect(JSON.parse(jsonRequest!.body.toString())).toEqual({ a: [1, 2], b: 'x' });
   });

@@ -1,65 +1,52 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startReceiver, type Receiver } from '../support/http-receiver.js';
-import { connectSql, type SqlClient } from '../support/tasks-sql.js';
-import { FAST_ENV, spawnWorker, until } from '../support/worker-process.js';
+import { spawnWorker, until } from '../support/worker-process.js';
+import { useWorkerSuite } from '../support/worker-suite.js';
 
 describe('worker process lifecycle', () => {
-  let database: TestDatabase;
-  let db: SqlClient;
-  let receiver: Receiver;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    db = await connectSql(database.url);
-    receiver = await startReceiver({
+  const suite = useWorkerSuite(
+    {
       '/one-second': (_request, response) => void setTimeout(() => response.writeHead(200).end(), 1000),
       '/forever': () => undefined,
-    });
-  });
-
-  afterAll(async () => {
-    await receiver.close();
-    await db.close();
-    await database.drop();
-  });
+    },
+    { applySchema: false },
+  );
 
   it("applies the schema itself and logs the seed's start-up messages", async () => {
-    const worker = spawnWorker({ ...FAST_ENV, DATABASE_URL: database.url, WORKER_ID: 'worker-1' });
+    const worker = suite.start({ WORKER_ID: 'worker-1' });
     await worker.waitForLog(/^Successfully connected to database$/);
     await worker.waitForLog(/^\[Worker worker-1\] Started with polling interval 0.1s/);
     await worker.waitForLog(/^\[Cleaner\] Started with interval/);
-    expect(await db.statusCounts()).toEqual({});
+    expect(await suite.db.statusCounts()).toEqual({});
     expect(worker.lines.every((line) => line['worker_id'] === 'worker-1')).toBe(true);
     expect(await worker.stop('SIGINT')).toBe(0);
     expect(worker.lines.some((line) => line.msg === 'Received signal interrupt, initiating graceful shutdown...')).toBe(true);
   });
 
   it('on SIGTERM lets an in-flight task finish, then exits 0', async () => {
-    await applySchema(database.url);
-    const worker = spawnWorker({ ...FAST_ENV, DATABASE_URL: database.url, SHUTDOWN_TIMEOUT: '10' });
+    await applySchema(suite.database.url);
+    const worker = suite.start({ SHUTDOWN_TIMEOUT: '10' });
     await worker.waitForLog(/Started with polling interval/);
-    const id = await db.insertTask('http_callback', { url: receiver.url('/one-second'), data: {} });
-    await until(() => receiver.to('/one-second').length === 1, 10_000, 'delivery started');
+    const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/one-second'), data: {} });
+    await until(() => suite.receiver.to('/one-second').length === 1, 10_000, 'delivery started');
     expect(await worker.stop('SIGTERM')).toBe(0);
     expect(worker.lines.some((line) => line.msg === 'Received signal terminated, initiating graceful shutdown...')).toBe(true);
-    expect(await db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
   });
 
   it('releases a task still running at SHUTDOWN_TIMEOUT without consuming an attempt', async () => {
-    const worker = spawnWorker({ ...FAST_ENV, DATABASE_URL: database.url, SHUTDOWN_TIMEOUT: '0.5' });
+    const worker = suite.start({ SHUTDOWN_TIMEOUT: '0.5' });
     await worker.waitForLog(/Started with polling interval/);
-    const id = await db.insertTask('http_callback', { url: receiver.url('/forever'), data: {} });
-    await until(() => receiver.to('/forever').length === 1, 10_000, 'delivery started');
+    const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/forever'), data: {} });
+    await until(() => suite.receiver.to('/forever').length === 1, 10_000, 'delivery started');
     const stopped = Date.now();
     expect(await worker.stop('SIGTERM')).toBe(0);
     expect(Date.now() - stopped).toBeLessThan(5000);
-    expect(await db.task(id)).toMatchObject({ status: 'pending', attempts: 0, locked_by: null });
-    expect((await db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'released']);
+    expect(await suite.db.task(id)).toMatchObject({ status: 'pending', attempts: 0, locked_by: null });
+    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'released']);
   });
 
   it('refuses bad configuration with one line naming the variable, exit code 2', async () => {
-    const worker = spawnWorker({ DATABASE_URL: database.url, WORKER_BATCH_SIZE: 'lots', DB_PASSWORD: 'canary-pw-123' });
+    const worker = spawnWorker({ DATABASE_URL: suite.database.url, WORKER_BATCH_SIZE: 'lots', DB_PASSWORD: 'canary-pw-123' });
     expect(await worker.exited).toBe(2);
     expect(worker.stderr()).toBe('Invalid configuration: WORKER_BATCH_SIZE must be a positive integer (got "lots")\n');
     expect(worker.raw).toEqual([]);
