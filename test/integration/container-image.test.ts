@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/http-receiver.js';
 import { sample } from '../support/prometheus-text.js';
 import { connectSql } from '../support/tasks-sql.js';
+import { freePort, fetchOrNull } from '../support/net.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
@@ -184,23 +184,8 @@ const runImageCmd = (app: string, env: Record<string, string>, extraArgs: string
   };
 };
 
-const get = async (url: string): Promise<Response | null> => {
-  try {
-    return await fetch(url);
-  } catch {
-    return null;
-  }
-};
+const get = fetchOrNull;
 
-const freePort = (): Promise<number> =>
-  new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 
 /** Polls `condition`; gives up at once, with the worker's output, if the worker has exited. */
 const until = async (condition: () => Promise<boolean>, timeoutMs: number, worker: ReturnType<typeof runImageCmd>) => {

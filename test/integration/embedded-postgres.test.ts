@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { embeddedTarget, startEmbeddedPostgres } from '../../src/infrastructure/embedded-postgres.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { freePort } from '../support/net.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -160,15 +161,6 @@ const withClient = async <T>(url: string, use: (client: pg.Client) => Promise<T>
   }
 };
 
-const freePort = (): Promise<number> =>
-  new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 
 const until = async (condition: () => boolean, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs;

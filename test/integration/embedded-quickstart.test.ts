@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startReceiver, type Receiver } from '../support/http-receiver.js';
 import { connectSql } from '../support/tasks-sql.js';
+import { freePort, fetchOrNull } from '../support/net.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = join(root, 'dist/src/infrastructure/main.js');
@@ -100,20 +100,5 @@ const startWorker = (cwd: string, dbPort: number, httpPort: number) => {
   return { child, exited, until, output: () => output };
 };
 
-const status = async (url: string): Promise<number | null> => {
-  try {
-    return (await fetch(url)).status;
-  } catch {
-    return null;
-  }
-};
+const status = async (url: string): Promise<number | null> => (await fetchOrNull(url))?.status ?? null;
 
-const freePort = (): Promise<number> =>
-  new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });

@@ -5,6 +5,7 @@ import { closePool, createPostgresPool, type DatabasePool } from '../../src/adap
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { decide, replay, type Processing, type TaskCommand } from '../../src/domain/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { processingState } from '../../src/application/claimed-state.js';
 
 /** A fresh database with the schema applied and a pool on it; `close` drops it all. */
 export interface Fixture {
@@ -53,15 +54,8 @@ export const insertTasks = async (pool: DatabasePool, tasks: readonly NewTask[])
   return (result.rows as readonly { id: string }[]).map((row) => row.id);
 };
 
-export const processingOf = (task: ClaimedTask): Processing => ({
-  status: 'processing',
-  taskType: task.taskType,
-  attempts: task.attempts,
-  maxAttempts: task.maxAttempts,
-  executeAt: task.executeAt,
-  owner: task.owner,
-  claimToken: task.claimToken,
-});
+/** The domain state of a claimed task: the same mapping the use cases use. */
+export const processingOf = (task: ClaimedTask): Processing => processingState(task);
 
 /** The AttemptEnd the use cases would build for `command` on a claimed task, via the domain. */
 export const attemptEnd = (
