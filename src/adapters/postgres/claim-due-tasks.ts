@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { sql, type CommonQueryMethods } from 'slonik';
+import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik';
 import type { ClaimedTask } from '../../application/ports.js';
 import type { WorkerId } from '../../domain/index.js';
 import { DateFromRow, decodeRows, Int8String } from './rows.js';
@@ -26,14 +26,25 @@ const ClaimedRow = t.type({
  * The 'claimed' event's data has the shape event-codec.ts decodes: attempt (the attempt this claim
  * runs, attempts + 1) and claim_token. event_seq is bumped in the same UPDATE and used as the
  * event's seq, so the task row always names its last event.
+ *
+ * The statement runs in a transaction that first turns bitmap scans off (SET LOCAL: this transaction
+ * only, safe behind a transaction-pooling proxy). When the statistics underestimate how many tasks
+ * are due — a table never analysed, or a burst arriving after an ANALYZE that saw none due — the
+ * planner picks a bitmap scan of every due entry plus a sort over all of them, for each claim: the
+ * cost of a claim grows with the backlog instead of with the batch. With bitmap scans off the only
+ * sensible plan left is the ordered index scan that stops after `limit` rows. Measured (PostgreSQL 15,
+ * 10,000 due tasks in a fresh table, claims of 50, server CPU per claimed task): 83–95 µs as a plain
+ * statement, 40–42 µs in the transaction; the two extra round trips cost the worker ~7 µs per task.
  */
 export const claimDueTasks = async (
-  db: CommonQueryMethods,
+  db: DatabasePool | DatabaseTransactionConnection,
   workerId: WorkerId,
   limit: number,
 ): Promise<ClaimedTask[]> => {
   if (limit <= 0) return [];
-  const result = await db.query(sql.unsafe`
+  const result = await db.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SET LOCAL enable_bitmapscan = off`);
+    return tx.query(sql.unsafe`
     WITH due AS (
       SELECT id
         FROM scheduled_tasks
@@ -58,6 +69,7 @@ export const claimDueTasks = async (
     SELECT id, task_type, payload, attempts, max_attempts, execute_at, locked_by, claim_token, locked_at
       FROM claimed
      ORDER BY execute_at, id`);
+  });
   return decodeRows(ClaimedRow, 'claimDueTasks', result.rows).map((row) => ({
     id: row.id,
     taskType: row.task_type,
