@@ -37,7 +37,8 @@ export interface ExecuteTaskDeps {
 export type AbortCause = { readonly _tag: 'Shutdown' } | { readonly _tag: 'TaskTimeout'; readonly afterMs: number };
 export const shutdownCause: AbortCause = { _tag: 'Shutdown' };
 
-export type ExecuteTask = (task: ClaimedTask, shutdown: AbortSignal) => Promise<AttemptEndResult>;
+/** `onExecuted` is called once the executor has returned, before the outcome is recorded. */
+export type ExecuteTask = (task: ClaimedTask, shutdown: AbortSignal, onExecuted?: () => void) => Promise<AttemptEndResult>;
 
 /**
  * Runs one claimed task to the end of its attempt: executes it under TASK_TIMEOUT, decides what the
@@ -47,7 +48,7 @@ export type ExecuteTask = (task: ClaimedTask, shutdown: AbortSignal) => Promise<
  */
 export const executeTask =
   (deps: ExecuteTaskDeps): ExecuteTask =>
-  async (task, shutdown) => {
+  async (task, shutdown, onExecuted) => {
     const started = deps.clock.now();
     const { signal, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
@@ -55,6 +56,7 @@ export const executeTask =
       outcome = await runExecutor(deps.executors, task, signal);
     } finally {
       dispose();
+      onExecuted?.();
     }
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();

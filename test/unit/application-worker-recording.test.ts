@@ -1,0 +1,92 @@
+import { claimBatch } from '../../src/application/claim-batch.js';
+import { executeTask } from '../../src/application/execute-task.js';
+import { noMetrics, type AttemptEnd, type AttemptEndResult, type TaskExecutor } from '../../src/application/ports.js';
+import { Worker } from '../../src/application/worker.js';
+import { succeeded } from '../../src/domain/index.js';
+import { InMemoryTaskQueue } from '../support/in-memory-queue.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+
+/** An in-memory queue whose attempt ends wait until the test opens the gate (a slow database). */
+class SlowRecordingQueue extends InMemoryTaskQueue {
+  private gate: Promise<void> = new Promise(() => undefined);
+  private open: () => void = () => undefined;
+  waiting = 0;
+
+  constructor() {
+    super();
+    this.gate = new Promise((resolve) => {
+      this.open = resolve;
+    });
+  }
+
+  openGate(): void {
+    this.open();
+  }
+
+  override async endAttempt(end: AttemptEnd): Promise<AttemptEndResult> {
+    this.waiting += 1;
+    await this.gate;
+    this.waiting -= 1;
+    return super.endAttempt(end);
+  }
+}
+
+const until = async (condition: () => boolean, timeoutMs = 5000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
+
+describe('Worker loop while outcomes are being written', () => {
+  it('frees a slot when the executor returns, and holds at most `concurrency` outcomes unwritten', async () => {
+    const queue = new SlowRecordingQueue();
+    const ids = Array.from({ length: 30 }, (_, n) => queue.add('job', { n }));
+    let running = 0;
+    let peak = 0;
+    let executed = 0;
+    const executor: TaskExecutor = {
+      execute: async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        running -= 1;
+        executed += 1;
+        return succeeded();
+      },
+    };
+    const logger = new RecordingLogger();
+    const deps = { workerId: 'w1', queue, clock: { now: () => new Date() }, logger, metrics: noMetrics };
+    const worker = new Worker(
+      { workerId: 'w1', pollIntervalMs: 60_000, heartbeatIntervalMs: 60_000, batchSize: 5, concurrency: 5 },
+      {
+        claimBatch: claimBatch(deps),
+        executeTask: executeTask({
+          ...deps,
+          executors: new Map([['job', executor]]),
+          jitter: { next: () => 0 },
+          retryPolicy: { baseDelayMs: 1000, maxDelayMs: 1000 },
+          taskTimeoutMs: 60_000,
+        }),
+        queue,
+        logger,
+        metrics: noMetrics,
+        wakeUps: [],
+      },
+    );
+    worker.start();
+
+    // Nothing can be written yet: the worker runs past `concurrency` tasks, but stops at twice that.
+    await until(() => executed === 10);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(executed).toBe(10);
+    expect(queue.waiting).toBe(10);
+    expect(worker.inFlightCount).toBe(10);
+
+    queue.openGate();
+    await until(() => ids.every((id) => queue.state(id).status === 'completed'));
+    await worker.stop(1000);
+    expect(peak).toBeLessThanOrEqual(5);
+  });
+});
