@@ -1,26 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import type { ClaimedTask } from '../../src/application/ports.js';
-import type { ExecutionOutcome } from '../../src/domain/execution.js';
 import { createEmailExecutor, type EmailExecutor, type EmailExecutorOptions } from '../../src/adapters/executors/email-executor.js';
 import { header, smtpError, startSmtpServer } from './email-smtp-server.js';
+import { claimedTask, failure, never } from '../support/executor-calls.js';
 
-const task = (id: string, payload: unknown, attempts = 0): ClaimedTask => ({
-  id,
-  taskType: 'email',
-  payload,
-  attempts,
-  maxAttempts: 3,
-  executeAt: new Date(),
-  owner: 'test-worker',
-  claimToken: randomUUID(),
-  claimedAt: new Date(),
-});
-const never = () => new AbortController().signal;
-const failure = (outcome: ExecutionOutcome) => {
-  if (outcome._tag !== 'Failed') throw new Error(`expected a failure, got ${JSON.stringify(outcome)}`);
-  return outcome;
-};
+const task = (id: string, payload: unknown, attempts = 0) => claimedTask('email', id, payload, attempts);
 
 describe('email executor against a real SMTP server', () => {
   let smtp: Awaited<ReturnType<typeof startSmtpServer>>;

@@ -1,29 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
-import type { ClaimedTask } from '../../src/application/ports.js';
-import type { ExecutionOutcome } from '../../src/domain/execution.js';
 import { rabbitMqMessageId } from '../../src/domain/payloads/rabbitmq.js';
 import { createRabbitMqExecutor } from '../../src/adapters/executors/rabbitmq-executor.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { brokerIsUp, closeConnectionsFromBroker, startRelay, startSilentServer, TEST_AMQP_URL } from './rabbitmq-broker.js';
+import { claimedTask, failure, never } from '../support/executor-calls.js';
 
-const task = (id: string, payload: unknown, attempts = 0): ClaimedTask => ({
-  id,
-  taskType: 'rabbitmq',
-  payload,
-  attempts,
-  maxAttempts: 3,
-  executeAt: new Date(),
-  owner: 'test-worker',
-  claimToken: randomUUID(),
-  claimedAt: new Date(),
-});
-const never = () => new AbortController().signal;
-const failure = (outcome: ExecutionOutcome) => {
-  if (outcome._tag !== 'Failed') throw new Error(`expected a failure, got ${JSON.stringify(outcome)}`);
-  return outcome;
-};
+const task = (id: string, payload: unknown, attempts = 0) => claimedTask('rabbitmq', id, payload, attempts);
 const eventually = async (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> => {
   const until = Date.now() + timeoutMs;
   while (!condition()) {

@@ -1,30 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
-import type { ClaimedTask } from '../../src/application/ports.js';
-import type { ExecutionOutcome } from '../../src/domain/execution.js';
 import { rabbitMqMessageId } from '../../src/domain/payloads/rabbitmq.js';
 import { notConfiguredExecutor } from '../../src/adapters/executors/not-configured.js';
 import { createRabbitMqExecutor, type RabbitMqExecutor } from '../../src/adapters/executors/rabbitmq-executor.js';
 import { brokerIsUp, TEST_AMQP_URL } from './rabbitmq-broker.js';
+import { claimedTask, failure, never } from '../support/executor-calls.js';
 
-export const task = (id: string, payload: unknown, attempts = 0): ClaimedTask => ({
-  id,
-  taskType: 'rabbitmq',
-  payload,
-  attempts,
-  maxAttempts: 3,
-  executeAt: new Date(),
-  owner: 'test-worker',
-  claimToken: randomUUID(),
-  claimedAt: new Date(),
-});
+const task = (id: string, payload: unknown, attempts = 0) => claimedTask('rabbitmq', id, payload, attempts);
 
-const never = () => new AbortController().signal;
-
-const failure = (outcome: ExecutionOutcome) => {
-  if (outcome._tag !== 'Failed') throw new Error(`expected a failure, got ${JSON.stringify(outcome)}`);
-  return outcome;
-};
 
 // Decided before the suite is declared: under CI a missing broker throws here and fails the file.
 const brokerUp = await brokerIsUp();
