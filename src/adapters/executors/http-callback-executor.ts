@@ -80,8 +80,18 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
       // fault, and no retry will change it (found by fault-poison-tasks).
       return permanentFailure(`payload.data: cannot be serialised as JSON (${oneLine(describeError(error))})`);
     }
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    // One controller for the request, aborted by HTTP_TIMEOUT or by the task's own signal (forwarded
+    // by hand: AbortSignal.any cost ~20 µs of CPU per request, measured against the benchmark sink —
+    // bare undici 36 µs, with AbortSignal.any 58 µs, forwarding 45 µs).
+    const cancel = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancel.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const forward = () => cancel.abort(signal.reason);
+    if (signal.aborted) forward();
+    else signal.addEventListener('abort', forward, { once: true });
     try {
       const response = await agent.request({
         origin: request.origin,
@@ -89,17 +99,18 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
         method: 'POST',
         headers: request.headers,
         body: request.body,
-        signal: AbortSignal.any([signal, timeout.signal]),
+        signal: cancel.signal,
       });
       // Read even on success: a small body read to its end lets the connection be reused. A body cut
       // short (too big, too slow, reset) is still evidence; the status decides, the note explains.
       const body = await readCappedBody(response.body, maxResponseBytes);
-      const cutShort = body.error !== undefined && timeout.signal.aborted ? ` (body cut short: timed out after ${timeoutMs} ms)` : '';
+      const cutShort = body.error !== undefined && timedOut ? ` (body cut short: timed out after ${timeoutMs} ms)` : '';
       return classifyResponse(response, body.bytes, cutShort, request, now());
     } catch (error) {
-      return classifyError(error, request, signal, timeout.signal, timeoutMs);
+      return classifyError(error, request, signal, timedOut, timeoutMs);
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener('abort', forward);
     }
   };
 
@@ -141,7 +152,7 @@ const classifyError = (
   error: unknown,
   request: CallbackRequest,
   taskSignal: AbortSignal,
-  timeoutSignal: AbortSignal,
+  timedOut: boolean,
   timeoutMs: number,
 ): ExecutionOutcome => {
   const refused = findCause(error, (cause) => cause instanceof AddressRefusedError);
@@ -150,7 +161,7 @@ const classifyError = (
   }
   // The caller's reason (TASK_TIMEOUT, shutdown) wins: the caller inspects signal.reason itself.
   if (taskSignal.aborted) return retryableFailure(`aborted: ${describeReason(taskSignal.reason)}`);
-  if (timeoutSignal.aborted) return retryableFailure(`timed out after ${timeoutMs} ms`);
+  if (timedOut) return retryableFailure(`timed out after ${timeoutMs} ms`);
   const message = oneLine(redactSecrets(describeError(error), request.secrets));
   // undici refuses some requests before sending them (e.g. an invalid header): that will not change.
   if (isCode(error, 'UND_ERR_INVALID_ARG')) return permanentFailure(`invalid request: ${message}`);

@@ -42,6 +42,9 @@ export const buildCallbackRequest = (payload: HttpCallbackPayload, context: Requ
     const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     headers.set('authorization', basic);
     secrets.push(basic, credentials.username, credentials.password, url.username, url.password);
+    // Never sent in the request line. Only here: each URL setter re-serialises the whole URL.
+    url.username = '';
+    url.password = '';
   }
   for (const [name, value] of Object.entries(payload.headers ?? {})) {
     headers.set(name.toLowerCase(), value);
@@ -54,8 +57,6 @@ export const buildCallbackRequest = (payload: HttpCallbackPayload, context: Requ
   )) {
     headers.set(name, value);
   }
-  url.username = '';
-  url.password = '';
   return {
     url,
     origin: url.origin,
