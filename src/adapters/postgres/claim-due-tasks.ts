@@ -2,6 +2,7 @@ import * as t from 'io-ts';
 import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik';
 import type { ClaimedTask } from '../../application/ports.js';
 import type { WorkerId } from '../../domain/index.js';
+import { prepared } from './prepared.js';
 import { DateFromRow, decodeRows, Int8String } from './rows.js';
 
 const ClaimedRow = t.type({
@@ -44,7 +45,7 @@ export const claimDueTasks = async (
   if (limit <= 0) return [];
   const result = await db.transaction(async (tx) => {
     await tx.query(sql.unsafe`SET LOCAL enable_bitmapscan = off`);
-    return tx.query(sql.unsafe`
+    return tx.query(prepared('at_worker_claim_due_tasks', sql.unsafe`
     WITH due AS (
       SELECT id
         FROM scheduled_tasks
@@ -68,7 +69,7 @@ export const claimDueTasks = async (
     )
     SELECT id, task_type, payload, attempts, max_attempts, execute_at, locked_by, claim_token, locked_at
       FROM claimed
-     ORDER BY execute_at, id`);
+     ORDER BY execute_at, id`));
   });
   return decodeRows(ClaimedRow, 'claimDueTasks', result.rows).map((row) => ({
     id: row.id,
