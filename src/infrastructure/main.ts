@@ -16,7 +16,13 @@ const main = async (argv: readonly string[]): Promise<number> => {
     process.stdout.write(START_HELP);
     return 0;
   }
-  const config = decodeConfig(loadEnvironment());
+  const unknown = rest.filter((argument) => argument !== '--embedded');
+  if (unknown.length > 0) {
+    process.stderr.write(`at-worker start: unknown argument ${unknown[0]} (see at-worker start --help)\n`);
+    return 2;
+  }
+  const embedded = rest.includes('--embedded');
+  const config = decodeConfig(embedded ? embeddedDefaults(loadEnvironment()) : loadEnvironment());
   if (E.isLeft(config)) {
     process.stderr.write(`${config.left.message}\n`);
     return 2;
@@ -24,8 +30,15 @@ const main = async (argv: readonly string[]): Promise<number> => {
   // Loaded here, not at the top: the worker's modules (slonik, undici, amqplib, nodemailer, pino,
   // inversify) take ~1-2 s of CPU to import, which every operator command would otherwise pay.
   const { runWorker } = await import('./run-worker.js');
-  return runWorker(config.right, { embedded: rest.includes('--embedded') });
+  return runWorker(config.right, { embedded });
 };
+
+/**
+ * On a developer's machine the first callbacks go to local services, which the SSRF guard refuses:
+ * the embedded quick start opts in to private networks unless HTTP_ALLOW_PRIVATE_NETWORKS says otherwise.
+ */
+const embeddedDefaults = (env: Record<string, string | undefined>): Record<string, string | undefined> =>
+  env['HTTP_ALLOW_PRIVATE_NETWORKS'] === undefined ? { ...env, HTTP_ALLOW_PRIVATE_NETWORKS: 'true' } : env;
 
 const START_HELP = `Usage: at-worker start [--embedded]
 
@@ -33,7 +46,8 @@ Runs the worker: claims due tasks from scheduled_tasks, executes them, records e
 task_events, and recovers tasks whose worker died. Configured by environment variables (and ./.env,
 /app/.env); see README "Configuration".
 
-  --embedded   run on an embedded PostgreSQL kept under ./.data (no server needed; development only)
+  --embedded   run on an embedded PostgreSQL kept under ./.data (no server needed; development only).
+               Callbacks may reach local and private addresses unless HTTP_ALLOW_PRIVATE_NETWORKS=false.
 
 Stops gracefully on SIGTERM / SIGINT (a second signal exits at once).
 `;

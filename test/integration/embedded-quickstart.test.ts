@@ -79,7 +79,6 @@ const startWorker = (cwd: string, dbPort: number, httpPort: number) => {
       HOME: cwd,
       DB_PORT: String(dbPort),
       HTTP_PORT: String(httpPort),
-      HTTP_ALLOW_PRIVATE_NETWORKS: 'true',
       WORKER_POLLING_INTERVAL: '0.2',
       LOG_FORMAT: 'pretty',
     },

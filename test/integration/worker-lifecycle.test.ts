@@ -52,6 +52,12 @@ describe('worker process lifecycle', () => {
     expect(worker.raw).toEqual([]);
   });
 
+  it('refuses an unknown argument to start, exit code 2', async () => {
+    const worker = spawnWorker({ DATABASE_URL: suite.database.url }, ['start', '--bogus']);
+    expect(await worker.exited).toBe(2);
+    expect(worker.stderr()).toBe('at-worker start: unknown argument --bogus (see at-worker start --help)\n');
+  });
+
   it('says it cannot reach the database, without the password, and exits 1', async () => {
     const worker = spawnWorker({ DB_HOST: '127.0.0.1', DB_PORT: '1', DB_PASSWORD: 'canary-pw-123', DB_CONNECT_TIMEOUT: '0.5' });
     expect(await worker.exited).toBe(1);
