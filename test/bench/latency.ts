@@ -87,13 +87,17 @@ export const runImmediate = async (sink: Sink, settings: WorkerSettings, tasks =
   });
 
 /**
- * `idle`: statements an idle worker sends, as transactions committed in its database
+ * `idle`: what an idle worker asks of the database, as transactions committed in its database
  * (pg_stat_database, read from the admin database so the reading itself is not counted), over
- * `seconds`. Every statement the worker runs outside a transaction block is one transaction.
+ * `seconds`. A poll is two: the claim (its own transaction: SET LOCAL, then the claim statement)
+ * and the look-ahead for the next due time.
  */
 export const runIdle = async (settings: WorkerSettings, seconds = 20) =>
   withIdleWorker(settings, async (url) => {
     const name = new URL(url).pathname.slice(1);
+    // A backend reports its counts at most once a second, and an idle one only after up to 10 s
+    // (PGSTAT_IDLE_INTERVAL): wait that out, or start-up's migration lands inside the window.
+    await sleep(11_000);
     const transactions = () =>
       withClient(adminUrl(), async (client) => {
         const result = await client.query<{ n: string }>(

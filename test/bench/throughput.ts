@@ -34,7 +34,7 @@ export interface BurstResult {
 export const runBurst = async (
   sink: Sink,
   settings: WorkerSettings,
-  options: { tasks: number; workers: number; prepare?: (databaseUrl: string) => Promise<void> },
+  options: { tasks: number; workers: number; prepare?: (databaseUrl: string) => Promise<void>; env?: Record<string, string> },
 ): Promise<BurstResult> => {
   const database = await createTestDatabase();
   const workers: ReturnType<typeof startWorker>[] = [];
@@ -49,7 +49,7 @@ export const runBurst = async (
     });
     await sink.reset();
     const startedAt = Date.now();
-    for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}` }));
+    for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}`, ...options.env }));
     const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5);
     const cpu = workers.reduce((sum, worker) => sum + cpuMs(worker.pid), 0);
     const events = await waitForHistory(database.url, firstId, options.tasks, 60_000);
