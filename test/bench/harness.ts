@@ -156,6 +156,7 @@ export const startWorker = (databaseUrl: string, settings: WorkerSettings, extra
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.once('exit', (code) => fail(new Error(`worker exited (${code}) before starting:\n${tail.join('\n')}`)));
+    setTimeout(() => fail(new Error(`worker did not start within 60 s:\n${tail.join('\n')}`)), 60_000).unref();
   });
   started.catch(() => undefined);
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
