@@ -1,53 +1,25 @@
-import { createServer } from 'node:net';
-import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startReceiver, type Receiver } from '../support/http-receiver.js';
-import { connectSql, type SqlClient } from '../support/tasks-sql.js';
+import { freePort } from '../support/net.js';
 import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
+import { useWorkerSuite } from '../support/worker-suite.js';
 
 /**
  * The LISTEN connection is watched: when its backend is killed the worker says so, keeps polling,
  * reports not-ready, and comes back on its own.
  */
 describe('LISTEN connection loss', () => {
-  let database: TestDatabase;
-  let db: SqlClient;
-  let receiver: Receiver;
+  const suite = useWorkerSuite();
   let worker: WorkerProcess | undefined;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    await applySchema(database.url);
-    db = await connectSql(database.url);
-    receiver = await startReceiver();
-  });
 
   afterEach(async () => {
     await worker?.stop('SIGKILL');
     worker = undefined;
   });
 
-  afterAll(async () => {
-    await receiver.close();
-    await db.close();
-    await database.drop();
-  });
-
-  const databaseName = () => new URL(database.url).pathname.slice(1);
+  const databaseName = () => new URL(suite.database.url).pathname.slice(1);
 
   /** Terminates this database's LISTEN session(s); how many it found. */
   const killListener = async (): Promise<number> => {
-    const result = await db.client.query<{ pid: number }>(
+    const result = await suite.db.client.query<{ pid: number }>(
       `SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
         WHERE datname = $1 AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
       [databaseName()],
@@ -56,7 +28,7 @@ describe('LISTEN connection loss', () => {
   };
 
   const listenSessions = async (): Promise<number> => {
-    const result = await db.client.query<{ n: string }>(
+    const result = await suite.db.client.query<{ n: string }>(
       `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
       [databaseName()],
     );
@@ -64,10 +36,10 @@ describe('LISTEN connection loss', () => {
   };
   const listening = async () => (await listenSessions()) > 0;
 
-  const insertDueNow = (path: string) => db.insertTask('http_callback', { url: receiver.url(path), data: {} });
+  const insertDueNow = (path: string) => suite.db.insertTask('http_callback', { url: suite.receiver.url(path), data: {} });
 
   it('logs the loss, reconnects, and is woken by NOTIFY again afterwards', async () => {
-    worker = spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: database.url, WORKER_POLLING_INTERVAL: '30' });
+    worker = spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: suite.database.url, WORKER_POLLING_INTERVAL: '30' });
     await worker.waitForLog(/Started with polling interval 30s/);
     await until(listening, 10_000, 'the LISTEN session to appear');
 
@@ -79,8 +51,8 @@ describe('LISTEN connection loss', () => {
     // With a 30 s poll, a prompt pickup means the new connection delivers notifications.
     const inserted = Date.now();
     await insertDueNow('/after-reconnect');
-    await until(() => receiver.to('/after-reconnect').length === 1, 10_000, 'delivery after reconnect');
-    expect(receiver.to('/after-reconnect')[0]!.at - inserted).toBeLessThan(1500);
+    await until(() => suite.receiver.to('/after-reconnect').length === 1, 10_000, 'delivery after reconnect');
+    expect(suite.receiver.to('/after-reconnect')[0]!.at - inserted).toBeLessThan(1500);
   });
 
   it('keeps polling and reports not ready while the listener is down, and recovers', async () => {
@@ -88,7 +60,7 @@ describe('LISTEN connection loss', () => {
     worker = spawnWorker({
       ...FAST_ENV,
       LOG_LEVEL: 'info',
-      DATABASE_URL: database.url,
+      DATABASE_URL: suite.database.url,
       WORKER_POLLING_INTERVAL: '0.5',
       HTTP_PORT: String(port),
     });
@@ -111,8 +83,8 @@ describe('LISTEN connection loss', () => {
     }
     expect(sawNotReady).toMatch(/LISTEN connection down/);
     // Picked up by polling (every 0.5 s) although the listener was down for most of that time.
-    await until(() => receiver.to('/while-down').length === 1, 10_000, 'delivery while the listener is down');
-    expect(receiver.to('/while-down')[0]!.at - insertedAt).toBeLessThan(1500);
+    await until(() => suite.receiver.to('/while-down').length === 1, 10_000, 'delivery while the listener is down');
+    expect(suite.receiver.to('/while-down')[0]!.at - insertedAt).toBeLessThan(1500);
 
     // Left alone, it comes back and says so; readiness follows.
     await worker.waitForLog(/^LISTEN connection restored after/, 15_000);

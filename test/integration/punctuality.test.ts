@@ -1,8 +1,5 @@
-import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startReceiver, type Receiver } from '../support/http-receiver.js';
-import { connectSql, type SqlClient } from '../support/tasks-sql.js';
 import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
+import { useWorkerSuite } from '../support/worker-suite.js';
 
 /**
  * A task runs when it is due, not when the next poll happens to come round. The worker polls only
@@ -11,31 +8,16 @@ import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/wor
  * wake-ups work, with margins far wider than their real latency; they are not a benchmark.
  */
 describe('punctuality with a 30 s polling interval', () => {
-  let database: TestDatabase;
-  let db: SqlClient;
-  let receiver: Receiver;
+  const suite = useWorkerSuite();
   let worker: WorkerProcess | undefined;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    await applySchema(database.url);
-    db = await connectSql(database.url);
-    receiver = await startReceiver();
-  });
 
   afterEach(async () => {
     await worker?.stop('SIGKILL');
     worker = undefined;
   });
 
-  afterAll(async () => {
-    await receiver.close();
-    await db.close();
-    await database.drop();
-  });
-
   const startIdleWorker = async () => {
-    worker = spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: database.url, WORKER_POLLING_INTERVAL: '30' });
+    worker = spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: suite.database.url, WORKER_POLLING_INTERVAL: '30' });
     await worker.waitForLog(/Started with polling interval 30s/);
     // Let the first (empty) claim and the LISTEN connection settle: from here on the next poll is ~30 s away.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -44,18 +26,18 @@ describe('punctuality with a 30 s polling interval', () => {
 
   /** Inserts a task due `inMs` from the database's now; returns its id and execute_at in epoch ms. */
   const insertDueIn = async (path: string, inMs: number) => {
-    const result = await db.client.query<{ id: string; due: string }>(
+    const result = await suite.db.client.query<{ id: string; due: string }>(
       `INSERT INTO scheduled_tasks (task_type, payload, execute_at)
        VALUES ('http_callback', jsonb_build_object('url', $1::text, 'data', '{}'::jsonb), now() + make_interval(secs => $2))
        RETURNING id, (extract(epoch FROM execute_at) * 1000)::bigint AS due`,
-      [receiver.url(path), inMs / 1000],
+      [suite.receiver.url(path), inMs / 1000],
     );
     return { id: result.rows[0]!.id, due: Number(result.rows[0]!.due) };
   };
 
   const arrivalAt = async (path: string, timeoutMs: number): Promise<number> => {
-    await until(() => receiver.to(path).length > 0, timeoutMs, `a request to ${path}`);
-    return receiver.to(path)[0]!.at;
+    await until(() => suite.receiver.to(path).length > 0, timeoutMs, `a request to ${path}`);
+    return suite.receiver.to(path)[0]!.at;
   };
 
   it('runs a task due in 2 s at its time, long before the next poll', async () => {
@@ -65,7 +47,7 @@ describe('punctuality with a 30 s polling interval', () => {
     // Never early (due by the database's clock, which is this machine's), and within 1.5 s of due.
     expect(at).toBeGreaterThanOrEqual(due - 5);
     expect(at - due).toBeLessThan(1500);
-    await until(async () => (await db.task(id)).status === 'completed', 5000, 'task completed');
+    await until(async () => (await suite.db.task(id)).status === 'completed', 5000, 'task completed');
   });
 
   it('wakes an idle worker at once for a task inserted due now', async () => {

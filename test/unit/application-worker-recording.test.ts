@@ -5,6 +5,7 @@ import { Worker } from '../../src/application/worker.js';
 import { succeeded } from '../../src/domain/index.js';
 import { InMemoryTaskQueue } from '../support/in-memory-queue.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { until } from '../support/worker-process.js';
 
 /** An in-memory queue whose attempt ends wait until the test opens the gate (a slow database). */
 class SlowRecordingQueue extends InMemoryTaskQueue {
@@ -31,13 +32,6 @@ class SlowRecordingQueue extends InMemoryTaskQueue {
   }
 }
 
-const until = async (condition: () => boolean, timeoutMs = 5000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 describe('Worker loop while outcomes are being written', () => {
   it('frees a slot when the executor returns, and holds at most `concurrency` outcomes unwritten', async () => {

@@ -6,6 +6,7 @@ import { Worker } from '../../src/application/worker.js';
 import { retryableFailure, succeeded } from '../../src/domain/index.js';
 import { InMemoryTaskQueue } from '../support/in-memory-queue.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { until } from '../support/worker-process.js';
 
 const clock = { now: () => new Date() };
 
@@ -32,13 +33,6 @@ const workerWith = (queue: InMemoryTaskQueue, executor: TaskExecutor, options: {
   return { worker, logger };
 };
 
-const until = async (condition: () => boolean, timeoutMs = 5000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 describe('Worker loop', () => {
   it('drains a backlog in full batches without waiting for the poll interval', async () => {
