@@ -1,15 +1,13 @@
 import { request as httpRequest, Agent } from 'node:http';
-import { claimBatch } from '../../src/application/claim-batch.js';
-import { executeTask } from '../../src/application/execute-task.js';
 import type { TaskExecutor } from '../../src/application/ports.js';
 import { recoverStuck } from '../../src/application/recover-stuck.js';
-import { Worker } from '../../src/application/worker.js';
 import { permanentFailure, retryableFailure, succeeded } from '../../src/domain/index.js';
 import { startHealthServer, type HealthServer, type Readiness } from '../../src/adapters/observability/health-server.js';
 import { createPrometheusMetrics } from '../../src/adapters/observability/prometheus-metrics.js';
 import { InMemoryTaskQueue } from '../support/in-memory-queue.js';
 import { sample } from '../support/prometheus-text.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { inMemoryWorker } from '../support/in-memory-worker.js';
 
 /**
  * The health server over real HTTP, fed by the real use cases (claim, execute, recover, the polling
@@ -76,23 +74,10 @@ describe('health and metrics over HTTP', () => {
         return retryableFailure('HTTP 503: busy');
       },
     };
-    const common = { workerId: 'w1', queue, clock: { now: () => new Date() }, logger, metrics };
-    const worker = new Worker(
-      { workerId: 'w1', batchSize: 10, concurrency: 10, pollIntervalMs: 20, heartbeatIntervalMs: 1_000 },
-      {
-        claimBatch: claimBatch(common),
-        executeTask: executeTask({
-          ...common,
-          executors: new Map([['http_callback', executor]]),
-          jitter: { next: () => 0 },
-          retryPolicy: { baseDelayMs: 3_600_000, maxDelayMs: 3_600_000 },
-          taskTimeoutMs: 5_000,
-        }),
-        queue,
-        logger,
-        metrics,
-        wakeUps: [],
-      },
+    const { worker } = inMemoryWorker(
+      queue,
+      { http_callback: executor },
+      { metrics, pollIntervalMs: 20, heartbeatIntervalMs: 1_000, retryPolicy: { baseDelayMs: 3_600_000, maxDelayMs: 3_600_000 }, taskTimeoutMs: 5_000 },
     );
     // Due 1.5 s ago: claimed 1.5 s late. The other two are due now: claimed within milliseconds.
     const late = queue.add('http_callback', { kind: 'ok' }, { executeAt: new Date(Date.now() - 1_500) });

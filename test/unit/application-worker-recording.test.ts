@@ -1,11 +1,8 @@
-import { claimBatch } from '../../src/application/claim-batch.js';
-import { executeTask } from '../../src/application/execute-task.js';
-import { noMetrics, type AttemptEnd, type AttemptEndResult, type TaskExecutor } from '../../src/application/ports.js';
-import { Worker } from '../../src/application/worker.js';
+import type { AttemptEnd, AttemptEndResult, TaskExecutor } from '../../src/application/ports.js';
 import { succeeded } from '../../src/domain/index.js';
 import { InMemoryTaskQueue } from '../support/in-memory-queue.js';
-import { RecordingLogger } from '../support/recording-logger.js';
 import { until } from '../support/worker-process.js';
+import { inMemoryWorker } from '../support/in-memory-worker.js';
 
 /** An in-memory queue whose attempt ends wait until the test opens the gate (a slow database). */
 class SlowRecordingQueue extends InMemoryTaskQueue {
@@ -50,25 +47,7 @@ describe('Worker loop while outcomes are being written', () => {
         return succeeded();
       },
     };
-    const logger = new RecordingLogger();
-    const deps = { workerId: 'w1', queue, clock: { now: () => new Date() }, logger, metrics: noMetrics };
-    const worker = new Worker(
-      { workerId: 'w1', pollIntervalMs: 60_000, heartbeatIntervalMs: 60_000, batchSize: 5, concurrency: 5 },
-      {
-        claimBatch: claimBatch(deps),
-        executeTask: executeTask({
-          ...deps,
-          executors: new Map([['job', executor]]),
-          jitter: { next: () => 0 },
-          retryPolicy: { baseDelayMs: 1000, maxDelayMs: 1000 },
-          taskTimeoutMs: 60_000,
-        }),
-        queue,
-        logger,
-        metrics: noMetrics,
-        wakeUps: [],
-      },
-    );
+    const { worker } = inMemoryWorker(queue, { job: executor }, { batchSize: 5, concurrency: 5 });
     worker.start();
 
     // Nothing can be written yet: the worker runs past `concurrency` tasks, but stops at twice that.

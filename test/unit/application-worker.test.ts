@@ -1,37 +1,15 @@
-import { claimBatch } from '../../src/application/claim-batch.js';
-import { executeTask } from '../../src/application/execute-task.js';
 import { noMetrics, type TaskExecutor } from '../../src/application/ports.js';
 import { recoverStuck } from '../../src/application/recover-stuck.js';
-import { Worker } from '../../src/application/worker.js';
 import { retryableFailure, succeeded } from '../../src/domain/index.js';
 import { InMemoryTaskQueue } from '../support/in-memory-queue.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { until } from '../support/worker-process.js';
+import { inMemoryWorker } from '../support/in-memory-worker.js';
 
 const clock = { now: () => new Date() };
 
-const workerWith = (queue: InMemoryTaskQueue, executor: TaskExecutor, options: { batchSize: number; concurrency: number }) => {
-  const logger = new RecordingLogger();
-  const deps = { workerId: 'w1', queue, clock, logger, metrics: noMetrics };
-  const worker = new Worker(
-    { workerId: 'w1', pollIntervalMs: 60_000, heartbeatIntervalMs: 60_000, ...options },
-    {
-      claimBatch: claimBatch(deps),
-      executeTask: executeTask({
-        ...deps,
-        executors: new Map([['job', executor]]),
-        jitter: { next: () => 0 },
-        retryPolicy: { baseDelayMs: 1000, maxDelayMs: 1000 },
-        taskTimeoutMs: 60_000,
-      }),
-      queue,
-      logger,
-      metrics: noMetrics,
-      wakeUps: [],
-    },
-  );
-  return { worker, logger };
-};
+const workerWith = (queue: InMemoryTaskQueue, executor: TaskExecutor, options: { batchSize: number; concurrency: number }) =>
+  inMemoryWorker(queue, { job: executor }, options);
 
 
 describe('Worker loop', () => {
