@@ -61,14 +61,15 @@ export const executeTask =
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();
     const command = commandFor(deps, task, outcome, signal, now, durationMs);
-    const decision = decide(processingState(task), command);
+    const state = processingState(task);
+    const decision = decide(state, command);
     if (E.isLeft(decision)) {
       // Cannot happen for a claim we hold; if it does, leave the row for the cleaner and say why.
       deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(decision.left)}`, { taskId: task.id });
       return 'fenced';
     }
     const events = decision.right;
-    const next = replay(events, processingState(task));
+    const next = replay(events, state);
     const errorMessage = outcome._tag === 'Failed' ? outcome.error : null;
     const result = await deps.queue.endAttempt({ claim: task, events, next, errorMessage });
     report(deps, task, command, outcome, next.status, result, durationMs);

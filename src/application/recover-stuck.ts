@@ -73,5 +73,5 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
   }
 };
 
-export const describeDuration = (ms: number): string =>
+const describeDuration = (ms: number): string =>
   ms % 60_000 === 0 ? `${ms / 60_000} min` : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;

@@ -66,10 +66,6 @@ export class Worker {
     return this.inFlight.size;
   }
 
-  get isStopping(): boolean {
-    return this.stopping;
-  }
-
   /**
    * Stops claiming, lets in-flight tasks finish for up to `timeoutMs`, then aborts the rest — they
    * are released to pending without consuming an attempt — and waits for those releases to be written.

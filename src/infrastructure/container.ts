@@ -28,7 +28,6 @@ export interface ContainerInputs {
 export const buildContainer = (inputs: ContainerInputs): Container => {
   const container = new Container({ defaultScope: 'Singleton' });
   const { config } = inputs;
-  container.bind<Config>(TOKENS.Config).toConstantValue(config);
   container.bind<Logger>(TOKENS.Logger).toConstantValue(inputs.logger);
   container.bind<DatabasePool>(TOKENS.Pool).toConstantValue(inputs.pool);
   container.bind<ExecutorsByType>(TOKENS.Executors).toConstantValue(inputs.executors);

@@ -1,6 +1,5 @@
 /** One token per port or service, bound in container.ts and nowhere else. */
 export const TOKENS = {
-  Config: Symbol.for('at-worker.Config'),
   Logger: Symbol.for('at-worker.Logger'),
   Clock: Symbol.for('at-worker.Clock'),
   Jitter: Symbol.for('at-worker.Jitter'),

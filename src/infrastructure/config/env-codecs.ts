@@ -26,17 +26,15 @@ const finite = (raw: string): number | undefined => {
   return Number.isFinite(value) ? value : undefined;
 };
 
-export const positiveInteger = (fallback?: number) =>
-  fromEnv('a positive integer', (raw) => {
-    const value = finite(raw);
-    return value !== undefined && Number.isInteger(value) && value > 0 ? value : undefined;
-  }, fallback);
+const integerIn = (min: number, max: number) => (raw: string): number | undefined => {
+  const value = finite(raw);
+  return value !== undefined && Number.isInteger(value) && value >= min && value <= max ? value : undefined;
+};
+const positive = integerIn(1, Infinity);
 
-export const port = (fallback?: number) =>
-  fromEnv('a port number (0-65535)', (raw) => {
-    const value = finite(raw);
-    return value !== undefined && Number.isInteger(value) && value >= 0 && value <= 65535 ? value : undefined;
-  }, fallback);
+export const positiveInteger = (fallback?: number) => fromEnv('a positive integer', positive, fallback);
+
+export const port = (fallback?: number) => fromEnv('a port number (0-65535)', integerIn(0, 65535), fallback);
 
 /** A duration given in `unit`s (fractions allowed: 0.05 min, 0.2 s), decoded to milliseconds. */
 export const duration = (unit: 'seconds' | 'minutes', fallbackInUnits: number) => {
@@ -74,15 +72,9 @@ export const url = (protocols: readonly string[], fallback: string | null) =>
     }
   }, fallback);
 
-export const optionalPositiveInteger = fromEnv<number | null>('a positive integer', (raw) => {
-  const value = finite(raw);
-  return value !== undefined && Number.isInteger(value) && value > 0 ? value : undefined;
-}, null);
+export const optionalPositiveInteger = fromEnv<number | null>('a positive integer', positive, null);
 
-export const optionalPort = fromEnv<number | null>('a port number (1-65535)', (raw) => {
-  const value = finite(raw);
-  return value !== undefined && Number.isInteger(value) && value > 0 && value <= 65535 ? value : undefined;
-}, null);
+export const optionalPort = fromEnv<number | null>('a port number (1-65535)', integerIn(1, 65535), null);
 
 /** A URL with a default when unset; set to the empty string it means "off" (null). */
 export const urlOrOff = (protocols: readonly string[], fallback: string) => {
