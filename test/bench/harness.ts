@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { DEFAULT_TEST_DATABASE_URL, withClient } from '../support/database.js';
 
 /** The repository root: the first folder above this file (src or dist) that holds package.json. */
 export const repoRoot = (): string => {
@@ -83,17 +83,9 @@ export type Sink = Awaited<ReturnType<typeof startSink>>;
 
 /** A connection to the admin database and to fresh per-scenario databases. */
 export const adminUrl = (): string =>
-  process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL;
 
-export const withClient = async <T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> => {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-};
+export { withClient };
 
 /** CPU time (user + system) a process has used so far, from /proc; 0 where /proc is unavailable. */
 export const cpuMs = (pid: number): number => {

@@ -1,23 +1,12 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { readFile } from 'node:fs/promises';
-import pg from 'pg';
 import { sql } from 'slonik';
 import { decodeEventRow } from '../../src/adapters/postgres/event-codec.js';
 import { applySchema, migrate, SCHEMA_OBJECTS, schemaFilePath } from '../../src/adapters/postgres/migrate.js';
 import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
 import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, withClient, type TestDatabase } from '../support/database.js';
 import { eventRows, insertTasks, openFixture, type Fixture } from './postgres-fixtures.js';
-
-const withClient = async <T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> => {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-};
 
 describe('sql/ddl.sql', () => {
   let database: TestDatabase;

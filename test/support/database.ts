@@ -17,7 +17,7 @@ export const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/pos
 export const createTestDatabase = async (): Promise<TestDatabase> => {
   const adminUrl = process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL;
   const name = `atw_${randomBytes(6).toString('hex')}`;
-  await withAdmin(adminUrl, async (client) => {
+  await withClient(adminUrl, async (client) => {
     // CREATE DATABASE copies template1 and fails (55006) while another session is connected to it;
     // parallel suites creating databases at the same moment can hit that, so try again briefly.
     for (let attempt = 1; ; attempt += 1) {
@@ -34,12 +34,13 @@ export const createTestDatabase = async (): Promise<TestDatabase> => {
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: () => withAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () => withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };
 };
 
-const withAdmin = async <T>(adminUrl: string, use: (client: pg.Client) => Promise<T>): Promise<T> => {
-  const client = new pg.Client({ connectionString: adminUrl });
+/** One short-lived connection to `url`, closed whatever `use` does. */
+export const withClient = async <T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> => {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     return await use(client);
