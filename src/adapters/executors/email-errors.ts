@@ -1,5 +1,6 @@
 import { permanentFailure, retryableFailure, type ExecutionOutcome } from '../../domain/execution.js';
 import type { Details } from '../../domain/events.js';
+import { oneLine } from './message-text.js';
 
 /** The fields nodemailer puts on its errors (SMTP replies and network failures alike). */
 interface SmtpError {
@@ -49,7 +50,6 @@ export const classifySmtpError = (error: unknown, scrub: (text: string) => strin
 };
 
 const shorten = (text: string): string => {
-  // eslint-disable-next-line no-control-regex
-  const line = text.replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
+  const line = oneLine(text);
   return line.length > REPLY_CHARS ? `${line.slice(0, REPLY_CHARS)}…` : line;
 };

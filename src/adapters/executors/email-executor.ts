@@ -11,6 +11,7 @@ import {
   type Mailbox,
 } from '../../domain/payloads/email.js';
 import { classifySmtpError } from './email-errors.js';
+import { replaceSecrets } from './message-text.js';
 
 export interface EmailExecutorOptions {
   /** SMTP_HOST */
@@ -49,7 +50,7 @@ export const createEmailExecutor = (options: EmailExecutorOptions): EmailExecuto
   }
   const configuredFrom = options.from === undefined ? undefined : parseConfiguredFrom(options.from);
   const secrets = secretsOf(options.password);
-  const scrub = (text: string): string => secrets.reduce((redacted, secret) => redacted.split(secret).join('***'), text);
+  const scrub = (text: string): string => replaceSecrets(text, secrets);
   const transport = createTransport({
     pool: true,
     host: options.host,

@@ -4,7 +4,8 @@ import type { ClaimedTask, TaskExecutor } from '../../application/ports.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import { decodeHttpCallbackPayload, redactUrl } from '../../domain/payloads/http-callback.js';
 import { buildCallbackRequest, type CallbackRequest } from './http-callback-request.js';
-import { bodySnippet, oneLine, parseRetryAfter, readCappedBody, redactSecrets } from './http-response.js';
+import { bodySnippet, parseRetryAfter, readCappedBody, redactSecrets } from './http-response.js';
+import { oneLine } from './message-text.js';
 import { AddressRefusedError, createAddressPolicy, guardedConnector, type ResolveHost } from './ssrf-guard.js';
 import { decodeWebhookSecrets } from './webhook-signature.js';
 

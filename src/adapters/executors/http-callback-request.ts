@@ -1,4 +1,5 @@
 import type { HttpCallbackPayload } from '../../domain/payloads/http-callback.js';
+import { safeDecode } from './message-text.js';
 import { webhookHeaders, type WebhookSigningKey } from './webhook-signature.js';
 
 /** One POST, ready for undici, plus the values that must never appear in a message. */
@@ -70,12 +71,4 @@ export const buildCallbackRequest = (payload: HttpCallbackPayload, context: Requ
 const userInfo = (url: URL): { readonly username: string; readonly password: string } | undefined => {
   if (url.username === '' && url.password === '') return undefined;
   return { username: safeDecode(url.username), password: safeDecode(url.password) };
-};
-
-const safeDecode = (text: string): string => {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 };

@@ -2,6 +2,7 @@
  * Reading what an endpoint answered, defensively: the endpoint is not trusted to be small, fast,
  * or well-formed.
  */
+import { oneLine, replaceSecrets } from './message-text.js';
 
 /**
  * `Retry-After` (RFC 9110 §10.2.3) as milliseconds from `now`: delay-seconds or an HTTP-date.
@@ -71,14 +72,9 @@ export const bodySnippet = (bytes: Buffer, secrets: readonly string[] = [], limi
   return text.length > limit ? `${text.slice(0, limit)}…` : text;
 };
 
-/** Collapses all whitespace and control characters, so a message stays on one line. */
-export const oneLine = (text: string): string =>
-  // eslint-disable-next-line no-control-regex
-  text.replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
-
 /** Replaces each occurrence of every secret (ignoring ones too short to be meaningful) by `***`. */
 export const redactSecrets = (text: string, secrets: readonly string[]): string =>
-  secrets
-    .filter((secret) => secret.length >= 4)
-    .sort((a, b) => b.length - a.length)
-    .reduce((redacted, secret) => redacted.split(secret).join('***'), text);
+  replaceSecrets(
+    text,
+    secrets.filter((secret) => secret.length >= 4).sort((a, b) => b.length - a.length),
+  );

@@ -4,6 +4,7 @@ import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } 
 import { decodeRabbitMqPayload, rabbitMqMessageId, type RabbitMqPublication } from '../../domain/payloads/rabbitmq.js';
 import { errorText, openLink, type Link } from './rabbitmq-link.js';
 import { waitAtMost } from './rabbitmq-wait.js';
+import { replaceSecrets, safeDecode } from './message-text.js';
 
 export interface RabbitMqExecutorOptions {
   /** AMQP_URL, e.g. amqp://user:password@host:5672/vhost. Never shown with its password. */
@@ -30,8 +31,7 @@ export interface RabbitMqExecutor extends TaskExecutor {
  */
 export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): RabbitMqExecutor => {
   const { shownUrl, secrets } = urlSecrets(options.url);
-  const scrub = (text: string): string =>
-    secrets.reduce((redacted, secret) => redacted.split(secret).join('***'), replaceAll(text, options.url, shownUrl));
+  const scrub = (text: string): string => replaceSecrets(replaceAll(text, options.url, shownUrl), secrets);
   const connectTimeoutMs = options.connectTimeoutMs ?? options.confirmTimeoutMs;
   let current: Promise<Link> | null = null;
   // The link once open, so close() need not wait for a connect that may hang until its timeout.
@@ -178,13 +178,5 @@ const urlSecrets = (url: string): { readonly shownUrl: string; readonly secrets:
   } catch {
     // Not a URL we can read: show none of it, amqplib's own error will say what is wrong.
     return { shownUrl: '<AMQP_URL>', secrets: [url] };
-  }
-};
-
-const safeDecode = (text: string): string => {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 };
