@@ -9,42 +9,40 @@ const indent = (text: string): string => text.replace(/^(?=.)/gm, '  ');
 
 const section = (title: string, body: string): string => `${title}\n${indent(body)}`;
 
+// A table, or one line saying why there is none (an empty table would read as a broken query).
+const tableOr = (empty: string | false, header: readonly string[], rows: readonly (readonly string[])[]): string =>
+  empty === false ? renderTable(header, rows) : `${empty}\n`;
+
 export const renderStats = (stats: TaskStats): string => {
   const statuses = Object.entries(stats.countsByStatus).map(([status, count]) => [status, formatCount(count)]);
   const counts = renderTable(['STATUS', 'TASKS'], [...statuses, ['total', formatCount(stats.total)]]);
 
   const timeout = formatSeconds(stats.stuck.timeoutMs / 1000);
-  const stuck =
-    stats.stuck.count === 0
-      ? 'none\n'
-      : renderTable(
-          ['ID', 'TYPE', 'OWNER', 'ATTEMPT', 'LAST HEARTBEAT', 'SILENT FOR'],
-          stats.stuck.oldest.map((task) => [
-            task.id, task.taskType, task.owner ?? '-', `${task.attempts + 1} of ${task.maxAttempts}`,
-            formatTime(task.heartbeatAt), formatSeconds(task.silentForSeconds),
-          ]),
-        );
+  const stuck = tableOr(
+    stats.stuck.count === 0 && 'none',
+    ['ID', 'TYPE', 'OWNER', 'ATTEMPT', 'LAST HEARTBEAT', 'SILENT FOR'],
+    stats.stuck.oldest.map((task) => [
+      task.id, task.taskType, task.owner ?? '-', `${task.attempts + 1} of ${task.maxAttempts}`,
+      formatTime(task.heartbeatAt), formatSeconds(task.silentForSeconds),
+    ]),
+  );
 
   const { completed, failed, ratePercent } = stats.success;
   const success = ratePercent === null ? 'no task has finished yet' : `${ratePercent.toFixed(2)}% (${formatCount(completed)} completed, ${formatCount(failed)} failed)`;
 
-  const times =
-    stats.completionTimes.length === 0
-      ? 'no completed task yet\n'
-      : renderTable(
-          ['TYPE', 'COMPLETED', 'AVG SECONDS'],
-          stats.completionTimes.map((row) => [row.taskType, formatCount(row.completed), row.avgSeconds.toFixed(3)]),
-        );
+  const times = tableOr(
+    stats.completionTimes.length === 0 && 'no completed task yet',
+    ['TYPE', 'COMPLETED', 'AVG SECONDS'],
+    stats.completionTimes.map((row) => [row.taskType, formatCount(row.completed), row.avgSeconds.toFixed(3)]),
+  );
 
-  const last =
-    stats.lastAttempt.count === 0
-      ? 'none\n'
-      : renderTable(
-          ['ID', 'TYPE', 'STATUS', 'ATTEMPTS', 'UPDATED', 'ERROR'],
-          stats.lastAttempt.latest.map((task) => [
-            task.id, task.taskType, task.status, `${task.attempts} of ${task.maxAttempts}`, formatTime(task.updatedAt), task.errorMessage ?? '-',
-          ]),
-        );
+  const last = tableOr(
+    stats.lastAttempt.count === 0 && 'none',
+    ['ID', 'TYPE', 'STATUS', 'ATTEMPTS', 'UPDATED', 'ERROR'],
+    stats.lastAttempt.latest.map((task) => [
+      task.id, task.taskType, task.status, `${task.attempts} of ${task.maxAttempts}`, formatTime(task.updatedAt), task.errorMessage ?? '-',
+    ]),
+  );
   const listed = (count: number, shown: number) => (count > shown ? `${formatCount(count)}, latest ${shown} shown` : formatCount(count));
 
   return [
