@@ -2,7 +2,7 @@ import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
 import type { AttemptEnd, AttemptEndResult } from '../../application/ports.js';
 import { eventToRow, type EventRow } from './event-codec.js';
-import { decodeRows } from './rows.js';
+import { compareTaskIds, decodeRows } from './rows.js';
 
 /** One attempt end as the statement reads it (jsonb_to_recordset): the row's next state and events. */
 interface EndRecord {
@@ -39,10 +39,6 @@ const toRecord = (end: AttemptEnd, idx: number): EndRecord => {
 
 const AppliedRow = t.type({ idx: t.number });
 
-/** Ascending numeric order of bigint ids given as strings, without converting them. */
-const byTaskId = (a: EndRecord, b: EndRecord): number =>
-  a.task_id.length - b.task_id.length || (a.task_id < b.task_id ? -1 : a.task_id > b.task_id ? 1 : 0);
-
 /**
  * Ends any number of attempts in ONE statement, so each task's new state and its events commit
  * together (and a batch costs one commit, one fsync). Each end is fenced: it applies only while the
@@ -67,7 +63,7 @@ const byTaskId = (a: EndRecord, b: EndRecord): number =>
 export const endAttempts = async (db: CommonQueryMethods, ends: readonly AttemptEnd[]): Promise<AttemptEndResult[]> => {
   if (ends.length === 0) return [];
   const records = ends.map(toRecord);
-  const ordered = [...records].sort(byTaskId);
+  const ordered = [...records].sort((a, b) => compareTaskIds(a.task_id, b.task_id));
   const result = await db.query(sql.unsafe`
     WITH input AS (
       SELECT *

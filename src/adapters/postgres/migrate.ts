@@ -43,7 +43,6 @@ export const SCHEMA_OBJECTS: readonly SchemaObject[] = [
   { kind: 'view', name: 'task_history' },
 ];
 
-
 /**
  * Applies sql/ddl.sql. One transaction holding a transaction-scoped advisory lock: N workers starting
  * together apply it one after the other (the later ones find everything present and change nothing),
@@ -95,16 +94,14 @@ const PresentRow = t.type({ present: t.boolean });
 const presentObjects = async (tx: DatabaseTransactionConnection): Promise<boolean[]> => {
   const objects = SCHEMA_OBJECTS.map((object, n) => ({ n, kind: object.kind, name: object.name, on_table: object.table ?? null }));
   const result = await tx.query(sql.unsafe`
-    SELECT CASE o.kind
-             WHEN 'table' THEN to_regclass(o.name) IS NOT NULL
-             WHEN 'view' THEN to_regclass(o.name) IS NOT NULL
-             WHEN 'index' THEN to_regclass(o.name) IS NOT NULL
-             WHEN 'function' THEN to_regproc(o.name) IS NOT NULL
-             WHEN 'trigger' THEN EXISTS (SELECT 1 FROM pg_trigger
+    SELECT CASE
+             WHEN o.kind IN ('table', 'view', 'index') THEN to_regclass(o.name) IS NOT NULL
+             WHEN o.kind = 'function' THEN to_regproc(o.name) IS NOT NULL
+             WHEN o.kind = 'trigger' THEN EXISTS (SELECT 1 FROM pg_trigger
                                          WHERE tgname = o.name AND tgrelid = to_regclass(o.on_table))
-             WHEN 'constraint' THEN EXISTS (SELECT 1 FROM pg_constraint
+             WHEN o.kind = 'constraint' THEN EXISTS (SELECT 1 FROM pg_constraint
                                             WHERE conname = o.name AND conrelid = to_regclass(o.on_table))
-             WHEN 'column' THEN EXISTS (SELECT 1 FROM pg_attribute
+             WHEN o.kind = 'column' THEN EXISTS (SELECT 1 FROM pg_attribute
                                         WHERE attname = o.name AND attrelid = to_regclass(o.on_table) AND NOT attisdropped)
            END AS present
       FROM jsonb_to_recordset(${sql.jsonb(objects)}) AS o(n integer, kind text, name text, on_table text)

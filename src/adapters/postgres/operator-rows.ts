@@ -4,10 +4,9 @@ import { sql } from 'slonik';
 import type { RecordedEvent, TaskRecord } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { decodeEventRow } from './event-codec.js';
-import { DateFromRow, Int8String } from './rows.js';
+import { DateFromRow, Int8String, nullable } from './rows.js';
 
 const Status = t.keyof(Object.fromEntries(TASK_STATUSES.map((status) => [status, null])) as Record<TaskStatus, null>);
-const nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null]);
 
 /** The scheduled_tasks columns the operator commands read (see TASK_COLUMNS). */
 export const TaskRow = t.type({

@@ -2,9 +2,8 @@ import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
 import type { TaskStats } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
-import { DateFromRow, decodeRows, Int8String } from './rows.js';
+import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
-const nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null]);
 const CountByStatus = t.type({ status: t.string, count: t.number });
 const Count = t.type({ count: t.number });
 const StuckRow = t.type({
@@ -19,10 +18,10 @@ const LastAttemptRow = t.type({
 });
 
 /**
- * The seed's monitoring queries, through the views of sql/views.sql (so psql users get the same
- * numbers), in one read-only REPEATABLE READ transaction: every number comes from the same
- * snapshot, so the counts add up even while workers are busy. Counts and averages are cast to
- * float8 here because the pool returns bigint and numeric as strings.
+ * The seed's monitoring queries, through the operator views at the end of sql/ddl.sql (so psql
+ * users get the same numbers), in one read-only REPEATABLE READ transaction: every number comes from
+ * the same snapshot, so the counts add up even while workers are busy. Counts and averages are cast
+ * to float8 here because the pool returns bigint and numeric as strings.
  */
 export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit: number): Promise<TaskStats> =>
   pool.transaction(async (tx) => {

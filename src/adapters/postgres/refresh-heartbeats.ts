@@ -2,7 +2,7 @@ import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
 import type { ClaimRef } from '../../application/ports.js';
 import type { WorkerId } from '../../domain/index.js';
-import { decodeRows } from './rows.js';
+import { compareTaskIds, decodeRows } from './rows.js';
 
 const CountRow = t.type({ held: t.number });
 
@@ -21,7 +21,7 @@ export const refreshHeartbeats = async (
   if (claims.length === 0) return 0;
   // Locked in ascending id order, like endAttempts, so a heartbeat and a batch of ends that share
   // tasks cannot deadlock.
-  const ordered = [...claims].sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const ordered = [...claims].sort((a, b) => compareTaskIds(a.id, b.id));
   const result = await db.query(sql.unsafe`
     WITH held AS (
       SELECT s.id

@@ -31,3 +31,10 @@ export const decodeRows = <A>(codec: t.Decoder<unknown, A>, query: string, rows:
     if (E.isLeft(result)) throw new Error(`unexpected row from ${query}: ${describeDecodeErrors('row', result.left)}`);
     return result.right;
   });
+
+/** A column that may be NULL. */
+export const nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null]);
+
+/** Ascending numeric order of bigint ids given as strings, without converting them. */
+export const compareTaskIds = (a: string, b: string): number =>
+  a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
