@@ -4,8 +4,12 @@ import { decodeRows } from './rows.js';
 
 const StatusCount = t.type({ status: t.string, count: t.number });
 
-/** Tasks per status; an index-only scan would need a status index, so callers cache this (metrics do). */
+/**
+ * Tasks per status, from the task_status_counts view that `at-worker stats` and psql users read, so
+ * the metric and the CLI count the same way. Statuses with no rows are left out, as before the view
+ * existed. A full scan (an index-only scan would need a status index), so callers cache this (metrics do).
+ */
 export const countByStatus = async (pool: DatabasePool): Promise<Record<string, number>> => {
-  const rows = await pool.any(sql.unsafe`SELECT status, COUNT(*)::int AS count FROM scheduled_tasks GROUP BY status`);
+  const rows = await pool.any(sql.unsafe`SELECT status, count::int AS count FROM task_status_counts WHERE count > 0`);
   return Object.fromEntries(decodeRows(StatusCount, 'countByStatus', rows).map((row) => [row.status, row.count]));
 };
