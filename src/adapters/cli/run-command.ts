@@ -24,7 +24,7 @@ const HELP_WORDS = new Set(['help', '--help', '-h']);
 export const USAGE = `Usage: at-worker <command> [options]
 
 Commands:
-  start      run the worker (what \`npm start\` runs)
+  start      run the worker (what \`npm start\` runs); --embedded: on a bundled PostgreSQL
 ${COMMANDS.map((command) => `  ${command.name.padEnd(9)}  ${command.summary}`).join('\n')}
   help       this text; \`at-worker <command> --help\` describes one command
 

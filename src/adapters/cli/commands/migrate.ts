@@ -5,12 +5,13 @@ import { renderTable } from '../table.js';
 
 export const migrateCommand: CliCommand = {
   name: 'migrate',
-  summary: 'apply the schema (sql/ddl.sql, sql/views.sql) and report what it created',
+  summary: 'apply the schema (sql/ddl.sql, operator views included) and report what it created',
   help: `Usage: at-worker migrate
 
-Applies sql/ddl.sql and sql/views.sql, in one transaction under the same advisory lock the workers
-take at start-up, and lists each schema object as created or already present. Idempotent: running
-it again changes nothing that exists and does not block a busy queue.
+Applies sql/ddl.sql (tables, triggers, indexes and the operator views), in one transaction under
+the same advisory lock the workers take at start-up, and lists each schema object as created or
+already present. Idempotent: running it again changes nothing that exists and does not block a
+busy queue.
 `,
   options: {},
   prepare: async (args) => {
