@@ -1,6 +1,5 @@
-import * as E from 'fp-ts/lib/Either.js';
 import { sql } from 'slonik';
-import { loadTaskHistory } from '../../src/adapters/postgres/task-history.js';
+import { taskHistory } from '../../src/adapters/postgres/operator-history.js';
 import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
 import type { ClaimedTask, TaskQueue } from '../../src/application/ports.js';
 import { replay } from '../../src/domain/index.js';
@@ -36,12 +35,14 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
       status: 'completed', attempts: 1, completed_at: now, error_message: null,
       locked_by: null, claim_token: null, heartbeat_at: null, event_seq: 3,
     });
-    const history = await loadTaskHistory(fixture.pool, task.id);
-    if (E.isLeft(history)) throw new Error(history.left);
-    expect(history.right.map((stored) => [stored.seq, stored.event.type])).toEqual([
+    const history = (await taskHistory(fixture.pool, task.id)).map((recorded) => {
+      if (recorded._tag !== 'Decoded') throw new Error(`event ${recorded.seq} does not decode`);
+      return recorded;
+    });
+    expect(history.map((stored) => [stored.seq, stored.event.type])).toEqual([
       [1, 'scheduled'], [2, 'claimed'], [3, 'completed'],
     ]);
-    expect(replay(history.right.map((stored) => stored.event))).toEqual({
+    expect(replay(history.map((stored) => stored.event))).toEqual({
       status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, completedAt: now,
     });
   });

@@ -23,7 +23,7 @@ export interface PostgresTaskQueueOptions {
   readonly endAttemptMaxBatch?: number;
 }
 
-export const DEFAULT_END_ATTEMPT_COALESCING: CoalescerOptions = { windowMs: 2, maxBatch: 500 };
+const DEFAULT_END_ATTEMPT_COALESCING: CoalescerOptions = { windowMs: 2, maxBatch: 500 };
 
 /** TaskQueue on PostgreSQL: one statement per operation, attempt ends coalesced into group commits. */
 export class PostgresTaskQueue implements TaskQueue {
