@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream';
-import { bodySnippet, parseRetryAfter, readCappedBody, redactSecrets } from '../../src/adapters/executors/http-response.js';
+import { bodySnippet, parseRetryAfter, redactSecrets } from '../../src/adapters/executors/http-response.js';
 
 const now = new Date('2026-01-01T00:00:00Z');
 
@@ -30,38 +29,6 @@ describe('parseRetryAfter', () => {
 
   it('takes the first of repeated headers', () => {
     expect(parseRetryAfter(['5', '10'], now)).toBe(5_000);
-  });
-});
-
-describe('readCappedBody', () => {
-  it('reads a small body whole', async () => {
-    const body = await readCappedBody(Readable.from([Buffer.from('hello '), Buffer.from('world')]), 1024);
-    expect(body).toEqual({ bytes: Buffer.from('hello world'), truncated: false });
-  });
-
-  it('stops at the cap and destroys the stream without reading the rest', async () => {
-    let produced = 0;
-    // An endless source: if the reader did not stop, this test would never end.
-    const endless = new Readable({
-      read() {
-        produced += 1000;
-        this.push(Buffer.alloc(1000, 0x61));
-      },
-    });
-    const body = await readCappedBody(endless, 2500);
-    expect(body.bytes.length).toBe(2500);
-    expect(body.truncated).toBe(true);
-    expect(endless.destroyed).toBe(true);
-    expect(produced).toBeLessThan(100_000);
-  });
-
-  it('keeps what arrived before an error, and reports the error instead of throwing', async () => {
-    const failing = new Readable({ read() {} });
-    failing.push(Buffer.from('partial'));
-    setImmediate(() => failing.destroy(new Error('reset')));
-    const body = await readCappedBody(failing, 1024);
-    expect(body.bytes.toString()).toBe('partial');
-    expect(body.error).toEqual(new Error('reset'));
   });
 });
 

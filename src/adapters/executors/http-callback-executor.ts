@@ -1,10 +1,11 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { Agent, buildConnector } from 'undici';
 import type { ClaimedTask, TaskExecutor } from '../../application/ports.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import { decodeHttpCallbackPayload, redactUrl } from '../../domain/payloads/http-callback.js';
 import { buildCallbackRequest, type CallbackRequest } from './http-callback-request.js';
-import { bodySnippet, parseRetryAfter, readCappedBody, redactSecrets } from './http-response.js';
+import { startExchange, type Exchange } from './http-exchange.js';
+import { bodySnippet, parseRetryAfter, redactSecrets } from './http-response.js';
 import { oneLine } from './message-text.js';
 import { AddressRefusedError, createAddressPolicy, guardedConnector, type ResolveHost } from './ssrf-guard.js';
 import { decodeWebhookSecrets } from './webhook-signature.js';
@@ -81,32 +82,28 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
       // fault, and no retry will change it (found by fault-poison-tasks).
       return permanentFailure(`payload.data: cannot be serialised as JSON (${oneLine(describeError(error))})`);
     }
-    // One controller for the request, aborted by HTTP_TIMEOUT or by the task's own signal (forwarded
-    // by hand: AbortSignal.any cost ~20 µs of CPU per request, measured against the benchmark sink —
-    // bare undici 36 µs, with AbortSignal.any 58 µs, forwarding 45 µs).
-    const cancel = new AbortController();
+    // Aborted by HTTP_TIMEOUT or by the task's own signal, forwarded by hand: AbortSignal.any cost
+    // ~20 µs of CPU per request, measured against the benchmark sink.
     let timedOut = false;
+    const exchange = startExchange(
+      agent,
+      { origin: request.origin, path: request.path, method: 'POST', headers: request.headers, body: request.body },
+      maxResponseBytes,
+    );
     const timer = setTimeout(() => {
       timedOut = true;
-      cancel.abort(new Error(`timed out after ${timeoutMs} ms`));
+      exchange.abort(new Error(`timed out after ${timeoutMs} ms`));
     }, timeoutMs);
-    const forward = () => cancel.abort(signal.reason);
+    const forward = () => exchange.abort(signal.reason);
     if (signal.aborted) forward();
     else signal.addEventListener('abort', forward, { once: true });
     try {
-      const response = await agent.request({
-        origin: request.origin,
-        path: request.path,
-        method: 'POST',
-        headers: request.headers,
-        body: request.body,
-        signal: cancel.signal,
-      });
-      // Read even on success: a small body read to its end lets the connection be reused. A body cut
-      // short (too big, too slow, reset) is still evidence; the status decides, the note explains.
-      const body = await readCappedBody(response.body, maxResponseBytes);
-      const cutShort = body.error !== undefined && timedOut ? ` (body cut short: timed out after ${timeoutMs} ms)` : '';
-      return classifyResponse(response, body.bytes, cutShort, request, now());
+      // The body is read even on success: a small body read to its end lets the connection be
+      // reused. A body cut short (too big, too slow, reset) is still evidence; the status decides,
+      // the note explains.
+      const response = await exchange.response;
+      const cutShort = response.body.error !== undefined && timedOut ? ` (body cut short: timed out after ${timeoutMs} ms)` : '';
+      return classifyResponse(response, cutShort, request, now());
     } catch (error) {
       return classifyError(error, request, signal, timedOut, timeoutMs);
     } finally {
@@ -120,8 +117,7 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
 
 // A 2xx is a delivery whatever its body did afterwards: the receiver has accepted the callback.
 const classifyResponse = (
-  response: Dispatcher.ResponseData,
-  body: Buffer,
+  response: Exchange,
   note: string,
   request: CallbackRequest,
   now: Date,
@@ -135,7 +131,7 @@ const classifyResponse = (
       location === undefined ? 'without a Location' : `to ${bodySnippet(Buffer.from(redactUrl(location)), request.secrets)}`;
     return permanentFailure(`HTTP ${status}: redirect ${where} not followed`, details);
   }
-  const snippet = bodySnippet(body, request.secrets);
+  const snippet = bodySnippet(response.body.bytes, request.secrets);
   const message = `${snippet === '' ? `HTTP ${status}` : `HTTP ${status}: ${snippet}`}${note}`;
   if (status >= 500 || status === 408 || status === 429) {
     const retryAfterMs = parseRetryAfter(response.headers['retry-after'], now);

@@ -22,44 +22,6 @@ export const parseRetryAfter = (value: string | readonly string[] | undefined, n
   return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime());
 };
 
-export interface CappedBody {
-  /** At most `cap` bytes from the start of the body. */
-  readonly bytes: Buffer;
-  /** The body went on past the cap (and the rest was never read). */
-  readonly truncated: boolean;
-  /** Reading stopped on an error (an abort, a reset); `bytes` holds what arrived before it. */
-  readonly error?: unknown;
-}
-
-/**
- * Reads at most `cap` bytes of `body`, then destroys the stream, so a 100 MB answer costs `cap`
- * bytes of memory and the connection is dropped instead of drained. Never throws: what matters
- * to the caller is the status, and the body is only evidence.
- */
-export const readCappedBody = async (
-  body: AsyncIterable<Uint8Array> & { destroy(error?: Error): unknown },
-  cap: number,
-): Promise<CappedBody> => {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      const room = cap - size;
-      if (chunk.byteLength > room) {
-        chunks.push(Buffer.from(chunk.subarray(0, room)));
-        body.destroy();
-        return { bytes: Buffer.concat(chunks), truncated: true };
-      }
-      chunks.push(Buffer.from(chunk));
-      size += chunk.byteLength;
-    }
-    return { bytes: Buffer.concat(chunks), truncated: false };
-  } catch (error) {
-    body.destroy();
-    return { bytes: Buffer.concat(chunks), truncated: false, error };
-  }
-};
-
 /** Roughly how much of a body an error_message shows: enough to recognise the error page. */
 export const SNIPPET_CHARS = 200;
 
