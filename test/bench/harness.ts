@@ -131,6 +131,8 @@ export const startWorker = (databaseUrl: string, settings: WorkerSettings, extra
       LOG_LEVEL: settings.logLevel,
       WORKER_CONCURRENCY: String(settings.concurrency),
       WORKER_BATCH_SIZE: String(settings.batchSize),
+      // For profiling the worker under the benchmark's load, e.g. BENCH_WORKER_NODE_OPTIONS=--cpu-prof.
+      ...(process.env['BENCH_WORKER_NODE_OPTIONS'] === undefined ? {} : { NODE_OPTIONS: process.env['BENCH_WORKER_NODE_OPTIONS'] }),
       ...extra,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
