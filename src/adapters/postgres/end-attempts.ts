@@ -59,6 +59,11 @@ const AppliedRow = t.type({ idx: t.number });
  * double write fail instead of forking the history. If the same claim appears twice in one batch, the
  * row is updated once with one of the two inputs: RETURNING says which (idx), the other reads as
  * fenced, which is what it would have been had it run second.
+ *
+ * The input goes as JSON text cast to jsonb rather than through slonik's sql.jsonb, whose stable
+ * stringify and character scan cost ~4.5 µs per task in a 100,000-task burst profile. A string
+ * PostgreSQL's jsonb refuses (a NUL) fails the statement either way; the coalescer then retries
+ * the batch's ends one by one, so only the offending one fails.
  */
 export const endAttempts = async (db: CommonQueryMethods, ends: readonly AttemptEnd[]): Promise<AttemptEndResult[]> => {
   if (ends.length === 0) return [];
@@ -67,7 +72,7 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
   const result = await db.query(sql.unsafe`
     WITH input AS (
       SELECT *
-        FROM jsonb_to_recordset(${sql.jsonb(ordered as unknown as Parameters<typeof sql.jsonb>[0])})
+        FROM jsonb_to_recordset(${JSON.stringify(ordered)}::jsonb)
           AS i(idx integer, task_id bigint, claim_token uuid, stale_before timestamptz, status text,
                attempts integer, execute_at timestamptz, completed_at timestamptz, error_message text,
                events jsonb)
