@@ -53,7 +53,8 @@ export const executeTask =
     const { signal, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
     try {
-      outcome = await runExecutor(deps.executors, task, signal);
+      // Shutdown began before this task started (it was claimed ahead): released without running.
+      outcome = signal.aborted ? retryableFailure(describeAbort(signal.reason)) : await runExecutor(deps.executors, task, signal);
     } finally {
       dispose();
       onExecuted?.();

@@ -69,6 +69,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
           workerId: config.worker.id,
           batchSize: config.worker.batchSize,
           concurrency: config.worker.concurrency,
+          prefetch: config.worker.prefetch,
           pollIntervalMs: config.worker.pollIntervalMs,
           // A third of the stuck timeout: two beats can be lost before a live task looks stuck.
           heartbeatIntervalMs: Math.max(250, Math.floor(config.worker.stuckTimeoutMs / 3)),

@@ -111,6 +111,7 @@ export const peakRssMb = (pid: number): number | null => {
 export interface WorkerSettings {
   readonly concurrency: number;
   readonly batchSize: number;
+  readonly prefetch: number;
   readonly logLevel: string;
 }
 
@@ -131,6 +132,7 @@ export const startWorker = (databaseUrl: string, settings: WorkerSettings, extra
       LOG_LEVEL: settings.logLevel,
       WORKER_CONCURRENCY: String(settings.concurrency),
       WORKER_BATCH_SIZE: String(settings.batchSize),
+      WORKER_PREFETCH: String(settings.prefetch),
       // For profiling the worker under the benchmark's load, e.g. BENCH_WORKER_NODE_OPTIONS=--cpu-prof.
       ...(process.env['BENCH_WORKER_NODE_OPTIONS'] === undefined ? {} : { NODE_OPTIONS: process.env['BENCH_WORKER_NODE_OPTIONS'] }),
       ...extra,

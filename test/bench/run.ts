@@ -17,10 +17,12 @@ import { fillLargeTable, runBurst, type BurstResult } from './throughput.js';
 const SCENARIOS = ['burst', 'punctual', 'immediate', 'large-table', 'rss', 'idle'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-// Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time.
-const THROUGHPUT: WorkerSettings = { concurrency: 100, batchSize: 100, logLevel: 'info' };
-// The defaults (WORKER_CONCURRENCY=10, WORKER_BATCH_SIZE=10, 5 s poll): what an idle worker looks like.
-const DEFAULTS: WorkerSettings = { concurrency: 10, batchSize: 10, logLevel: 'info' };
+// Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
+// claimed ahead (WORKER_PREFETCH, at-worker's high-throughput setting, as graphile-worker's batched
+// run uses its local queue).
+const THROUGHPUT: WorkerSettings = { concurrency: 100, batchSize: 100, prefetch: 100, logLevel: 'info' };
+// The defaults (WORKER_CONCURRENCY=10, WORKER_BATCH_SIZE=10, no prefetch, 5 s poll): what an idle worker looks like.
+const DEFAULTS: WorkerSettings = { concurrency: 10, batchSize: 10, prefetch: 0, logLevel: 'info' };
 
 const SEMI_SPACE_CAP = '--max-semi-space-size=16';
 
@@ -53,6 +55,7 @@ const burstLine = (scenario: string, settings: WorkerSettings, result: BurstResu
   ...result,
   concurrency: settings.concurrency,
   batch_size: settings.batchSize,
+  prefetch: settings.prefetch,
 });
 
 const runPeers = (): Promise<void> =>

@@ -19,8 +19,11 @@ describe('many workers on one queue', () => {
     // Batches of 50 and 50 in flight per process: a claim costs one statement whatever its size,
     // and on this 2-core machine (4 workers, PostgreSQL, the suite.receiver, jest) more in flight only
     // adds contention. LOG_LEVEL=warn: 10,000 "Found N tasks" lines are not what is tested here.
+    // Half of them also claim 50 tasks ahead of their slots (WORKER_PREFETCH): tasks held by one
+    // worker while the others race for the rest.
     for (let n = 1; n <= WORKERS; n += 1) {
-      suite.start({ LOG_LEVEL: 'warn', WORKER_ID: `many-${n}`, WORKER_BATCH_SIZE: '50', WORKER_CONCURRENCY: '50' });
+      const prefetch = n % 2 === 0 ? '50' : '0';
+      suite.start({ LOG_LEVEL: 'warn', WORKER_ID: `many-${n}`, WORKER_BATCH_SIZE: '50', WORKER_CONCURRENCY: '50', WORKER_PREFETCH: prefetch });
     }
     const started = Date.now();
     await until(() => suite.receiver.to('/many').length >= TOTAL, 90_000, `${TOTAL} deliveries`);

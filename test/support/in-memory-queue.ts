@@ -18,6 +18,8 @@ interface Row {
  */
 export class InMemoryTaskQueue implements TaskQueue {
   readonly rows = new Map<string, Row>();
+  /** Every claim made: how many tasks were asked for and how many were claimed. */
+  readonly claims: { readonly limit: number; readonly claimed: number }[] = [];
   private nextId = 1;
 
   constructor(private readonly now: () => Date = () => new Date()) {}
@@ -51,6 +53,7 @@ export class InMemoryTaskQueue implements TaskQueue {
     const due = [...this.rows.values()]
       .filter((row) => row.state.status === 'pending' && row.state.executeAt <= now)
       .slice(0, limit);
+    this.claims.push({ limit, claimed: due.length });
     return due.map((row) => {
       const state = row.state as Extract<TaskState, { status: 'pending' }>;
       const claimToken = randomUUID();

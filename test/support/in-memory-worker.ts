@@ -29,6 +29,7 @@ export const inMemoryWorker = (
       workerId: 'w1',
       batchSize: options.batchSize ?? 10,
       concurrency: options.concurrency ?? 10,
+      prefetch: options.prefetch ?? 0,
       pollIntervalMs: options.pollIntervalMs ?? 60_000,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 60_000,
     },

@@ -21,6 +21,11 @@ describe('Worker loop', () => {
     // The poll interval is a minute: only claiming again after full batches can finish this in time.
     await until(() => ids.every((id) => queue.state(id).status === 'completed'));
     await worker.stop(1000);
+    expect(queue.claims.slice(0, 2)).toEqual([
+      { limit: 10, claimed: 10 },
+      { limit: 10, claimed: 10 },
+    ]);
+    expect(queue.claims.every((claim) => claim.limit <= 10)).toBe(true);
     expect(logger.messages()).toContain('[Worker w1] Found 10 tasks to process');
   });
 
@@ -66,6 +71,71 @@ describe('Worker loop', () => {
     expect(queue.state(quick)).toMatchObject({ status: 'completed', attempts: 1 });
     expect(queue.state(slow)).toMatchObject({ status: 'pending', attempts: 0 });
     expect(queue.history(slow).map((event) => event.type)).toEqual(['scheduled', 'claimed', 'released']);
+  });
+});
+
+describe('Worker loop with WORKER_PREFETCH', () => {
+  const slow: TaskExecutor = {
+    execute: (_task, signal) =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(succeeded()), 10);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve(retryableFailure('aborted'));
+        });
+      }),
+  };
+
+  it('holds claimed tasks ahead of its slots, claims at least half a batch at a time, and still runs at most its concurrency', async () => {
+    const queue = new InMemoryTaskQueue();
+    const ids = Array.from({ length: 60 }, (_, n) => queue.add('job', { n }));
+    let running = 0;
+    let peak = 0;
+    let peakHeld = 0;
+    const executor: TaskExecutor = {
+      execute: async (task, signal) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        peakHeld = Math.max(peakHeld, worker.inFlightCount);
+        const outcome = await slow.execute(task, signal);
+        running -= 1;
+        return outcome;
+      },
+    };
+    const { worker } = inMemoryWorker(queue, { job: executor }, { batchSize: 10, concurrency: 5, prefetch: 10 });
+    worker.start();
+    await until(() => ids.every((id) => queue.state(id).status === 'completed'));
+    await worker.stop(1000);
+    expect(peak).toBe(5);
+    // 5 running and 10 claimed ahead, never more.
+    expect(peakHeld).toBe(15);
+    // Once tasks wait, a claim asks for at least half a batch; without prefetch this load claims
+    // one task at a time (limit 1) as each slot frees.
+    expect(queue.claims.slice(1).every((claim) => claim.limit >= 5)).toBe(true);
+    expect(ids.every((id) => queue.state(id).status === 'completed' && queue.history(id).filter((event) => event.type === 'claimed').length === 1)).toBe(true);
+  });
+
+  it('at shutdown releases claimed-ahead tasks at once without running them', async () => {
+    const queue = new InMemoryTaskQueue();
+    const ids = Array.from({ length: 4 }, (_, n) => queue.add('job', { n }));
+    const started: string[] = [];
+    const executor: TaskExecutor = {
+      execute: async (task) => {
+        started.push(task.id);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return succeeded();
+      },
+    };
+    const { worker } = inMemoryWorker(queue, { job: executor }, { batchSize: 4, concurrency: 1, prefetch: 3 });
+    worker.start();
+    await until(() => started.length === 1 && worker.inFlightCount === 4);
+    await worker.stop(5_000);
+    expect(started).toEqual([ids[0]]);
+    expect(queue.state(ids[0]!)).toMatchObject({ status: 'completed', attempts: 1 });
+    for (const id of ids.slice(1)) {
+      expect(queue.state(id)).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(queue.history(id).map((event) => event.type)).toEqual(['scheduled', 'claimed', 'released']);
+    }
   });
 });
 

@@ -23,6 +23,7 @@ describe('configuration', () => {
       id: hostname(),
       pollIntervalMs: 5000,
       batchSize: 10,
+      prefetch: 0,
       cleanerIntervalMs: 5 * 60_000,
       stuckTimeoutMs: 5 * 60_000,
       taskTimeoutMs: 300_000,
@@ -51,6 +52,8 @@ describe('configuration', () => {
     expect(refusal({ WORKER_POLLING_INTERVAL: '-1' })).toContain('WORKER_POLLING_INTERVAL must be a positive number of seconds');
     expect(refusal({ DB_MIGRATE: 'maybe' })).toContain('DB_MIGRATE must be true or false');
     expect(refusal({ DATABASE_URL: 'mysql://x' })).toContain('DATABASE_URL must be a postgres or postgresql URL');
+    expect(refusal({ WORKER_PREFETCH: '-5' })).toContain('WORKER_PREFETCH must be a non-negative integer (got "-5")');
+    expect(decode({ WORKER_PREFETCH: '100' }).worker.prefetch).toBe(100);
   });
 
   it('names every bad variable on the same line', () => {

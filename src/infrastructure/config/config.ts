@@ -9,6 +9,7 @@ import {
   boolean,
   duration,
   list,
+  nonNegativeInteger,
   oneOf,
   optionalPort,
   optionalPositiveInteger,
@@ -40,6 +41,7 @@ export const EnvSchema = t.type({
   WORKER_POLLING_INTERVAL: duration('seconds', 5),
   WORKER_BATCH_SIZE: positiveInteger(10),
   WORKER_CONCURRENCY: positiveInteger(10),
+  WORKER_PREFETCH: nonNegativeInteger(0),
   WORKER_CLEANER_INTERVAL: duration('minutes', 5),
   WORKER_STUCK_TIMEOUT: duration('minutes', 5),
   RETRY_BASE_DELAY: duration('seconds', 10),
@@ -72,6 +74,7 @@ export interface Config {
     readonly pollIntervalMs: number;
     readonly batchSize: number;
     readonly concurrency: number;
+    readonly prefetch: number;
     readonly cleanerIntervalMs: number;
     readonly stuckTimeoutMs: number;
     readonly taskTimeoutMs: number;
@@ -141,6 +144,7 @@ const toConfig = (env: Env): Config => {
       pollIntervalMs: env.WORKER_POLLING_INTERVAL,
       batchSize: env.WORKER_BATCH_SIZE,
       concurrency: env.WORKER_CONCURRENCY,
+      prefetch: env.WORKER_PREFETCH,
       cleanerIntervalMs: env.WORKER_CLEANER_INTERVAL,
       stuckTimeoutMs: env.WORKER_STUCK_TIMEOUT,
       taskTimeoutMs: env.TASK_TIMEOUT,

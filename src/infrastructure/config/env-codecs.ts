@@ -34,6 +34,8 @@ const positive = integerIn(1, Infinity);
 
 export const positiveInteger = (fallback?: number) => fromEnv('a positive integer', positive, fallback);
 
+export const nonNegativeInteger = (fallback?: number) => fromEnv('a non-negative integer', integerIn(0, Infinity), fallback);
+
 export const port = (fallback?: number) => fromEnv('a port number (0-65535)', integerIn(0, 65535), fallback);
 
 /** A duration given in `unit`s (fractions allowed: 0.05 min, 0.2 s), decoded to milliseconds. */
