@@ -1,6 +1,6 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { spawnWorker, until } from '../support/worker-process.js';
-import { useWorkerSuite } from '../support/worker-suite.js';
+import { insertHttpBurst, useWorkerSuite } from '../support/worker-suite.js';
 
 describe('worker process lifecycle', () => {
   const suite = useWorkerSuite(
@@ -45,24 +45,6 @@ describe('worker process lifecycle', () => {
     expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'released']);
   });
 
-  it('on SIGTERM releases tasks claimed ahead (WORKER_PREFETCH) without sending them', async () => {
-    const worker = suite.start({ SHUTDOWN_TIMEOUT: '10', WORKER_CONCURRENCY: '1', WORKER_BATCH_SIZE: '4', WORKER_PREFETCH: '3' });
-    await worker.waitForLog(/Started with polling interval/);
-    const ids = [];
-    for (let n = 0; n < 4; n += 1) ids.push(await suite.db.insertTask('http_callback', { url: suite.receiver.url('/one-second'), data: { n } }));
-    await until(async () => (await suite.db.statusCounts())['processing'] === 4, 10_000, 'four tasks claimed');
-    await until(() => suite.receiver.to('/one-second').length === 1, 10_000, 'first delivery started');
-    expect(await worker.stop('SIGTERM')).toBe(0);
-    expect(suite.receiver.to('/one-second')).toHaveLength(1);
-    const tasks = await Promise.all(ids.map((id) => suite.db.task(id)));
-    expect(tasks.map((task) => task.status).sort()).toEqual(['completed', 'pending', 'pending', 'pending']);
-    for (const [index, task] of tasks.entries()) {
-      if (task.status !== 'pending') continue;
-      expect(task).toMatchObject({ attempts: 0, locked_by: null });
-      expect((await suite.db.events(ids[index]!)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'released']);
-    }
-  });
-
   it('refuses bad configuration with one line naming the variable, exit code 2', async () => {
     const worker = spawnWorker({ DATABASE_URL: suite.database.url, WORKER_BATCH_SIZE: 'lots', DB_PASSWORD: 'canary-pw-123' });
     expect(await worker.exited).toBe(2);
@@ -83,4 +65,28 @@ describe('worker process lifecycle', () => {
     expect(all).toContain('Failed to connect to database');
     expect(all).not.toContain('canary-pw-123');
   }, 60_000);
+});
+
+describe('worker process shutdown with tasks claimed ahead', () => {
+  const suite = useWorkerSuite({
+    '/one-second': (_request, response) => void setTimeout(() => response.writeHead(200).end(), 1000),
+  });
+
+  it('on SIGTERM releases tasks claimed ahead (WORKER_PREFETCH) without sending them', async () => {
+    // All four are due before the worker starts, so its first claim takes them: one runs, three wait.
+    await insertHttpBurst(suite.db, suite.receiver.url('/one-second'), 4);
+    const worker = suite.start({ SHUTDOWN_TIMEOUT: '10', WORKER_CONCURRENCY: '1', WORKER_BATCH_SIZE: '4', WORKER_PREFETCH: '3' });
+    await until(() => suite.receiver.to('/one-second').length === 1, 10_000, 'first delivery started');
+    expect(await suite.db.statusCounts()).toEqual({ processing: 4 });
+    expect(await worker.stop('SIGTERM')).toBe(0);
+    expect(suite.receiver.to('/one-second')).toHaveLength(1);
+    const rows = await suite.db.client.query<{ id: string; status: string; attempts: number; locked_by: string | null }>(
+      'SELECT id, status, attempts, locked_by FROM scheduled_tasks ORDER BY id',
+    );
+    expect(rows.rows.map((row) => row.status).sort()).toEqual(['completed', 'pending', 'pending', 'pending']);
+    for (const row of rows.rows.filter((candidate) => candidate.status === 'pending')) {
+      expect(row).toMatchObject({ attempts: 0, locked_by: null });
+      expect((await suite.db.events(row.id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'released']);
+    }
+  });
 });
