@@ -1,6 +1,7 @@
 import type { Logger } from './ports.js';
 import type { RecoveryReport } from './recover-stuck.js';
 import { WakeSignal } from './wake-signal.js';
+import { errorMessage } from '../domain/index.js';
 
 /** Runs RecoverStuck every `intervalMs` until stopped. One sweep at a time, never overlapping. */
 export class Cleaner {
@@ -36,7 +37,7 @@ export class Cleaner {
         const report = await this.sweep();
         this.logger.debug(`[Cleaner] Sweep done: ${report.requeued} restored, ${report.failed} failed`, { ...report });
       } catch (cause) {
-        this.logger.error(`[Cleaner] Sweep failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+        this.logger.error(`[Cleaner] Sweep failed: ${errorMessage(cause)}`);
       }
     }
   }

@@ -1,4 +1,5 @@
 import type { Clock, Logger, WakeUpSource } from './ports.js';
+import { errorMessage } from '../domain/index.js';
 
 export interface DueTimerOptions {
   readonly clock: Clock;
@@ -84,7 +85,7 @@ export class DueTimer implements WakeUpSource {
     } catch (cause) {
       // Not fatal: the poll interval still bounds the wait. Said at debug level, since a database
       // outage is already reported loudly by the claim that failed before it.
-      this.options.logger.debug(`[DueTimer] Look-ahead failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+      this.options.logger.debug(`[DueTimer] Look-ahead failed: ${errorMessage(cause)}`);
     } finally {
       this.lookingAhead = false;
     }

@@ -2,10 +2,11 @@ import * as E from 'fp-ts/lib/Either.js';
 import {
   decide,
   describeDomainError,
+  errorMessage,
+  type ExecutionOutcome,
   permanentFailure,
   replay,
   retryableFailure,
-  type ExecutionOutcome,
   type RetryPolicy,
   type TaskCommand,
 } from '../domain/index.js';
@@ -96,7 +97,7 @@ const runExecutor = async (
   try {
     return await Promise.race([executor.execute(task, signal), aborted]);
   } catch (cause) {
-    return retryableFailure(`executor error: ${cause instanceof Error ? cause.message : String(cause)}`);
+    return retryableFailure(`executor error: ${errorMessage(cause)}`);
   }
 };
 
@@ -189,5 +190,5 @@ const describeAbort = (reason: unknown): string => {
   const cause = reason as AbortCause | undefined;
   if (cause?._tag === 'TaskTimeout') return `task timed out after ${cause.afterMs} ms (TASK_TIMEOUT)`;
   if (cause?._tag === 'Shutdown') return 'aborted: worker shutting down';
-  return `aborted: ${reason instanceof Error ? reason.message : String(reason)}`;
+  return `aborted: ${errorMessage(reason)}`;
 };

@@ -2,6 +2,7 @@ import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
 import type { ClaimedTask, ClaimRef, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';
 import { WakeSignal } from './wake-signal.js';
+import { errorMessage } from '../domain/index.js';
 
 export interface WorkerOptions {
   readonly workerId: string;
@@ -119,7 +120,7 @@ export class Worker {
       try {
         tasks = await this.deps.claimBatch(limit);
       } catch (cause) {
-        this.deps.logger.error(`[Worker ${this.options.workerId}] Failed to claim tasks: ${message(cause)}`);
+        this.deps.logger.error(`[Worker ${this.options.workerId}] Failed to claim tasks: ${errorMessage(cause)}`);
         await this.wakeSignal.wait(this.options.pollIntervalMs);
         continue;
       }
@@ -154,7 +155,7 @@ export class Worker {
       .executeTask(task, shutdown, onExecuted)
       .catch((cause: unknown) => {
         // Recording the outcome failed (database down?): the claim stays, the cleaner recovers it.
-        this.deps.logger.error(`[Executor] Task ${task.id}: could not record the outcome: ${message(cause)}`, { taskId: task.id });
+        this.deps.logger.error(`[Executor] Task ${task.id}: could not record the outcome: ${errorMessage(cause)}`, { taskId: task.id });
       })
       .finally(() => {
         onExecuted();
@@ -187,7 +188,7 @@ export class Worker {
     try {
       await this.deps.queue.refreshHeartbeats(this.options.workerId, claims);
     } catch (cause) {
-      this.deps.logger.error(`[Worker ${this.options.workerId}] Failed to refresh heartbeats: ${message(cause)}`);
+      this.deps.logger.error(`[Worker ${this.options.workerId}] Failed to refresh heartbeats: ${errorMessage(cause)}`);
     }
   }
 }
@@ -195,4 +196,3 @@ export class Worker {
 /** The shutdown signal of a task that never started: executeTask releases it without running it. */
 const notStarted = AbortSignal.abort(shutdownCause);
 
-const message = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause));

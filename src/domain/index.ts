@@ -6,3 +6,4 @@ export * from './retry-policy.js';
 export * from './decide.js';
 export * from './evolve.js';
 export * from './execution.js';
+export * from './error-message.js';

@@ -7,6 +7,7 @@ import { closePool, createPostgresPool, type DatabasePool } from '../adapters/po
 import { decodeConfig, loadEnvironment } from './config/index.js';
 import { describeTarget } from './database.js';
 import { secretScrubber } from './logging.js';
+import { errorMessage } from '../domain/index.js';
 
 // `history` reads the row and its events side by side; nothing here needs more.
 const POOL_SIZE = 2;
@@ -34,7 +35,7 @@ export const openCliSession =
       if (pool !== undefined) await closePool(pool).catch(() => undefined);
       return E.left({
         exitCode: EXIT.no,
-        message: `Failed to connect to database ${target}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        message: `Failed to connect to database ${target}: ${errorMessage(cause)}`,
       });
     }
     const opened = pool;

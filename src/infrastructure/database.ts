@@ -1,6 +1,7 @@
 import { sql } from 'slonik';
 import type { Logger } from '../application/ports.js';
 import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
+import { errorMessage } from '../domain/index.js';
 
 /**
  * Connects and proves the connection with a query, retrying for `patienceMs`: in docker-compose the
@@ -24,7 +25,7 @@ export const connectToDatabase = async (
       return pool;
     } catch (cause) {
       if (pool !== null) await closePool(pool).catch(() => undefined);
-      const reason = cause instanceof Error ? cause.message : String(cause);
+      const reason = errorMessage(cause);
       logger.error(`Failed to connect to database: ${reason}`, { target: describeTarget(url), attempt });
       if (Date.now() >= deadline) throw new Error(`Failed to connect to database ${describeTarget(url)}: ${reason}`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));

@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../application/ports.js';
 import { initialise, startServer, type Binaries, type RunAs } from './embedded-postgres-process.js';
+import { errorMessage } from '../domain/index.js';
 
 export interface EmbeddedPostgresOptions {
   /** Everything lives here; the cluster in `<dataDir>/pgdata`. Kept between runs. */
@@ -103,7 +104,7 @@ const loadBinaries = async (): Promise<Binaries> => {
     const binaries = (await import(pathToFileURL(createRequire(main).resolve(name)).href)) as Binaries;
     return { postgres: binaries.postgres, initdb: binaries.initdb };
   } catch (cause) {
-    throw new Error(`Embedded PostgreSQL has no binaries for ${platform()}/${arch()} (${name}): ${describe(cause)}`);
+    throw new Error(`Embedded PostgreSQL has no binaries for ${platform()}/${arch()} (${name}): ${errorMessage(cause)}`);
   }
 };
 
@@ -129,4 +130,3 @@ const ensureDatabase = async (maintenanceUrl: string, database: string): Promise
   }
 };
 
-const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import * as E from 'fp-ts/lib/Either.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
+import { errorMessage } from '../domain/index.js';
 
 /**
  * The process edge: `at-worker start` runs the worker; the operator commands live in cli.ts. Bad
@@ -57,7 +58,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (cause: unknown) => {
-    process.stderr.write(`at-worker: ${cause instanceof Error ? cause.message : String(cause)}\n`);
+    process.stderr.write(`at-worker: ${errorMessage(cause)}\n`);
     process.exitCode = 1;
   },
 );

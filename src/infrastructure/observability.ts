@@ -5,6 +5,7 @@ import { createPrometheusMetrics } from '../adapters/observability/prometheus-me
 import { countByStatus } from '../adapters/postgres/count-by-status.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
 import type { Config } from './config/index.js';
+import { errorMessage } from '../domain/index.js';
 
 /** Extra readiness conditions (e.g. the LISTEN connection) reported alongside the database check. */
 export type ReadinessProbe = () => Readiness;
@@ -34,7 +35,7 @@ export const startObservability = async (
       try {
         await pool.query(sql.unsafe`SELECT 1`);
       } catch (cause) {
-        return { ok: false, reason: `database unreachable: ${cause instanceof Error ? cause.message : String(cause)}` };
+        return { ok: false, reason: `database unreachable: ${errorMessage(cause)}` };
       }
       const failing = probes.map((probe) => probe()).find((readiness) => !readiness.ok);
       return failing ?? { ok: true };

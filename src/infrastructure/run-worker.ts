@@ -11,6 +11,7 @@ import { createLogger } from './logging.js';
 import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
 import { startWakeUps } from './wake-ups.js';
+import { errorMessage } from '../domain/index.js';
 
 type Closer = () => Promise<void>;
 
@@ -62,7 +63,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     logger.info('Shutdown complete');
     return 0;
   } catch (cause) {
-    logger.error(cause instanceof Error ? cause.message : String(cause));
+    logger.error(errorMessage(cause));
     await closeAll(closers, logger);
     return 1;
   }
@@ -91,7 +92,7 @@ const closeAll = async (closers: Closer[], logger: Logger): Promise<void> => {
     try {
       await close();
     } catch (cause) {
-      logger.warn(`Error while closing: ${cause instanceof Error ? cause.message : String(cause)}`);
+      logger.warn(`Error while closing: ${errorMessage(cause)}`);
     }
   }
   closers.length = 0;

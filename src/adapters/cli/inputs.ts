@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { TaskId } from '../../domain/index.js';
+import { errorMessage } from '../../domain/index.js';
 
 /**
  * Decoders for command-line values. Each failure is one line naming the option and what it expected,
@@ -68,5 +69,5 @@ export const payloadSource = (raw: string): { readonly _tag: 'File'; readonly pa
 export const parseJson = (option: string, text: string): E.Either<string, unknown> =>
   E.tryCatch(
     () => JSON.parse(text) as unknown,
-    (cause) => `${option}: not valid JSON (${cause instanceof Error ? cause.message : String(cause)})`,
+    (cause) => `${option}: not valid JSON (${errorMessage(cause)})`,
   );

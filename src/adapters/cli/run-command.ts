@@ -8,6 +8,7 @@ import { scheduleCommand } from './commands/schedule.js';
 import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT, oneLine, type CliIo, type OpenSession } from './io.js';
+import { errorMessage } from '../../domain/index.js';
 
 export const COMMANDS: readonly CliCommand[] = [
   migrateCommand,
@@ -81,7 +82,7 @@ export const runOperatorCommand = async (
   try {
     return await prepared.right(opened.right.session, io);
   } catch (cause) {
-    const message = cause instanceof Error ? cause.message : String(cause);
+    const message = errorMessage(cause);
     io.stderr(`at-worker ${spec.name}: ${oneLine(message)}${hintFor(message)}\n`);
     return EXIT.no;
   } finally {

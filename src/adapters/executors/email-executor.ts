@@ -11,7 +11,7 @@ import {
   type Mailbox,
 } from '../../domain/payloads/email.js';
 import { classifySmtpError } from './email-errors.js';
-import { replaceSecrets } from './message-text.js';
+import { abortReason, replaceSecrets } from './message-text.js';
 
 export interface EmailExecutorOptions {
   /** SMTP_HOST */
@@ -109,7 +109,7 @@ export const createEmailExecutor = (options: EmailExecutorOptions): EmailExecuto
     } catch (error) {
       // Cancelled by us: the reason is ours, not the server's. The server may still have accepted
       // it; the stable Message-ID is what lets a duplicate be recognised.
-      if (signal.aborted) return retryableFailure(`aborted while sending the email: ${reason(signal)}`, details);
+      if (signal.aborted) return retryableFailure(`aborted while sending the email: ${abortReason(signal)}`, details);
       if (deadline.aborted) {
         return retryableFailure(`SMTP server did not finish within ${options.timeoutMs} ms (${options.host}:${options.port})`, details);
       }
@@ -136,8 +136,3 @@ const parseConfiguredFrom = (from: string): Mailbox => {
 /** The password as given, and as it travels in AUTH LOGIN (base64), in case a server echoes it. */
 const secretsOf = (password: string | undefined): readonly string[] =>
   password === undefined || password === '' ? [] : [password, Buffer.from(password).toString('base64')];
-
-const reason = (signal: AbortSignal): string => {
-  const cause: unknown = signal.reason;
-  return cause instanceof Error ? cause.message : String(cause ?? 'aborted');
-};

@@ -1,3 +1,5 @@
+import { errorMessage } from '../../domain/error-message.js';
+
 /**
  * Text bound for error_message and logs: one line, no credentials. Adapters cannot reach the
  * logger's secretScrubber (src/infrastructure), so the executors share these instead.
@@ -19,4 +21,10 @@ export const safeDecode = (text: string): string => {
   } catch {
     return text;
   }
+};
+
+/** Why a signal was aborted, as text: its reason's message, or "aborted" when it gave none. */
+export const abortReason = (signal: AbortSignal): string => {
+  const reason: unknown = signal.reason;
+  return reason === undefined || reason === null ? 'aborted' : errorMessage(reason);
 };

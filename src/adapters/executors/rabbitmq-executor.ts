@@ -2,7 +2,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { ClaimedTask, Logger, TaskExecutor } from '../../application/ports.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import { decodeRabbitMqPayload, rabbitMqMessageId, type RabbitMqPublication } from '../../domain/payloads/rabbitmq.js';
-import { errorText, openLink, type Link } from './rabbitmq-link.js';
+import { errorMessage } from '../../domain/error-message.js';
+import { openLink, type Link } from './rabbitmq-link.js';
 import { waitAtMost } from './rabbitmq-wait.js';
 import { replaceSecrets, safeDecode } from './message-text.js';
 
@@ -82,7 +83,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
       case 'TimedOut':
         return retryableFailure(`RabbitMQ did not accept a connection within ${connectTimeoutMs} ms (${shownUrl})`, details);
       case 'Failed':
-        return retryableFailure(`could not connect to RabbitMQ (${shownUrl}): ${scrub(errorText(connected.error))}`, details);
+        return retryableFailure(`could not connect to RabbitMQ (${shownUrl}): ${scrub(errorMessage(connected.error))}`, details);
       case 'Done':
         break;
     }
@@ -92,7 +93,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
       const checked = await waitAtMost(channel.checkExchange(publication.exchange), options.confirmTimeoutMs, signal);
       if (checked._tag === 'Aborted') return retryableFailure(`aborted before publishing: ${checked.reason}`, details);
       if (checked._tag === 'TimedOut') return retryableFailure(`RabbitMQ did not answer within ${options.confirmTimeoutMs} ms`, details);
-      if (checked._tag === 'Failed') return retryableFailure(`RabbitMQ connection failed: ${scrub(errorText(checked.error))}`, details);
+      if (checked._tag === 'Failed') return retryableFailure(`RabbitMQ connection failed: ${scrub(errorMessage(checked.error))}`, details);
       // A missing exchange is an address that does not exist, like an HTTP 404: waiting will not
       // create it, so the task fails at once and the operator reads why.
       if (checked.value._tag === 'Missing') return permanentFailure(`exchange "${publication.exchange}" does not exist: ${checked.value.reason}`, details);
@@ -113,7 +114,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
         channel.discard(`no publisher confirm within ${options.confirmTimeoutMs} ms`);
         return retryableFailure(`no publisher confirm from RabbitMQ within ${options.confirmTimeoutMs} ms; it may still be delivered (message_id ${messageId})`, details);
       case 'Failed':
-        return retryableFailure(`publish failed: ${scrub(errorText(published.error))}`, details);
+        return retryableFailure(`publish failed: ${scrub(errorMessage(published.error))}`, details);
       case 'Done':
         break;
     }

@@ -1,5 +1,6 @@
 import { connect, type ChannelModel, type ConfirmChannel, type Message, type Options } from 'amqplib';
 import type { Logger } from '../../application/ports.js';
+import { errorMessage } from '../../domain/index.js';
 
 /** How one publish ended, as far as the broker told us. */
 export type PublishResult =
@@ -111,7 +112,7 @@ export const openLink = async (options: LinkOptions): Promise<Link> => {
           } else if (error instanceof Error && error.message === 'message nacked') {
             settle({ _tag: 'Nacked' });
           } else {
-            settle({ _tag: 'ChannelClosed', reason: lastError ?? scrub(errorText(error)) });
+            settle({ _tag: 'ChannelClosed', reason: lastError ?? scrub(errorMessage(error)) });
           }
         });
       } catch (error) {
@@ -119,8 +120,8 @@ export const openLink = async (options: LinkOptions): Promise<Link> => {
         // content it cannot encode (RangeError, TypeError); only the latter is the task's fault.
         settle(
           gone || (error instanceof Error && error.name === 'IllegalOperationError')
-            ? { _tag: 'ChannelClosed', reason: lastError ?? scrub(errorText(error)) }
-            : { _tag: 'Unencodable', reason: scrub(errorText(error)) },
+            ? { _tag: 'ChannelClosed', reason: lastError ?? scrub(errorMessage(error)) }
+            : { _tag: 'Unencodable', reason: scrub(errorMessage(error)) },
         );
       }
     });
@@ -137,8 +138,8 @@ export const openLink = async (options: LinkOptions): Promise<Link> => {
       return { _tag: 'Exists' };
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if (code === 404) return { _tag: 'Missing', reason: scrub(errorText(error)) };
-      if (code === 403) return { _tag: 'Refused', reason: scrub(errorText(error)) };
+      if (code === 404) return { _tag: 'Missing', reason: scrub(errorMessage(error)) };
+      if (code === 403) return { _tag: 'Refused', reason: scrub(errorMessage(error)) };
       throw error;
     } finally {
       probe.close().catch(ignore);
@@ -160,4 +161,3 @@ export const openLink = async (options: LinkOptions): Promise<Link> => {
   };
 };
 
-export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));

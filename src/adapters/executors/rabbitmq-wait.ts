@@ -1,3 +1,5 @@
+import { abortReason } from './message-text.js';
+
 /** How waiting for something the broker must do ended. */
 export type Waited<T> =
   | { readonly _tag: 'Done'; readonly value: T }
@@ -25,9 +27,3 @@ export const waitAtMost = <T>(work: Promise<T>, timeoutMs: number, signal: Abort
       (error: unknown) => finish({ _tag: 'Failed', error }),
     );
   });
-
-export const abortReason = (signal: AbortSignal): string => {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error) return reason.message;
-  return reason === undefined ? 'aborted' : String(reason);
-};

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../application/ports.js';
+import { errorMessage } from '../../domain/index.js';
 
 export interface Readiness {
   readonly ok: boolean;
@@ -41,8 +42,8 @@ export interface HealthServer {
 export const startHealthServer = async (options: HealthServerOptions): Promise<HealthServer> => {
   const server = createServer((request, response) => {
     void route(options, request, response).catch((cause: unknown) => {
-      options.logger.warn(`[Health] ${request.method} ${request.url} failed: ${describe(cause)}`);
-      if (!response.headersSent) sendJson(response, 500, { status: 'error', reason: describe(cause) });
+      options.logger.warn(`[Health] ${request.method} ${request.url} failed: ${errorMessage(cause)}`);
+      if (!response.headersSent) sendJson(response, 500, { status: 'error', reason: errorMessage(cause) });
       else response.destroy();
     });
   });
@@ -103,7 +104,7 @@ const checkReadiness = async (options: HealthServerOptions): Promise<Readiness> 
     timer = setTimeout(() => resolve({ ok: false, reason: `readiness check timed out after ${timeoutMs} ms` }), timeoutMs);
   });
   try {
-    return await Promise.race([options.ready().catch((cause: unknown) => ({ ok: false, reason: describe(cause) })), timeout]);
+    return await Promise.race([options.ready().catch((cause: unknown) => ({ ok: false, reason: errorMessage(cause) })), timeout]);
   } finally {
     clearTimeout(timer);
   }
@@ -114,4 +115,3 @@ const sendJson = (response: ServerResponse, status: number, body: Record<string,
   response.end(JSON.stringify(body));
 };
 
-const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause));

@@ -1,4 +1,5 @@
 import type { Logger } from '../../application/ports.js';
+import { errorMessage } from '../../domain/index.js';
 
 /** status → number of rows, e.g. `{ pending: 12, processing: 3, completed: 900, failed: 2 }`. */
 export type CountByStatus = () => Promise<Readonly<Record<string, number>>>;
@@ -32,7 +33,7 @@ export const cachedStatusCounts = (query: CountByStatus, options: StatusCountsCa
         },
         (cause: unknown) => {
           last = { at: Date.now(), counts: {} };
-          options.logger?.warn(`[Metrics] Could not count tasks by status: ${cause instanceof Error ? cause.message : String(cause)}`);
+          options.logger?.warn(`[Metrics] Could not count tasks by status: ${errorMessage(cause)}`);
         },
       )
       .finally(() => {

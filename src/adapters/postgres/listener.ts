@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Clock, Logger } from '../../application/ports.js';
+import { errorMessage } from '../../domain/index.js';
 
 /** The channel sql/ddl.sql's INSERT trigger notifies, with the earliest new execute_at (epoch ms). */
 export const TASKS_CHANNEL = 'at_worker_tasks';
@@ -140,4 +141,4 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
   };
 };
 
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim();
+const describe = (error: unknown): string => errorMessage(error).replace(/\s+/g, ' ').trim();

@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
+import { errorMessage } from '../error-message.js';
 
 /**
  * Turns io-ts errors into one readable line that names the field, e.g.
@@ -64,7 +65,7 @@ export const decodeWith =
       const result = codec.decode(value);
       return E.isRight(result) ? result : E.left(describeDecodeErrors(root, result.left));
     } catch (cause) {
-      return E.left(`${root}: could not be decoded (${cause instanceof Error ? cause.message : String(cause)})`);
+      return E.left(`${root}: could not be decoded (${errorMessage(cause)})`);
     }
   };
 

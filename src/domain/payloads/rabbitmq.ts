@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { flow } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { decodeWith, Present } from './decode.js';
+import { errorMessage } from '../error-message.js';
 
 // AMQP 0-9-1 encodes exchange names, routing keys, property strings and header names as
 // "shortstr": one length byte, so at most 255 bytes on the wire. Longer ones cannot be sent at all.
@@ -136,7 +137,7 @@ export const toPublication = (payload: RabbitMqPayload): RabbitMqPublication => 
 const publicationOf = (payload: RabbitMqPayload): E.Either<string, RabbitMqPublication> =>
   E.tryCatch(
     () => toPublication(payload),
-    (cause) => `payload.message: cannot be serialised as JSON (${cause instanceof Error ? cause.message : String(cause)})`,
+    (cause) => `payload.message: cannot be serialised as JSON (${errorMessage(cause)})`,
   );
 
 export const decodeRabbitMqPayload: (value: unknown) => E.Either<string, RabbitMqPublication> = flow(

@@ -6,6 +6,7 @@ import type { ParsedArgs } from '../args.js';
 import { expectPositionals, fail, input, usage, type ArgumentError, type CliCommand } from '../command.js';
 import { decodeDelay, decodeInstant, decodePositiveInteger, parseJson, payloadSource } from '../inputs.js';
 import { EXIT, type CliIo } from '../io.js';
+import { errorMessage } from '../../../domain/index.js';
 
 // The column default, so a task scheduled here and one inserted with plain SQL behave alike.
 const DEFAULT_MAX_ATTEMPTS = 3;
@@ -37,7 +38,7 @@ const readPayload = async (raw: string, io: CliIo): Promise<E.Either<string, str
     return E.right(await io.readFile(source.path));
   } catch (cause) {
     const where = source._tag === 'File' ? `file ${source.path}` : 'standard input';
-    return E.left(`--payload: cannot read ${where}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    return E.left(`--payload: cannot read ${where}: ${errorMessage(cause)}`);
   }
 };
 
