@@ -18,6 +18,8 @@ export default async function globalSetup(): Promise<void> {
     const started = await startContainers();
     process.env['TEST_DATABASE_URL'] = started.databaseUrl;
     process.env['TEST_AMQP_URL'] = started.amqpUrl;
+    // rabbitmqctl runs inside this container (rabbitmq-broker.ts), to close connections from the broker's side.
+    process.env['TEST_RABBITMQ_CONTAINER'] = started.rabbitContainerId;
     console.log(`[test] using containers on ${runtime}: PostgreSQL ${redact(started.databaseUrl)}, RabbitMQ ${redact(started.amqpUrl)}`);
     return;
   }
@@ -40,7 +42,7 @@ const containerRuntime = async (): Promise<string | undefined> => {
   }
 };
 
-const startContainers = async (): Promise<{ databaseUrl: string; amqpUrl: string }> => {
+const startContainers = async (): Promise<{ databaseUrl: string; amqpUrl: string; rabbitContainerId: string }> => {
   const { GenericContainer, Wait } = await import('testcontainers');
   const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
   const [postgres, rabbit] = await Promise.all([
@@ -53,6 +55,7 @@ const startContainers = async (): Promise<{ databaseUrl: string; amqpUrl: string
   return {
     databaseUrl: postgres.getConnectionUri(),
     amqpUrl: `amqp://guest:guest@${rabbit.getHost()}:${rabbit.getMappedPort(5672)}`,
+    rabbitContainerId: rabbit.getId(),
   };
 };
 
