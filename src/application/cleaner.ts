@@ -1,7 +1,7 @@
+import { errorMessage } from '../domain/index.js';
 import type { Logger } from './ports.js';
 import type { RecoveryReport } from './recover-stuck.js';
 import { WakeSignal } from './wake-signal.js';
-import { errorMessage } from '../domain/index.js';
 
 /** Runs RecoverStuck every `intervalMs` until stopped. One sweep at a time, never overlapping. */
 export class Cleaner {

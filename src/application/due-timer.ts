@@ -1,5 +1,5 @@
-import type { Clock, Logger, WakeUpSource } from './ports.js';
 import { errorMessage } from '../domain/index.js';
+import type { Clock, Logger, WakeUpSource } from './ports.js';
 
 export interface DueTimerOptions {
   readonly clock: Clock;

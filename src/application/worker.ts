@@ -1,8 +1,8 @@
+import { errorMessage } from '../domain/index.js';
 import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
 import type { ClaimedTask, ClaimRef, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';
 import { WakeSignal } from './wake-signal.js';
-import { errorMessage } from '../domain/index.js';
 
 export interface WorkerOptions {
   readonly workerId: string;

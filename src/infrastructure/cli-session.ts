@@ -4,10 +4,10 @@ import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { describeSchemaObject, migrate } from '../adapters/postgres/migrate.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
 import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
+import { errorMessage } from '../domain/index.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
 import { describeTarget } from './database.js';
 import { secretScrubber } from './logging.js';
-import { errorMessage } from '../domain/index.js';
 
 // `history` reads the row and its events side by side; nothing here needs more.
 const POOL_SIZE = 2;

@@ -8,6 +8,7 @@ import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
 import { createPostgresTaskQueue } from '../adapters/postgres/task-queue.js';
+import { systemClock } from './clock.js';
 import type { Config } from './config/index.js';
 import { TOKENS } from './tokens.js';
 
@@ -33,7 +34,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
   container.bind<ExecutorsByType>(TOKENS.Executors).toConstantValue(inputs.executors);
   container.bind<WorkerMetrics>(TOKENS.Metrics).toConstantValue(inputs.metrics);
   container.bind<readonly WakeUpSource[]>(TOKENS.WakeUps).toConstantValue(inputs.wakeUps);
-  container.bind<Clock>(TOKENS.Clock).toConstantValue({ now: () => new Date() });
+  container.bind<Clock>(TOKENS.Clock).toConstantValue(systemClock);
   container.bind<Jitter>(TOKENS.Jitter).toConstantValue({ next: () => Math.random() });
 
   container

@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../application/ports.js';
-import { initialise, startServer, type Binaries, type RunAs } from './embedded-postgres-process.js';
 import { errorMessage } from '../domain/index.js';
+import { initialise, startServer, type Binaries, type RunAs } from './embedded-postgres-process.js';
 
 export interface EmbeddedPostgresOptions {
   /** Everything lives here; the cluster in `<dataDir>/pgdata`. Kept between runs. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import * as E from 'fp-ts/lib/Either.js';
-import { decodeConfig, loadEnvironment } from './config/index.js';
 import { errorMessage } from '../domain/index.js';
+import { decodeConfig, loadEnvironment } from './config/index.js';
 
 /**
  * The process edge: `at-worker start` runs the worker; the operator commands live in cli.ts. Bad

@@ -3,6 +3,7 @@ import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
 import { closePool } from '../adapters/postgres/pool.js';
 import { migrate } from '../adapters/postgres/migrate.js';
+import { errorMessage } from '../domain/index.js';
 import type { Config } from './config/index.js';
 import { buildContainer } from './container.js';
 import { connectToDatabase } from './database.js';
@@ -11,7 +12,6 @@ import { createLogger } from './logging.js';
 import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
 import { startWakeUps } from './wake-ups.js';
-import { errorMessage } from '../domain/index.js';
 
 type Closer = () => Promise<void>;
 

@@ -1,8 +1,9 @@
 import { DueTimer } from '../application/due-timer.js';
-import type { Clock, Logger, WakeUpSource } from '../application/ports.js';
+import type { Logger, WakeUpSource } from '../application/ports.js';
 import { startTaskListener } from '../adapters/postgres/listener.js';
 import { nextDueAt } from '../adapters/postgres/next-due-at.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
+import { systemClock } from './clock.js';
 import type { Config } from './config/index.js';
 import type { ReadinessProbe } from './observability.js';
 
@@ -18,9 +19,8 @@ export interface WakeUps {
  * listener's health is a readiness probe; while it is down, polling carries on alone.
  */
 export const startWakeUps = (databaseUrl: string, config: Config, logger: Logger, pool: DatabasePool): WakeUps => {
-  const clock: Clock = { now: () => new Date() };
   const timer = new DueTimer({
-    clock,
+    clock: systemClock,
     logger,
     nextDueAt: (horizon) => nextDueAt(pool, horizon),
     horizonMs: 2 * config.worker.pollIntervalMs,
@@ -28,7 +28,7 @@ export const startWakeUps = (databaseUrl: string, config: Config, logger: Logger
   const listener = startTaskListener({
     url: databaseUrl,
     logger,
-    clock,
+    clock: systemClock,
     pollIntervalMs: config.worker.pollIntervalMs,
     onDue: (at) => timer.dueAt(at),
   });
