@@ -1,12 +1,11 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { sql } from 'slonik';
 import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { describeSchemaObject, migrate } from '../adapters/postgres/migrate.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
-import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
+import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { errorMessage } from '../domain/index.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
-import { describeTarget } from './database.js';
+import { describeTarget, openProvenPool } from './database.js';
 import { secretScrubber } from './logging.js';
 
 // `history` reads the row and its events side by side; nothing here needs more.
@@ -26,19 +25,15 @@ export const openCliSession =
     const scrub = secretScrubber(config.right.secrets);
     useSecrets((text) => scrub(text) as string);
     const target = describeTarget(config.right.database.url);
-    let pool: DatabasePool | undefined;
+    let opened: DatabasePool;
     try {
-      // slonik connects as the pool is created; the query proves the database answers.
-      pool = await createPostgresPool(config.right.database.url, POOL_SIZE);
-      await pool.query(sql.unsafe`SELECT 1`);
+      opened = await openProvenPool(config.right.database.url, POOL_SIZE);
     } catch (cause) {
-      if (pool !== undefined) await closePool(pool).catch(() => undefined);
       return E.left({
         exitCode: EXIT.no,
         message: `Failed to connect to database ${target}: ${errorMessage(cause)}`,
       });
     }
-    const opened = pool;
     return E.right({
       session: {
         store: createPostgresOperatorStore(opened),

@@ -16,20 +16,30 @@ export const connectToDatabase = async (
 ): Promise<DatabasePool> => {
   const deadline = Date.now() + patienceMs;
   for (let attempt = 1; ; attempt += 1) {
-    let pool: DatabasePool | null = null;
     try {
-      // slonik may connect while creating the pool, so creation is inside the try too.
-      pool = await createPostgresPool(url, poolSize);
-      await pool.query(sql.unsafe`SELECT 1`);
+      const pool = await openProvenPool(url, poolSize);
       logger.info('Successfully connected to database', { target: describeTarget(url) });
       return pool;
     } catch (cause) {
-      if (pool !== null) await closePool(pool).catch(() => undefined);
       const reason = errorMessage(cause);
       logger.error(`Failed to connect to database: ${reason}`, { target: describeTarget(url), attempt });
       if (Date.now() >= deadline) throw new Error(`Failed to connect to database ${describeTarget(url)}: ${reason}`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
     }
+  }
+};
+
+/** A pool that has answered a query; on failure nothing is left open and the error is thrown. */
+export const openProvenPool = async (url: string, poolSize: number): Promise<DatabasePool> => {
+  let pool: DatabasePool | null = null;
+  try {
+    // slonik may connect while creating the pool, so creation is inside the try too.
+    pool = await createPostgresPool(url, poolSize);
+    await pool.query(sql.unsafe`SELECT 1`);
+    return pool;
+  } catch (cause) {
+    if (pool !== null) await closePool(pool).catch(() => undefined);
+    throw cause;
   }
 };
 
