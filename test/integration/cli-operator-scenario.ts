@@ -2,7 +2,7 @@ import { sql } from 'slonik';
 import type { TaskQueue } from '../../src/application/ports.js';
 import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
 import type { DatabasePool } from '../../src/adapters/postgres/pool.js';
-import { attemptEnd, complete, insertTasks, type NewTask } from './postgres-fixtures.js';
+import { attemptEnd, complete, insertTasks, openFixture, type Fixture, type NewTask } from './postgres-fixtures.js';
 
 /**
  * Task histories as the worker writes them, without a worker: the real Postgres queue claims and
@@ -64,4 +64,19 @@ export const scenario = (pool: DatabasePool) => {
     },
     pending: async (task: NewTask = {}) => (await insertTasks(pool, [task]))[0] as string,
   };
+};
+
+/**
+ * A fresh database for a CLI suite, opened before its tests and dropped after them. `env` points
+ * the CLI at it; `make` writes task histories into it. Call it before the suite's own beforeAll.
+ */
+export const useCliDatabase = () => {
+  const suite = {} as { fixture: Fixture; env: Record<string, string>; make: ReturnType<typeof scenario> };
+  beforeAll(async () => {
+    suite.fixture = await openFixture();
+    suite.env = { DATABASE_URL: suite.fixture.database.url };
+    suite.make = scenario(suite.fixture.pool);
+  });
+  afterAll(() => suite.fixture.close());
+  return suite;
 };

@@ -2,40 +2,29 @@ import pg from 'pg';
 import { sql } from 'slonik';
 import { createPostgresOperatorStore } from '../../src/adapters/postgres/operator-store.js';
 import { oneStderrLine, runCli } from './cli-run.js';
-import { scenario } from './cli-operator-scenario.js';
-import { eventRows, openFixture, taskRow, type Fixture } from './postgres-fixtures.js';
+import { useCliDatabase } from './cli-operator-scenario.js';
+import { eventRows, taskRow } from './postgres-fixtures.js';
 
 describe('at-worker retry and cancel', () => {
-  let fixture: Fixture;
-  let env: Record<string, string>;
-  let make: ReturnType<typeof scenario>;
+  const db = useCliDatabase();
 
-  beforeAll(async () => {
-    fixture = await openFixture();
-    env = { DATABASE_URL: fixture.database.url };
-    make = scenario(fixture.pool);
-  });
-  afterAll(async () => {
-    await fixture.close();
-  });
-
-  const eventTypes = async (id: string) => (await eventRows(fixture.pool, id)).map((row) => row['event_type']);
+  const eventTypes = async (id: string) => (await eventRows(db.fixture.pool, id)).map((row) => row['event_type']);
 
   it('retry sends a failed task back to pending, due now, with fresh attempts, and wakes the workers', async () => {
-    const id = await make.failed();
-    const listener = new pg.Client({ connectionString: fixture.database.url });
+    const id = await db.make.failed();
+    const listener = new pg.Client({ connectionString: db.fixture.database.url });
     await listener.connect();
     const notifications: string[] = [];
     listener.on('notification', (message) => notifications.push(message.payload ?? ''));
     await listener.query('LISTEN at_worker_tasks');
     try {
-      const result = await runCli(['retry', id], { env });
+      const result = await runCli(['retry', id], { env: db.env });
       expect(result).toMatchObject({ code: 0, stderr: '' });
       expect(result.stdout).toMatch(new RegExp(`^Task ${id}: failed -> pending, due \\S+Z, 0 of 3 attempts used\\n$`));
-      const row = await taskRow(fixture.pool, id);
+      const row = await taskRow(db.fixture.pool, id);
       expect(row).toMatchObject({ status: 'pending', attempts: 0, max_attempts: 3, error_message: null, event_seq: 4 });
       expect(Math.abs((row['execute_at'] as Date).getTime() - Date.now())).toBeLessThan(10_000);
-      const events = await eventRows(fixture.pool, id);
+      const events = await eventRows(db.fixture.pool, id);
       expect(events.map((event) => [event['seq'], event['event_type'], event['worker_id']])).toEqual([
         [1, 'scheduled', null], [2, 'claimed', 'worker-a'], [3, 'failed', 'worker-a'], [4, 'rescheduled', null],
       ]);
@@ -46,36 +35,36 @@ describe('at-worker retry and cancel', () => {
       await listener.end();
     }
     // The worker can claim it again at once.
-    const [claimed] = await make.queue.claimDueTasks('worker-b', 10);
+    const [claimed] = await db.make.queue.claimDueTasks('worker-b', 10);
     expect(claimed).toMatchObject({ id, attempts: 0 });
   });
 
   it('retry --max-attempts gives an exhausted task a new maximum', async () => {
-    const id = await make.failed({ maxAttempts: 1 }, 'exhausted');
-    const result = await runCli(['retry', id, '--max-attempts', '5'], { env });
+    const id = await db.make.failed({ maxAttempts: 1 }, 'exhausted');
+    const result = await runCli(['retry', id, '--max-attempts', '5'], { env: db.env });
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(await taskRow(fixture.pool, id)).toMatchObject({ status: 'pending', attempts: 0, max_attempts: 5 });
-    expect((await eventRows(fixture.pool, id)).at(-1)).toMatchObject({ event_type: 'rescheduled', data: expect.objectContaining({ max_attempts: 5 }) });
+    expect(await taskRow(db.fixture.pool, id)).toMatchObject({ status: 'pending', attempts: 0, max_attempts: 5 });
+    expect((await eventRows(db.fixture.pool, id)).at(-1)).toMatchObject({ event_type: 'rescheduled', data: expect.objectContaining({ max_attempts: 5 }) });
   });
 
   it('cancel stops a pending task from running', async () => {
-    const id = await make.pending({ dueInSeconds: 600 });
-    const result = await runCli(['cancel', id], { env });
+    const id = await db.make.pending({ dueInSeconds: 600 });
+    const result = await runCli(['cancel', id], { env: db.env });
     expect(result).toMatchObject({ code: 0, stdout: `Task ${id}: pending -> cancelled\n`, stderr: '' });
-    expect(await taskRow(fixture.pool, id)).toMatchObject({ status: 'cancelled', attempts: 0, event_seq: 2 });
+    expect(await taskRow(db.fixture.pool, id)).toMatchObject({ status: 'cancelled', attempts: 0, event_seq: 2 });
     expect(await eventTypes(id)).toEqual(['scheduled', 'cancelled']);
     // Even once it is overdue, no worker claims it.
-    await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET execute_at = now() - interval '1 minute' WHERE id = ${id}::bigint`);
-    expect((await make.queue.claimDueTasks('worker-b', 10)).map((task) => task.id)).not.toContain(id);
+    await db.fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET execute_at = now() - interval '1 minute' WHERE id = ${id}::bigint`);
+    expect((await db.make.queue.claimDueTasks('worker-b', 10)).map((task) => task.id)).not.toContain(id);
   });
 
   it('refuses, with exit 1 and one line, from any other state, and changes nothing', async () => {
-    const completed = await make.completed();
-    const running = await make.running();
-    const pending = await make.pending({ dueInSeconds: 600 });
-    const cancelled = await make.pending({ dueInSeconds: 600 });
-    expect((await runCli(['cancel', cancelled], { env })).code).toBe(0);
-    const failed = await make.failed();
+    const completed = await db.make.completed();
+    const running = await db.make.running();
+    const pending = await db.make.pending({ dueInSeconds: 600 });
+    const cancelled = await db.make.pending({ dueInSeconds: 600 });
+    expect((await runCli(['cancel', cancelled], { env: db.env })).code).toBe(0);
+    const failed = await db.make.failed();
     const cases: readonly [readonly string[], string][] = [
       [['retry', completed], `at-worker retry: task ${completed}: cannot retry a task that is completed`],
       [['retry', running], `at-worker retry: task ${running}: cannot retry a task that is processing`],
@@ -89,22 +78,22 @@ describe('at-worker retry and cancel', () => {
       [['cancel', '99999'], 'at-worker cancel: task 99999 not found'],
     ];
     const ids = [completed, running, pending, cancelled, failed];
-    const before = await Promise.all(ids.map((id) => taskRow(fixture.pool, id)));
-    const results = await Promise.all(cases.map(([args]) => runCli(args, { env })));
+    const before = await Promise.all(ids.map((id) => taskRow(db.fixture.pool, id)));
+    const results = await Promise.all(cases.map(([args]) => runCli(args, { env: db.env })));
     results.forEach((result, index) => {
       expect({ args: cases[index]?.[0], code: result.code, stdout: result.stdout, line: oneStderrLine(result) }).toEqual({
         args: cases[index]?.[0], code: 1, stdout: '', line: cases[index]?.[1],
       });
     });
-    expect(await Promise.all(ids.map((id) => taskRow(fixture.pool, id)))).toEqual(before);
+    expect(await Promise.all(ids.map((id) => taskRow(db.fixture.pool, id)))).toEqual(before);
   });
 
   it('refuses a malformed id or option with exit 2', async () => {
     const results = await Promise.all([
-      runCli(['retry'], { env }),
-      runCli(['retry', 'abc'], { env }),
-      runCli(['cancel', '1', '2'], { env }),
-      runCli(['retry', '1', '--max-attempts', 'many'], { env }),
+      runCli(['retry'], { env: db.env }),
+      runCli(['retry', 'abc'], { env: db.env }),
+      runCli(['cancel', '1', '2'], { env: db.env }),
+      runCli(['retry', '1', '--max-attempts', 'many'], { env: db.env }),
     ]);
     expect(results.map((result) => result.code)).toEqual([2, 2, 2, 2]);
     expect(results.map(oneStderrLine)).toEqual([
@@ -116,11 +105,11 @@ describe('at-worker retry and cancel', () => {
   });
 
   it('writes a decision only while the row is as it was read (a claim in between wins)', async () => {
-    const id = await make.pending();
-    const store = createPostgresOperatorStore(fixture.pool);
+    const id = await db.make.pending();
+    const store = createPostgresOperatorStore(db.fixture.pool);
     const snapshot = await store.findTask(id);
     // A worker claims the task between the operator's read and write.
-    const [claimed] = await make.queue.claimDueTasks('worker-c', 1);
+    const [claimed] = await db.make.queue.claimDueTasks('worker-c', 1);
     expect(claimed?.id).toBe(id);
     const now = snapshot!.now;
     const result = await store.applyChange({
@@ -131,16 +120,16 @@ describe('at-worker retry and cancel', () => {
       clearError: false,
     });
     expect(result).toBe('conflict');
-    expect(await taskRow(fixture.pool, id)).toMatchObject({ status: 'processing', locked_by: 'worker-c', event_seq: 2 });
+    expect(await taskRow(db.fixture.pool, id)).toMatchObject({ status: 'processing', locked_by: 'worker-c', event_seq: 2 });
     expect(await eventTypes(id)).toEqual(['scheduled', 'claimed']);
     // Deciding again on the fresh state refuses the cancel.
-    const again = await runCli(['cancel', id], { env });
+    const again = await runCli(['cancel', id], { env: db.env });
     expect(again.code).toBe(1);
     expect(oneStderrLine(again)).toBe(`at-worker cancel: task ${id}: cannot cancel a task that is processing`);
   });
 
   it('leaves a history that verify agrees with', async () => {
-    const result = await runCli(['verify'], { env });
+    const result = await runCli(['verify'], { env: db.env });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Verified \d+ tasks: every row agrees with its history\.\n$/);

@@ -1,35 +1,27 @@
 import { sql } from 'slonik';
 import { runCli } from './cli-run.js';
-import { scenario } from './cli-operator-scenario.js';
-import { openFixture, type Fixture } from './postgres-fixtures.js';
+import { useCliDatabase } from './cli-operator-scenario.js';
 
 describe('at-worker stats', () => {
-  let fixture: Fixture;
-  let env: Record<string, string>;
+  const db = useCliDatabase();
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    fixture = await openFixture();
-    env = { DATABASE_URL: fixture.database.url };
-    const make = scenario(fixture.pool);
-    ids['completed'] = await make.completed();
-    ids['completedEmail'] = await make.completed({ taskType: 'email', payload: { to: 'a@example.com', subject: 's', text: 't' } });
-    ids['failed'] = await make.failed();
-    ids['exhausted'] = await make.failed({ maxAttempts: 1 }, 'exhausted');
-    ids['retrying'] = await make.retrying({ maxAttempts: 2 });
-    ids['running'] = await make.running();
-    ids['stuck'] = await make.running({}, 10);
-    ids['due'] = await make.pending();
-    ids['future'] = await make.pending({ dueInSeconds: 3600 });
-    ids['cancelled'] = await make.pending({ dueInSeconds: 3600 });
-    expect((await runCli(['cancel', ids['cancelled']!], { env })).code).toBe(0);
-  });
-  afterAll(async () => {
-    await fixture.close();
+    ids['completed'] = await db.make.completed();
+    ids['completedEmail'] = await db.make.completed({ taskType: 'email', payload: { to: 'a@example.com', subject: 's', text: 't' } });
+    ids['failed'] = await db.make.failed();
+    ids['exhausted'] = await db.make.failed({ maxAttempts: 1 }, 'exhausted');
+    ids['retrying'] = await db.make.retrying({ maxAttempts: 2 });
+    ids['running'] = await db.make.running();
+    ids['stuck'] = await db.make.running({}, 10);
+    ids['due'] = await db.make.pending();
+    ids['future'] = await db.make.pending({ dueInSeconds: 3600 });
+    ids['cancelled'] = await db.make.pending({ dueInSeconds: 3600 });
+    expect((await runCli(['cancel', ids['cancelled']!], { env: db.env })).code).toBe(0);
   });
 
   it('--json gives the numbers that were put in', async () => {
-    const result = await runCli(['stats', '--json'], { env });
+    const result = await runCli(['stats', '--json'], { env: db.env });
     expect(result).toMatchObject({ code: 0, stderr: '' });
     const stats = JSON.parse(result.stdout) as Record<string, any>;
     expect(stats['countsByStatus']).toEqual({ pending: 3, processing: 2, completed: 2, failed: 2, cancelled: 1 });
@@ -55,12 +47,12 @@ describe('at-worker stats', () => {
   });
 
   it('follows WORKER_STUCK_TIMEOUT from the configuration', async () => {
-    const result = await runCli(['stats', '--json'], { env: { ...env, WORKER_STUCK_TIMEOUT: '20' } });
+    const result = await runCli(['stats', '--json'], { env: { ...db.env, WORKER_STUCK_TIMEOUT: '20' } });
     expect(JSON.parse(result.stdout)['stuck']).toMatchObject({ count: 0, timeoutMs: 1_200_000 });
   });
 
   it('prints the same numbers for people', async () => {
-    const result = await runCli(['stats'], { env });
+    const result = await runCli(['stats'], { env: db.env });
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout).toMatch(/^  pending\s+3$/m);
     expect(result.stdout).toMatch(/^  cancelled\s+1$/m);
@@ -72,7 +64,7 @@ describe('at-worker stats', () => {
   });
 
   it('answers the same through the views, for people with only psql', async () => {
-    const counts = await fixture.pool.query(sql.unsafe`SELECT status, count::int AS count FROM task_status_counts`);
+    const counts = await db.fixture.pool.query(sql.unsafe`SELECT status, count::int AS count FROM task_status_counts`);
     expect(counts.rows).toEqual([
       { status: 'pending', count: 3 },
       { status: 'processing', count: 2 },
@@ -81,14 +73,14 @@ describe('at-worker stats', () => {
       { status: 'cancelled', count: 1 },
     ]);
     // stuck_tasks uses WORKER_STUCK_TIMEOUT's default unless the session sets at_worker.stuck_timeout.
-    const stuck = await fixture.pool.query(sql.unsafe`SELECT id FROM stuck_tasks`);
+    const stuck = await db.fixture.pool.query(sql.unsafe`SELECT id FROM stuck_tasks`);
     expect(stuck.rows).toEqual([{ id: ids['stuck'] }]);
-    const longer = await fixture.pool.transaction(async (tx) => {
+    const longer = await db.fixture.pool.transaction(async (tx) => {
       await tx.query(sql.unsafe`SET LOCAL at_worker.stuck_timeout = '15 minutes'`);
       return tx.query(sql.unsafe`SELECT id FROM stuck_tasks`);
     });
     expect(longer.rows).toEqual([]);
-    const history = await fixture.pool.query(sql.unsafe`
+    const history = await db.fixture.pool.query(sql.unsafe`
       SELECT seq, event_type, worker_id, attempt, error FROM task_history WHERE task_id = ${ids['exhausted']!}::bigint`);
     expect(history.rows).toEqual([
       { seq: 1, event_type: 'scheduled', worker_id: null, attempt: null, error: null },

@@ -2,41 +2,34 @@ import pg from 'pg';
 import { sql } from 'slonik';
 import { createPostgresOperatorStore } from '../../src/adapters/postgres/operator-store.js';
 import { oneStderrLine, runCli } from './cli-run.js';
-import { scenario } from './cli-operator-scenario.js';
-import { insertTasks, openFixture, taskRow, type Fixture } from './postgres-fixtures.js';
+import { useCliDatabase } from './cli-operator-scenario.js';
+import { insertTasks, taskRow } from './postgres-fixtures.js';
 
 describe('at-worker verify', () => {
-  let fixture: Fixture;
-  let env: Record<string, string>;
+  const db = useCliDatabase();
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    fixture = await openFixture();
-    env = { DATABASE_URL: fixture.database.url };
-    const make = scenario(fixture.pool);
-    ids['completed'] = await make.completed();
-    ids['failed'] = await make.failed();
-    ids['retrying'] = await make.retrying();
-    ids['running'] = await make.running();
-    ids['pending'] = await make.pending({ dueInSeconds: 600 });
-    ids['cancelled'] = await make.pending({ dueInSeconds: 600 });
-    ids['retried'] = await make.failed();
-    const operator = await Promise.all([runCli(['cancel', ids['cancelled']!], { env }), runCli(['retry', ids['retried']!], { env })]);
+    ids['completed'] = await db.make.completed();
+    ids['failed'] = await db.make.failed();
+    ids['retrying'] = await db.make.retrying();
+    ids['running'] = await db.make.running();
+    ids['pending'] = await db.make.pending({ dueInSeconds: 600 });
+    ids['cancelled'] = await db.make.pending({ dueInSeconds: 600 });
+    ids['retried'] = await db.make.failed();
+    const operator = await Promise.all([runCli(['cancel', ids['cancelled']!], { env: db.env }), runCli(['retry', ids['retried']!], { env: db.env })]);
     expect(operator.map((result) => result.code)).toEqual([0, 0]);
   });
-  afterAll(async () => {
-    await fixture.close();
-  });
 
-  const change = (statement: ReturnType<typeof sql.unsafe>) => fixture.pool.query(statement);
+  const change = (statement: ReturnType<typeof sql.unsafe>) => db.fixture.pool.query(statement);
 
   it('exits 0 when every row agrees with its history', async () => {
-    const result = await runCli(['verify'], { env });
+    const result = await runCli(['verify'], { env: db.env });
     expect(result).toEqual({ code: 0, stdout: 'Verified 7 tasks: every row agrees with its history.\n', stderr: '' });
   });
 
   it('refuses to let anyone rewrite history: UPDATE, DELETE and TRUNCATE on task_events fail', async () => {
-    const client = new pg.Client({ connectionString: fixture.database.url });
+    const client = new pg.Client({ connectionString: db.fixture.database.url });
     await client.connect();
     try {
       await expect(client.query(`UPDATE task_events SET event_type = 'completed' WHERE task_id = ${ids['failed']}`)).rejects.toThrow(
@@ -49,7 +42,7 @@ describe('at-worker verify', () => {
     } finally {
       await client.end();
     }
-    expect((await runCli(['verify', ids['failed']!], { env })).code).toBe(0);
+    expect((await runCli(['verify', ids['failed']!], { env: db.env })).code).toBe(0);
   });
 
   it('finds rows edited behind its back, prints each with its task id, and exits 1', async () => {
@@ -60,7 +53,7 @@ describe('at-worker verify', () => {
       INSERT INTO task_events (task_id, seq, event_type, data)
       VALUES (${ids['cancelled']!}::bigint, 3, 'completed', '{"attempt": 1}')`);
 
-    const result = await runCli(['verify'], { env });
+    const result = await runCli(['verify'], { env: db.env });
     expect(result.code).toBe(1);
     expect(result.stdout.split('\n')).toEqual([
       `task ${ids['failed']}: attempts is 0 but the history says 1`,
@@ -73,29 +66,29 @@ describe('at-worker verify', () => {
   });
 
   it('checks one task when given its id: exit 1 for a mismatch or an unknown id, 0 for a good one', async () => {
-    const bad = await runCli(['verify', ids['pending']!], { env });
+    const bad = await runCli(['verify', ids['pending']!], { env: db.env });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain(`task ${ids['pending']}: status is completed but the history says pending`);
-    expect(await runCli(['verify', ids['completed']!], { env })).toMatchObject({ code: 0, stderr: '' });
-    const unknown = await runCli(['verify', '424242'], { env });
+    expect(await runCli(['verify', ids['completed']!], { env: db.env })).toMatchObject({ code: 0, stderr: '' });
+    const unknown = await runCli(['verify', '424242'], { env: db.env });
     expect(unknown.code).toBe(1);
     expect(oneStderrLine(unknown)).toBe('at-worker verify: task 424242 not found');
   });
 
   it('pages through a table larger than one page without losing a task', async () => {
     // 2,500 more rows inserted with plain SQL, as other services do: three pages of 1,000.
-    const more = await insertTasks(fixture.pool, Array.from({ length: 2500 }, () => ({ dueInSeconds: 3600 })));
+    const more = await insertTasks(db.fixture.pool, Array.from({ length: 2500 }, () => ({ dueInSeconds: 3600 })));
     const deep = more[2344]!;
     await change(sql.unsafe`UPDATE scheduled_tasks SET max_attempts = 9 WHERE id = ${deep}::bigint`);
-    const store = createPostgresOperatorStore(fixture.pool);
+    const store = createPostgresOperatorStore(db.fixture.pool);
     const firstPage = await store.tasksWithHistory(null, 1000);
     expect(firstPage).toHaveLength(1000);
     expect((await store.tasksWithHistory(firstPage.at(-1)!.task.id, 1000))[0]?.task.id).toBe(String(Number(firstPage.at(-1)!.task.id) + 1));
 
-    const result = await runCli(['verify'], { env });
+    const result = await runCli(['verify'], { env: db.env });
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`task ${deep}: max_attempts is 9 but the history says 3\n`);
     expect(result.stdout).toMatch(/Verified 2,507 tasks: 4 disagree with their history\.\n$/);
-    expect((await taskRow(fixture.pool, deep))['status']).toBe('pending');
+    expect((await taskRow(db.fixture.pool, deep))['status']).toBe('pending');
   });
 });
