@@ -157,6 +157,60 @@ BEGIN
 END
 $$;
 
+-- The worker's claim, in one round trip. Claims up to p_limit due pending tasks, oldest first: picks
+-- them with FOR UPDATE SKIP LOCKED (concurrent claimers skip each other's rows instead of waiting, so
+-- no two workers get the same task), marks them processing with p_worker as owner, a fresh claim token
+-- and a heartbeat, and appends each one's 'claimed' event, whose seq is the event_seq bumped in the
+-- same UPDATE. "Due" is by the database's clock, so workers with skewed clocks still agree.
+--
+-- A function for its SET clause: bitmap scans are off while it runs, and only then. When statistics
+-- underestimate how many tasks are due (a table never analysed, or a burst arriving after an ANALYZE
+-- that saw none due), the planner picks a bitmap scan of every due entry plus a sort, for every claim,
+-- so a claim costs the backlog instead of the batch; without bitmap scans the only sensible plan left
+-- is the ordered index scan that stops after p_limit rows. Measured (PostgreSQL 15, 10,000 due tasks
+-- in a fresh table, claims of 50, server CPU per claimed task): 83-95 us as a plain statement, 35 us
+-- here, the same as the earlier BEGIN / SET LOCAL / prepared claim / COMMIT, in one round trip
+-- instead of four (client CPU 27-29 -> 21-22 us per task, wall time -16 %). A function-level SET is
+-- also safe behind a transaction-pooling proxy, where a session SET would leak to other clients.
+--
+-- Its result columns are part of its signature: changing them needs a DROP FUNCTION first (CREATE OR
+-- REPLACE cannot change a return type).
+CREATE OR REPLACE FUNCTION at_worker_claim_due_tasks(p_worker text, p_limit integer)
+RETURNS TABLE (id bigint, task_type text, payload jsonb, attempts integer, max_attempts integer,
+               execute_at timestamptz, locked_by text, claim_token uuid, locked_at timestamptz)
+LANGUAGE plpgsql
+SET enable_bitmapscan = off
+AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
+  WITH due AS (
+    SELECT s.id
+      FROM scheduled_tasks AS s
+     WHERE s.status = 'pending' AND s.execute_at <= now()
+     ORDER BY s.execute_at, s.id
+     LIMIT p_limit
+       FOR UPDATE SKIP LOCKED
+  ), claimed AS (
+    UPDATE scheduled_tasks AS t
+       SET status = 'processing', locked_by = p_worker, claim_token = gen_random_uuid(),
+           locked_at = now(), heartbeat_at = now(), updated_at = now(), event_seq = t.event_seq + 1
+      FROM due
+     WHERE t.id = due.id
+    RETURNING t.id, t.task_type, t.payload, t.attempts, t.max_attempts, t.execute_at,
+              t.locked_by, t.claim_token, t.locked_at, t.event_seq
+  ), events AS (
+    INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at, data)
+    SELECT c.id, c.event_seq, 'claimed', c.locked_by, c.locked_at,
+           jsonb_build_object('attempt', c.attempts + 1, 'claim_token', c.claim_token)
+      FROM claimed AS c
+  )
+  SELECT c.id, c.task_type, c.payload, c.attempts, c.max_attempts, c.execute_at, c.locked_by, c.claim_token, c.locked_at
+    FROM claimed AS c
+   ORDER BY c.execute_at, c.id;
+END
+$$;
+
 -- ---------------------------------------------------------------------------------------------
 -- Operator views. The operator's common questions, answerable with nothing
 -- but psql; `at-worker stats` reads these same views, so the CLI and psql give the same answers.

@@ -89,8 +89,8 @@ export const runImmediate = async (sink: Sink, settings: WorkerSettings, tasks =
 /**
  * `idle`: what an idle worker asks of the database, as transactions committed in its database
  * (pg_stat_database, read from the admin database so the reading itself is not counted), over
- * `seconds`. A poll is two: the claim (its own transaction: SET LOCAL, then the claim statement)
- * and the look-ahead for the next due time.
+ * `seconds`. A poll is two statements: the claim (one function call) and the look-ahead for the
+ * next due time.
  */
 export const runIdle = async (settings: WorkerSettings, seconds = 20) =>
   withIdleWorker(settings, async (url) => {

@@ -31,6 +31,7 @@ export const SCHEMA_OBJECTS: readonly SchemaObject[] = [
   { kind: 'table', name: 'task_events' },
   { kind: 'function', name: 'task_events_reject_change' },
   { kind: 'function', name: 'scheduled_tasks_record_scheduled' },
+  { kind: 'function', name: 'at_worker_claim_due_tasks' },
   { kind: 'trigger', name: 'task_events_append_only', table: 'task_events' },
   { kind: 'trigger', name: 'scheduled_tasks_scheduled_event', table: 'scheduled_tasks' },
   // The operator views at the end of sql/ddl.sql (read by `at-worker stats`, and by psql users).
