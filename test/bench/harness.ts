@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,23 @@ export const adminUrl = (): string =>
   process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL;
 
 export { withClient };
+
+/**
+ * CPU time of every PostgreSQL process on this machine (postmaster, backends, background workers),
+ * from /proc. Backends that exit in between are not counted, so read it while the worker's
+ * connections are still open. Assumes this machine's PostgreSQL serves only the benchmark meanwhile.
+ */
+export const postgresCpuMs = (): number =>
+  readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+      } catch {
+        return false;
+      }
+    })
+    .reduce((sum, pid) => sum + cpuMs(Number(pid)), 0);
 
 /** CPU time (user + system) a process has used so far, from /proc; 0 where /proc is unavailable. */
 export const cpuMs = (pid: number): number => {

@@ -1,6 +1,6 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
-import { cpuMs, peakRssMb, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
+import { cpuMs, peakRssMb, postgresCpuMs, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
 
 /** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */
 const INSERT_DUE_NOW = `
@@ -23,6 +23,11 @@ export interface BurstResult {
   /** Every task has exactly its scheduled, claimed and completed event, and nothing else was written. */
   readonly events_ok: boolean;
   readonly worker_cpu_ms: number;
+  /**
+   * CPU per task, µs, from the workers' start to the last arrival: the workers (start-up
+   * included), all of PostgreSQL, and the sink. Where the two cores go.
+   */
+  readonly cpu_us_per_task: { readonly worker: number; readonly postgres: number; readonly sink: number };
   readonly peak_rss_mb: number | null;
 }
 
@@ -48,10 +53,15 @@ export const runBurst = async (
       return before.rows[0]!.id;
     });
     await sink.reset();
+    const postgresBefore = postgresCpuMs();
+    const sinkBefore = cpuMs(sink.pid);
     const startedAt = Date.now();
     for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}`, ...options.env }));
     const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5);
     const cpu = workers.reduce((sum, worker) => sum + cpuMs(worker.pid), 0);
+    const postgresCpu = postgresCpuMs() - postgresBefore;
+    const sinkCpu = cpuMs(sink.pid) - sinkBefore;
+    const perTask = (ms: number) => Math.round((ms * 1000) / options.tasks);
     const events = await waitForHistory(database.url, firstId, options.tasks, 60_000);
     const rss = workers.map((worker) => peakRssMb(worker.pid)).reduce<number | null>((max, mb) => (mb === null ? max : Math.max(max ?? 0, mb)), null);
     const seconds = (stats.last - startedAt) / 1000;
@@ -70,6 +80,7 @@ export const runBurst = async (
         events['completed'] === options.tasks &&
         Object.keys(events).length === 3,
       worker_cpu_ms: Math.round(cpu),
+      cpu_us_per_task: { worker: perTask(cpu), postgres: perTask(postgresCpu), sink: perTask(sinkCpu) },
       peak_rss_mb: rss,
     };
   } catch (error) {
