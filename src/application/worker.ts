@@ -137,9 +137,11 @@ export class Worker {
     }
   }
 
-  /** Starts claimed tasks while slots are free. */
+  /** Starts claimed tasks while slots are free (never once stopping: those are released instead). */
   private startWaiting(): void {
-    while (this.executing < this.options.concurrency && this.waiting.length > 0) this.launch(this.waiting.shift()!, this.shutdown.signal);
+    while (!this.stopping && this.executing < this.options.concurrency && this.waiting.length > 0) {
+      this.launch(this.waiting.shift()!, this.shutdown.signal);
+    }
   }
 
   private launch(task: ClaimedTask, shutdown: AbortSignal): void {
@@ -149,6 +151,8 @@ export class Worker {
       if (executed) return;
       executed = true;
       this.executing -= 1;
+      // The freed slot takes a claimed-ahead task now, even while the loop waits for a claim.
+      this.startWaiting();
       this.wakeSignal.wake();
     };
     const done = this.deps

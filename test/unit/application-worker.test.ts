@@ -115,6 +115,39 @@ describe('Worker loop with WORKER_PREFETCH', () => {
     expect(ids.every((id) => queue.state(id).status === 'completed' && queue.history(id).filter((event) => event.type === 'claimed').length === 1)).toBe(true);
   });
 
+  it('a freed slot starts a claimed-ahead task at once, even while a claim is still running', async () => {
+    const queue = new InMemoryTaskQueue();
+    const ids = Array.from({ length: 3 }, (_, n) => queue.add('job', { n }));
+    const started: string[] = [];
+    const finishFirst = gate();
+    const executor: TaskExecutor = {
+      execute: async (task) => {
+        started.push(task.id);
+        if (task.id === ids[0]) await finishFirst.opened;
+        return succeeded();
+      },
+    };
+    // Every claim after the first hangs until released, like a slow database.
+    const claimHeld = gate();
+    const claim = queue.claimDueTasks.bind(queue);
+    let claims = 0;
+    queue.claimDueTasks = async (workerId, limit) => {
+      claims += 1;
+      if (claims > 1) await claimHeld.opened;
+      return claim(workerId, limit);
+    };
+    const { worker } = inMemoryWorker(queue, { job: executor }, { batchSize: 2, concurrency: 1, prefetch: 2 });
+    worker.start();
+    await until(() => started.length === 1 && claims === 2, 5_000, 'one task running and a second claim hanging');
+    finishFirst.open();
+    // The first task's slot goes to the claimed-ahead one without waiting for the hanging claim.
+    await until(() => started.length === 2, 2_000, 'the claimed-ahead task started');
+    expect(started).toEqual([ids[0], ids[1]]);
+    claimHeld.open();
+    await until(() => ids.every((id) => queue.state(id).status === 'completed'));
+    await worker.stop(1000);
+  });
+
   it('at shutdown releases claimed-ahead tasks at once without running them', async () => {
     const queue = new InMemoryTaskQueue();
     const ids = Array.from({ length: 4 }, (_, n) => queue.add('job', { n }));
@@ -166,3 +199,12 @@ describe('RecoverStuck', () => {
     expect(queue.state(live).status).toBe('processing');
   });
 });
+
+/** A promise the test opens when it chooses. */
+const gate = () => {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+};
