@@ -31,7 +31,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     closers.push(() => closePool(pool));
     if (config.database.migrate) await migrate(pool, logger);
 
-    const executors = createExecutors(config, logger);
+    const executors = await createExecutors(config, logger);
     closers.push(executors.close);
     const wakeUps = startWakeUps(databaseUrl, config, logger, pool);
     closers.push(wakeUps.close);
