@@ -1,5 +1,7 @@
 import { sql } from 'slonik';
 import { taskHistory } from '../../src/adapters/postgres/operator-history.js';
+import { endAttempts } from '../../src/adapters/postgres/end-attempts.js';
+import { refreshHeartbeats } from '../../src/adapters/postgres/refresh-heartbeats.js';
 import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
 import type { ClaimedTask, TaskQueue } from '../../src/application/ports.js';
 import { replay } from '../../src/domain/index.js';
@@ -148,5 +150,26 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
     expect(await queue.endAttempt(complete(silent))).toBe('fenced');
     expect(await taskRow(fixture.pool, silent.id)).toMatchObject({ status: 'processing', locked_by: 'worker-b' });
     expect(await queue.refreshHeartbeats('worker-a', [silent])).toBe(0);
+  });
+
+  it('finds each task by its primary key, even when the statistics say nothing is processing', async () => {
+    // ANALYZE sees 300 pending tasks and none processing (as between bursts); then all are claimed.
+    await insertTasks(fixture.pool, Array.from({ length: 300 }, () => ({})));
+    await fixture.pool.query(sql.unsafe`ANALYZE scheduled_tasks`);
+    const tasks = await queue.claimDueTasks('worker-a', 300);
+    expect(tasks).toHaveLength(300);
+    // Index scans of this transaction alone (pg_stat_get_xact_numscans).
+    const indexScans = await fixture.pool.transaction(async (tx) => {
+      expect(await refreshHeartbeats(tx, 'worker-a', tasks)).toBe(300);
+      const ends = await endAttempts(tx, tasks.map((task) => complete(task)));
+      expect(ends.every((result) => result === 'applied')).toBe(true);
+      const scans = await tx.query(sql.unsafe`
+        SELECT relname AS name, pg_stat_get_xact_numscans(oid)::int AS scans
+          FROM pg_class WHERE relname IN ('scheduled_tasks_heartbeat_idx', 'scheduled_tasks_pkey')`);
+      return Object.fromEntries((scans.rows as { name: string; scans: number }[]).map((row) => [row.name, row.scans]));
+    });
+    // Scanning the heartbeat index per task would visit every processing task for each one.
+    expect(indexScans['scheduled_tasks_heartbeat_idx']).toBe(0);
+    expect(indexScans['scheduled_tasks_pkey']).toBeGreaterThanOrEqual(600);
   });
 });

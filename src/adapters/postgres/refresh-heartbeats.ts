@@ -10,8 +10,9 @@ const CountRow = t.type({ held: t.number });
  * Proves this worker's claims are alive, in one UPDATE for all of them. Only claims still held
  * (processing, same token, same owner) are touched; the count says how many that was. updated_at
  * moves too, so the seed's stuck-task query (`updated_at < NOW() - INTERVAL '5 minutes'`) does not
- * list a live long-running task. Checked through primary-key probes and locked, then updated by id,
- * for the reason given in end-attempts.ts (the heartbeat index is full of dead entries under load).
+ * list a live long-running task. Each claim is found by a primary-key probe and locked, its fence
+ * checked on the locked row, then updated by id: the plan end-attempts.ts explains (without it the
+ * planner may scan the heartbeat index for every claim).
  */
 export const refreshHeartbeats = async (
   db: CommonQueryMethods,
@@ -28,10 +29,12 @@ export const refreshHeartbeats = async (
         FROM unnest(${sql.array(ordered.map((claim) => claim.id), 'int8')},
                     ${sql.array(ordered.map((claim) => claim.claimToken), 'uuid')}) AS c(id, claim_token)
        CROSS JOIN LATERAL (
-              SELECT id FROM scheduled_tasks
-               WHERE id = c.id AND claim_token = c.claim_token AND status = 'processing' AND locked_by = ${workerId}
+              SELECT id, claim_token, status, locked_by FROM scheduled_tasks
+               WHERE id = c.id
+              OFFSET 0
                  FOR UPDATE
             ) AS s
+       WHERE s.claim_token = c.claim_token AND s.status = 'processing' AND s.locked_by = ${workerId}
     ), refreshed AS (
       UPDATE scheduled_tasks AS t
          SET heartbeat_at = now(), updated_at = now()
