@@ -4,7 +4,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { adminUrl, repoRoot, startSink, withClient, type WorkerSettings } from './harness.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
-import { fillLargeTable, runBurst, type BurstResult } from './throughput.js';
+import { fillLargeTable, runBurst, runWarmBurst, type BurstResult } from './throughput.js';
 
 /**
  * `npm run bench [-- --only burst,punctual] [--peers] [--workers N]`: the project's benchmark, one
@@ -14,7 +14,7 @@ import { fillLargeTable, runBurst, type BurstResult } from './throughput.js';
  * configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'punctual', 'immediate', 'large-table', 'rss', 'idle'] as const;
+const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
@@ -88,6 +88,10 @@ const main = async () => {
       progress(`burst: 10,000 tasks due now, ${workers} worker process(es)`);
       burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers });
       if (wanted('burst')) print(burstLine('burst', THROUGHPUT, burst));
+    }
+    if (wanted('warm')) {
+      progress('warm: 10,000 tasks due now into a worker that has just drained 10,000');
+      print({ scenario: 'warm', ...(await runWarmBurst(sink, THROUGHPUT, 10_000)), concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });
     }
     if (wanted('punctual')) {
       progress('punctual: 1,000 tasks 1–6 s ahead, inserted at 200/s into an idle worker');

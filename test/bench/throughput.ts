@@ -91,6 +91,55 @@ export const runBurst = async (
   }
 };
 
+export interface WarmBurstResult {
+  readonly tasks: number;
+  /** From the second INSERT's commit to its last arrival. */
+  readonly seconds: number;
+  readonly per_sec: number;
+  readonly sink_per_sec: number | null;
+  readonly dupes: number;
+  readonly worker_cpu_us_per_task: number;
+}
+
+/**
+ * `warm`: the same burst into a worker that has just drained one of the same size, which is what a
+ * long-running worker does with a backlog: no start-up, no JIT warm-up, connections open. The
+ * first burst is not measured; time runs from the second INSERT's commit to its last arrival.
+ */
+export const runWarmBurst = async (sink: Sink, settings: WorkerSettings, tasks: number): Promise<WarmBurstResult> => {
+  const database = await createTestDatabase();
+  let worker: ReturnType<typeof startWorker> | undefined;
+  const insert = () => withClient(database.url, (client) => client.query(INSERT_DUE_NOW, [`${sink.url}/`, tasks]));
+  try {
+    await applySchema(database.url);
+    worker = startWorker(database.url, settings, { WORKER_ID: 'bench-warm' });
+    await worker.started;
+    await insert();
+    await sink.waitForUnique(tasks, 60_000 + tasks * 5);
+    await waitForHistory(database.url, '1', tasks, 60_000);
+    await sink.reset();
+    const cpuBefore = cpuMs(worker.pid);
+    const insertedAt = Date.now();
+    await insert();
+    const stats = await sink.waitForUnique(tasks, 60_000 + tasks * 5);
+    const span = (stats.last - stats.first) / 1000;
+    const seconds = (stats.last - insertedAt) / 1000;
+    return {
+      tasks,
+      seconds,
+      per_sec: Math.round(tasks / seconds),
+      sink_per_sec: span > 0 ? Math.round((tasks - 1) / span) : null,
+      dupes: stats.dupes,
+      worker_cpu_us_per_task: Math.round(((cpuMs(worker.pid) - cpuBefore) * 1000) / tasks),
+    };
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
+  } finally {
+    await worker?.stop();
+    await database.drop();
+  }
+};
+
 /** Event counts by type for tasks from `firstId` on, once all `tasks` completions are recorded (or after `timeoutMs`). */
 const waitForHistory = async (url: string, firstId: string, tasks: number, timeoutMs: number): Promise<Record<string, number>> =>
   withClient(url, async (client) => {
