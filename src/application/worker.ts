@@ -199,4 +199,3 @@ export class Worker {
 
 /** The shutdown signal of a task that never started: executeTask releases it without running it. */
 const notStarted = AbortSignal.abort(shutdownCause);
-
