@@ -123,7 +123,11 @@ export class DueTimer implements WakeUpSource {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.armedFor = null;
-      this.wake();
+      // Node measures timers from the event loop's cached time, which can lag the clock by a
+      // millisecond, so a timer may fire just before `at`: wait out the rest rather than wake early.
+      const rest = at - this.options.clock.now().getTime();
+      if (rest > 0) this.armAt(at, rest);
+      else this.wake();
     }, Math.ceil(delay));
     this.timer.unref();
   }
