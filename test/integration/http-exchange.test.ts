@@ -73,12 +73,19 @@ describe('startExchange', () => {
   });
 
   it('resolves with the partial body and the reason when aborted while the body streams', async () => {
+    let written = false;
     receiver = await startReceiver((_request, res) => {
       res.writeHead(200);
-      res.write('first part');
+      res.write('first part', () => {
+        written = true;
+      });
     });
     const exchange = post(receiver.url);
-    setTimeout(() => exchange.abort(new Error('shutting down')), 50);
+    // Aborted once the first part is on the wire, and given time to arrive (a loaded CI machine
+    // needed more than 50 ms from the request's start).
+    await until(() => written, 5_000, 'the first part written');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    exchange.abort(new Error('shutting down'));
     const response = await exchange.response;
     expect(response.body.bytes.toString()).toBe('first part');
     expect(response.body.error).toEqual(new Error('shutting down'));
