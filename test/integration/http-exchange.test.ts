@@ -55,8 +55,8 @@ describe('startExchange', () => {
   it('keeps what arrived before a reset and reports the error instead of throwing', async () => {
     receiver = await startReceiver((_request, res) => {
       res.writeHead(200);
-      res.write('partial');
-      setTimeout(() => res.socket?.destroy(), 20);
+      // Reset only once the part has had time to arrive: unread data is dropped on a reset.
+      res.write('partial', () => setTimeout(() => res.socket?.destroy(), 300));
     });
     const response = await post(receiver.url).response;
     expect(response.statusCode).toBe(200);
