@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { ClaimedTask } from '../../src/application/ports.js';
-import type { ExecutionOutcome } from '../../src/domain/execution.js';
+import type { ClaimedTask, TaskExecutor } from '../../src/application/ports.js';
+import { succeeded, type ExecutionOutcome } from '../../src/domain/execution.js';
 
 /** A task as the worker hands it to an executor right after claiming it. */
 export const claimedTask = (taskType: string, id: string, payload: unknown, attempts = 0): ClaimedTask => ({
@@ -22,4 +22,24 @@ export const never = (): AbortSignal => new AbortController().signal;
 export const failure = (outcome: ExecutionOutcome) => {
   if (outcome._tag !== 'Failed') throw new Error(`expected a failure, got ${JSON.stringify(outcome)}`);
   return outcome;
+};
+
+/**
+ * An executor whose calls each take `ms` and then succeed, counting how many run at once: `peak` is
+ * the most at any moment, `executed` how many have returned. `onStart` sees each call begin.
+ */
+export const concurrencyProbe = (ms: number, onStart: () => void = () => undefined) => {
+  const probe = { running: 0, peak: 0, executed: 0 };
+  const executor: TaskExecutor = {
+    execute: async () => {
+      probe.running += 1;
+      probe.peak = Math.max(probe.peak, probe.running);
+      onStart();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      probe.running -= 1;
+      probe.executed += 1;
+      return succeeded();
+    },
+  };
+  return Object.assign(probe, { executor });
 };

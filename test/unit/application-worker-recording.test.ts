@@ -1,5 +1,5 @@
-import type { AttemptEnd, AttemptEndResult, TaskExecutor } from '../../src/application/ports.js';
-import { succeeded } from '../../src/domain/index.js';
+import type { AttemptEnd, AttemptEndResult } from '../../src/application/ports.js';
+import { concurrencyProbe } from '../support/executor-calls.js';
 import { InMemoryTaskQueue } from '../support/in-memory-queue.js';
 import { until } from '../support/worker-process.js';
 import { inMemoryWorker } from '../support/in-memory-worker.js';
@@ -34,32 +34,20 @@ describe('Worker loop while outcomes are being written', () => {
   it('frees a slot when the executor returns, and holds at most `concurrency` outcomes unwritten', async () => {
     const queue = new SlowRecordingQueue();
     const ids = Array.from({ length: 30 }, (_, n) => queue.add('job', { n }));
-    let running = 0;
-    let peak = 0;
-    let executed = 0;
-    const executor: TaskExecutor = {
-      execute: async () => {
-        running += 1;
-        peak = Math.max(peak, running);
-        await new Promise((resolve) => setTimeout(resolve, 2));
-        running -= 1;
-        executed += 1;
-        return succeeded();
-      },
-    };
-    const { worker } = inMemoryWorker(queue, { job: executor }, { batchSize: 5, concurrency: 5 });
+    const probe = concurrencyProbe(2);
+    const { worker } = inMemoryWorker(queue, { job: probe.executor }, { batchSize: 5, concurrency: 5 });
     worker.start();
 
     // Nothing can be written yet: the worker runs past `concurrency` tasks, but stops at twice that.
-    await until(() => executed === 10);
+    await until(() => probe.executed === 10);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(executed).toBe(10);
+    expect(probe.executed).toBe(10);
     expect(queue.waiting).toBe(10);
     expect(worker.inFlightCount).toBe(10);
 
     queue.openGate();
     await until(() => ids.every((id) => queue.state(id).status === 'completed'));
     await worker.stop(1000);
-    expect(peak).toBeLessThanOrEqual(5);
+    expect(probe.peak).toBeLessThanOrEqual(5);
   });
 });

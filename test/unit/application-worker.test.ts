@@ -1,6 +1,7 @@
 import { noMetrics, type TaskExecutor } from '../../src/application/ports.js';
 import { recoverStuck } from '../../src/application/recover-stuck.js';
 import { retryableFailure, succeeded } from '../../src/domain/index.js';
+import { concurrencyProbe } from '../support/executor-calls.js';
 import { InMemoryTaskQueue } from '../support/in-memory-queue.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { until } from '../support/worker-process.js';
@@ -32,22 +33,12 @@ describe('Worker loop', () => {
   it('never runs more tasks at once than its concurrency', async () => {
     const queue = new InMemoryTaskQueue();
     const ids = Array.from({ length: 40 }, (_, n) => queue.add('job', { n }));
-    let running = 0;
-    let peak = 0;
-    const executor: TaskExecutor = {
-      execute: async () => {
-        running += 1;
-        peak = Math.max(peak, running);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        running -= 1;
-        return succeeded();
-      },
-    };
-    const { worker } = workerWith(queue, executor, { batchSize: 10, concurrency: 7 });
+    const probe = concurrencyProbe(10);
+    const { worker } = workerWith(queue, probe.executor, { batchSize: 10, concurrency: 7 });
     worker.start();
     await until(() => ids.every((id) => queue.state(id).status === 'completed'));
     await worker.stop(1000);
-    expect(peak).toBe(7);
+    expect(probe.peak).toBe(7);
   });
 
   it('at shutdown lets a task finish within the timeout, and releases one that does not', async () => {
@@ -75,38 +66,18 @@ describe('Worker loop', () => {
 });
 
 describe('Worker loop with WORKER_PREFETCH', () => {
-  const slow: TaskExecutor = {
-    execute: (_task, signal) =>
-      new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(succeeded()), 10);
-        signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve(retryableFailure('aborted'));
-        });
-      }),
-  };
-
   it('holds claimed tasks ahead of its slots, claims at least half a batch at a time, and still runs at most its concurrency', async () => {
     const queue = new InMemoryTaskQueue();
     const ids = Array.from({ length: 60 }, (_, n) => queue.add('job', { n }));
-    let running = 0;
-    let peak = 0;
     let peakHeld = 0;
-    const executor: TaskExecutor = {
-      execute: async (task, signal) => {
-        running += 1;
-        peak = Math.max(peak, running);
-        peakHeld = Math.max(peakHeld, worker.inFlightCount);
-        const outcome = await slow.execute(task, signal);
-        running -= 1;
-        return outcome;
-      },
-    };
-    const { worker } = inMemoryWorker(queue, { job: executor }, { batchSize: 10, concurrency: 5, prefetch: 10 });
+    const probe = concurrencyProbe(10, () => {
+      peakHeld = Math.max(peakHeld, worker.inFlightCount);
+    });
+    const { worker } = inMemoryWorker(queue, { job: probe.executor }, { batchSize: 10, concurrency: 5, prefetch: 10 });
     worker.start();
     await until(() => ids.every((id) => queue.state(id).status === 'completed'));
     await worker.stop(1000);
-    expect(peak).toBe(5);
+    expect(probe.peak).toBe(5);
     // 5 running and 10 claimed ahead, never more.
     expect(peakHeld).toBe(15);
     // Once tasks wait, a claim asks for at least half a batch; without prefetch this load claims
