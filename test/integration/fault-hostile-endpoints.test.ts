@@ -1,11 +1,8 @@
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startReceiver, type Receiver } from '../support/http-receiver.js';
-import { connectSql, type SqlClient } from '../support/tasks-sql.js';
-import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
+import { until, type WorkerProcess } from '../support/worker-process.js';
+import { useWorkerSuite } from '../support/worker-suite.js';
 import { isRunning, residentMiB, sleep, watchMemory } from './fault-helpers.js';
 
 const MB = 1024 * 1024;
@@ -18,9 +15,6 @@ const HTTP_TIMEOUT_MS = 1000;
  * task, and keep serving the healthy ones.
  */
 describe('hostile endpoints through a running worker', () => {
-  let database: TestDatabase;
-  let db: SqlClient;
-  let receiver: Receiver;
   let statusDrip: TcpServer;
   let worker: WorkerProcess;
   const floods = { written: new Map<string, number>() };
@@ -47,20 +41,18 @@ describe('hostile endpoints through a running worker', () => {
     response.on('close', () => clearInterval(timer));
   };
 
+  const suite = useWorkerSuite({
+    '/hang': () => undefined,
+    '/flood-ok': flood(200),
+    '/flood-error': flood(500),
+    '/found': (_request, response) => void response.writeHead(302, { location: suite.receiver.url('/target') }).end(),
+    '/moved': (_request, response) => void response.writeHead(308, { location: suite.receiver.url('/target') }).end(),
+    '/gone': (_request, response) => void response.writeHead(410).end('this hook was removed'),
+    '/drip-ok': drip(200),
+    '/drip-error': drip(503),
+  });
+
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await applySchema(database.url);
-    db = await connectSql(database.url);
-    receiver = await startReceiver({
-      '/hang': () => undefined,
-      '/flood-ok': flood(200),
-      '/flood-error': flood(500),
-      '/found': (_request, response) => void response.writeHead(302, { location: receiver.url('/target') }).end(),
-      '/moved': (_request, response) => void response.writeHead(308, { location: receiver.url('/target') }).end(),
-      '/gone': (_request, response) => void response.writeHead(410).end('this hook was removed'),
-      '/drip-ok': drip(200),
-      '/drip-error': drip(503),
-    });
     // The status line and then one header, one byte every 20 ms, the header never ending: the
     // headers never complete, yet every byte is valid HTTP (so only the timeout can end it).
     statusDrip = createTcpServer((socket) => {
@@ -72,10 +64,8 @@ describe('hostile endpoints through a running worker', () => {
     });
     statusDrip.listen(0, '127.0.0.1');
     await once(statusDrip, 'listening');
-    worker = spawnWorker({
-      ...FAST_ENV,
+    worker = suite.start({
       LOG_LEVEL: 'info',
-      DATABASE_URL: database.url,
       WORKER_ID: 'hostile',
       HTTP_TIMEOUT: String(HTTP_TIMEOUT_MS / 1000),
       TASK_TIMEOUT: '20',
@@ -85,10 +75,7 @@ describe('hostile endpoints through a running worker', () => {
 
   afterAll(async () => {
     await worker.stop('SIGKILL');
-    await receiver.close();
     await new Promise((resolve) => statusDrip.close(resolve));
-    await db.close();
-    await database.drop();
   });
 
   it('records the right outcome for each, stays up with bounded memory, and keeps serving healthy tasks', async () => {
@@ -99,31 +86,31 @@ describe('hostile endpoints through a running worker', () => {
 
     const statusDripUrl = `http://127.0.0.1:${(statusDrip.address() as AddressInfo).port}/status-drip`;
     const hostile = {
-      hang: await db.insertTask('http_callback', { url: receiver.url('/hang'), data: {} }, { maxAttempts: 2 }),
-      floodOk: await db.insertTask('http_callback', { url: receiver.url('/flood-ok'), data: {} }),
-      floodError: await db.insertTask('http_callback', { url: receiver.url('/flood-error'), data: {} }, { maxAttempts: 1 }),
-      found: await db.insertTask('http_callback', { url: receiver.url('/found'), data: {} }),
-      moved: await db.insertTask('http_callback', { url: receiver.url('/moved'), data: {} }),
-      gone: await db.insertTask('http_callback', { url: receiver.url('/gone'), data: {} }),
-      dripOk: await db.insertTask('http_callback', { url: receiver.url('/drip-ok'), data: {} }),
-      dripError: await db.insertTask('http_callback', { url: receiver.url('/drip-error'), data: {} }, { maxAttempts: 1 }),
-      statusDrip: await db.insertTask('http_callback', { url: statusDripUrl, data: {} }, { maxAttempts: 1 }),
+      hang: await suite.db.insertTask('http_callback', { url: suite.receiver.url('/hang'), data: {} }, { maxAttempts: 2 }),
+      floodOk: await suite.db.insertTask('http_callback', { url: suite.receiver.url('/flood-ok'), data: {} }),
+      floodError: await suite.db.insertTask('http_callback', { url: suite.receiver.url('/flood-error'), data: {} }, { maxAttempts: 1 }),
+      found: await suite.db.insertTask('http_callback', { url: suite.receiver.url('/found'), data: {} }),
+      moved: await suite.db.insertTask('http_callback', { url: suite.receiver.url('/moved'), data: {} }),
+      gone: await suite.db.insertTask('http_callback', { url: suite.receiver.url('/gone'), data: {} }),
+      dripOk: await suite.db.insertTask('http_callback', { url: suite.receiver.url('/drip-ok'), data: {} }),
+      dripError: await suite.db.insertTask('http_callback', { url: suite.receiver.url('/drip-error'), data: {} }, { maxAttempts: 1 }),
+      statusDrip: await suite.db.insertTask('http_callback', { url: statusDripUrl, data: {} }, { maxAttempts: 1 }),
     };
     const healthyQueued = Date.now();
     const healthy: string[] = [];
-    for (let n = 0; n < 20; n += 1) healthy.push(await db.insertTask('http_callback', { url: receiver.url('/healthy'), data: { n } }));
+    for (let n = 0; n < 20; n += 1) healthy.push(await suite.db.insertTask('http_callback', { url: suite.receiver.url('/healthy'), data: { n } }));
 
     // Healthy tasks are not held up behind the hostile ones for longer than one HTTP_TIMEOUT or so.
     const unsettled = async (ids: string[], settled: string[]) =>
-      (await db.client.query('SELECT 1 FROM scheduled_tasks WHERE id = ANY($1::bigint[]) AND status <> ALL($2::text[])', [ids, settled])).rowCount;
+      (await suite.db.client.query('SELECT 1 FROM scheduled_tasks WHERE id = ANY($1::bigint[]) AND status <> ALL($2::text[])', [ids, settled])).rowCount;
     await until(async () => (await unsettled(healthy, ['completed'])) === 0, 5000, 'healthy tasks completed');
     const healthyMs = Date.now() - healthyQueued;
     await until(async () => (await unsettled(Object.values(hostile), ['completed', 'failed'])) === 0, 20_000, 'hostile tasks settled');
     memory.stop();
 
     const outcome = async (id: string) => {
-      const row = await db.task(id);
-      const events = await db.events(id);
+      const row = await suite.db.task(id);
+      const events = await suite.db.events(id);
       const last = events.at(-1)!;
       return {
         status: row.status,
@@ -151,10 +138,10 @@ describe('hostile endpoints through a running worker', () => {
 
     expect(await outcome(hostile.found)).toMatchObject({ status: 'failed', attempts: 1, error: expect.stringMatching(target('/target')) });
     expect(await outcome(hostile.moved)).toMatchObject({ status: 'failed', attempts: 1, error: expect.stringMatching(target('/target')) });
-    expect(receiver.to('/target')).toHaveLength(0);
+    expect(suite.receiver.to('/target')).toHaveLength(0);
 
     expect(await outcome(hostile.gone)).toMatchObject({ status: 'failed', attempts: 1, error: 'HTTP 410: this hook was removed' });
-    expect(receiver.to('/gone')).toHaveLength(1);
+    expect(suite.receiver.to('/gone')).toHaveLength(1);
 
     const dripOk = await outcome(hostile.dripOk);
     expect(dripOk).toMatchObject({ status: 'completed', attempts: 1 });
@@ -167,7 +154,7 @@ describe('hostile endpoints through a running worker', () => {
     expect(statusDripped).toMatchObject({ status: 'failed', attempts: 1, error: `timed out after ${HTTP_TIMEOUT_MS} ms` });
     expect(statusDripped.durationMs).toBeLessThan(HTTP_TIMEOUT_MS + 1500);
 
-    for (const id of healthy) expect(await db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
+    for (const id of healthy) expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
     // Two 100 MB answers went by; buffering either would add 100 MB. 64 KiB caps and socket buffers
     // are what should show (a few MB); 48 MiB leaves room for GC timing on a busy machine.
     const growth = memory.peak() - baseline;
