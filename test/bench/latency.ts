@@ -1,4 +1,5 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
+import { errorMessage } from '../../src/domain/error-message.js';
 import { createTestDatabase } from '../support/database.js';
 import { adminUrl, percentile, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
 
@@ -20,7 +21,7 @@ const withIdleWorker = async <T>(settings: WorkerSettings, use: (databaseUrl: st
     await sleep(1500);
     return await use(database.url);
   } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
+    throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
   } finally {
     await worker?.stop();
     await database.drop();

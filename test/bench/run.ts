@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
+import { errorMessage } from '../../src/domain/error-message.js';
 import { adminUrl, repoRoot, startSink, withClient, type WorkerSettings } from './harness.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { fillLargeTable, runBurst, runWarmBurst, type BurstResult } from './throughput.js';
@@ -129,7 +130,7 @@ const main = async () => {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`bench: ${errorMessage(error)}\n`);
     process.exit(1);
   },
 );

@@ -1,6 +1,7 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
-import { cpuMs, peakRssMb, postgresCpuMs, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
+import { errorMessage } from '../../src/domain/error-message.js';
+import { cpuMs, peakRssMb, postgresCpuMs, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerSettings } from './harness.js';
 
 /** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */
 const INSERT_DUE_NOW = `
@@ -64,15 +65,10 @@ export const runBurst = async (
     const perTask = (ms: number) => Math.round((ms * 1000) / options.tasks);
     const events = await waitForHistory(database.url, firstId, options.tasks, 60_000);
     const rss = workers.map((worker) => peakRssMb(worker.pid)).reduce<number | null>((max, mb) => (mb === null ? max : Math.max(max ?? 0, mb)), null);
-    const seconds = (stats.last - startedAt) / 1000;
-    const span = (stats.last - stats.first) / 1000;
     return {
       tasks: options.tasks,
       workers: options.workers,
-      seconds,
-      per_sec: Math.round(options.tasks / seconds),
-      sink_per_sec: span > 0 ? Math.round((options.tasks - 1) / span) : null,
-      dupes: stats.dupes,
+      ...rates(options.tasks, stats, startedAt),
       events,
       events_ok:
         events['scheduled'] === options.tasks &&
@@ -84,7 +80,7 @@ export const runBurst = async (
       peak_rss_mb: rss,
     };
   } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`);
+    throw new Error(`${errorMessage(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`);
   } finally {
     await Promise.all(workers.map((worker) => worker.stop()));
     await database.drop();
@@ -122,22 +118,32 @@ export const runWarmBurst = async (sink: Sink, settings: WorkerSettings, tasks: 
     const insertedAt = Date.now();
     await insert();
     const stats = await sink.waitForUnique(tasks, 60_000 + tasks * 5);
-    const span = (stats.last - stats.first) / 1000;
-    const seconds = (stats.last - insertedAt) / 1000;
     return {
       tasks,
-      seconds,
-      per_sec: Math.round(tasks / seconds),
-      sink_per_sec: span > 0 ? Math.round((tasks - 1) / span) : null,
-      dupes: stats.dupes,
+      ...rates(tasks, stats, insertedAt),
       worker_cpu_us_per_task: Math.round(((cpuMs(worker.pid) - cpuBefore) * 1000) / tasks),
     };
   } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
+    throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
   } finally {
     await worker?.stop();
     await database.drop();
   }
+};
+
+/**
+ * Throughput of `tasks` as the peers report it: from `since` to the last arrival (`per_sec`), and
+ * from the sink's first to its last arrival (`sink_per_sec`).
+ */
+const rates = (tasks: number, stats: SinkStats, since: number) => {
+  const seconds = (stats.last - since) / 1000;
+  const span = (stats.last - stats.first) / 1000;
+  return {
+    seconds,
+    per_sec: Math.round(tasks / seconds),
+    sink_per_sec: span > 0 ? Math.round((tasks - 1) / span) : null,
+    dupes: stats.dupes,
+  };
 };
 
 /** Event counts by type for tasks from `firstId` on, once all `tasks` completions are recorded (or after `timeoutMs`). */
