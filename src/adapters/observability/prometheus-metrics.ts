@@ -67,7 +67,7 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
     buckets: SCHEDULE_LAG_BUCKETS,
     registers: [registry],
   });
-  const inFlight = new Gauge({ name: 'at_worker_tasks_in_flight', help: 'Tasks this worker is executing right now.', registers: [registry] });
+  const inFlight = new Gauge({ name: 'at_worker_tasks_in_flight', help: 'Tasks this worker holds a claim on: executing, claimed ahead (WORKER_PREFETCH), or having their outcome written.', registers: [registry] });
 
   if (options.countByStatus !== undefined) {
     const counts = cachedStatusCounts(options.countByStatus, {
