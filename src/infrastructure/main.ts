@@ -2,6 +2,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { errorMessage } from '../domain/index.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
+import { reexecWithHeapFlags, WORKER_HEAP_FLAGS } from './heap-flags.js';
 
 /**
  * The process edge: `at-worker start` runs the worker; the operator commands live in cli.ts. Bad
@@ -28,6 +29,8 @@ const main = async (argv: readonly string[]): Promise<number> => {
     process.stderr.write(`${config.left.message}\n`);
     return 2;
   }
+  // Once, with the heap flags the worker is sized for (heap-flags.ts says why); returns when they are set.
+  reexecWithHeapFlags();
   // Loaded here, not at the top: the worker's modules (slonik, undici, amqplib, nodemailer, pino,
   // inversify) take ~1-2 s of CPU to import, which every operator command would otherwise pay.
   const { runWorker } = await import('./run-worker.js');
@@ -51,6 +54,10 @@ task_events, and recovers tasks whose worker died. Configured by environment var
                Callbacks may reach local and private addresses unless HTTP_ALLOW_PRIVATE_NETWORKS=false.
 
 Stops gracefully on SIGTERM / SIGINT (a second signal exits at once).
+
+Memory: the worker re-executes itself once (same process id) to run node with
+${WORKER_HEAP_FLAGS.join(' ')}, which keep a busy worker's heap small; a flag
+given on the node command line or in NODE_OPTIONS wins (README "Operations").
 `;
 
 main(process.argv.slice(2)).then(

@@ -134,12 +134,18 @@ export interface WorkerSettings {
 
 /**
  * The compiled worker (`at-worker start`) as its own process, configured by environment only.
- * Its stdout (JSON log lines) is drained and only the tail kept, for error messages.
+ * Its stdout (JSON log lines) is drained and only the tail kept, for error messages. `nodeArgs` go
+ * before the script, as an operator's flags would.
  */
-export const startWorker = (databaseUrl: string, settings: WorkerSettings, extra: Record<string, string> = {}) => {
+export const startWorker = (
+  databaseUrl: string,
+  settings: WorkerSettings,
+  extra: Record<string, string> = {},
+  nodeArgs: readonly string[] = [],
+) => {
   const main = join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (npm run bench does)`);
-  const child: ChildProcess = spawn(process.execPath, [main, 'start'], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main, 'start'], {
     cwd: dirname(main),
     env: {
       PATH: process.env['PATH'] ?? '',

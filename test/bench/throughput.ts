@@ -40,7 +40,12 @@ export interface BurstResult {
 export const runBurst = async (
   sink: Sink,
   settings: WorkerSettings,
-  options: { tasks: number; workers: number; prepare?: (databaseUrl: string) => Promise<void>; env?: Record<string, string> },
+  options: {
+    tasks: number;
+    workers: number;
+    prepare?: (databaseUrl: string) => Promise<void>;
+    nodeArgs?: readonly string[];
+  },
 ): Promise<BurstResult> => {
   const database = await createTestDatabase();
   const workers: ReturnType<typeof startWorker>[] = [];
@@ -57,7 +62,7 @@ export const runBurst = async (
     const postgresBefore = postgresCpuMs();
     const sinkBefore = cpuMs(sink.pid);
     const startedAt = Date.now();
-    for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}`, ...options.env }));
+    for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}` }, options.nodeArgs));
     const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5);
     const cpu = workers.reduce((sum, worker) => sum + cpuMs(worker.pid), 0);
     const postgresCpu = postgresCpuMs() - postgresBefore;

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { spawnWorker, until } from '../support/worker-process.js';
+import { WORKER_HEAP_FLAGS } from '../../src/infrastructure/heap-flags.js';
+import { MAIN, spawnWorker, until } from '../support/worker-process.js';
 import { insertHttpBurst, useWorkerSuite } from '../support/worker-suite.js';
 
 describe('worker process lifecycle', () => {
@@ -20,6 +22,20 @@ describe('worker process lifecycle', () => {
     expect(worker.lines.every((line) => line['worker_id'] === 'worker-1')).toBe(true);
     expect(await worker.stop('SIGINT')).toBe(0);
     expect(worker.lines.some((line) => line.msg === 'Received signal interrupt, initiating graceful shutdown...')).toBe(true);
+  });
+
+  it('runs in the same process with the heap flags it is sized for, keeping a flag the operator set', async () => {
+    const cmdline = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const sized = suite.start({ WORKER_ID: 'sized' });
+    const operators = suite.start({ WORKER_ID: 'operators', NODE_OPTIONS: '--max-semi-space-size=32' });
+    await sized.waitForLog(/Started with polling interval/);
+    await operators.waitForLog(/Started with polling interval/);
+    // The spawned process id runs node with the flags: the worker re-executed itself, it did not fork.
+    expect(cmdline(sized.child.pid)).toEqual(expect.arrayContaining([...WORKER_HEAP_FLAGS, MAIN, 'start']));
+    expect(cmdline(operators.child.pid)).toContain('--heap-growing-percent=50');
+    expect(cmdline(operators.child.pid)).not.toContain('--max-semi-space-size=16');
+    expect(await sized.stop('SIGTERM')).toBe(0);
+    expect(await operators.stop('SIGTERM')).toBe(0);
   });
 
   it('on SIGTERM lets an in-flight task finish, then exits 0', async () => {
