@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-import * as E from 'fp-ts/lib/Either.js';
-import { errorMessage } from '../domain/index.js';
-import { decodeConfig, loadEnvironment } from './config/index.js';
+import { errorMessage } from '../domain/error-message.js';
 import { reexecWithHeapFlags, WORKER_HEAP_FLAGS } from './heap-flags.js';
 
 /**
@@ -23,14 +21,16 @@ const main = async (argv: readonly string[]): Promise<number> => {
     process.stderr.write(`at-worker start: unknown argument ${unknown[0]} (see at-worker start --help)\n`);
     return 2;
   }
+  // First, before any other module is loaded (that work would be done twice): the heap flags the
+  // worker is sized for (heap-flags.ts says why). Returns once they are set.
+  reexecWithHeapFlags();
+  const [E, { decodeConfig, loadEnvironment }] = await Promise.all([import('fp-ts/lib/Either.js'), import('./config/index.js')]);
   const embedded = rest.includes('--embedded');
   const config = decodeConfig(embedded ? embeddedDefaults(loadEnvironment()) : loadEnvironment());
   if (E.isLeft(config)) {
     process.stderr.write(`${config.left.message}\n`);
     return 2;
   }
-  // Once, with the heap flags the worker is sized for (heap-flags.ts says why); returns when they are set.
-  reexecWithHeapFlags();
   // Loaded here, not at the top: the worker's modules (slonik, undici, amqplib, nodemailer, pino,
   // inversify) take ~1-2 s of CPU to import, which every operator command would otherwise pay.
   const { runWorker } = await import('./run-worker.js');
