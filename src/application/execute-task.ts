@@ -51,11 +51,11 @@ export const executeTask =
   (deps: ExecuteTaskDeps): ExecuteTask =>
   async (task, shutdown, onExecuted) => {
     const started = deps.clock.now();
-    const { signal, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
+    const { signal, aborted, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
     try {
       // Shutdown began before this task started (it was claimed ahead): released without running.
-      outcome = signal.aborted ? retryableFailure(describeAbort(signal.reason)) : await runExecutor(deps.executors, task, signal);
+      outcome = signal.aborted ? abortedOutcome(signal.reason) : await runExecutor(deps.executors, task, signal, aborted);
     } finally {
       dispose();
       onExecuted?.();
@@ -82,19 +82,15 @@ const runExecutor = async (
   executors: ExecutorsByType,
   task: ClaimedTask,
   signal: AbortSignal,
+  aborted: Promise<ExecutionOutcome>,
 ): Promise<ExecutionOutcome> => {
   const executor = executors.get(task.taskType);
   if (executor === undefined) {
     const known = [...executors.keys()].join(', ');
     return permanentFailure(`unknown task_type ${quoted(task.taskType)} (expected one of: ${known})`);
   }
-  // An executor that ignores its signal must still not hold the slot past the timeout.
-  const aborted = new Promise<ExecutionOutcome>((resolve) => {
-    const onAbort = () => resolve(retryableFailure(describeAbort(signal.reason)));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
   try {
+    // An executor that ignores its signal must still not hold the slot past the timeout.
     return await Promise.race([executor.execute(task, signal), aborted]);
   } catch (cause) {
     return retryableFailure(`executor error: ${errorMessage(cause)}`);
@@ -163,18 +159,54 @@ const report = (
   deps.logger.warn(`[Executor] Task ${task.id} failed: ${error} (${what})`, { ...fields, error });
 };
 
-/** A signal aborted by shutdown or by TASK_TIMEOUT, whichever comes first, with the cause as reason. */
+/**
+ * A signal aborted by shutdown or by TASK_TIMEOUT, whichever comes first, with the cause as reason,
+ * and `aborted`, which resolves with the outcome that abort means at the same moment.
+ *
+ * Both are driven by hand rather than through 'abort' listeners: a listener on the shutdown signal
+ * and one on the task's own signal per task (EventTarget's add/removeEventListener) cost about 3 µs
+ * of CPU per task in a 100,000-task burst profile. The shutdown signal gets one listener, shared
+ * by every task it covers (`abortWith`).
+ */
 const taskSignal = (shutdown: AbortSignal, timeoutMs: number) => {
   const controller = new AbortController();
-  const onShutdown = () => controller.abort(shutdownCause);
-  if (shutdown.aborted) onShutdown();
-  else shutdown.addEventListener('abort', onShutdown, { once: true });
-  const timer = setTimeout(() => controller.abort({ _tag: 'TaskTimeout', afterMs: timeoutMs } satisfies AbortCause), timeoutMs);
+  let settle: (outcome: ExecutionOutcome) => void = () => undefined;
+  const aborted = new Promise<ExecutionOutcome>((resolve) => {
+    settle = resolve;
+  });
+  const abort = (cause: AbortCause) => {
+    if (controller.signal.aborted) return;
+    controller.abort(cause);
+    settle(abortedOutcome(cause));
+  };
+  const forget = abortWith(shutdown, () => abort(shutdownCause));
+  const timer = setTimeout(() => abort({ _tag: 'TaskTimeout', afterMs: timeoutMs }), timeoutMs);
   const dispose = () => {
     clearTimeout(timer);
-    shutdown.removeEventListener('abort', onShutdown);
+    forget();
   };
-  return { signal: controller.signal, dispose };
+  return { signal: controller.signal, aborted, dispose };
+};
+
+/** The aborts to run when a shutdown signal aborts, one set (and one listener) per signal. */
+const abortsBySignal = new WeakMap<AbortSignal, Set<() => void>>();
+
+/** Runs `abort` when `shutdown` aborts (at once if it has); returns the function that forgets it. */
+const abortWith = (shutdown: AbortSignal, abort: () => void): (() => void) => {
+  if (shutdown.aborted) {
+    abort();
+    return () => undefined;
+  }
+  let aborts = abortsBySignal.get(shutdown);
+  if (aborts === undefined) {
+    const all = new Set<() => void>();
+    shutdown.addEventListener('abort', () => all.forEach((run) => run()), { once: true });
+    abortsBySignal.set(shutdown, all);
+    aborts = all;
+  }
+  const registered = aborts;
+  registered.add(abort);
+  return () => void registered.delete(abort);
 };
 
 /**
@@ -185,6 +217,8 @@ const quoted = (text: string): string =>
   JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text).replace(/[\u2028\u2029]/g, (char) =>
     char === '\u2028' ? '\\u2028' : '\\u2029',
   );
+
+const abortedOutcome = (reason: unknown): ExecutionOutcome => retryableFailure(describeAbort(reason));
 
 const describeAbort = (reason: unknown): string => {
   const cause = reason as AbortCause | undefined;
