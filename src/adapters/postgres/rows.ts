@@ -27,8 +27,9 @@ export const Int8String = new t.Type<string, string, unknown>(
  *
  * Row codecs check and do not transform (their output type is their type), so a row that already is
  * an `A` is returned as it is: io-ts's `is` walks the row without allocating, where `decode` builds
- * a context and an Either per column (about 2 KB and 4 µs per claimed task, measured on a
- * 100,000-task burst). `decode` runs only to say what is wrong with a row that is not an `A`.
+ * a context and an Either per column (io-ts took 2.4 µs of CPU per task in a 100,000-task burst
+ * profile, 1.5 µs with `is`; the rest is payload decoding). `decode` runs only to say what is wrong
+ * with a row that is not an `A`.
  */
 export const decodeRows = <A>(codec: t.Type<A, A, unknown>, query: string, rows: readonly unknown[]): A[] =>
   rows.map((row) => {
