@@ -1,3 +1,5 @@
+import { errorMessage } from '../domain/error-message.js';
+
 /**
  * The V8 heap sizing `at-worker start` runs with, and the one re-exec that applies it.
  *
@@ -33,10 +35,15 @@ export const missingHeapFlags = (execArgv: readonly string[], nodeOptions: strin
 
 /**
  * Replaces this process with the same node, script and arguments plus the missing heap flags.
- * Returns only when there is nothing to add or the platform cannot exec.
+ * Returns when there is nothing to add, when the platform cannot exec, or when the exec fails (say,
+ * node's binary was replaced by an upgrade): the worker then runs as it is, and says so on stderr.
  */
 export const reexecWithHeapFlags = (): void => {
   const missing = missingHeapFlags(process.execArgv, process.env['NODE_OPTIONS']);
   if (missing.length === 0 || typeof process.execve !== 'function') return;
-  process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  try {
+    process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  } catch (cause) {
+    process.stderr.write(`at-worker: running without ${missing.join(' ')}: could not re-execute node (${errorMessage(cause)})\n`);
+  }
 };
