@@ -7,11 +7,12 @@ import { errorMessage } from '../domain/error-message.js';
  * events), almost all of it short-lived. With V8's defaults on a large host the young generation
  * grows to 64 MB and the old generation may grow to four times its live size (about 30 MB) before
  * a full collection, so a 100,000-task burst peaked at 282-315 MB of resident memory for a live
- * heap of about 30 MB. With these two flags the same burst peaks at 155-170 MB, for about 3 µs more
- * garbage-collection CPU per task (npm run bench, `rss` scenario; the README's Performance section):
+ * heap of about 30 MB. With these two flags the same burst peaks at 155-162 MB (npm run bench, `rss`
+ * scenario), for 4-6 µs more garbage-collection pause per task (--trace-gc-nvp: 0.9-1.2 s of pauses
+ * per 100,000 tasks with V8's sizing, 1.2-1.7 s with these flags):
  *
  * - `--max-semi-space-size=16`: a young generation of 16 MB semi-spaces instead of 32-64 MB.
- *   Scavenges run twice as often and cost about as much each (they copy the tasks in flight,
+ *   Scavenges run three times as often and cost about as much each (they copy what is in flight,
  *   not the garbage).
  * - `--heap-growing-percent=50`: the old generation may grow by half its live size before the next
  *   full collection, instead of up to 4 ×. Full collections of a 30 MB heap take 5-20 ms.
