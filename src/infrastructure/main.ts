@@ -57,7 +57,7 @@ Stops gracefully on SIGTERM / SIGINT (a second signal exits at once).
 
 Memory: the worker re-executes itself once (same process id) to run node with
 ${WORKER_HEAP_FLAGS.join(' ')}, which keep a busy worker's heap small; a flag
-given on the node command line or in NODE_OPTIONS wins (README "Operations").
+given on the node command line or in NODE_OPTIONS wins (README "Memory").
 `;
 
 main(process.argv.slice(2)).then(
