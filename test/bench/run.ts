@@ -51,7 +51,8 @@ const parseArgs = (argv: readonly string[]) => {
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
 const progress = (text: string) => process.stderr.write(`[bench] ${text}\n`);
 
-const burstLine = (scenario: string, settings: WorkerSettings, result: BurstResult) => ({
+/** One scenario's JSON line: its result and the worker settings it ran with. */
+const burstLine = (scenario: string, settings: WorkerSettings, result: object) => ({
   scenario,
   ...result,
   concurrency: settings.concurrency,
@@ -92,7 +93,7 @@ const main = async () => {
     }
     if (wanted('warm')) {
       progress('warm: 10,000 tasks due now into a worker that has just drained 10,000');
-      print({ scenario: 'warm', ...(await runWarmBurst(sink, THROUGHPUT, 10_000)), concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });
+      print(burstLine('warm', THROUGHPUT, await runWarmBurst(sink, THROUGHPUT, 10_000)));
     }
     if (wanted('punctual')) {
       progress('punctual: 1,000 tasks 1–6 s ahead, inserted at 200/s into an idle worker');

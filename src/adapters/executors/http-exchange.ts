@@ -41,9 +41,9 @@ export const startExchange = (dispatcher: Dispatcher, options: Dispatcher.Dispat
   let controller: Dispatcher.DispatchController | undefined;
   let abortReason: { readonly reason: unknown } | undefined;
   let settled = false;
+  // 0 until the response's status line (a final one, not a 1xx) has arrived.
   let statusCode = 0;
   let headers: IncomingHttpHeaders = {};
-  let started = false;
   const chunks: Buffer[] = [];
   let size = 0;
   let truncated = false;
@@ -61,7 +61,7 @@ export const startExchange = (dispatcher: Dispatcher, options: Dispatcher.Dispat
   };
   const fail = (error: unknown): void => {
     if (settled) return;
-    if (started) finish(error);
+    if (statusCode !== 0) finish(error);
     else {
       settled = true;
       reject(error);
@@ -78,7 +78,6 @@ export const startExchange = (dispatcher: Dispatcher, options: Dispatcher.Dispat
       if (status < 200) return;
       statusCode = status;
       headers = responseHeaders;
-      started = true;
     },
     onResponseData(requestController, chunk) {
       if (truncated) return;
