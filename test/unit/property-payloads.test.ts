@@ -39,6 +39,16 @@ const anything = fc.anything({
 /** Strings with control characters, line breaks and astral code points: what header names become. */
 const hostileString = fc.string({ unit: 'binary', maxLength: 40 });
 
+/** http_callback payloads that are almost right: odd URLs, hostile header names and values, missing keys. */
+const nearMissHttpCallback = fc.record(
+  {
+    url: fc.oneof(fc.webUrl(), fc.constant('ftp://user:pw@files.example/'), hostileString, fc.jsonValue()),
+    data: fc.jsonValue(),
+    headers: fc.oneof(fc.dictionary(hostileString, fc.oneof(hostileString, fc.jsonValue()), { maxKeys: 4 }), fc.jsonValue()),
+  },
+  { requiredKeys: [] },
+);
+
 const refusalIsOneLine = (result: E.Either<string, unknown>): boolean => E.isRight(result) || isOneLine(result.left);
 
 const deeplyNested = (depth: number): unknown => {
@@ -62,13 +72,18 @@ describe('payload decoders, for any input', () => {
   });
 
   it('http_callback: near-miss objects with hostile header names and values are refused in one line', () => {
-    const url = fc.oneof(fc.webUrl(), fc.constant('ftp://user:pw@files.example/'), hostileString, fc.jsonValue());
-    const headers = fc.oneof(fc.dictionary(hostileString, fc.oneof(hostileString, fc.jsonValue()), { maxKeys: 4 }), fc.jsonValue());
     fc.assert(
-      fc.property(fc.record({ url, data: fc.jsonValue(), headers }, { requiredKeys: [] }), (value) =>
-        refusalIsOneLine(decodeHttpCallbackPayload(value)),
-      ),
+      fc.property(nearMissHttpCallback, (value) => refusalIsOneLine(decodeHttpCallbackPayload(value))),
       { numRuns: 2000 },
+    );
+  });
+
+  it('http_callback: the codec\'s `is` accepts exactly what its `decode` accepts (checkWith returns a payload as it is when `is` says yes)', () => {
+    const headerObjects = fc.dictionary(fc.constantFrom('X-Key', 'content-type', 'Host', 'bad name', 'x\r\n'), fc.oneof(fc.string(), hostileString, fc.jsonValue()), { maxKeys: 3 });
+    const payloads = fc.oneof(nearMissHttpCallback, fc.record({ url: fc.webUrl(), data: fc.jsonValue(), headers: headerObjects }, { requiredKeys: ['url'] }), anything);
+    fc.assert(
+      fc.property(payloads, (value) => HttpCallbackPayload.is(value) === E.isRight(HttpCallbackPayload.decode(value))),
+      { numRuns: 3000 },
     );
   });
 

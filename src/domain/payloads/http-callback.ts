@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { decodeWith, Present } from './decode.js';
+import { checkWith, Present } from './decode.js';
 
 /**
  * A URL as it may be shown to an operator: user-info (`user:password@`) replaced by `***`. Query
@@ -10,10 +10,17 @@ export const redactUrl = (text: string): string =>
   // Up to the last `@` of the authority, as the WHATWG parser reads it; with or without a scheme.
   text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/?#]*@/i, (_match, scheme: string | undefined) => `${scheme ?? ''}***@`);
 
+const isHttpUrl = (value: unknown): value is string => {
+  if (typeof value !== 'string') return false;
+  const protocol = URL.parse(value)?.protocol;
+  return protocol === 'http:' || protocol === 'https:';
+};
+
 // Failures show the redacted text, so a rejected URL never puts its password into error_message.
+// `is` is exact (true exactly when `decode` succeeds), for checkWith.
 const HttpUrl = new t.Type<string, string, unknown>(
   'an absolute http(s) URL',
-  (value): value is string => typeof value === 'string',
+  isHttpUrl,
   (value, context) => {
     if (typeof value !== 'string') return t.failure(value, context, 'expected an absolute http(s) URL');
     const shown = redactUrl(value);
@@ -50,11 +57,12 @@ const RESERVED_HEADERS = new Set([
 // Header values are often credentials (Authorization), so a rejected value is never shown.
 const HIDDEN = '***';
 
+// `is` is exact, as HttpUrl's.
 const HeaderFields = new t.Type<Record<string, string>, Record<string, string>, unknown>(
   'header fields',
   (value): value is Record<string, string> =>
     typeof value === 'object' && value !== null && !Array.isArray(value) &&
-    Object.values(value).every((field) => typeof field === 'string'),
+    Object.entries(value).every(([name, field]) => headerProblem(name, field) === undefined),
   (value, context) => {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return t.failure(value, context, 'expected an object of header names to string values');
@@ -89,4 +97,4 @@ export const HttpCallbackPayload = t.intersection([
 ]);
 export type HttpCallbackPayload = t.TypeOf<typeof HttpCallbackPayload>;
 
-export const decodeHttpCallbackPayload = decodeWith(HttpCallbackPayload, 'payload');
+export const decodeHttpCallbackPayload = checkWith(HttpCallbackPayload, 'payload');
