@@ -3,15 +3,17 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { errorMessage } from '../../src/domain/error-message.js';
-import { adminUrl, repoRoot, startSink, withClient, type WorkerSettings } from './harness.js';
+import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettings } from './harness.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { fillLargeTable, runBurst, runWarmBurst, type BurstResult } from './throughput.js';
 
 /**
- * `npm run bench [-- --only burst,punctual] [--peers] [--workers N]`: the project's benchmark, one
+ * `npm run bench [-- --only burst,punctual] [--peers] [--rounds N] [--workers N]`: the project's benchmark, one
  * JSON line per scenario on stdout (progress on stderr). Same workload and sink as ../shared/bench,
  * so `--peers` (which runs ../shared/bench/run-peers.sh 10000 100 first) gives numbers to compare
- * in the same run. Each scenario gets a fresh database and the compiled worker as a child process,
+ * in the same run; `--rounds N` runs the peers and the burst N times, alternately, and ends with a
+ * `burst-rounds` line of medians (this VM's run-to-run spread is wider than the differences that
+ * matter, so one pair decides little). Each scenario gets a fresh database and the compiled worker as a child process,
  * configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
@@ -31,6 +33,7 @@ const parseArgs = (argv: readonly string[]) => {
   let only: Scenario[] = [...SCENARIOS];
   let peers = false;
   let workers = 1;
+  let rounds = 1;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
     if (arg === '--peers') peers = true;
@@ -43,9 +46,12 @@ const parseArgs = (argv: readonly string[]) => {
     } else if (arg === '--workers' || arg.startsWith('--workers=')) {
       workers = Number(arg === '--workers' ? argv[++i] : arg.slice('--workers='.length));
       if (!Number.isInteger(workers) || workers < 1 || workers > 16) throw new Error('--workers takes an integer from 1 to 16');
-    } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--workers N]`);
+    } else if (arg === '--rounds' || arg.startsWith('--rounds=')) {
+      rounds = Number(arg === '--rounds' ? argv[++i] : arg.slice('--rounds='.length));
+      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes an integer from 1 to 20');
+    } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--rounds N] [--workers N]`);
   }
-  return { only, peers, workers };
+  return { only, peers, workers, rounds };
 };
 
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
@@ -60,36 +66,104 @@ const burstLine = (scenario: string, settings: WorkerSettings, result: object) =
   prefetch: settings.prefetch,
 });
 
-const runPeers = (): Promise<void> =>
+/** One line of run-peers.sh: a peer's burst. */
+interface PeerLine {
+  readonly system: string;
+  readonly sink_per_sec: number | null;
+}
+
+/** Runs ../shared/bench/run-peers.sh 10000 100, passing its lines through; resolves with them. */
+const runPeers = (): Promise<PeerLine[]> =>
   new Promise((done, fail) => {
     const script = resolve(repoRoot(), '..', 'shared', 'bench', 'run-peers.sh');
     if (!existsSync(script)) return fail(new Error(`${script} not found: --peers needs ../shared/bench next to the repository`));
     progress('peers: ../shared/bench/run-peers.sh 10000 100 (installs graphile-worker and pg-boss into $PEERS_DIR on first use)');
     const child = spawn('bash', [script, '10000', '100'], { env: { ...process.env, DATABASE_URL: adminUrl() }, stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      process.stdout.write(chunk);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 15 * 60_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      if (code === 0) done();
-      else fail(new Error(`run-peers.sh exited with ${code}`));
+      if (code !== 0) return fail(new Error(`run-peers.sh exited with ${code}`));
+      try {
+        done(output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as PeerLine));
+      } catch (error) {
+        fail(new Error(`run-peers.sh printed a line that is not JSON: ${errorMessage(error)}`));
+      }
     });
   });
 
+const median = (values: readonly number[]): number | null => {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const hundredths = (value: number | null): number | null => (value === null ? null : Math.round(value * 100) / 100);
+
+/**
+ * The burst `rounds` times, each after the peers' when `peers` is set, so both see the machine in
+ * the same state; one line per round, then the medians. With `ratio`, each round's at-worker burst
+ * is divided by that round's best peer.
+ */
+const runBurstRounds = async (sink: Sink, workers: number, rounds: number, peers: boolean): Promise<BurstResult> => {
+  const bursts: BurstResult[] = [];
+  const ratios: number[] = [];
+  const best: number[] = [];
+  for (let round = 1; round <= rounds; round += 1) {
+    const peerLines = peers ? await runPeers() : [];
+    progress(`burst${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}: 10,000 tasks due now, ${workers} worker process(es)`);
+    const burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers });
+    print({ ...burstLine('burst', THROUGHPUT, burst), ...(rounds > 1 ? { round } : {}) });
+    bursts.push(burst);
+    const bestPeer = Math.max(0, ...peerLines.map((line) => line.sink_per_sec ?? 0));
+    if (bestPeer > 0 && burst.sink_per_sec !== null) {
+      best.push(bestPeer);
+      ratios.push(burst.sink_per_sec / bestPeer);
+    }
+  }
+  if (rounds > 1) {
+    const rates = bursts.flatMap((burst) => (burst.sink_per_sec === null ? [] : [burst.sink_per_sec]));
+    print({
+      scenario: 'burst-rounds',
+      rounds,
+      sink_per_sec: rates,
+      median_sink_per_sec: hundredths(median(rates)),
+      ...(peers
+        ? {
+            best_peer_sink_per_sec: best,
+            median_best_peer_sink_per_sec: hundredths(median(best)),
+            ratio_to_best_peer: ratios.map(hundredths),
+            median_ratio: hundredths(median(ratios)),
+          }
+        : {}),
+      dupes: bursts.reduce((sum, burst) => sum + burst.dupes, 0),
+      events_ok: bursts.every((burst) => burst.events_ok),
+    });
+  }
+  // The large-table scenario compares against the median burst.
+  return [...bursts].sort((a, b) => (a.sink_per_sec ?? 0) - (b.sink_per_sec ?? 0))[Math.floor(bursts.length / 2)]!;
+};
+
 const main = async () => {
-  const { only, peers, workers } = parseArgs(process.argv.slice(2));
+  const { only, peers, workers, rounds } = parseArgs(process.argv.slice(2));
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
   process.env['TEST_DATABASE_URL'] = adminUrl();
   const postgres = await withClient(adminUrl(), async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v);
   print({ scenario: 'machine', cpus: cpus().length, cpu_model: cpus()[0]?.model ?? null, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, postgres });
-  if (peers) await runPeers();
+  const wanted = (name: Scenario) => only.includes(name);
+  // Without a burst to compare with, the peers run once, first, as before.
+  if (peers && !wanted('burst')) await runPeers();
   const sink = await startSink();
   try {
     let burst: BurstResult | undefined;
-    const wanted = (name: Scenario) => only.includes(name);
-    if (wanted('burst') || wanted('large-table')) {
-      progress(`burst: 10,000 tasks due now, ${workers} worker process(es)`);
+    if (wanted('burst')) burst = await runBurstRounds(sink, workers, rounds, peers);
+    else if (wanted('large-table')) {
+      progress(`burst: 10,000 tasks due now (the large-table scenario's baseline), ${workers} worker process(es)`);
       burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers });
-      if (wanted('burst')) print(burstLine('burst', THROUGHPUT, burst));
     }
     if (wanted('warm')) {
       progress('warm: 10,000 tasks due now into a worker that has just drained 10,000');
