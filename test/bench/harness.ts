@@ -105,9 +105,17 @@ export const postgresCpuMs = (): number =>
     .reduce((sum, pid) => sum + cpuMs(Number(pid)), 0);
 
 /** CPU time (user + system) a process has used so far, from /proc; 0 where /proc is unavailable. */
-export const cpuMs = (pid: number): number => {
+export const cpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/stat`);
+
+/**
+ * CPU time of a process's main thread alone: the rest of cpuMs is its other threads', for node
+ * V8's background compilers and GC helpers (and libuv's pool, idle in a worker).
+ */
+export const mainThreadCpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+
+const statCpuMs = (path: string): number => {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
   } catch {
     return 0;
