@@ -66,11 +66,15 @@ export const startSink = async () => {
     pid: child.pid ?? 0,
     stats,
     reset: async () => void (await (await fetch(`${url}/reset`, { method: 'POST' })).text()),
-    /** Until the sink has seen `unique` distinct ids; throws after `timeoutMs`. */
-    waitForUnique: async (unique: number, timeoutMs: number): Promise<SinkStats> => {
+    /**
+     * Until the sink has seen `unique` distinct ids; throws after `timeoutMs`. `onPoll` sees every
+     * answer of /stats on the way (every 20 ms or so).
+     */
+    waitForUnique: async (unique: number, timeoutMs: number, onPoll?: (current: SinkStats) => void): Promise<SinkStats> => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const current = await stats();
+        onPoll?.(current);
         if (current.unique >= unique) return current;
         if (Date.now() > deadline) throw new Error(`sink saw ${current.unique}/${unique} tasks within ${timeoutMs} ms`);
         await sleep(20);

@@ -37,7 +37,59 @@ export interface BurstResult {
     readonly sink: number;
   };
   readonly peak_rss_mb: number | null;
+  /**
+   * The burst in half-second steps from the first arrival: arrivals per second and the workers'
+   * main-thread and other-thread CPU per task within each step. Shows a fresh worker warming up.
+   */
+  readonly timeline: readonly TimelineStep[];
 }
+
+interface TimelineStep {
+  /** End of the step, seconds after the first arrival. */
+  readonly at_s: number;
+  readonly per_sec: number;
+  readonly worker_main_us: number;
+  readonly worker_other_us: number;
+}
+
+const TIMELINE_STEP_MS = 500;
+
+/**
+ * Records a TimelineStep whenever TIMELINE_STEP_MS have passed since the last one (from the first
+ * arrival on) and at the end. `cpu` reads the workers' total and main-thread CPU in ms.
+ */
+const timelineRecorder = (cpu: () => { readonly total: number; readonly main: number }) => {
+  const steps: TimelineStep[] = [];
+  let first: number | undefined;
+  let last = { at: 0, unique: 0, total: 0, main: 0 };
+  const record = (unique: number) => {
+    const now = Date.now();
+    const used = cpu();
+    const arrived = unique - last.unique;
+    if (arrived > 0) {
+      steps.push({
+        at_s: Math.round((now - first!) / 100) / 10,
+        per_sec: Math.round((arrived * 1000) / (now - last.at)),
+        worker_main_us: Math.round(((used.main - last.main) * 1000) / arrived),
+        worker_other_us: Math.round(((used.total - used.main - (last.total - last.main)) * 1000) / arrived),
+      });
+    }
+    last = { at: now, unique, ...used };
+  };
+  return {
+    steps,
+    onPoll: (current: SinkStats) => {
+      if (first === undefined) {
+        if (current.unique === 0) return;
+        first = Date.now();
+        last = { at: first, unique: current.unique, ...cpu() };
+      } else if (Date.now() - last.at >= TIMELINE_STEP_MS) record(current.unique);
+    },
+    finish: (final: SinkStats) => {
+      if (first !== undefined && final.unique > last.unique) record(final.unique);
+    },
+  };
+};
 
 /**
  * The burst workload of ../shared/bench: the tasks are in the table before the worker starts; time
@@ -70,9 +122,14 @@ export const runBurst = async (
     const sinkBefore = cpuMs(sink.pid);
     const startedAt = Date.now();
     for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}` }, options.nodeArgs));
-    const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5);
-    const cpu = workers.reduce((sum, worker) => sum + cpuMs(worker.pid), 0);
-    const mainThreads = workers.reduce((sum, worker) => sum + mainThreadCpuMs(worker.pid), 0);
+    const workersCpu = () => ({
+      total: workers.reduce((sum, worker) => sum + cpuMs(worker.pid), 0),
+      main: workers.reduce((sum, worker) => sum + mainThreadCpuMs(worker.pid), 0),
+    });
+    const timeline = timelineRecorder(workersCpu);
+    const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5, timeline.onPoll);
+    const { total: cpu, main: mainThreads } = workersCpu();
+    timeline.finish(stats);
     const postgresCpu = postgresCpuMs() - postgresBefore;
     const sinkCpu = cpuMs(sink.pid) - sinkBefore;
     const perTask = (ms: number) => Math.round((ms * 1000) / options.tasks);
@@ -97,6 +154,7 @@ export const runBurst = async (
         sink: perTask(sinkCpu),
       },
       peak_rss_mb: rss,
+      timeline: timeline.steps,
     };
   } catch (error) {
     throw new Error(`${errorMessage(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`);
