@@ -8,13 +8,13 @@ import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { fillLargeTable, runBurst, runWarmBurst, type BurstResult } from './throughput.js';
 
 /**
- * `npm run bench [-- --only burst,punctual] [--peers] [--rounds N] [--workers N]`: the project's benchmark, one
- * JSON line per scenario on stdout (progress on stderr). Same workload and sink as ../shared/bench,
- * so `--peers` (which runs ../shared/bench/run-peers.sh 10000 100 first) gives numbers to compare
- * in the same run; `--rounds N` runs the peers and the burst N times, alternately, and ends with a
- * `burst-rounds` line of medians (this VM's run-to-run spread is wider than the differences that
- * matter, so one pair decides little). Each scenario gets a fresh database and the compiled worker as a child process,
- * configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
+ * `npm run bench [-- --only burst,punctual] [--peers] [--rounds N] [--workers N]`: the project's
+ * benchmark, one JSON line per scenario on stdout (progress on stderr). Same workload and sink as
+ * ../shared/bench, so `--peers` (which runs ../shared/bench/run-peers.sh 10000 100 before the burst)
+ * gives numbers to compare in the same run; `--rounds N` runs the peers and the burst N times,
+ * alternately, and ends with a `burst-rounds` line of medians (this VM's run-to-run spread is wider
+ * than the differences that matter, so one pair decides little). Each scenario gets a fresh
+ * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
 const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle'] as const;
@@ -105,9 +105,9 @@ const median = (values: readonly number[]): number | null => {
 const hundredths = (value: number | null): number | null => (value === null ? null : Math.round(value * 100) / 100);
 
 /**
- * The burst `rounds` times, each after the peers' when `peers` is set, so both see the machine in
- * the same state; one line per round, then the medians. With `ratio`, each round's at-worker burst
- * is divided by that round's best peer.
+ * The burst `rounds` times, each right after the peers' when `peers` is set, so both see the
+ * machine in much the same state; one line per round, then (for more than one) the medians, and
+ * with the peers each round's burst divided by that round's best peer.
  */
 const runBurstRounds = async (sink: Sink, workers: number, rounds: number, peers: boolean): Promise<BurstResult> => {
   const bursts: BurstResult[] = [];

@@ -99,6 +99,19 @@ describe('payload decoders, for any input', () => {
     );
   });
 
+  it('a payload whose fields throw when read is refused in one line by every decoder, not thrown', () => {
+    const throwing = Object.defineProperty({ data: 1, message: 1 }, 'url', {
+      enumerable: true,
+      get() {
+        throw new Error('a getter that throws');
+      },
+    });
+    for (const [, decode] of decoders) {
+      const result = decode(throwing);
+      expect(E.isLeft(result) && isOneLine(result.left)).toBe(true);
+    }
+  });
+
   it('every decoder survives data nested deeper than JSON.stringify can go', () => {
     const deep = deeplyNested(20_000);
     for (const [, decode] of decoders) {
