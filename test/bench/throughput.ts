@@ -1,7 +1,7 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
 import { errorMessage } from '../../src/domain/error-message.js';
-import { cpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerSettings } from './harness.js';
+import { cpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerProcess, type WorkerSettings } from './harness.js';
 
 /** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */
 const INSERT_DUE_NOW = `
@@ -53,6 +53,12 @@ interface TimelineStep {
 }
 
 const TIMELINE_STEP_MS = 500;
+
+/** CPU (ms) the worker processes have used so far: in all, and on their main threads. */
+const workersCpu = (workers: readonly WorkerProcess[]) => ({
+  total: workers.reduce((sum, worker) => sum + cpuMs(worker.pid), 0),
+  main: workers.reduce((sum, worker) => sum + mainThreadCpuMs(worker.pid), 0),
+});
 
 /**
  * Records a TimelineStep whenever TIMELINE_STEP_MS have passed since the last one (from the first
@@ -107,7 +113,7 @@ export const runBurst = async (
   },
 ): Promise<BurstResult> => {
   const database = await createTestDatabase();
-  const workers: ReturnType<typeof startWorker>[] = [];
+  const workers: WorkerProcess[] = [];
   try {
     await applySchema(database.url);
     if (options.prepare !== undefined) await options.prepare(database.url);
@@ -122,13 +128,9 @@ export const runBurst = async (
     const sinkBefore = cpuMs(sink.pid);
     const startedAt = Date.now();
     for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}` }, options.nodeArgs));
-    const workersCpu = () => ({
-      total: workers.reduce((sum, worker) => sum + cpuMs(worker.pid), 0),
-      main: workers.reduce((sum, worker) => sum + mainThreadCpuMs(worker.pid), 0),
-    });
-    const timeline = timelineRecorder(workersCpu);
+    const timeline = timelineRecorder(() => workersCpu(workers));
     const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5, timeline.onPoll);
-    const { total: cpu, main: mainThreads } = workersCpu();
+    const { total: cpu, main: mainThreads } = workersCpu(workers);
     timeline.finish(stats);
     const postgresCpu = postgresCpuMs() - postgresBefore;
     const sinkCpu = cpuMs(sink.pid) - sinkBefore;
@@ -183,7 +185,7 @@ export interface WarmBurstResult {
  */
 export const runWarmBurst = async (sink: Sink, settings: WorkerSettings, tasks: number): Promise<WarmBurstResult> => {
   const database = await createTestDatabase();
-  let worker: ReturnType<typeof startWorker> | undefined;
+  let worker: WorkerProcess | undefined;
   const insert = () => withClient(database.url, (client) => client.query(INSERT_DUE_NOW, [`${sink.url}/`, tasks]));
   try {
     await applySchema(database.url);
@@ -193,13 +195,13 @@ export const runWarmBurst = async (sink: Sink, settings: WorkerSettings, tasks: 
     await sink.waitForUnique(tasks, 60_000 + tasks * 5);
     await waitForHistory(database.url, '1', tasks, 60_000);
     await sink.reset();
-    const cpuBefore = cpuMs(worker.pid);
-    const mainBefore = mainThreadCpuMs(worker.pid);
+    const before = workersCpu([worker]);
     const insertedAt = Date.now();
     await insert();
     const stats = await sink.waitForUnique(tasks, 60_000 + tasks * 5);
-    const cpu = cpuMs(worker.pid) - cpuBefore;
-    const otherThreads = cpu - (mainThreadCpuMs(worker.pid) - mainBefore);
+    const after = workersCpu([worker]);
+    const cpu = after.total - before.total;
+    const otherThreads = cpu - (after.main - before.main);
     return {
       tasks,
       ...rates(tasks, stats, insertedAt),
