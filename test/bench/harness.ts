@@ -117,12 +117,29 @@ export const cpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/stat`);
  */
 export const mainThreadCpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/task/${pid}/stat`);
 
+// The unit of /proc's CPU times: 100 on Linux.
+const USER_HZ = 100;
+
 const statCpuMs = (path: string): number => {
   try {
     const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
   } catch {
     return 0;
+  }
+};
+
+/**
+ * The whole machine's CPU time so far (all cores, ms), from the first line of /proc/stat: `busy`
+ * is every state but idle and iowait. Zeros where /proc is unavailable.
+ */
+export const machineCpuMs = (): { readonly busy: number; readonly total: number } => {
+  try {
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = ticks.reduce((sum, value) => sum + value, 0);
+    return { busy: ((total - ticks[3]! - ticks[4]!) * 1000) / USER_HZ, total: (total * 1000) / USER_HZ };
+  } catch {
+    return { busy: 0, total: 0 };
   }
 };
 

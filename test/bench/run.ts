@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { errorMessage } from '../../src/domain/error-message.js';
 import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettings } from './harness.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
-import { fillLargeTable, runBurst, runWarmBurst, type BurstResult } from './throughput.js';
+import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
 
 /**
  * `npm run bench [-- --only burst,punctual] [--peers] [--rounds N] [--workers N]`: the project's
@@ -72,8 +72,33 @@ interface PeerLine {
   readonly sink_per_sec: number | null;
 }
 
-/** Runs ../shared/bench/run-peers.sh 10000 100, passing its lines through; resolves with them. */
-const runPeers = (): Promise<PeerLine[]> =>
+/** A peer's burst: its line, and what the whole machine did meanwhile. */
+interface PeerRun extends PeerLine {
+  readonly machine: MachineUse | null;
+}
+
+// run-peers.sh's sink, as the script sets it up.
+const PEERS_SINK_URL = `http://127.0.0.1:${process.env['SINK_PORT'] ?? '18080'}`;
+
+/**
+ * Runs ../shared/bench/run-peers.sh 10000 100, passing its lines through, then prints one
+ * `peers-machine` line: what the whole machine did during each peer's burst, read from the
+ * script's sink as runBurst reads ours.
+ */
+const runPeers = async (): Promise<PeerRun[]> => {
+  const watch = watchPeerBursts(PEERS_SINK_URL, 10_000);
+  const lines = await runPeersScript().catch(async (error: unknown) => {
+    await watch.stop();
+    throw error;
+  });
+  const windows = await watch.stop();
+  // A window missed (a peer that never finished, a poll that failed) leaves none matched for sure.
+  const runs = lines.map((line, index) => ({ ...line, machine: windows.length === lines.length ? windows[index]! : null }));
+  print({ scenario: 'peers-machine', ...Object.fromEntries(runs.map((run) => [run.system, run.machine])) });
+  return runs;
+};
+
+const runPeersScript = (): Promise<PeerLine[]> =>
   new Promise((done, fail) => {
     const script = resolve(repoRoot(), '..', 'shared', 'bench', 'run-peers.sh');
     if (!existsSync(script)) return fail(new Error(`${script} not found: --peers needs ../shared/bench next to the repository`));
@@ -104,40 +129,55 @@ const median = (values: readonly number[]): number | null => {
 };
 const hundredths = (value: number | null): number | null => (value === null ? null : Math.round(value * 100) / 100);
 
+// issue #5's burst target: this many times the best peer.
+const TARGET_RATIO = 1.5;
+
 /**
  * The burst `rounds` times, each right after the peers' when `peers` is set, so both see the
- * machine in much the same state; one line per round, then (for more than one) the medians, and
- * with the peers each round's burst divided by that round's best peer.
+ * machine in much the same state; one line per round, then (for more than one, or with the peers)
+ * the medians, and with the peers each round's burst divided by that round's best peer and the
+ * CPU time per task the target leaves the whole machine (cores × 1 s / (1.5 × the best peer)), to
+ * hold against what a burst used (`machine.cpu_us_per_task`).
  */
 const runBurstRounds = async (sink: Sink, workers: number, rounds: number, peers: boolean): Promise<BurstResult> => {
   const bursts: BurstResult[] = [];
   const ratios: number[] = [];
   const best: number[] = [];
+  const bestMachineCpu: (number | null)[] = [];
   for (let round = 1; round <= rounds; round += 1) {
-    const peerLines = peers ? await runPeers() : [];
+    const peerRuns = peers ? await runPeers() : [];
     progress(`burst${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}: 10,000 tasks due now, ${workers} worker process(es)`);
     const burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers });
     print({ ...burstLine('burst', THROUGHPUT, burst), ...(rounds > 1 ? { round } : {}) });
     bursts.push(burst);
-    const bestPeer = Math.max(0, ...peerLines.map((line) => line.sink_per_sec ?? 0));
+    const bestRun = [...peerRuns].sort((a, b) => (b.sink_per_sec ?? 0) - (a.sink_per_sec ?? 0))[0];
+    const bestPeer = bestRun?.sink_per_sec ?? 0;
     if (bestPeer > 0 && burst.sink_per_sec !== null) {
       best.push(bestPeer);
+      bestMachineCpu.push(bestRun?.machine?.cpu_us_per_task ?? null);
       ratios.push(burst.sink_per_sec / bestPeer);
     }
   }
-  if (rounds > 1) {
+  if (rounds > 1 || peers) {
     const rates = bursts.flatMap((burst) => (burst.sink_per_sec === null ? [] : [burst.sink_per_sec]));
+    const machineCpu = bursts.flatMap((burst) => (burst.machine === null ? [] : [burst.machine.cpu_us_per_task]));
+    const bestMedian = median(best);
     print({
       scenario: 'burst-rounds',
       rounds,
       sink_per_sec: rates,
       median_sink_per_sec: hundredths(median(rates)),
+      machine_cpu_us_per_task: machineCpu,
+      median_machine_cpu_us_per_task: hundredths(median(machineCpu)),
       ...(peers
         ? {
             best_peer_sink_per_sec: best,
-            median_best_peer_sink_per_sec: hundredths(median(best)),
+            median_best_peer_sink_per_sec: hundredths(bestMedian),
+            best_peer_machine_cpu_us_per_task: bestMachineCpu,
+            median_best_peer_machine_cpu_us_per_task: hundredths(median(bestMachineCpu.filter((cpu) => cpu !== null))),
             ratio_to_best_peer: ratios.map(hundredths),
             median_ratio: hundredths(median(ratios)),
+            target_cpu_us_per_task: bestMedian === null ? null : Math.round((cpus().length * 1_000_000) / (TARGET_RATIO * bestMedian)),
           }
         : {}),
       dupes: bursts.reduce((sum, burst) => sum + burst.dupes, 0),

@@ -1,7 +1,7 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
 import { errorMessage } from '../../src/domain/error-message.js';
-import { cpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerProcess, type WorkerSettings } from './harness.js';
+import { cpuMs, machineCpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerProcess, type WorkerSettings } from './harness.js';
 
 /** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */
 const INSERT_DUE_NOW = `
@@ -42,7 +42,73 @@ export interface BurstResult {
    * main-thread and other-thread CPU per task within each step. Shows a fresh worker warming up.
    */
   readonly timeline: readonly TimelineStep[];
+  /** The whole machine from the first arrival to the last (null if there was no such window). */
+  readonly machine: MachineUse | null;
 }
+
+/**
+ * What the whole machine did over a window, by every process on it: the share of its CPU (all
+ * cores) that was busy (near 100, the cores are the limit; well below it, something waits), and
+ * the busy CPU time per task that arrived at the sink meanwhile, to hold against the CPU time per
+ * task a target rate leaves (cores × 1 s / rate).
+ */
+export interface MachineUse {
+  readonly busy_pct: number;
+  readonly cpu_us_per_task: number;
+}
+
+/** What machineCpuMs read. */
+interface MachineCpu {
+  readonly busy: number;
+  readonly total: number;
+}
+
+const machineUse = (from: MachineCpu, to: MachineCpu, tasks: number): MachineUse | null =>
+  to.total > from.total && tasks > 0
+    ? {
+        busy_pct: Math.round(((to.busy - from.busy) * 100) / (to.total - from.total)),
+        cpu_us_per_task: Math.round(((to.busy - from.busy) * 1000) / tasks),
+      }
+    : null;
+
+/**
+ * What the whole machine did during each burst run-peers.sh runs, read the way runBurst reads ours:
+ * its sink (which peer.mjs resets before each peer) is polled every 20 ms, and a window runs from
+ * the first poll that sees an arrival to the first that sees all `tasks`. The peers' own processes
+ * are not known to us, so only the whole machine is measured. `stop` ends the polling and returns
+ * one MachineUse per window seen, in order.
+ */
+export const watchPeerBursts = (sinkUrl: string, tasks: number) => {
+  const windows: (MachineUse | null)[] = [];
+  let open: { readonly unique: number; readonly machine: MachineCpu } | undefined;
+  let armed = true;
+  let stopped = false;
+  const poll = async () => {
+    while (!stopped) {
+      try {
+        const { unique } = (await (await fetch(`${sinkUrl}/stats`)).json()) as SinkStats;
+        if (unique === 0) armed = true;
+        else if (armed && open === undefined) open = { unique, machine: machineCpuMs() };
+        else if (open !== undefined && unique >= tasks) {
+          windows.push(machineUse(open.machine, machineCpuMs(), unique - open.unique));
+          open = undefined;
+          armed = false;
+        }
+      } catch {
+        // The sink is not up yet, or has gone: nothing to measure.
+      }
+      await sleep(20);
+    }
+  };
+  const polling = poll();
+  return {
+    stop: async (): Promise<(MachineUse | null)[]> => {
+      stopped = true;
+      await polling;
+      return windows;
+    },
+  };
+};
 
 interface TimelineStep {
   /** End of the step, seconds after the first arrival. */
@@ -50,6 +116,8 @@ interface TimelineStep {
   readonly per_sec: number;
   readonly worker_main_us: number;
   readonly worker_other_us: number;
+  /** The share of the machine's CPU (all cores) that was busy within the step, by anything. */
+  readonly machine_busy_pct: number;
 }
 
 const TIMELINE_STEP_MS = 500;
@@ -62,15 +130,18 @@ const workersCpu = (workers: readonly WorkerProcess[]) => ({
 
 /**
  * Records a TimelineStep whenever TIMELINE_STEP_MS have passed since the last one (from the first
- * arrival on) and at the end. `cpu` reads the workers' total and main-thread CPU in ms.
+ * arrival on) and at the end. `workers` reads the workers' total and main-thread CPU in ms; the
+ * machine's CPU is read beside it, for each step and for the whole timeline.
  */
-const timelineRecorder = (cpu: () => { readonly total: number; readonly main: number }) => {
+const timelineRecorder = (workers: () => { readonly total: number; readonly main: number }) => {
   const steps: TimelineStep[] = [];
   let first: number | undefined;
-  let last = { at: 0, unique: 0, total: 0, main: 0 };
+  let start = { unique: 0, machine: { busy: 0, total: 0 } as MachineCpu };
+  let last = { at: 0, unique: 0, total: 0, main: 0, machine: start.machine };
+  const read = () => ({ ...workers(), machine: machineCpuMs() });
   const record = (unique: number) => {
     const now = Date.now();
-    const used = cpu();
+    const used = read();
     const arrived = unique - last.unique;
     if (arrived > 0) {
       steps.push({
@@ -78,6 +149,7 @@ const timelineRecorder = (cpu: () => { readonly total: number; readonly main: nu
         per_sec: Math.round((arrived * 1000) / (now - last.at)),
         worker_main_us: Math.round(((used.main - last.main) * 1000) / arrived),
         worker_other_us: Math.round(((used.total - used.main - (last.total - last.main)) * 1000) / arrived),
+        machine_busy_pct: machineUse(last.machine, used.machine, arrived)?.busy_pct ?? 0,
       });
     }
     last = { at: now, unique, ...used };
@@ -88,11 +160,15 @@ const timelineRecorder = (cpu: () => { readonly total: number; readonly main: nu
       if (first === undefined) {
         if (current.unique === 0) return;
         first = Date.now();
-        last = { at: first, unique: current.unique, ...cpu() };
+        last = { at: first, unique: current.unique, ...read() };
+        start = last;
       } else if (Date.now() - last.at >= TIMELINE_STEP_MS) record(current.unique);
     },
-    finish: (final: SinkStats) => {
-      if (first !== undefined && final.unique > last.unique) record(final.unique);
+    /** Records the last step; returns what the machine did over the whole timeline. */
+    finish: (final: SinkStats): MachineUse | null => {
+      if (first === undefined) return null;
+      if (final.unique > last.unique) record(final.unique);
+      return machineUse(start.machine, last.machine, last.unique - start.unique);
     },
   };
 };
@@ -131,7 +207,7 @@ export const runBurst = async (
     const timeline = timelineRecorder(() => workersCpu(workers));
     const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5, timeline.onPoll);
     const { total: cpu, main: mainThreads } = workersCpu(workers);
-    timeline.finish(stats);
+    const machine = timeline.finish(stats);
     const postgresCpu = postgresCpuMs() - postgresBefore;
     const sinkCpu = cpuMs(sink.pid) - sinkBefore;
     const perTask = (ms: number) => Math.round((ms * 1000) / options.tasks);
@@ -157,6 +233,7 @@ export const runBurst = async (
       },
       peak_rss_mb: rss,
       timeline: timeline.steps,
+      machine,
     };
   } catch (error) {
     throw new Error(`${errorMessage(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`);
@@ -176,6 +253,8 @@ export interface WarmBurstResult {
   readonly worker_cpu_us_per_task: number;
   /** The part of it spent outside the main thread (V8's background compilers and GC helpers). */
   readonly worker_other_threads_us_per_task: number;
+  /** The whole machine over the same time. */
+  readonly machine: MachineUse | null;
 }
 
 /**
@@ -196,10 +275,12 @@ export const runWarmBurst = async (sink: Sink, settings: WorkerSettings, tasks: 
     await waitForHistory(database.url, '1', tasks, 60_000);
     await sink.reset();
     const before = workersCpu([worker]);
+    const machineBefore = machineCpuMs();
     const insertedAt = Date.now();
     await insert();
     const stats = await sink.waitForUnique(tasks, 60_000 + tasks * 5);
     const after = workersCpu([worker]);
+    const machineAfter = machineCpuMs();
     const cpu = after.total - before.total;
     const otherThreads = cpu - (after.main - before.main);
     return {
@@ -207,6 +288,7 @@ export const runWarmBurst = async (sink: Sink, settings: WorkerSettings, tasks: 
       ...rates(tasks, stats, insertedAt),
       worker_cpu_us_per_task: Math.round((cpu * 1000) / tasks),
       worker_other_threads_us_per_task: Math.round((otherThreads * 1000) / tasks),
+      machine: machineUse(machineBefore, machineAfter, tasks),
     };
   } catch (error) {
     throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
