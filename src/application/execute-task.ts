@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import {
+  cutText,
   decide,
   describeDomainError,
   errorMessage,
@@ -214,7 +215,7 @@ const abortWith = (shutdown: AbortSignal, abort: () => void): (() => void) => {
  * so the error_message and the log line about it stay one short line.
  */
 const quoted = (text: string): string =>
-  JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text).replace(/[\u2028\u2029]/g, (char) =>
+  JSON.stringify(cutText(text, 100, '…')).replace(/[\u2028\u2029]/g, (char) =>
     char === '\u2028' ? '\\u2028' : '\\u2029',
   );
 

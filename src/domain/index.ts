@@ -7,3 +7,4 @@ export * from './decide.js';
 export * from './evolve.js';
 export * from './execution.js';
 export * from './error-message.js';
+export * from './cut-text.js';

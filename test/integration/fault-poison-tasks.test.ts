@@ -35,6 +35,9 @@ describe('poison tasks through a running worker', () => {
       ['headers not an object', 'http_callback', { url, data: 1, headers: ['x'] }, /^payload\.headers: expected an object/],
       ['a header name with a line break', 'http_callback', { url, data: 1, headers: { 'X-A\r\nHost': 'v' } }, /^payload\.headers\.X-A\\r\\nHost: is not a valid header name/],
       ['header injection in a value', 'http_callback', { url, data: 1, headers: { 'X-A': 'v\r\nHost: evil' } }, /^payload\.headers\.X-A: must not contain line breaks/],
+      // The refusal quotes the value cut to 57 characters, which falls inside the emoji: the message
+      // must still be recordable (half a character is refused by jsonb) and read as text.
+      ['an emoji where the quoted url is cut', 'http_callback', { url: `${'a'.repeat(55)}😀bbbb`, data: 1 }, /^payload\.url: expected an absolute http\(s\) URL, got "a{55}\.\.\.$/],
       ['a JSON string', 'http_callback', 'just a string', /^payload: expected \{ url: an absolute http\(s\) URL, data: a value \}, got "just a string"$/],
       ['a number', 'http_callback', 42, /^payload: expected \{ url: .* \}, got 42$/],
       ['null', 'http_callback', null, /^payload: expected \{ url: .* \}, got null$/],

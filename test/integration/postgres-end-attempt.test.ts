@@ -103,6 +103,25 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
     ).toBe(360);
   });
 
+  it('records an end whose text jsonb would refuse (half an emoji, a NUL), with those characters replaced', async () => {
+    const task = await claimOne();
+    // What a cut through an emoji leaves (its first half), and a NUL from a response body.
+    const halfEmoji = '😀'.slice(0, 1);
+    const error = `HTTP 400: oops ${halfEmoji} and\u0000 more`;
+    const end = attemptEnd(
+      task,
+      { type: 'Fail', now: new Date(), workerId: task.owner, claimToken: task.claimToken, error, retryable: false, details: { body: `x${halfEmoji}` }, policy, jitter: 0 },
+      error,
+    );
+
+    expect(await queue.endAttempt(end)).toBe('applied');
+
+    const row = await taskRow(fixture.pool, task.id);
+    expect(row).toMatchObject({ status: 'failed', attempts: 1, error_message: 'HTTP 400: oops \ufffd and\ufffd more' });
+    const failed = (await eventRows(fixture.pool, task.id)).at(-1);
+    expect(failed).toMatchObject({ event_type: 'failed', data: { error: 'HTTP 400: oops \ufffd and\ufffd more', details: { body: 'x\ufffd' } } });
+  });
+
   it('applies only one of two ends of the same claim sent together', async () => {
     const task = await claimOne();
     const results = await Promise.all([queue.endAttempt(complete(task)), queue.endAttempt(complete(task))]);

@@ -44,6 +44,13 @@ describe('bodySnippet', () => {
     expect(snippet).toBe(`${'x'.repeat(200)}…`);
   });
 
+  it('cuts before an emoji the limit falls inside, never through it', () => {
+    // An error page whose 200th character is the first half of an emoji.
+    const snippet = bodySnippet(Buffer.from(`${'z'.repeat(199)}😀 and more`));
+    expect(snippet).toBe(`${'z'.repeat(199)}…`);
+    expect(snippet.isWellFormed()).toBe(true);
+  });
+
   it('blanks secrets before cutting, so no prefix of one survives', () => {
     const token = 'tok-0123456789abcdef';
     const snippet = bodySnippet(Buffer.from(`${'y'.repeat(190)}${token}`), [token]);

@@ -1,5 +1,6 @@
 import { permanentFailure, retryableFailure, type ExecutionOutcome } from '../../domain/execution.js';
 import type { Details } from '../../domain/events.js';
+import { cutText } from '../../domain/cut-text.js';
 import { oneLine } from './message-text.js';
 
 /** The fields nodemailer puts on its errors (SMTP replies and network failures alike). */
@@ -51,5 +52,5 @@ export const classifySmtpError = (error: unknown, scrub: (text: string) => strin
 
 const shorten = (text: string): string => {
   const line = oneLine(text);
-  return line.length > REPLY_CHARS ? `${line.slice(0, REPLY_CHARS)}…` : line;
+  return cutText(line, REPLY_CHARS, '…');
 };

@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { createTransport } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { ClaimedTask, Logger, TaskExecutor } from '../../application/ports.js';
+import { cutText } from '../../domain/cut-text.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import {
   decodeEmailAddress,
@@ -103,7 +104,7 @@ export const createEmailExecutor = (options: EmailExecutorOptions): EmailExecuto
       return succeeded({
         ...details,
         duration_ms: Date.now() - started,
-        ...(typeof info.response === 'string' ? { response: scrub(info.response).slice(0, 200) } : {}),
+        ...(typeof info.response === 'string' ? { response: cutText(scrub(info.response), 200) } : {}),
         ...(rejected.length > 0 ? { rejected } : {}),
       });
     } catch (error) {

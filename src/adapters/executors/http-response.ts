@@ -2,6 +2,7 @@
  * Reading what an endpoint answered, defensively: the endpoint is not trusted to be small, fast,
  * or well-formed.
  */
+import { cutText } from '../../domain/cut-text.js';
 import { oneLine, replaceSecrets } from './message-text.js';
 
 /**
@@ -31,7 +32,7 @@ export const SNIPPET_CHARS = 200;
  */
 export const bodySnippet = (bytes: Buffer, secrets: readonly string[] = [], limit = SNIPPET_CHARS): string => {
   const text = oneLine(redactSecrets(bytes.toString('utf8'), secrets));
-  return text.length > limit ? `${text.slice(0, limit)}…` : text;
+  return cutText(text, limit, '…');
 };
 
 /** Replaces each occurrence of every secret (ignoring ones too short to be meaningful) by `***`. */

@@ -40,6 +40,26 @@ const toRecord = (end: AttemptEnd, idx: number): EndRecord => {
 
 const AppliedRow = t.type({ idx: t.number });
 
+// A NUL or a lone surrogate, as JSON.stringify writes them (it writes every other character as it
+// is, or as a short escape); also matches an escaped backslash followed by such text, harmlessly.
+const REFUSED_BY_JSONB = /\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+const wellFormed = (_key: string, value: unknown): unknown =>
+  typeof value === 'string' ? value.toWellFormed().replaceAll('\u0000', '\ufffd') : value;
+
+/**
+ * JSON text for a jsonb parameter. PostgreSQL's jsonb refuses two things JavaScript strings can
+ * hold: NUL (`\u0000`) and half of a surrogate pair. Both can reach an end's error message or
+ * details from outside (a response body, an SMTP reply, a payload quoted in a refusal), and both
+ * would fail the statement every time. They become U+FFFD, as a UTF-8 decoder shows bytes it
+ * cannot read. The scan costs one regular expression over the text; the rewrite runs only when
+ * it matches.
+ */
+export const jsonbText = (value: unknown): string => {
+  const text = JSON.stringify(value);
+  return REFUSED_BY_JSONB.test(text) ? JSON.stringify(value, wellFormed) : text;
+};
+
 /**
  * Ends any number of attempts in ONE statement, so each task's new state and its events commit
  * together (and a batch costs one commit, one fsync). Each end is fenced: it applies only while the
@@ -67,9 +87,9 @@ const AppliedRow = t.type({ idx: t.number });
  * fenced, which is what it would have been had it run second.
  *
  * The input goes as JSON text cast to jsonb rather than through slonik's sql.jsonb, whose stable
- * stringify and character scan cost ~4.5 µs per task in a 100,000-task burst profile. A string
- * PostgreSQL's jsonb refuses (a NUL) fails the statement either way; the coalescer then retries
- * the batch's ends one by one, so only the offending one fails.
+ * stringify and character scan cost ~4.5 µs per task in a 100,000-task burst profile. Text
+ * PostgreSQL's jsonb refuses is replaced before it is sent (see jsonbText): an end that cannot be
+ * written leaves its task to be run again once the cleaner finds it.
  */
 export const endAttempts = async (db: CommonQueryMethods, ends: readonly AttemptEnd[]): Promise<AttemptEndResult[]> => {
   if (ends.length === 0) return [];
@@ -78,7 +98,7 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
   const result = await db.query(prepared('at_worker_end_attempts', sql.unsafe`
     WITH input AS (
       SELECT *
-        FROM jsonb_to_recordset(${JSON.stringify(ordered)}::jsonb)
+        FROM jsonb_to_recordset(${jsonbText(ordered)}::jsonb)
           AS i(idx integer, task_id bigint, claim_token uuid, stale_before timestamptz, status text,
                attempts integer, execute_at timestamptz, completed_at timestamptz, error_message text,
                events jsonb)

@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
+import { cutText } from '../cut-text.js';
 import { errorMessage } from '../error-message.js';
 
 /**
@@ -32,7 +33,7 @@ const fieldPath = (error: t.ValidationError): string[] =>
 const preview = (value: unknown): string => {
   if (value === undefined) return 'nothing';
   const text = printable(asText(value));
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return text.length > 60 ? cutText(text, 57, '...') : text;
 };
 
 // JSON.stringify throws on a bigint or a cycle (and on nesting deeper than the stack), and String()
