@@ -44,7 +44,11 @@ export interface WorkerDeps {
  * ones; at shutdown they are released at once without being run.
  */
 export class Worker {
-  /** Every task this worker holds a claim on: waiting, executing, or having its outcome written. */
+  /**
+   * Every claim this worker holds: waiting, executing, or having its outcome written. Keyed by claim
+   * token, not task id: a task the cleaner took back (this worker stalled) may be claimed again
+   * here while its old attempt still settles, and the old attempt's end must not drop the new claim.
+   */
   private readonly inFlight = new Map<string, { task: ClaimedTask; done: Promise<unknown> | null }>();
   /** Claimed ahead (prefetch), not started yet, oldest first. */
   private readonly waiting: ClaimedTask[] = [];
@@ -125,7 +129,7 @@ export class Worker {
         continue;
       }
       for (const task of tasks) {
-        this.inFlight.set(task.id, { task, done: null });
+        this.inFlight.set(task.claimToken, { task, done: null });
         this.waiting.push(task);
       }
       this.deps.metrics.inFlight(this.inFlight.size);
@@ -163,11 +167,11 @@ export class Worker {
       })
       .finally(() => {
         onExecuted();
-        this.inFlight.delete(task.id);
+        this.inFlight.delete(task.claimToken);
         this.deps.metrics.inFlight(this.inFlight.size);
         this.wakeSignal.wake();
       });
-    this.inFlight.set(task.id, { task, done });
+    this.inFlight.set(task.claimToken, { task, done });
   }
 
   private settling(): Promise<unknown>[] {

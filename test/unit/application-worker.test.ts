@@ -65,6 +65,39 @@ describe('Worker loop', () => {
   });
 });
 
+describe('Worker loop and a task claimed twice', () => {
+  it("keeps heart-beating a task it claimed again when the task's older attempt ends", async () => {
+    // This worker stalled long enough for the cleaner to take its task back, then claimed the same
+    // task again while the old attempt was still running.
+    const queue = new InMemoryTaskQueue();
+    const id = queue.add('job', {});
+    const attempts = [gate(), gate()];
+    let calls = 0;
+    const executor: TaskExecutor = { execute: async () => (await attempts[calls++]!.opened, succeeded()) };
+    const { worker, logger } = inMemoryWorker(queue, { job: executor }, { pollIntervalMs: 20, heartbeatIntervalMs: 20 });
+    worker.start();
+    await until(() => calls === 1, 2000);
+    queue.ageHeartbeat(id, 10 * 60_000);
+    expect(await recoverStuck({ workerId: 'cleaner', queue, clock, logger: new RecordingLogger(), metrics: noMetrics, stuckTimeoutMs: 5 * 60_000 })())
+      .toMatchObject({ requeued: 1 });
+    await until(() => calls === 2, 2000);
+
+    expect(worker.inFlightCount).toBe(2);
+    attempts[0]!.open();
+    // The old attempt's end is fenced; the new claim must still be held, and heart-beaten.
+    await until(() => logger.messages().some((message) => message.includes('result discarded')));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(worker.inFlightCount).toBe(1);
+    queue.ageHeartbeat(id, 10 * 60_000);
+    await until(() => Date.now() - (queue.rows.get(id)!.heartbeatAt?.getTime() ?? 0) < 1000, 2000, 'a fresh heartbeat');
+
+    attempts[1]!.open();
+    await until(() => queue.state(id).status === 'completed');
+    await worker.stop(1000);
+    expect(queue.history(id).map((event) => event.type)).toEqual(['scheduled', 'claimed', 'recovered', 'claimed', 'completed']);
+  });
+});
+
 describe('Worker loop with WORKER_PREFETCH', () => {
   it('holds claimed tasks ahead of its slots, claims at least half a batch at a time, and still runs at most its concurrency', async () => {
     const queue = new InMemoryTaskQueue();
