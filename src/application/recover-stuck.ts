@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { decide, describeDomainError, replay } from '../domain/index.js';
+import { decide, describeDomainError, errorMessage, replay } from '../domain/index.js';
 import { processingState } from './claimed-state.js';
-import type { Clock, Logger, TaskQueue, WorkerMetrics } from './ports.js';
+import type { AttemptEndResult, Clock, Logger, TaskQueue, WorkerMetrics } from './ports.js';
 
 export interface RecoverStuckDeps {
   readonly workerId: string;
@@ -20,6 +20,8 @@ export interface RecoveryReport {
 
 // Pages keep one sweep's memory and statement size bounded however many tasks a crash left behind.
 const PAGE_SIZE = 100;
+// A failed write skips its task; this many in a row end the sweep with the error.
+const MAX_FAILED_WRITES_IN_A_ROW = 3;
 
 /**
  * Tasks whose owner stopped heart-beating for longer than the stuck timeout go back to pending with
@@ -29,6 +31,7 @@ const PAGE_SIZE = 100;
  */
 export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<RecoveryReport> => {
   const report = { requeued: 0, failed: 0, skipped: 0 };
+  let failedWritesInARow = 0;
   const stuckFor = describeDuration(deps.stuckTimeoutMs);
   for (;;) {
     const now = deps.clock.now();
@@ -45,13 +48,25 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
       }
       const next = replay(decision.right, state);
       const error = decision.right[0] !== undefined && 'error' in decision.right[0] ? decision.right[0].error : null;
-      const result = await deps.queue.endAttempt({
-        claim: task,
-        events: decision.right,
-        next,
-        errorMessage: error,
-        onlyIfStaleBefore: staleBefore,
-      });
+      let result: AttemptEndResult;
+      try {
+        result = await deps.queue.endAttempt({
+          claim: task,
+          events: decision.right,
+          next,
+          errorMessage: error,
+          onlyIfStaleBefore: staleBefore,
+        });
+        failedWritesInARow = 0;
+      } catch (cause) {
+        // One task the store will not take must not hold up the stuck tasks behind it (the next
+        // sweep would start from the same row); several in a row mean the store itself is failing.
+        failedWritesInARow += 1;
+        if (failedWritesInARow >= MAX_FAILED_WRITES_IN_A_ROW) throw cause;
+        deps.logger.error(`[Cleaner] Task ${task.id}: could not record its recovery: ${errorMessage(cause)}`, { taskId: task.id });
+        report.skipped += 1;
+        continue;
+      }
       if (result === 'fenced') {
         report.skipped += 1;
         continue;

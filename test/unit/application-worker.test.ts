@@ -194,6 +194,31 @@ describe('RecoverStuck', () => {
     expect(logger.messages()).toContain(`[Cleaner] Restored stuck task ${retryable} to pending (owner crashed, attempt 1 consumed)`);
   });
 
+  it('goes on past a task whose recovery cannot be written, and gives up when the store keeps failing', async () => {
+    const queue = new InMemoryTaskQueue();
+    const ids = [queue.add('job', {}), queue.add('job', {}), queue.add('job', {})];
+    await queue.claimDueTasks('crashed', 10);
+    for (const id of ids) queue.ageHeartbeat(id, 6 * 60_000);
+    const refused = new Set([ids[0]]);
+    const endAttempt = queue.endAttempt.bind(queue);
+    queue.endAttempt = async (end) => {
+      if (refused.has(end.claim.id)) throw new Error('duplicate key value violates unique constraint "task_events_pkey"');
+      return endAttempt(end);
+    };
+    const logger = new RecordingLogger();
+
+    expect(await run(queue, logger)).toEqual({ requeued: 2, failed: 0, skipped: 1 });
+    expect(ids.map((id) => queue.state(id).status)).toEqual(['processing', 'pending', 'pending']);
+    expect(logger.messages()).toContain(`[Cleaner] Task ${ids[0]}: could not record its recovery: duplicate key value violates unique constraint "task_events_pkey"`);
+
+    // Three failures in a row: the store, not a task, is failing; the sweep ends with its error.
+    const more = [queue.add('job', {}), queue.add('job', {}), queue.add('job', {}), queue.add('job', {})];
+    await queue.claimDueTasks('crashed', 10);
+    for (const id of [...more, ids[0]!]) queue.ageHeartbeat(id, 6 * 60_000);
+    for (const id of more) refused.add(id);
+    await expect(run(queue)).rejects.toThrow('duplicate key value');
+  });
+
   it('leaves a live task alone', async () => {
     const queue = new InMemoryTaskQueue();
     const live = queue.add('job', {});
