@@ -56,6 +56,19 @@ describe('configuration', () => {
     expect(decode({ WORKER_PREFETCH: '100' }).worker.prefetch).toBe(100);
   });
 
+  it('refuses durations a timer cannot wait: over about 24 days, or under a millisecond', () => {
+    // A huge TASK_TIMEOUT "to turn it off" would otherwise time out every task at once.
+    expect(refusal({ TASK_TIMEOUT: '3000000' })).toBe(
+      'Invalid configuration: TASK_TIMEOUT must be a positive number of seconds, at most 2147483 (about 24 days) (got "3000000")',
+    );
+    expect(refusal({ WORKER_STUCK_TIMEOUT: '40000' })).toContain('WORKER_STUCK_TIMEOUT must be a positive number of minutes, at most 35791');
+    expect(refusal({ WORKER_POLLING_INTERVAL: '0.0001' })).toContain('WORKER_POLLING_INTERVAL must be a positive number of seconds');
+    expect(decode({ TASK_TIMEOUT: '2147483', WORKER_STUCK_TIMEOUT: '35791' }).worker).toMatchObject({
+      taskTimeoutMs: 2_147_483_000,
+      stuckTimeoutMs: 2_147_460_000,
+    });
+  });
+
   it('names every bad variable on the same line', () => {
     expect(refusal({ WORKER_CONCURRENCY: '0', LOG_LEVEL: 'loud' })).toBe(
       'Invalid configuration: WORKER_CONCURRENCY must be a positive integer (got "0"); LOG_LEVEL must be one of debug, info, warn, error (got "loud")',

@@ -38,12 +38,22 @@ export const nonNegativeInteger = (fallback?: number) => fromEnv('a non-negative
 
 export const port = (fallback?: number) => fromEnv('a port number (0-65535)', integerIn(0, 65535), fallback);
 
-/** A duration given in `unit`s (fractions allowed: 0.05 min, 0.2 s), decoded to milliseconds. */
+// Node runs a timer longer than this (2^31 - 1 ms, about 24.8 days) after 1 ms instead: a
+// TASK_TIMEOUT set huge "to turn it off" would time out every task at once.
+const LONGEST_TIMER_MS = 2_147_483_647;
+
+/**
+ * A duration given in `unit`s (fractions allowed: 0.05 min, 0.2 s), decoded to milliseconds: at
+ * least 1 ms once rounded, and no longer than a Node timer can wait.
+ */
 export const duration = (unit: 'seconds' | 'minutes', fallbackInUnits: number) => {
   const factor = unit === 'seconds' ? 1000 : 60_000;
-  return fromEnv(`a positive number of ${unit}`, (raw) => {
+  const most = Math.floor(LONGEST_TIMER_MS / factor);
+  return fromEnv(`a positive number of ${unit}, at most ${most} (about 24 days)`, (raw) => {
     const value = finite(raw);
-    return value !== undefined && value > 0 ? Math.round(value * factor) : undefined;
+    if (value === undefined) return undefined;
+    const ms = Math.round(value * factor);
+    return ms >= 1 && ms <= LONGEST_TIMER_MS ? ms : undefined;
   }, fallbackInUnits * factor);
 };
 
