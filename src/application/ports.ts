@@ -32,16 +32,16 @@ export interface ClaimRef {
 
 /**
  * The end of an attempt: the events that explain it and the state they lead to. Written only while
- * the claim is still held (status = processing and the same claim token); with `onlyIfStaleBefore`,
- * also only while the heartbeat is older than that (the cleaner must not take a task back from an
- * owner that has just proven it is alive).
+ * the claim is still held (status = processing and the same claim token); with `onlyIfSilentForMs`,
+ * also only while the heartbeat is at least that old by the database's clock (the cleaner must not
+ * take a task back from an owner that has just proven it is alive).
  */
 export interface AttemptEnd {
   readonly claim: ClaimRef;
   readonly events: readonly TaskEvent[];
   readonly next: TaskState;
   readonly errorMessage: string | null;
-  readonly onlyIfStaleBefore?: Date;
+  readonly onlyIfSilentForMs?: number;
 }
 
 /** `fenced`: the claim was no longer ours (recovered, or already ended); nothing was written. */
@@ -58,8 +58,12 @@ export interface TaskQueue {
   endAttempt(end: AttemptEnd): Promise<AttemptEndResult>;
   /** Proves the claims are alive. Returns how many were still held. */
   refreshHeartbeats(workerId: WorkerId, claims: readonly ClaimRef[]): Promise<number>;
-  /** Tasks in processing whose heartbeat is older than `staleBefore`, up to `limit`. */
-  findStuckTasks(staleBefore: Date, limit: number): Promise<readonly StuckTask[]>;
+  /**
+   * Tasks in processing whose heartbeat is more than `silentForMs` old, up to `limit`. Heartbeats
+   * are stamped by the database's clock, so their age is measured by it too: a cleaner whose own
+   * clock runs ahead must not find live tasks stuck.
+   */
+  findStuckTasks(silentForMs: number, limit: number): Promise<readonly StuckTask[]>;
   /** The earliest execute_at of a pending task, if any is due before `horizon`. */
   nextDueAt(horizon: Date): Promise<Date | null>;
 }

@@ -35,8 +35,7 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
   const stuckFor = describeDuration(deps.stuckTimeoutMs);
   for (;;) {
     const now = deps.clock.now();
-    const staleBefore = new Date(now.getTime() - deps.stuckTimeoutMs);
-    const stuck = await deps.queue.findStuckTasks(staleBefore, PAGE_SIZE);
+    const stuck = await deps.queue.findStuckTasks(deps.stuckTimeoutMs, PAGE_SIZE);
     let changed = 0;
     for (const task of stuck) {
       const state = processingState(task);
@@ -55,7 +54,7 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
           events: decision.right,
           next,
           errorMessage: error,
-          onlyIfStaleBefore: staleBefore,
+          onlyIfSilentForMs: deps.stuckTimeoutMs,
         });
         failedWritesInARow = 0;
       } catch (cause) {

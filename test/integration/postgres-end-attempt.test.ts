@@ -141,8 +141,8 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
     expect(await queue.refreshHeartbeats('worker-b', [live])).toBe(0);
     expect(await queue.refreshHeartbeats('worker-a', [live, { id: silent.id, claimToken: live.claimToken }])).toBe(1);
 
-    const staleBefore = new Date(Date.now() - 5 * 60_000);
-    const stuck = await queue.findStuckTasks(staleBefore, 10);
+    const silentForMs = 5 * 60_000;
+    const stuck = await queue.findStuckTasks(silentForMs, 10);
     expect(stuck.map((task) => task.id)).toEqual([silent.id]);
     expect(stuck[0]).toMatchObject({ owner: 'worker-a', claimToken: silent.claimToken, attempts: 0, maxAttempts: 3 });
     // The seed's own stuck query agrees, because a heartbeat moves updated_at too.
@@ -155,7 +155,7 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
         task,
         { type: 'RecoverStuck', now: new Date(), workerId: 'cleaner', claimToken: task.claimToken, stuckFor: '10m' },
         'stuck',
-        staleBefore,
+        silentForMs,
       );
     // The live task's token is right, but it has just proven it is alive: the cleaner is fenced.
     expect(await queue.endAttempt(recover(live))).toBe('fenced');

@@ -62,12 +62,12 @@ export const attemptEnd = (
   task: ClaimedTask,
   command: TaskCommand,
   errorMessage: string | null = null,
-  onlyIfStaleBefore?: Date,
+  onlyIfSilentForMs?: number,
 ): AttemptEnd => {
   const decision = decide(processingOf(task), command);
   if (E.isLeft(decision)) throw new Error(`test set-up: ${JSON.stringify(decision.left)}`);
   const end = { claim: task, events: decision.right, next: replay(decision.right, processingOf(task)), errorMessage };
-  return onlyIfStaleBefore === undefined ? end : { ...end, onlyIfStaleBefore };
+  return onlyIfSilentForMs === undefined ? end : { ...end, onlyIfSilentForMs };
 };
 
 export const complete = (task: ClaimedTask, now = new Date()): AttemptEnd =>

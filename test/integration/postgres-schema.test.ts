@@ -59,7 +59,7 @@ describe('sql/ddl.sql', () => {
     expect(report.created.map((object) => object.name)).toContain('claim_token');
     const pool = await createPostgresPool(database.url, 1);
     try {
-      const stuck = await createPostgresTaskQueue(pool).findStuckTasks(new Date(Date.now() - 5 * 60_000), 10);
+      const stuck = await createPostgresTaskQueue(pool).findStuckTasks(5 * 60_000, 10);
       expect(stuck).toHaveLength(1);
       expect(stuck[0]).toMatchObject({ id: '1', owner: 'unknown' });
     } finally {

@@ -79,7 +79,7 @@ export class InMemoryTaskQueue implements TaskQueue {
   async endAttempt(end: AttemptEnd): Promise<AttemptEndResult> {
     const row = this.rows.get(end.claim.id);
     if (row === undefined || row.state.status !== 'processing' || row.state.claimToken !== end.claim.claimToken) return 'fenced';
-    if (end.onlyIfStaleBefore !== undefined && row.heartbeatAt !== null && row.heartbeatAt >= end.onlyIfStaleBefore) return 'fenced';
+    if (end.onlyIfSilentForMs !== undefined && row.heartbeatAt !== null && row.heartbeatAt.getTime() >= this.now().getTime() - end.onlyIfSilentForMs) return 'fenced';
     row.events.push(...end.events);
     row.state = end.next;
     row.heartbeatAt = null;
@@ -98,9 +98,10 @@ export class InMemoryTaskQueue implements TaskQueue {
     return held;
   }
 
-  async findStuckTasks(staleBefore: Date, limit: number): Promise<readonly StuckTask[]> {
+  async findStuckTasks(silentForMs: number, limit: number): Promise<readonly StuckTask[]> {
+    const staleBefore = this.now().getTime() - silentForMs;
     return [...this.rows.values()]
-      .filter((row) => row.state.status === 'processing' && row.heartbeatAt !== null && row.heartbeatAt < staleBefore)
+      .filter((row) => row.state.status === 'processing' && row.heartbeatAt !== null && row.heartbeatAt.getTime() < staleBefore)
       .slice(0, limit)
       .map((row) => {
         const state = row.state as Extract<TaskState, { status: 'processing' }>;

@@ -117,7 +117,7 @@ describe('ExecuteTask', () => {
     const running = run(task, never);
     // The cleaner recovers the task (as if this worker had stalled) and another worker claims it.
     queue.ageHeartbeat(id, 10 * 60_000);
-    const [stuck] = await queue.findStuckTasks(new Date(Date.now() - 5 * 60_000), 10);
+    const [stuck] = await queue.findStuckTasks(5 * 60_000, 10);
     expect(stuck?.id).toBe(id);
     await queue.endAttempt({
       claim: task,

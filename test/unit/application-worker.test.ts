@@ -219,6 +219,16 @@ describe('RecoverStuck', () => {
     await expect(run(queue)).rejects.toThrow('duplicate key value');
   });
 
+  it("judges silence by the store's clock, which stamps heartbeats: a cleaner whose own clock runs ahead leaves live tasks alone", async () => {
+    const queue = new InMemoryTaskQueue();
+    const live = queue.add('job', {});
+    await queue.claimDueTasks('alive', 10);
+    const tenMinutesAhead = { now: () => new Date(Date.now() + 10 * 60_000) };
+    const sweep = recoverStuck({ workerId: 'cleaner', queue, clock: tenMinutesAhead, logger: new RecordingLogger(), metrics: noMetrics, stuckTimeoutMs: 5 * 60_000 });
+    expect(await sweep()).toEqual({ requeued: 0, failed: 0, skipped: 0 });
+    expect(queue.state(live).status).toBe('processing');
+  });
+
   it('leaves a live task alone', async () => {
     const queue = new InMemoryTaskQueue();
     const live = queue.add('job', {});

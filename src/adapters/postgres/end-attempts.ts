@@ -10,7 +10,7 @@ interface EndRecord {
   readonly idx: number;
   readonly task_id: string;
   readonly claim_token: string;
-  readonly stale_before: string | null;
+  readonly silent_ms: number | null;
   readonly status: string;
   readonly attempts: number;
   readonly execute_at: string | null;
@@ -27,7 +27,7 @@ const toRecord = (end: AttemptEnd, idx: number): EndRecord => {
     idx,
     task_id: end.claim.id,
     claim_token: end.claim.claimToken,
-    stale_before: end.onlyIfStaleBefore?.toISOString() ?? null,
+    silent_ms: end.onlyIfSilentForMs ?? null,
     status: next.status,
     attempts: next.attempts,
     // A retry or a release says when the task is due again; other outcomes leave execute_at as it was.
@@ -64,7 +64,7 @@ export const jsonbText = (value: unknown): string => {
  * Ends any number of attempts in ONE statement, so each task's new state and its events commit
  * together (and a batch costs one commit, one fsync). Each end is fenced: it applies only while the
  * task is still processing under the same claim token (and, for the cleaner, while the heartbeat is
- * still older than `onlyIfStaleBefore`); otherwise it writes nothing and reads as 'fenced'.
+ * still `onlyIfSilentForMs` old by the database's clock); otherwise it writes nothing and reads as 'fenced'.
  * The claim is cleared (owner, token, heartbeat); locked_at stays as "last claimed at".
  *
  * Plan shape, on purpose: `owned` finds each task by a LATERAL primary-key probe, locks it (FOR
@@ -99,7 +99,7 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
     WITH input AS (
       SELECT *
         FROM jsonb_to_recordset(${jsonbText(ordered)}::jsonb)
-          AS i(idx integer, task_id bigint, claim_token uuid, stale_before timestamptz, status text,
+          AS i(idx integer, task_id bigint, claim_token uuid, silent_ms double precision, status text,
                attempts integer, execute_at timestamptz, completed_at timestamptz, error_message text,
                events jsonb)
     ), owned AS (
@@ -113,7 +113,7 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
                  FOR UPDATE
             ) AS held
        WHERE held.status = 'processing' AND held.claim_token = i.claim_token
-         AND (i.stale_before IS NULL OR held.heartbeat_at < i.stale_before)
+         AND (i.silent_ms IS NULL OR held.heartbeat_at < now() - i.silent_ms * interval '1 millisecond')
     ), ended AS (
       UPDATE scheduled_tasks AS t
          SET status = o.status, attempts = o.attempts, execute_at = coalesce(o.execute_at, t.execute_at),

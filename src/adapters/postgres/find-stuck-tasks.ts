@@ -15,16 +15,16 @@ const StuckRow = t.type({
 });
 
 /**
- * Tasks in processing whose owner has not proven it is alive since `staleBefore`, longest silent
- * first. Served by the partial index on heartbeat_at. Reading is not claiming: the recovery itself is
+ * Tasks in processing whose owner has not proven it is alive for `silentForMs` by the database's
+ * clock (which stamped the heartbeats), longest silent first. Served by the partial index on heartbeat_at. Reading is not claiming: the recovery itself is
  * an endAttempt fenced on the claim token and on the heartbeat still being stale.
  */
-export const findStuckTasks = async (db: CommonQueryMethods, staleBefore: Date, limit: number): Promise<StuckTask[]> => {
+export const findStuckTasks = async (db: CommonQueryMethods, silentForMs: number, limit: number): Promise<StuckTask[]> => {
   if (limit <= 0) return [];
   const result = await db.query(sql.unsafe`
     SELECT id, task_type, attempts, max_attempts, execute_at, locked_by, claim_token, heartbeat_at
       FROM scheduled_tasks
-     WHERE status = 'processing' AND heartbeat_at < ${staleBefore.toISOString()}::timestamptz
+     WHERE status = 'processing' AND heartbeat_at < now() - ${silentForMs}::double precision * interval '1 millisecond'
      ORDER BY heartbeat_at
      LIMIT ${limit}`);
   return decodeRows(StuckRow, 'findStuckTasks', result.rows).map((row) => ({

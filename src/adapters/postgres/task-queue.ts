@@ -50,7 +50,7 @@ export class PostgresTaskQueue implements TaskQueue {
   claimDueTasks: TaskQueue['claimDueTasks'] = (workerId, limit) => claimDueTasks(this.pool, workerId, limit);
   endAttempt: TaskQueue['endAttempt'] = (end) => this.coalescedEnd(end);
   refreshHeartbeats: TaskQueue['refreshHeartbeats'] = (workerId, claims) => refreshHeartbeats(this.pool, workerId, claims);
-  findStuckTasks: TaskQueue['findStuckTasks'] = (staleBefore, limit) => findStuckTasks(this.pool, staleBefore, limit);
+  findStuckTasks: TaskQueue['findStuckTasks'] = (silentForMs, limit) => findStuckTasks(this.pool, silentForMs, limit);
   nextDueAt: TaskQueue['nextDueAt'] = (horizon) => nextDueAt(this.pool, horizon);
 }
 
