@@ -57,8 +57,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     logger.info(`Received signal ${signal === 'SIGINT' ? 'interrupt' : 'terminated'}, initiating graceful shutdown...`);
     process.once('SIGTERM', () => exitNow(logger));
     process.once('SIGINT', () => exitNow(logger));
-    await cleaner.stop();
-    await worker.stop(config.worker.shutdownTimeoutMs);
+    // Together: the worker stops claiming at once, even while a cleaner sweep is still waiting on
+    // the database, and SHUTDOWN_TIMEOUT runs from the signal.
+    await Promise.all([cleaner.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
     await closeAll(closers, logger);
     logger.info('Shutdown complete');
     return 0;

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { until } from '../support/worker-process.js';
 import { useWorkerSuite } from '../support/worker-suite.js';
 
@@ -15,6 +16,8 @@ describe('recovery of stuck tasks', () => {
       '/slow-once': (_request, response, count) => void setTimeout(() => response.writeHead(200).end(), count === 1 ? 6000 : 0),
       // Always 5 s: longer than the stuck timeout, but the owner is alive.
       '/long': (_request, response) => void setTimeout(() => response.writeHead(200).end(), 5000),
+      // Never answers: its worker will die holding it.
+      '/never': () => undefined,
   });
   const start = (id: string) => suite.start({ WORKER_ID: id });
 
@@ -74,5 +77,40 @@ describe('recovery of stuck tasks', () => {
     expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
     expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'completed']);
     await Promise.all([owner.stop(), watcher.stop()]);
+  }, 60_000);
+
+  it('stops claiming as soon as SIGTERM arrives, even while a cleaner sweep waits on the database', async () => {
+    const doomed = start('doomed-again');
+    await doomed.waitForLog(/Started with polling interval/);
+    const stuck = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/never'), data: {} });
+    await until(() => suite.receiver.to('/never').length === 1, 10_000, 'first delivery attempt');
+    expect(await doomed.stop('SIGKILL')).toBeNull();
+    // Another session holds the stuck task's row, so the cleaner's recovery of it waits.
+    const holder = new pg.Client({ connectionString: suite.database.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM scheduled_tasks WHERE id = $1 FOR UPDATE', [stuck]);
+      const stopping = start('stopping');
+      await until(
+        async () => ((await suite.db.client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount ?? 0) > 0,
+        15_000,
+        'the cleaner waiting for the row',
+      );
+
+      stopping.child.kill('SIGTERM');
+      await stopping.waitForLog(/^Received signal terminated/);
+      const late = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/late'), data: {} });
+      // Ten poll intervals: a worker still claiming would have taken it.
+      await sleep(1000);
+      expect(await suite.db.task(late)).toMatchObject({ status: 'pending', attempts: 0 });
+
+      await holder.query('ROLLBACK');
+      expect(await stopping.exited).toBe(0);
+      expect(suite.receiver.to('/late')).toHaveLength(0);
+      expect(await suite.db.task(stuck)).toMatchObject({ status: 'pending', attempts: 1 });
+    } finally {
+      await holder.end();
+    }
   }, 60_000);
 });
