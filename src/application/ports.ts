@@ -66,6 +66,11 @@ export interface TaskQueue {
   findStuckTasks(silentForMs: number, limit: number): Promise<readonly StuckTask[]>;
   /** The earliest execute_at of a pending task, if any is due before `horizon`. */
   nextDueAt(horizon: Date): Promise<Date | null>;
+  /**
+   * Stops waiting out an unreachable store: attempt ends still being retried fail now. Called when
+   * shutdown's deadline has passed; their tasks stay claimed until a cleaner recovers them.
+   */
+  giveUpRetries?(): void;
 }
 
 /** Runs one kind of task. Never throws for a task's own failure: that is an outcome. */

@@ -84,6 +84,8 @@ export class Worker {
   /**
    * Stops claiming, lets in-flight tasks finish for up to `timeoutMs`, then aborts the rest — they
    * are released to pending without consuming an attempt — and waits for those releases to be written.
+   * Outcomes still waiting out an unreachable database are given up then (their tasks stay claimed
+   * for a cleaner), so a database outage cannot hold shutdown past the timeout.
    */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
@@ -97,8 +99,11 @@ export class Worker {
         `[Worker ${this.options.workerId}] Shutdown timeout reached, releasing ${this.inFlight.size} unfinished tasks to pending`,
       );
       this.shutdown.abort(shutdownCause);
+      this.deps.queue.giveUpRetries?.();
       await Promise.allSettled(this.settling());
     }
+    // Nothing of this worker's is left to write; a cleaner sweep still retrying stops too.
+    this.deps.queue.giveUpRetries?.();
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.deps.logger.info(`[Worker ${this.options.workerId}] Stopped`);
   }

@@ -39,7 +39,9 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
 
   container
     .bind<TaskQueue>(TOKENS.TaskQueue)
-    .toDynamicValue((context) => createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool)));
+    .toDynamicValue((context) =>
+      createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), { endRetryForMs: config.worker.stuckTimeoutMs }),
+    );
 
   const common = (context: { get<T>(token: symbol): T }) => ({
     workerId: config.worker.id,

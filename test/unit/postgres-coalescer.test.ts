@@ -46,4 +46,12 @@ describe('coalescer (group commit of attempt ends)', () => {
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(batches).toEqual([[1, 2, 3], [1], [2], [3]]);
   });
+
+  it('does not retry item by item an error no item caused (a database that stayed unreachable)', async () => {
+    const { batches, run } = recordingRun(() => true);
+    const call = createCoalescer<number, string>({ windowMs: 5, maxBatch: 100, splitOnFailure: () => false }, run);
+    const results = await Promise.allSettled([1, 2, 3].map(call));
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(batches).toEqual([[1, 2, 3]]);
+  });
 });

@@ -4,11 +4,15 @@
  * result back. `windowMs` 0 means "whatever arrived in the same turn of the event loop".
  *
  * If a batch fails as a whole, its items are retried one by one, so a single bad item (say, a
- * history conflict) fails only its own caller and not the others that shared its statement.
+ * history conflict) fails only its own caller and not the others that shared its statement; unless
+ * `splitOnFailure` says the error is not one an item could have caused (a lost database, already
+ * retried), and then every caller gets the error.
  */
 export interface CoalescerOptions {
   readonly windowMs: number;
   readonly maxBatch: number;
+  /** Whether a failed batch is worth retrying item by item. Default: always. */
+  readonly splitOnFailure?: (error: unknown) => boolean;
 }
 
 export const createCoalescer = <I, O>(
@@ -32,7 +36,7 @@ export const createCoalescer = <I, O>(
         else waiting.resolve(result);
       });
     } catch (error) {
-      if (batch.length === 1) batch[0]?.reject(error);
+      if (batch.length === 1 || options.splitOnFailure?.(error) === false) batch.forEach((waiting) => waiting.reject(error));
       else await Promise.all(batch.map((waiting) => settle([waiting])));
     }
   };

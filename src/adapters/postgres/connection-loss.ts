@@ -32,6 +32,12 @@ export interface ConnectionRetryOptions {
   readonly attempts: number;
   /** Pause before the first retry; doubled before each next one. */
   readonly firstDelayMs: number;
+  /** The longest pause between two tries. Default: no limit. */
+  readonly maxDelayMs?: number;
+  /** No try starts later than this after the first one. Default: no limit. */
+  readonly giveUpAfterMs?: number;
+  /** Once aborted, the next failure (or the pause in progress) ends the retrying with its error. */
+  readonly stop?: AbortSignal;
 }
 
 /**
@@ -42,6 +48,7 @@ export interface ConnectionRetryOptions {
  * out a killed session or a pool reconnect; meanwhile the task is still in flight, so its heartbeat
  * keeps the claim alive and the cleaner leaves it alone (measured in fault-database-connections:
  * without the retry, killing the sessions of two busy workers twice re-delivered a task).
+ * The worker's own ends wait longer (see endRetryFor in task-queue.ts).
  */
 export const DEFAULT_CONNECTION_RETRY: ConnectionRetryOptions = { attempts: 5, firstDelayMs: 100 };
 
@@ -49,12 +56,30 @@ export const retryOnConnectionLoss = async <T>(
   run: () => Promise<T>,
   options: ConnectionRetryOptions = DEFAULT_CONNECTION_RETRY,
 ): Promise<T> => {
+  const startedAt = Date.now();
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await run();
     } catch (error) {
-      if (attempt >= options.attempts || !isConnectionLoss(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, options.firstDelayMs * 2 ** (attempt - 1)));
+      if (attempt >= options.attempts || !isConnectionLoss(error) || options.stop?.aborted === true) throw error;
+      const delay = Math.min(options.firstDelayMs * 2 ** (attempt - 1), options.maxDelayMs ?? Infinity);
+      if (options.giveUpAfterMs !== undefined && Date.now() + delay - startedAt > options.giveUpAfterMs) throw error;
+      if (!(await pause(delay, options.stop))) throw error;
     }
   }
 };
+
+/** Waits `ms`; false if `stop` was aborted first (or already). */
+const pause = (ms: number, stop: AbortSignal | undefined): Promise<boolean> =>
+  new Promise((resolve) => {
+    if (stop?.aborted === true) return resolve(false);
+    const onStop = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      stop?.removeEventListener('abort', onStop);
+      resolve(true);
+    }, ms);
+    stop?.addEventListener('abort', onStop, { once: true });
+  });

@@ -2,6 +2,7 @@ import type { DatabasePool } from 'slonik';
 import type { AttemptEnd, AttemptEndResult, TaskQueue } from '../../application/ports.js';
 import { claimDueTasks } from './claim-due-tasks.js';
 import { createCoalescer, type CoalescerOptions } from './coalescer.js';
+import { DEFAULT_CONNECTION_RETRY, isConnectionLoss, type ConnectionRetryOptions } from './connection-loss.js';
 import { endAttemptsDespiteConnectionLoss } from './end-attempts-after-loss.js';
 import { findStuckTasks } from './find-stuck-tasks.js';
 import { nextDueAt } from './next-due-at.js';
@@ -25,13 +26,27 @@ export interface PostgresTaskQueueOptions {
   readonly endAttemptWindowMs?: number;
   /** Flush as soon as this many ends are queued (one statement's worth of jsonb stays small). */
   readonly endAttemptMaxBatch?: number;
+  /**
+   * How long an attempt end keeps retrying while the database is unreachable (ms), pausing 100 ms
+   * doubling up to 2 s between tries. The worker passes WORKER_STUCK_TIMEOUT: until then the claim
+   * is still its own (the task stays in flight and is heart-beaten once the database is back), so
+   * an outage shorter than that (a restart, a failover) costs no second delivery; after it a
+   * cleaner may have taken the task, and the fenced end changes nothing. Unset: 5 tries in 1.5 s.
+   */
+  readonly endRetryForMs?: number;
 }
 
 const DEFAULT_END_ATTEMPT_COALESCING: CoalescerOptions = { windowMs: 8, maxBatch: 500 };
 
+const endRetry = (forMs: number | undefined, stop: AbortSignal): ConnectionRetryOptions =>
+  forMs === undefined
+    ? { ...DEFAULT_CONNECTION_RETRY, stop }
+    : { attempts: Infinity, firstDelayMs: 100, maxDelayMs: 2_000, giveUpAfterMs: forMs, stop };
+
 /** TaskQueue on PostgreSQL: one statement per operation, attempt ends coalesced into group commits. */
 export class PostgresTaskQueue implements TaskQueue {
   private readonly coalescedEnd: (end: AttemptEnd) => Promise<AttemptEndResult>;
+  private readonly stopRetrying = new AbortController();
 
   constructor(
     private readonly pool: DatabasePool,
@@ -41,11 +56,15 @@ export class PostgresTaskQueue implements TaskQueue {
       {
         windowMs: options.endAttemptWindowMs ?? DEFAULT_END_ATTEMPT_COALESCING.windowMs,
         maxBatch: options.endAttemptMaxBatch ?? DEFAULT_END_ATTEMPT_COALESCING.maxBatch,
+        // A batch that outlasted its retries on a lost database would only wait again end by end.
+        splitOnFailure: (error) => !isConnectionLoss(error),
       },
       // A lost attempt end means a second delivery by the cleaner; a lost connection is retried.
-      (ends) => endAttemptsDespiteConnectionLoss(this.pool, ends),
+      (ends) => endAttemptsDespiteConnectionLoss(this.pool, ends, endRetry(options.endRetryForMs, this.stopRetrying.signal)),
     );
   }
+
+  giveUpRetries: NonNullable<TaskQueue['giveUpRetries']> = () => this.stopRetrying.abort();
 
   claimDueTasks: TaskQueue['claimDueTasks'] = (workerId, limit) => claimDueTasks(this.pool, workerId, limit);
   endAttempt: TaskQueue['endAttempt'] = (end) => this.coalescedEnd(end);

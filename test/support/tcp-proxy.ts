@@ -1,0 +1,44 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { freePort } from './net.js';
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of `target`, which a test can cut and restore: while cut, open
+ * connections are dropped and new ones refused (ECONNREFUSED), as when a database server goes away
+ * during a restart or a failover, without touching the server the rest of the suite uses.
+ */
+export const startTcpProxy = async (target: { readonly host: string; readonly port: number }) => {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      const listening = createServer((client) => {
+        const upstream = connect(target.port, target.host);
+        track(client);
+        track(upstream);
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      });
+      listening.once('error', reject);
+      listening.listen(port, '127.0.0.1', () => {
+        server = listening;
+        resolve();
+      });
+    });
+  const cut = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      if (server === undefined) return resolve();
+      server.close(() => resolve());
+      server = undefined;
+    });
+  await listen();
+  return { port, cut, restore: listen, close: cut };
+};
