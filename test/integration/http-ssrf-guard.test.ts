@@ -55,6 +55,17 @@ describe('SSRF guard (http_callback)', () => {
     expect(outcome._tag === 'Failed' && outcome.error).toContain('cloud metadata service');
   });
 
+  it('holds HTTP_TIMEOUT while the host name is still being resolved (a DNS server that never answers)', async () => {
+    const executor = createHttpCallbackExecutor({ requestTimeoutMs: 300, resolveHost: () => new Promise(() => undefined) });
+    const started = Date.now();
+    const outcome = await executor.execute(callbackTask({ url: 'http://silent-dns.example/hook', data: {} }), neverAborted);
+    const took = Date.now() - started;
+    // And close() (shutdown) is not held forever by the lookup: it gives up a second later.
+    await executor.close();
+    expect(outcome).toEqual({ _tag: 'Failed', retryable: true, error: 'timed out after 300 ms', details: {} });
+    expect(took).toBeLessThan(1_000);
+  });
+
   it('connects to the address it checked: a DNS answer that changes afterwards is never used', async () => {
     // First answer public (a documentation address: nothing listens there), every later one loopback.
     let lookups = 0;

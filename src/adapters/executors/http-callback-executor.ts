@@ -11,7 +11,7 @@ import { AddressRefusedError, createAddressPolicy, guardedConnector, type Resolv
 import { decodeWebhookSecrets } from './webhook-signature.js';
 
 export interface HttpCallbackExecutorOptions {
-  /** HTTP_TIMEOUT in ms: one request, headers and body together. Default 30 000 (the seed's 30 s). */
+  /** HTTP_TIMEOUT in ms: one request, from the host name lookup to the end of the body. Default 30 000 (the seed's 30 s). */
   readonly requestTimeoutMs?: number;
   /** Keep-alive connections per origin; pass WORKER_CONCURRENCY, the most that can be in flight. */
   readonly connectionsPerOrigin?: number;
@@ -57,12 +57,14 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
     { allowPrivateNetworks: options.allowPrivateNetworks ?? false, allowedHosts: options.allowedHosts ?? [] },
     options.resolveHost,
   );
+  const connectTimeoutMs = Math.min(timeoutMs, MAX_CONNECT_TIMEOUT_MS);
   const agent = new Agent({
     connections: options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS,
     // Our own timeout (below) is the one that should fire; undici's are a backstop.
     headersTimeout: timeoutMs + 1_000,
     bodyTimeout: timeoutMs + 1_000,
-    connect: guardedConnector(buildConnector({ timeout: Math.min(timeoutMs, MAX_CONNECT_TIMEOUT_MS) }), policy),
+    // The lookup's limit is a backstop too: HTTP_TIMEOUT settles the task's request before it.
+    connect: guardedConnector(buildConnector({ timeout: connectTimeoutMs }), policy, connectTimeoutMs + 1_000),
   });
 
   const execute = async (task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome> => {

@@ -34,8 +34,9 @@ export interface PendingExchange {
  * request) `request()` plus a capped read 61–64 µs, this 46–53 µs.
  *
  * A body longer than `cap` is cut there and the connection aborted, so a 100 MB answer costs `cap`
- * bytes of memory and is never drained. An abort before the request is on a socket takes effect as
- * soon as it gets one (as with `request()` and an AbortSignal).
+ * bytes of memory and is never drained. An abort before the request is on a socket (the host name
+ * still resolving, the connection still opening) settles `response` at once; the request itself is
+ * aborted as soon as it gets a socket, before anything is written (undici hands it over only then).
  */
 export const startExchange = (dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, cap: number): PendingExchange => {
   let controller: Dispatcher.DispatchController | undefined;
@@ -111,6 +112,7 @@ export const startExchange = (dispatcher: Dispatcher, options: Dispatcher.Dispat
       if (settled || abortReason !== undefined) return;
       abortReason = { reason };
       if (controller !== undefined) controller.abort(reason as Error);
+      else fail(reason);
     },
   };
 };

@@ -100,11 +100,19 @@ export const createAddressPolicy = (
  * and then connects to one of those checked addresses (never re-resolving), so a DNS answer that
  * changes between check and connect (rebinding) cannot slip through. TLS still verifies the
  * original host name: undici derives the servername from the Host, not from what we connect to.
+ *
+ * The lookup is given up after `lookupTimeoutMs`: undici's connect timeout starts only once there
+ * is an address, and a resolver that never answers would otherwise hold the connection attempt,
+ * and with it the agent's close() at shutdown, forever.
  */
 export const guardedConnector =
-  (base: buildConnector.connector, policy: AddressPolicy): buildConnector.connector =>
+  (base: buildConnector.connector, policy: AddressPolicy, lookupTimeoutMs: number): buildConnector.connector =>
   (options, callback) => {
-    policy.check(options.hostname).then(
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer resolving ${options.hostname} within ${lookupTimeoutMs} ms`)), lookupTimeoutMs);
+    });
+    Promise.race([policy.check(options.hostname), timeout]).finally(() => clearTimeout(timer)).then(
       (result) =>
         E.isLeft(result) ? callback(result.left, null) : connectToFirstReachable(base, options, result.right, 0, callback),
       (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), null),
