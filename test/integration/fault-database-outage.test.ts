@@ -25,12 +25,18 @@ describe('database unreachable for seconds while outcomes are recorded', () => {
     await proxy.close();
   });
 
-  it('records the outcome once the database is back, without a second delivery', async () => {
-    const worker = suite.start({ DATABASE_URL: proxiedUrl, WORKER_ID: 'outage', WORKER_STUCK_TIMEOUT: '0.5' });
+  /** A worker on the proxied connection, and a task whose request to /slow has just gone out. */
+  const workerWithAnswerDue = async (env: Record<string, string>) => {
+    const worker = suite.start({ DATABASE_URL: proxiedUrl, WORKER_STUCK_TIMEOUT: '0.5', ...env });
     await worker.waitForLog(/Started with polling interval/);
     const before = suite.receiver.to('/slow').length;
     const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/slow'), data: {} });
     await until(() => suite.receiver.to('/slow').length === before + 1, 10_000, 'delivery started');
+    return { worker, id, deliveries: before + 1 };
+  };
+
+  it('records the outcome once the database is back, without a second delivery', async () => {
+    const { worker, id, deliveries } = await workerWithAnswerDue({ WORKER_ID: 'outage' });
 
     await proxy.cut();
     // Twice as long as the 5 tries in about 1.5 s that used to be all an end got.
@@ -42,17 +48,13 @@ describe('database unreachable for seconds while outcomes are recorded', () => {
     await until(async () => (await suite.db.task(id)).status === 'completed', 10_000, 'the outcome recorded');
     expect(await suite.db.task(id)).toMatchObject({ attempts: 1 });
     expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'completed']);
-    expect(suite.receiver.to('/slow')).toHaveLength(before + 1);
+    expect(suite.receiver.to('/slow')).toHaveLength(deliveries);
     expect(worker.lines.filter((line) => line.msg.includes('could not record the outcome'))).toEqual([]);
     expect(await worker.stop('SIGTERM')).toBe(0);
   }, 60_000);
 
   it('still stops within SHUTDOWN_TIMEOUT while the database is gone, leaving the task to a cleaner', async () => {
-    const worker = suite.start({ DATABASE_URL: proxiedUrl, WORKER_ID: 'outage-stop', WORKER_STUCK_TIMEOUT: '0.5', SHUTDOWN_TIMEOUT: '1' });
-    await worker.waitForLog(/Started with polling interval/);
-    const before = suite.receiver.to('/slow').length;
-    const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/slow'), data: {} });
-    await until(() => suite.receiver.to('/slow').length === before + 1, 10_000, 'delivery started');
+    const { worker, id } = await workerWithAnswerDue({ WORKER_ID: 'outage-stop', SHUTDOWN_TIMEOUT: '1' });
 
     await proxy.cut();
     await sleep(2500);

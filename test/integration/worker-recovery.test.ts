@@ -20,13 +20,19 @@ describe('recovery of stuck tasks', () => {
       '/never': () => undefined,
   });
   const start = (id: string) => suite.start({ WORKER_ID: id });
+  /** A task whose worker is SIGKILLed once its request to `path` has gone out: left in processing. */
+  const taskOfAKilledWorker = async (workerId: string, path: string): Promise<string> => {
+    const doomed = start(workerId);
+    await doomed.waitForLog(/Started with polling interval/);
+    const before = suite.receiver.to(path).length;
+    const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url(path), data: {} });
+    await until(() => suite.receiver.to(path).length === before + 1, 10_000, 'first delivery attempt');
+    expect(await doomed.stop('SIGKILL')).toBeNull();
+    return id;
+  };
 
   it('another worker finishes the task of a worker killed mid-task, consuming one attempt', async () => {
-    const doomed = start('doomed');
-    await doomed.waitForLog(/Started with polling interval/);
-    const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/hang-once'), data: {} });
-    await until(() => suite.receiver.to('/hang-once').length === 1, 10_000, 'first delivery attempt');
-    expect(await doomed.stop('SIGKILL')).toBeNull();
+    const id = await taskOfAKilledWorker('doomed', '/hang-once');
     expect((await suite.db.task(id)).status).toBe('processing');
 
     const rescuer = start('rescuer');
@@ -80,11 +86,7 @@ describe('recovery of stuck tasks', () => {
   }, 60_000);
 
   it('stops claiming as soon as SIGTERM arrives, even while a cleaner sweep waits on the database', async () => {
-    const doomed = start('doomed-again');
-    await doomed.waitForLog(/Started with polling interval/);
-    const stuck = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/never'), data: {} });
-    await until(() => suite.receiver.to('/never').length === 1, 10_000, 'first delivery attempt');
-    expect(await doomed.stop('SIGKILL')).toBeNull();
+    const stuck = await taskOfAKilledWorker('doomed-again', '/never');
     // Another session holds the stuck task's row, so the cleaner's recovery of it waits.
     const holder = new pg.Client({ connectionString: suite.database.url });
     await holder.connect();
