@@ -208,6 +208,25 @@ describe('health and metrics over HTTP', () => {
   });
 });
 
+describe('task counters and unknown task types', () => {
+  it('labels task types it does not know as "other": a table full of made-up types cannot grow /metrics without bound', async () => {
+    const { metrics, registry } = createPrometheusMetrics({ processMetrics: false });
+    for (let n = 0; n < 50; n += 1) {
+      metrics.claimed(`made_up_${n}`, 5);
+      metrics.attemptEnded(`made_up_${n}`, 'failed', 1);
+    }
+    metrics.claimed('http_callback', 5);
+    metrics.recovered('x'.repeat(10_000), 'requeued');
+    const text = await registry.metrics();
+    expect(sample(text, 'at_worker_tasks_claimed_total', { task_type: 'other' })).toBe(50);
+    expect(sample(text, 'at_worker_tasks_failed_total', { task_type: 'other' })).toBe(50);
+    expect(sample(text, 'at_worker_tasks_claimed_total', { task_type: 'http_callback' })).toBe(1);
+    expect(sample(text, 'at_worker_tasks_recovered_total', { task_type: 'other', outcome: 'requeued' })).toBe(1);
+    expect(text).not.toContain('made_up_');
+    expect(text).not.toContain('xxxxxxxxxx');
+  });
+});
+
 describe('tasks by status when the database misbehaves', () => {
   it('still serves /metrics when the status query fails, leaving the gauge out rather than showing zeros', async () => {
     const logger = new RecordingLogger();

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger, WorkerMetrics } from '../../application/ports.js';
+import { KNOWN_TASK_TYPES } from '../../domain/payloads/by-type.js';
 import { cachedStatusCounts, type CountByStatus } from './status-counts.js';
 
 export type { CountByStatus } from './status-counts.js';
@@ -33,6 +34,13 @@ const SCHEDULE_LAG_BUCKETS = [
 // An attempt is one HTTP call / AMQP publish / SMTP send: ms when local, HTTP_TIMEOUT (30 s) and
 // TASK_TIMEOUT (300 s) are the ceilings.
 const ATTEMPT_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+// task_type is free text in the table (any producer can insert any type, and unknown ones are
+// claimed before they fail), so only the known types become label values: each value is a time
+// series per counter and per histogram bucket, kept for the life of the process.
+const KNOWN = new Set(KNOWN_TASK_TYPES);
+const OTHER_TASK_TYPE = 'other';
+const taskTypeLabel = (taskType: string): string => (KNOWN.has(taskType) ? taskType : OTHER_TASK_TYPE);
 
 /**
  * The WorkerMetrics port over prom-client, on a registry of its own (not prom-client's global one,
@@ -91,14 +99,14 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
   const byOutcome = { completed, retried, failed, released } as const;
   const metrics: WorkerMetrics = {
     claimed: (taskType, scheduleLagMs) => {
-      claimed.inc({ task_type: taskType });
-      scheduleLag.observe({ task_type: taskType }, Math.max(0, scheduleLagMs) / 1000);
+      claimed.inc({ task_type: taskTypeLabel(taskType) });
+      scheduleLag.observe({ task_type: taskTypeLabel(taskType) }, Math.max(0, scheduleLagMs) / 1000);
     },
     attemptEnded: (taskType, outcome, durationMs) => {
-      byOutcome[outcome].inc({ task_type: taskType });
-      attemptDuration.observe({ task_type: taskType, outcome }, Math.max(0, durationMs) / 1000);
+      byOutcome[outcome].inc({ task_type: taskTypeLabel(taskType) });
+      attemptDuration.observe({ task_type: taskTypeLabel(taskType), outcome }, Math.max(0, durationMs) / 1000);
     },
-    recovered: (taskType, outcome) => recovered.inc({ task_type: taskType, outcome }),
+    recovered: (taskType, outcome) => recovered.inc({ task_type: taskTypeLabel(taskType), outcome }),
     inFlight: (count) => inFlight.set(count),
   };
   return { metrics, registry };
