@@ -30,6 +30,7 @@ export const startWakeUps = (databaseUrl: string, config: Config, logger: Logger
     logger,
     clock: systemClock,
     pollIntervalMs: config.worker.pollIntervalMs,
+    connectTimeoutMs: config.database.connectTimeoutMs,
     onDue: (at) => timer.dueAt(at),
   });
   return {

@@ -1,4 +1,7 @@
+import { createServer, type Socket } from 'node:net';
+import { startTaskListener } from '../../src/adapters/postgres/listener.js';
 import { freePort } from '../support/net.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
 import { useWorkerSuite } from '../support/worker-suite.js';
 
@@ -89,5 +92,33 @@ describe('LISTEN connection loss', () => {
     // Left alone, it comes back and says so; readiness follows.
     await worker.waitForLog(/^LISTEN connection restored after/, 15_000);
     await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 10_000, 'ready again');
+  });
+});
+
+describe('LISTEN connection to a server that never answers', () => {
+  it('gives up each try after the connect timeout and keeps trying, not ready meanwhile', async () => {
+    // Takes connections and says nothing: a hung server, or a proxy whose backend is gone.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    const listener = startTaskListener({
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      logger: new RecordingLogger(),
+      clock: { now: () => new Date() },
+      onDue: () => undefined,
+      pollIntervalMs: 5_000,
+      minBackoffMs: 50,
+      maxBackoffMs: 100,
+      connectTimeoutMs: 200,
+    });
+    try {
+      await until(() => sockets.length >= 3, 5_000, 'a third connection attempt');
+      expect(listener.readiness()).toMatchObject({ ok: false, reason: expect.stringMatching(/^LISTEN connection down/) });
+    } finally {
+      await listener.close();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 });

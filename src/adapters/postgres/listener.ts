@@ -19,6 +19,12 @@ export interface TaskListenerOptions {
   /** Reconnect back-off: first delay, doubled per failed try up to `maxBackoffMs`. Default 100 ms / 5 s. */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /**
+   * How long connecting and the LISTEN itself may take before the try counts as failed
+   * (DB_CONNECT_TIMEOUT). node-postgres waits forever by default, and a server or proxy that takes
+   * the connection but never answers would then end the reconnecting for good. Default 30 s.
+   */
+  readonly connectTimeoutMs?: number;
 }
 
 export interface TaskListener {
@@ -40,6 +46,7 @@ export interface TaskListener {
 export const startTaskListener = (options: TaskListenerOptions): TaskListener => {
   const minBackoffMs = options.minBackoffMs ?? 100;
   const maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
   let client: pg.Client | null = null;
   let listening = false;
   let closed = false;
@@ -89,7 +96,13 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
 
   const connect = async (): Promise<void> => {
     if (closed) return;
-    const current = new pg.Client({ connectionString: options.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    const current = new pg.Client({
+      connectionString: options.url,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: connectTimeoutMs,
+      query_timeout: connectTimeoutMs,
+    });
     client = current;
     // Registered before connecting: an error emitted with no listener would crash the process.
     current.on('error', (error) => lost(current, describe(error)));
