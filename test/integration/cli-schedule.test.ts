@@ -94,6 +94,11 @@ describe('at-worker schedule, help and usage', () => {
     [['--type', 'email', '--payload', '{}', '--at', '2031-02-03T12:30:00'], 'has no UTC offset'],
     [['--type', 'email', '--payload', '{}', '--at', '2031-02-30T12:30:00Z'], 'is not a valid time'],
     [['--type', 'email', '--payload', '{}', '--in', '90'], '--in: expected a delay like 90s, 5m, 2h or 1d'],
+    // PostgreSQL would store these; the command then could not read its own row back (exit 1, row written).
+    [['--type', 'email', '--payload', '{}', '--in', '100000000d'], '--in: "100000000d" is too long a delay (at most 36500d)'],
+    [['--type', 'email', '--payload', '{}', '--at', '9999-12-31T23:59:59-18:00'], 'is after the year 9999 in UTC'],
+    // Valid JSON and a valid payload, but jsonb cannot hold a NUL.
+    [['--type', 'http_callback', '--payload', '{"url": "https://example.com/hook", "data": "a\\u0000b"}'], '--payload: holds a \\u0000 (NUL)'],
     [['--type', 'email', '--payload', '{}', '--in', '5m', '--at', '2031-02-03T12:30:00Z'], 'give --at or --in, not both'],
     [['--type', 'email', '--payload', '{}', '--max-attempts', '0'], '--max-attempts: expected a positive integer, got "0"'],
     [['--type', 'email', '--payload', '{}', '--max-attemps', '5'], 'unknown option --max-attemps'],

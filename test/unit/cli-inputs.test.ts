@@ -38,6 +38,14 @@ describe('command-line values', () => {
       expect(decodeInstant('--at', bad)).toEqual(E.left(`--at: ${JSON.stringify(bad)} is not a valid time`));
     }
     expect(E.isLeft(decodeInstant('--at', 'tomorrow'))).toBe(true);
+    // An offset is two digits, or two, a colon (or not) and two more: not a dangling colon.
+    expect(E.isLeft(decodeInstant('--at', '2026-03-01T09:30:00+03:'))).toBe(true);
+    expect(decodeInstant('--at', '2026-03-01T09:30:00+03')).toEqual(E.right(new Date('2026-03-01T06:30:00.000Z')));
+    // A time every part of the system can read back: no later than the year 9999 in UTC.
+    expect(decodeInstant('--at', '9999-12-31T23:59:59-18:00')).toEqual(
+      E.left('--at: "9999-12-31T23:59:59-18:00" is after the year 9999 in UTC'),
+    );
+    expect(decodeInstant('--at', '9999-12-31T23:59:59Z')).toEqual(E.right(new Date('9999-12-31T23:59:59.000Z')));
   });
 
   it('reads delays in s, m, h and d', () => {
@@ -45,6 +53,10 @@ describe('command-line values', () => {
       E.right(90_000), E.right(300_000), E.right(5_400_000), E.right(86_400_000),
     ]);
     for (const bad of ['90', '-5m', '5 minutes', '1w', '']) expect(E.isLeft(decodeDelay('--in', bad))).toBe(true);
+    // PostgreSQL would store 100,000,000 days from now; nothing could read that date back.
+    expect(decodeDelay('--in', '36500d')).toEqual(E.right(36_500 * 86_400_000));
+    expect(decodeDelay('--in', '100000000d')).toEqual(E.left('--in: "100000000d" is too long a delay (at most 36500d)'));
+    expect(E.isLeft(decodeDelay('--in', '99999999999999999999d'))).toBe(true);
   });
 
   it('reads task ids and attempt counts within what the columns hold', () => {

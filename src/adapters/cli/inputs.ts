@@ -26,16 +26,23 @@ export const decodePositiveInteger = (option: string, raw: string): E.Either<str
 };
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+// Far enough for any schedule, near enough that the due time stays a date every part of the
+// system can read (PostgreSQL took `--in 100000000d`, JavaScript could not read it back).
+const LONGEST_DELAY_DAYS = 36_500;
+// The same bound for --at: a four-digit year, as ISO-8601 writes it without an extension.
+const LATEST_INSTANT = Date.UTC(10_000, 0, 1);
 
-/** `90s`, `5m`, `2h`, `1d`, `1.5h`: a delay, in milliseconds. */
+/** `90s`, `5m`, `2h`, `1d`, `1.5h`: a delay, in milliseconds, of at most 36,500 days. */
 export const decodeDelay = (option: string, raw: string): E.Either<string, number> => {
   const match = /^(\d+(?:\.\d+)?)([smhd])$/.exec(raw.trim());
   if (match === null) return E.left(`${option}: expected a delay like 90s, 5m, 2h or 1d, got ${JSON.stringify(raw)}`);
   const delay = Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-  return Number.isFinite(delay) ? E.right(Math.round(delay)) : E.left(`${option}: ${JSON.stringify(raw)} is too long a delay`);
+  return delay <= LONGEST_DELAY_DAYS * UNIT_MS.d
+    ? E.right(Math.round(delay))
+    : E.left(`${option}: ${JSON.stringify(raw)} is too long a delay (at most ${LONGEST_DELAY_DAYS}d)`);
 };
 
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?$/;
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 
 /**
  * An ISO-8601 time WITH a UTC offset (`Z` or `±HH:MM`). A bare local time is refused rather than
@@ -58,6 +65,7 @@ export const decodeInstant = (option: string, raw: string): E.Either<string, Dat
   if (!valid) return E.left(`${option}: ${JSON.stringify(raw)} is not a valid time`);
   const millis = Math.floor(Number(`0.${fraction}`) * 1000);
   const utc = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  if (utc >= LATEST_INSTANT) return E.left(`${option}: ${JSON.stringify(raw)} is after the year 9999 in UTC`);
   return E.right(new Date(utc));
 };
 

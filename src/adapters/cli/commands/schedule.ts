@@ -5,6 +5,7 @@ import { decodePayloadFor, KNOWN_TASK_TYPES, type PayloadRejection } from '../..
 import type { ParsedArgs } from '../args.js';
 import { expectPositionals, fail, input, usage, type ArgumentError, type CliCommand } from '../command.js';
 import { decodeDelay, decodeInstant, decodePositiveInteger, parseJson, payloadSource } from '../inputs.js';
+import { jsonbRefuses } from '../../postgres/jsonb-text.js';
 import { EXIT, type CliIo } from '../io.js';
 import { errorMessage } from '../../../domain/index.js';
 
@@ -20,7 +21,8 @@ stored (exit 2). Prints the new task's id.
   --type <type>         ${KNOWN_TASK_TYPES.join(', ')}
   --payload <json>      the payload as JSON; @path reads it from a file, - from standard input
   --at <time>           due at this time: ISO-8601 with a UTC offset, e.g. 2026-03-01T09:30:00Z
-  --in <delay>          due this long from now (by the database's clock): 90s, 5m, 2h, 1d
+  --in <delay>          due this long from now (by the database's clock): 90s, 5m, 2h, 1d;
+                        at most 36500d
                         (neither --at nor --in: due now)
   --max-attempts <n>    attempts before it fails for good (default ${DEFAULT_MAX_ATTEMPTS})
 
@@ -78,6 +80,9 @@ export const scheduleCommand: CliCommand = {
     if (E.isLeft(payloadJson)) return E.left(input(payloadJson.left));
     const payload = parseJson('--payload', payloadJson.right);
     if (E.isLeft(payload)) return E.left(input(payload.left));
+    if (jsonbRefuses(payload.right)) {
+      return E.left(input('--payload: holds a \\u0000 (NUL) or half of a surrogate pair, which PostgreSQL cannot store'));
+    }
     // Checked before connecting, so a bad payload is exit 2 even with the database down; the use
     // case checks again, for every other caller.
     const accepted = decodePayloadFor(taskType, payload.right);
