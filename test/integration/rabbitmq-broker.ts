@@ -90,6 +90,8 @@ export interface Relay {
   sever(): void;
   /** Stops passing the broker's bytes to the client, on current and future connections. */
   freeze(): void;
+  /** Freezes once, when the client next asks for a channel (AMQP channel.open): after the handshake, before the channel. */
+  freezeAtChannelOpen(): void;
   thaw(): void;
   connections(): number;
   /** The local ports of the relay's connections to the broker, as the broker sees its clients. */
@@ -101,13 +103,20 @@ export const startRelay = async (brokerUrl: string): Promise<Relay> => {
   const target = new URL(brokerUrl);
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   let frozen = false;
+  let freezeAtChannelOpen = false;
   let accepted = 0;
   const server = net.createServer((client) => {
     accepted += 1;
     const upstream = net.connect(Number(target.port || 5672), target.hostname);
     const pair = { client, upstream };
     pairs.add(pair);
-    client.on('data', (chunk) => upstream.write(chunk));
+    client.on('data', (chunk: Buffer) => {
+      if (freezeAtChannelOpen && opensChannel(chunk)) {
+        frozen = true;
+        freezeAtChannelOpen = false;
+      }
+      upstream.write(chunk);
+    });
     upstream.on('data', (chunk) => {
       if (!frozen) client.write(chunk);
     });
@@ -133,6 +142,7 @@ export const startRelay = async (brokerUrl: string): Promise<Relay> => {
       }
     },
     freeze: () => (frozen = true),
+    freezeAtChannelOpen: () => (freezeAtChannelOpen = true),
     thaw: () => (frozen = false),
     connections: () => accepted,
     brokerSidePorts: () => [...pairs].map(({ upstream }) => upstream.localPort ?? 0),
@@ -144,6 +154,17 @@ export const startRelay = async (brokerUrl: string): Promise<Relay> => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+};
+
+/**
+ * Whether `chunk` holds an AMQP 0-9-1 channel.open method frame: frame type 1, a channel number,
+ * a 4-byte size, then class 20 (channel) and method 10 (open).
+ */
+const opensChannel = (chunk: Buffer): boolean => {
+  for (let at = 0; at + 11 <= chunk.length; at += 1) {
+    if (chunk[at] === 1 && chunk.readUInt16BE(at + 7) === 20 && chunk.readUInt16BE(at + 9) === 10) return true;
+  }
+  return false;
 };
 
 /** A TCP server that accepts and then says nothing: a broker that hangs during the handshake. */

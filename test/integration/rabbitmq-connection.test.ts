@@ -149,6 +149,43 @@ describe('rabbitmq executor when the broker cannot be reached', () => {
     }
   });
 
+  it('closes within its connect timeout when the broker no longer answers, instead of waiting forever', async () => {
+    const relay = await startRelay(TEST_AMQP_URL);
+    const executor = createRabbitMqExecutor({ url: relay.url, confirmTimeoutMs: 5_000, connectTimeoutMs: 500 });
+    try {
+      expect((await executor.execute(task('51', { queue, message: 'before a silent close' }), never()))._tag).toBe('Succeeded');
+      relay.freeze();
+      const started = Date.now();
+      // amqplib's close() waits for the broker's Close-Ok, which the frozen relay never lets through.
+      await executor.close();
+      expect(Date.now() - started).toBeLessThan(3_000);
+      await drain(1);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('gives up a channel the broker never opens, and the next task connects afresh', async () => {
+    const relay = await startRelay(TEST_AMQP_URL);
+    const executor = createRabbitMqExecutor({ url: relay.url, confirmTimeoutMs: 5_000, connectTimeoutMs: 500 });
+    try {
+      relay.freezeAtChannelOpen();
+      const outcome = failure(await executor.execute(task('52', { queue, message: 'no channel' }), never()));
+      expect(outcome.retryable).toBe(true);
+      relay.thaw();
+      // The retry comes after a backoff; by then the half-open link has been given up (500 ms).
+      // Without that limit it stayed in use, and every later task timed out on it.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const next = await executor.execute(task('52', { queue, message: 'no channel' }, 1), never());
+      expect(next._tag).toBe('Succeeded');
+      expect(relay.connections()).toBe(2);
+      expect((await drain(1)).map((m) => m.content.toString())).toEqual(['no channel']);
+    } finally {
+      await executor.close();
+      await relay.close();
+    }
+  });
+
   it('treats a confirm that does not come in time as retryable, and does not reuse that connection', async () => {
     const relay = await startRelay(TEST_AMQP_URL);
     const executor = createRabbitMqExecutor({ url: relay.url, confirmTimeoutMs: 400, connectTimeoutMs: 5_000 });

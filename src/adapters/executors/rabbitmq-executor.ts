@@ -92,7 +92,11 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
     if (publication.exchange !== '') {
       const checked = await waitAtMost(channel.checkExchange(publication.exchange), options.confirmTimeoutMs, signal);
       if (checked._tag === 'Aborted') return retryableFailure(`aborted before publishing: ${checked.reason}`, details);
-      if (checked._tag === 'TimedOut') return retryableFailure(`RabbitMQ did not answer within ${options.confirmTimeoutMs} ms`, details);
+      if (checked._tag === 'TimedOut') {
+        // As after a missed confirm: a link that stopped answering is not handed to the next task.
+        channel.discard(`no answer to an exchange check within ${options.confirmTimeoutMs} ms`);
+        return retryableFailure(`RabbitMQ did not answer within ${options.confirmTimeoutMs} ms`, details);
+      }
       if (checked._tag === 'Failed') return retryableFailure(`RabbitMQ connection failed: ${scrub(errorMessage(checked.error))}`, details);
       // A missing exchange is an address that does not exist, like an HTTP 404: waiting will not
       // create it, so the task fails at once and the operator reads why.

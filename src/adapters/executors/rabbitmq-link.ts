@@ -1,6 +1,7 @@
 import { connect, type ChannelModel, type ConfirmChannel, type Message, type Options } from 'amqplib';
 import type { Logger } from '../../application/ports.js';
 import { errorMessage } from '../../domain/index.js';
+import { waitAtMost } from './rabbitmq-wait.js';
 
 /** How one publish ended, as far as the broker told us. */
 export type PublishResult =
@@ -34,6 +35,7 @@ export type PublishOptions = Options.Publish & { readonly messageId: string };
 
 export interface LinkOptions {
   readonly url: string;
+  /** Bounds the handshake, opening the confirm channel, and closing: a broker that stops answering cannot hold any of them. */
   readonly connectTimeoutMs: number;
   readonly connectionName: string;
   /** The URL as it may be logged. */
@@ -45,6 +47,22 @@ export interface LinkOptions {
 }
 
 const ignore = (): void => undefined;
+const notAborted = new AbortController().signal;
+
+/**
+ * Ends the connection's socket without the AMQP close handshake. For when the broker does not
+ * answer: amqplib's close() settles only on the broker's Close-Ok, and its channel opening waits
+ * for Open-Ok, both with no time limit of their own.
+ */
+const dropSocket = (model: ChannelModel): void => {
+  (model as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+};
+
+/** model.close(), but no longer than `timeoutMs`; after that the socket is dropped. */
+const closeWithin = async (model: ChannelModel, timeoutMs: number): Promise<void> => {
+  const closed = await waitAtMost(model.close(), timeoutMs, notAborted);
+  if (closed._tag !== 'Done') dropSocket(model);
+};
 
 export const openLink = async (options: LinkOptions): Promise<Link> => {
   const { logger, scrub } = options;
@@ -68,11 +86,12 @@ export const openLink = async (options: LinkOptions): Promise<Link> => {
   model.on('unblocked', () => logger?.info('RabbitMQ unblocked this connection'));
 
   let channel: ConfirmChannel;
-  try {
-    channel = await model.createConfirmChannel();
-  } catch (error) {
-    model.close().catch(ignore);
-    throw error;
+  const opened = await waitAtMost(model.createConfirmChannel(), options.connectTimeoutMs, notAborted);
+  if (opened._tag === 'Done') channel = opened.value;
+  else {
+    // A link half open would be handed to every later task: give up on it now, so the next one reconnects.
+    dropSocket(model);
+    throw opened._tag === 'Failed' ? opened.error : new Error(`RabbitMQ did not open a channel within ${options.connectTimeoutMs} ms`);
   }
   channel.on('error', (error: Error) => (lastError = scrub(error.message)));
   channel.on('close', () => {
@@ -152,11 +171,11 @@ export const openLink = async (options: LinkOptions): Promise<Link> => {
     discard: (reason) => {
       lastError = reason;
       goneNow(reason);
-      model.close().catch(ignore);
+      void closeWithin(model, options.connectTimeoutMs);
     },
     close: async () => {
       gone = true;
-      await model.close().catch(ignore);
+      await closeWithin(model, options.connectTimeoutMs);
     },
   };
 };
