@@ -102,4 +102,32 @@ describe('compareWithHistory (verify)', () => {
       'claim_token is forged but the last claim was token-0',
     ]);
   });
+
+  it('reports task_type, execute_at, owner, completed_at and error_message changed behind the history', () => {
+    // `row` is pending after a retryable failure.
+    const later = new Date(t0.getTime() + 10 * 365 * 86_400_000);
+    expect(compareWithHistory({ ...row, taskType: 'no_such_type', executeAt: later }, recorded(base))).toEqual([
+      'task_type is "no_such_type" but the history says "http_callback"',
+      `execute_at is ${later.toISOString()} but the history says ${(replay(base) as { executeAt: Date }).executeAt.toISOString()}`,
+    ]);
+    // A millisecond either way is the same instant: the row keeps microseconds, the events milliseconds.
+    const executeAt = (replay(base) as { executeAt: Date }).executeAt;
+    expect(compareWithHistory({ ...row, executeAt: new Date(executeAt.getTime() + 1) }, recorded(base))).toEqual([]);
+
+    const running = legalHistory(3, [{ kind: 'claim', retryable: false }]);
+    expect(compareWithHistory({ ...recordOf('1', replay(running), running.length), owner: 'someone-else' }, recorded(running))).toEqual([
+      'locked_by is someone-else but the last claim was by w0',
+    ]);
+
+    const done = legalHistory(3, [{ kind: 'claim', retryable: false }, { kind: 'complete', retryable: false }]);
+    const doneRow = recordOf('1', replay(done), done.length);
+    expect(compareWithHistory({ ...doneRow, completedAt: null }, recorded(done))).toEqual([
+      `completed_at is null but the history says ${(replay(done) as { completedAt: Date }).completedAt.toISOString()}`,
+    ]);
+
+    const failed = legalHistory(1, [{ kind: 'claim', retryable: false }, { kind: 'fail', retryable: false }]);
+    expect(compareWithHistory({ ...recordOf('1', replay(failed), failed.length), errorMessage: 'bogus' }, recorded(failed))).toEqual([
+      'error_message is "bogus" but the history says "HTTP 503"',
+    ]);
+  });
 });

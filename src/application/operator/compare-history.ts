@@ -3,9 +3,10 @@ import type { RecordedEvent, TaskRecord } from './ports.js';
 
 /**
  * Replays a task's history through the domain's `evolve` and lists every way the row disagrees
- * with it; empty when they agree. Checks, beyond status and attempts: max_attempts, the claim a
- * processing row names, that seqs run 1..n without gaps, that event_seq names the last one, that
- * every event decodes and that each event is one the state before it allows.
+ * with it; empty when they agree. Checks, beyond status and attempts: task_type, max_attempts,
+ * execute_at while it is waiting or running, the claim and owner a processing row names,
+ * completed_at, the error a failed row shows, that seqs run 1..n without gaps, that event_seq
+ * names the last one, that every event decodes and that each event is one the state before it allows.
  */
 export const compareWithHistory = (task: TaskRecord, history: readonly RecordedEvent[]): string[] => {
   if (history.length === 0) return ['has no events in task_events'];
@@ -34,10 +35,34 @@ const compareState = (task: TaskRecord, state: TaskState): string[] => {
   if (state.status === 'absent') return [`status is ${task.status} but the history never schedules it`];
   const problems: string[] = [];
   if (task.status !== state.status) problems.push(`status is ${task.status} but the history says ${state.status}`);
+  if (task.taskType !== state.taskType) problems.push(`task_type is ${JSON.stringify(task.taskType)} but the history says ${JSON.stringify(state.taskType)}`);
   if (task.attempts !== state.attempts) problems.push(`attempts is ${task.attempts} but the history says ${state.attempts}`);
   if (task.maxAttempts !== state.maxAttempts)
     problems.push(`max_attempts is ${task.maxAttempts} but the history says ${state.maxAttempts}`);
-  if (task.status === 'processing' && state.status === 'processing' && task.claimToken !== state.claimToken)
-    problems.push(`claim_token is ${task.claimToken ?? 'null'} but the last claim was ${state.claimToken}`);
+  if (task.status !== state.status) return problems;
+  switch (state.status) {
+    case 'pending':
+      if (!sameInstant(task.executeAt, state.executeAt)) problems.push(`execute_at is ${iso(task.executeAt)} but the history says ${iso(state.executeAt)}`);
+      break;
+    case 'processing':
+      if (!sameInstant(task.executeAt, state.executeAt)) problems.push(`execute_at is ${iso(task.executeAt)} but the history says ${iso(state.executeAt)}`);
+      if (task.claimToken !== state.claimToken) problems.push(`claim_token is ${task.claimToken ?? 'null'} but the last claim was ${state.claimToken}`);
+      if (task.owner !== state.owner) problems.push(`locked_by is ${task.owner ?? 'null'} but the last claim was by ${state.owner}`);
+      break;
+    case 'completed':
+      if (task.completedAt === null || !sameInstant(task.completedAt, state.completedAt))
+        problems.push(`completed_at is ${task.completedAt === null ? 'null' : iso(task.completedAt)} but the history says ${iso(state.completedAt)}`);
+      break;
+    case 'failed':
+      if (task.errorMessage !== state.error) problems.push(`error_message is ${JSON.stringify(task.errorMessage)} but the history says ${JSON.stringify(state.error)}`);
+      break;
+    case 'cancelled':
+      break;
+  }
   return problems;
 };
+
+// The row keeps microseconds, the events the milliseconds JavaScript wrote or read; each side may
+// round or cut the last digit differently, so a millisecond apart is the same instant.
+const sameInstant = (a: Date, b: Date): boolean => Math.abs(a.getTime() - b.getTime()) <= 1;
+const iso = (at: Date): string => (Number.isNaN(at.getTime()) ? String(at) : at.toISOString());
