@@ -55,7 +55,9 @@ const notAborted = new AbortController().signal;
  * for Open-Ok, both with no time limit of their own.
  */
 const dropSocket = (model: ChannelModel): void => {
-  (model as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+  // With an error: amqplib cleans up (heartbeat timers, the 'close' event) on the stream's 'error' or 'end', not on 'close'.
+  const stream = (model as unknown as { connection?: { stream?: { destroy?: (error: Error) => void } } }).connection?.stream;
+  stream?.destroy?.(new Error('RabbitMQ stopped answering; the connection was dropped'));
 };
 
 /** model.close(), but no longer than `timeoutMs`; after that the socket is dropped. */
