@@ -107,4 +107,15 @@ describe('at-worker verify', () => {
     expect(completedResult.code).toBe(1);
     expect(completedResult.stdout).toMatch(new RegExp(`^task ${completed}: completed_at is null but the history says \\S+\\n`));
   });
+
+  it("reads a task parked with execute_at = 'infinity': verify names it and goes on, and it can be cancelled", async () => {
+    const [parked] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
+    await change(sql.unsafe`UPDATE scheduled_tasks SET execute_at = 'infinity' WHERE id = ${parked!}::bigint`);
+    const verified = await runCli(['verify'], { env: db.env });
+    // One line per disagreeing task, this one among them, and the count of every task checked.
+    expect(verified.stdout).toMatch(new RegExp(`^task ${parked}: execute_at is \\+275760-09-13T00:00:00\\.000Z but the history says`, 'm'));
+    expect(verified.stdout).toMatch(/^Verified [\d,]+ tasks: \d+ disagrees? with (their|its) history\.$/m);
+    expect(await runCli(['cancel', parked!], { env: db.env })).toMatchObject({ code: 0 });
+    expect((await taskRow(db.fixture.pool, parked!))['status']).toBe('cancelled');
+  });
 });

@@ -7,12 +7,21 @@ export type { DatabasePool } from 'slonik';
  * What rows look like after parsing, so the io-ts row codecs can be exact:
  * - int8 (ids, count(*)) → string. Task ids are strings in the domain; slonik's preset would give
  *   BigInt, which JSON.stringify cannot even serialise.
- * - timestamptz → Date (pg's own parser, millisecond precision). slonik's preset gives epoch
- *   milliseconds as a number, which a codec cannot tell apart from any other number.
+ * - timestamptz → Date (pg's own parser, millisecond precision; ±infinity as the extreme Dates).
+ *   slonik's preset gives epoch milliseconds as a number, which a codec cannot tell apart from any
+ *   other number.
  * Everything else keeps pg's defaults: int4 → number, uuid/text → string, jsonb → parsed JSON,
  * NULL → null.
  */
-const parseTimestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ, 'text') as (value: string) => Date;
+const parsePgTimestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ, 'text') as (value: string) => Date | number;
+// 'infinity' and '-infinity' (a task parked for good with plain SQL) come back from pg as numbers;
+// they read as the latest and earliest instants a Date holds, so every command can still show,
+// verify and cancel such a row instead of refusing the whole query.
+const LATEST_DATE = 8.64e15;
+const parseTimestamptz = (value: string): Date => {
+  const parsed = parsePgTimestamptz(value);
+  return typeof parsed === 'number' ? new Date(parsed > 0 ? LATEST_DATE : -LATEST_DATE) : parsed;
+};
 const typeParsers: readonly DriverTypeParser[] = [
   { name: 'int8', parse: (value: string) => value },
   { name: 'timestamptz', parse: parseTimestamptz },
