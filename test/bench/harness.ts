@@ -36,6 +36,9 @@ export interface SinkStats {
   readonly lateness: { readonly p50: number | null; readonly p95: number | null; readonly p99: number | null; readonly max: number | null };
 }
 
+/** GET /stats of a sink at `url` (ours, or the one run-peers.sh starts). */
+export const sinkStats = async (url: string): Promise<SinkStats> => (await (await fetch(`${url}/stats`)).json()) as SinkStats;
+
 /**
  * The peer benchmark's HTTP sink (../shared/bench/sink.mjs), run unchanged with this project's node,
  * so our numbers and the peers' come from the same receiver: it answers 200 at once, counts ids,
@@ -51,7 +54,7 @@ export const startSink = async () => {
   const port = await freePort();
   const child = spawn(process.execPath, [path], { env: { PATH: process.env['PATH'] ?? '', SINK_PORT: String(port) }, stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
-  const stats = async (): Promise<SinkStats> => (await (await fetch(`${url}/stats`)).json()) as SinkStats;
+  const stats = () => sinkStats(url);
   for (let tries = 0; ; tries += 1) {
     try {
       await stats();

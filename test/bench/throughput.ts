@@ -1,7 +1,7 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
 import { errorMessage } from '../../src/domain/error-message.js';
-import { cpuMs, machineCpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerProcess, type WorkerSettings } from './harness.js';
+import { cpuMs, machineCpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sinkStats, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerProcess, type WorkerSettings } from './harness.js';
 
 /** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */
 const INSERT_DUE_NOW = `
@@ -86,7 +86,7 @@ export const watchPeerBursts = (sinkUrl: string, tasks: number) => {
   const poll = async () => {
     while (!stopped) {
       try {
-        const { unique } = (await (await fetch(`${sinkUrl}/stats`)).json()) as SinkStats;
+        const { unique } = await sinkStats(sinkUrl);
         if (unique === 0) armed = true;
         else if (armed && open === undefined) open = { unique, machine: machineCpuMs() };
         else if (open !== undefined && unique >= tasks) {

@@ -159,6 +159,7 @@ describe('rabbitmq executor when the broker cannot be reached', () => {
       // amqplib's close() waits for the broker's Close-Ok, which the frozen relay never lets through.
       await executor.close();
       expect(Date.now() - started).toBeLessThan(3_000);
+      // The confirmed message, taken off the queue so the next test starts from an empty one.
       await drain(1);
     } finally {
       await relay.close();

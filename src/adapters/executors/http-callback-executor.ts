@@ -11,7 +11,10 @@ import { AddressRefusedError, createAddressPolicy, guardedConnector, type Resolv
 import { decodeWebhookSecrets } from './webhook-signature.js';
 
 export interface HttpCallbackExecutorOptions {
-  /** HTTP_TIMEOUT in ms: one request, from the host name lookup to the end of the body. Default 30 000 (the seed's 30 s). */
+  /**
+   * HTTP_TIMEOUT in ms: one request, from the host name lookup to the end of the body. Default
+   * 30 000 (the seed's 30 s).
+   */
   readonly requestTimeoutMs?: number;
   /** Keep-alive connections per origin; pass WORKER_CONCURRENCY, the most that can be in flight. */
   readonly connectionsPerOrigin?: number;

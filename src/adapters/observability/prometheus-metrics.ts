@@ -99,12 +99,14 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
   const byOutcome = { completed, retried, failed, released } as const;
   const metrics: WorkerMetrics = {
     claimed: (taskType, scheduleLagMs) => {
-      claimed.inc({ task_type: taskTypeLabel(taskType) });
-      scheduleLag.observe({ task_type: taskTypeLabel(taskType) }, Math.max(0, scheduleLagMs) / 1000);
+      const label = { task_type: taskTypeLabel(taskType) };
+      claimed.inc(label);
+      scheduleLag.observe(label, Math.max(0, scheduleLagMs) / 1000);
     },
     attemptEnded: (taskType, outcome, durationMs) => {
-      byOutcome[outcome].inc({ task_type: taskTypeLabel(taskType) });
-      attemptDuration.observe({ task_type: taskTypeLabel(taskType), outcome }, Math.max(0, durationMs) / 1000);
+      const label = taskTypeLabel(taskType);
+      byOutcome[outcome].inc({ task_type: label });
+      attemptDuration.observe({ task_type: label, outcome }, Math.max(0, durationMs) / 1000);
     },
     recovered: (taskType, outcome) => recovered.inc({ task_type: taskTypeLabel(taskType), outcome }),
     inFlight: (count) => inFlight.set(count),

@@ -48,7 +48,7 @@ export interface ConnectionRetryOptions {
  * out a killed session or a pool reconnect; meanwhile the task is still in flight, so its heartbeat
  * keeps the claim alive and the cleaner leaves it alone (measured in fault-database-connections:
  * without the retry, killing the sessions of two busy workers twice re-delivered a task).
- * The worker's own ends wait longer (see endRetryFor in task-queue.ts).
+ * The worker's own ends wait longer (see endRetryForMs in task-queue.ts).
  */
 export const DEFAULT_CONNECTION_RETRY: ConnectionRetryOptions = { attempts: 5, firstDelayMs: 100 };
 

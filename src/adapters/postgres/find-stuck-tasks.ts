@@ -16,8 +16,9 @@ const StuckRow = t.type({
 
 /**
  * Tasks in processing whose owner has not proven it is alive for `silentForMs` by the database's
- * clock (which stamped the heartbeats), longest silent first. Served by the partial index on heartbeat_at. Reading is not claiming: the recovery itself is
- * an endAttempt fenced on the claim token and on the heartbeat still being stale.
+ * clock (which stamped the heartbeats), longest silent first. Served by the partial index on
+ * heartbeat_at. Reading is not claiming: the recovery itself is an endAttempt fenced on the claim
+ * token and on the heartbeat still being stale.
  */
 export const findStuckTasks = async (db: CommonQueryMethods, silentForMs: number, limit: number): Promise<StuckTask[]> => {
   if (limit <= 0) return [];

@@ -52,6 +52,7 @@ export class PostgresTaskQueue implements TaskQueue {
     private readonly pool: DatabasePool,
     options: PostgresTaskQueueOptions = {},
   ) {
+    const retry = endRetry(options.endRetryForMs, this.stopRetrying.signal);
     this.coalescedEnd = createCoalescer<AttemptEnd, AttemptEndResult>(
       {
         windowMs: options.endAttemptWindowMs ?? DEFAULT_END_ATTEMPT_COALESCING.windowMs,
@@ -60,7 +61,7 @@ export class PostgresTaskQueue implements TaskQueue {
         splitOnFailure: (error) => !isConnectionLoss(error),
       },
       // A lost attempt end means a second delivery by the cleaner; a lost connection is retried.
-      (ends) => endAttemptsDespiteConnectionLoss(this.pool, ends, endRetry(options.endRetryForMs, this.stopRetrying.signal)),
+      (ends) => endAttemptsDespiteConnectionLoss(this.pool, ends, retry),
     );
   }
 
