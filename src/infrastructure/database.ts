@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import { sql } from 'slonik';
 import type { Logger } from '../application/ports.js';
 import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
@@ -6,16 +7,18 @@ import { errorMessage } from '../domain/index.js';
 /**
  * Connects and proves the connection with a query, retrying for `patienceMs`: in docker-compose the
  * worker often starts before PostgreSQL accepts connections, and a worker that gives up at once
- * would be restarted in a loop instead. Each failure is logged with the seed's message.
+ * would be restarted in a loop instead. Each failure is logged with the seed's message. `abort`
+ * (a shutdown signal) ends the retrying at once: the promise rejects with its reason.
  */
 export const connectToDatabase = async (
   url: string,
   poolSize: number,
   logger: Logger,
-  patienceMs = 30_000,
+  { patienceMs = 30_000, abort }: { readonly patienceMs?: number; readonly abort?: AbortSignal } = {},
 ): Promise<DatabasePool> => {
   const deadline = Date.now() + patienceMs;
   for (let attempt = 1; ; attempt += 1) {
+    abort?.throwIfAborted();
     try {
       const pool = await openProvenPool(url, poolSize);
       logger.info('Successfully connected to database', { target: describeTarget(url) });
@@ -24,7 +27,7 @@ export const connectToDatabase = async (
       const reason = errorMessage(cause);
       logger.error(`Failed to connect to database: ${reason}`, { target: describeTarget(url), attempt });
       if (Date.now() >= deadline) throw new Error(`Failed to connect to database ${describeTarget(url)}: ${reason}`);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+      await setTimeout(Math.min(5000, 250 * 2 ** attempt), undefined, { signal: abort }).catch(() => abort?.throwIfAborted());
     }
   }
 };

@@ -20,14 +20,20 @@ type Closer = () => Promise<void>;
  * stop claiming, let in-flight tasks finish up to SHUTDOWN_TIMEOUT, release the rest, and close
  * everything in reverse order. A second signal exits at once; the cleaner of another worker (or of
  * this one, next start) recovers whatever was left in processing.
+ *
+ * The signals are listened for from the first step: a signal during start-up stops the start-up
+ * (a connection still being retried gives up at once) and nothing is claimed; the exit code is 0.
  */
 export const runWorker = async (config: Config, options: { embedded: boolean }): Promise<number> => {
   const logger = createLogger({ ...config.log, workerId: config.worker.id, secrets: config.secrets });
   const closers: Closer[] = [];
-  let stopping = false;
+  const signals = listenForSignals(logger);
   try {
     const databaseUrl = options.embedded ? await startEmbedded(logger, closers, config.database.url) : config.database.url;
-    const pool = await connectToDatabase(databaseUrl, config.database.poolSize, logger, config.database.connectTimeoutMs);
+    const pool = await connectToDatabase(databaseUrl, config.database.poolSize, logger, {
+      patienceMs: config.database.connectTimeoutMs,
+      abort: signals.received,
+    });
     closers.push(() => closePool(pool));
     if (config.database.migrate) await migrate(pool, logger);
 
@@ -35,7 +41,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     closers.push(executors.close);
     const wakeUps = startWakeUps(databaseUrl, config, logger, pool);
     closers.push(wakeUps.close);
-    const observability = await startObservability(config, logger, pool, () => stopping, wakeUps.probes);
+    const observability = await startObservability(config, logger, pool, () => signals.received.aborted, wakeUps.probes);
     closers.push(observability.close);
 
     const container = buildContainer({
@@ -48,15 +54,13 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     });
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
-    worker.start();
-    cleaner.start();
-    if (options.embedded) logger.info(FIRST_TASK_HINT);
+    if (!signals.received.aborted) {
+      worker.start();
+      cleaner.start();
+      if (options.embedded) logger.info(FIRST_TASK_HINT);
+    }
 
-    const signal = await firstSignal();
-    stopping = true;
-    logger.info(`Received signal ${signal === 'SIGINT' ? 'interrupt' : 'terminated'}, initiating graceful shutdown...`);
-    process.once('SIGTERM', () => exitNow(logger));
-    process.once('SIGINT', () => exitNow(logger));
+    await signals.first;
     // Together: the worker stops claiming at once, even while a cleaner sweep is still waiting on
     // the database, and SHUTDOWN_TIMEOUT runs from the signal.
     await Promise.all([cleaner.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
@@ -64,17 +68,30 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     logger.info('Shutdown complete');
     return 0;
   } catch (cause) {
-    logger.error(errorMessage(cause));
+    const stoppedStartUp = signals.received.aborted && cause === signals.received.reason;
+    if (!stoppedStartUp) logger.error(errorMessage(cause));
     await closeAll(closers, logger);
-    return 1;
+    if (stoppedStartUp) logger.info('Shutdown complete');
+    return stoppedStartUp ? 0 : 1;
   }
 };
 
-const firstSignal = (): Promise<NodeJS.Signals> =>
-  new Promise((resolve) => {
+/**
+ * Listens for SIGTERM/SIGINT at once. Node has no handler until one is added, and the default ends
+ * the process on the spot: listening only after the worker started left a moment in which a
+ * signal killed a worker that had begun claiming, skipping the graceful shutdown. The first
+ * signal aborts `received` and resolves `first`; a second one exits at once.
+ */
+const listenForSignals = (logger: Logger): { readonly first: Promise<NodeJS.Signals>; readonly received: AbortSignal } => {
+  const controller = new AbortController();
+  const first = new Promise<NodeJS.Signals>((resolve) => {
     const on = (signal: NodeJS.Signals) => () => {
       process.removeListener('SIGTERM', onTerm);
       process.removeListener('SIGINT', onInt);
+      logger.info(`Received signal ${signal === 'SIGINT' ? 'interrupt' : 'terminated'}, initiating graceful shutdown...`);
+      process.once('SIGTERM', () => exitNow(logger));
+      process.once('SIGINT', () => exitNow(logger));
+      controller.abort(new Error(`stopped by ${signal} during start-up`));
       resolve(signal);
     };
     const onTerm = on('SIGTERM');
@@ -82,6 +99,8 @@ const firstSignal = (): Promise<NodeJS.Signals> =>
     process.once('SIGTERM', onTerm);
     process.once('SIGINT', onInt);
   });
+  return { first, received: controller.signal };
+};
 
 const exitNow = (logger: Logger): void => {
   logger.warn('Received a second signal, exiting immediately; unfinished tasks stay in processing until the cleaner recovers them');
