@@ -7,19 +7,28 @@ import { FAST_ENV, spawnWorker, type WorkerProcess } from './worker-process.js';
 /**
  * What an end-to-end suite needs, set up once per suite and torn down after it: a fresh database
  * with the schema, a plain-SQL client, an HTTP receiver scripted by `responders`, and worker
- * processes started with `start` (killed at the end if a test left them running).
+ * processes started with `start`. A worker started inside a test is killed after that test if it
+ * is still running, and leaves `workers` (a failed assertion must not leave it claiming the next
+ * test's tasks); one started in `beforeAll` lives until the suite ends.
  */
 export const useWorkerSuite = (responders: Record<string, Responder> = {}, options: { applySchema?: boolean } = {}) => {
   let database: TestDatabase | undefined;
   let db: SqlClient | undefined;
   let receiver: Receiver | undefined;
   const workers: WorkerProcess[] = [];
+  const startedInTest: WorkerProcess[] = [];
 
   beforeAll(async () => {
     database = await createTestDatabase();
     if (options.applySchema !== false) await applySchema(database.url);
     db = await connectSql(database.url);
     receiver = await startReceiver(responders);
+  });
+
+  afterEach(async () => {
+    const ended = startedInTest.splice(0);
+    workers.splice(0, workers.length, ...workers.filter((worker) => !ended.includes(worker)));
+    await Promise.all(ended.map((worker) => worker.stop('SIGKILL')));
   });
 
   afterAll(async () => {
@@ -49,6 +58,7 @@ export const useWorkerSuite = (responders: Record<string, Responder> = {}, optio
     start: (env: Record<string, string> = {}): WorkerProcess => {
       const worker = spawnWorker({ ...FAST_ENV, DATABASE_URL: ready(database).url, ...env });
       workers.push(worker);
+      if (expect.getState().currentTestName !== undefined) startedInTest.push(worker);
       return worker;
     },
   };
