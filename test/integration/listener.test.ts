@@ -2,6 +2,7 @@ import { createServer, type Socket } from 'node:net';
 import { startTaskListener } from '../../src/adapters/postgres/listener.js';
 import { freePort } from '../support/net.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
 import { useWorkerSuite } from '../support/worker-suite.js';
 
@@ -119,6 +120,63 @@ describe('LISTEN connection to a server that never answers', () => {
       await listener.close();
       for (const socket of sockets) socket.destroy();
       silent.close();
+    }
+  });
+});
+
+describe('LISTEN connection that stops answering without closing', () => {
+  const suite = useWorkerSuite();
+
+  /** A listener whose connections go through a proxy the test can freeze. */
+  const listenViaProxy = async (checkIntervalMs: number) => {
+    const target = new URL(suite.database.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(suite.database.url);
+    viaProxy.port = String(proxy.port);
+    const logger = new RecordingLogger();
+    const dues: Date[] = [];
+    const listener = startTaskListener({
+      url: viaProxy.toString(),
+      logger,
+      clock: { now: () => new Date() },
+      onDue: (at) => void dues.push(at),
+      pollIntervalMs: 5_000,
+      minBackoffMs: 50,
+      connectTimeoutMs: 300,
+      checkIntervalMs,
+    });
+    return { proxy, logger, dues, listener };
+  };
+
+  it('is found out by its liveness check, replaced, and woken by NOTIFY again', async () => {
+    const { proxy, logger, dues, listener } = await listenViaProxy(200);
+    try {
+      await until(() => listener.readiness().ok, 5_000, 'listening');
+      // The session stays open at the server and at the client: only the path between them is gone.
+      proxy.freeze();
+      await until(() => !listener.readiness().ok, 3_000, 'the silent connection found out');
+      expect(logger.messages()).toContainEqual(expect.stringMatching(/^LISTEN connection lost: liveness check failed: .*timeout/i));
+      await until(() => listener.readiness().ok, 5_000, 'listening on a new connection');
+
+      const before = dues.length;
+      await suite.db.insertTask('http_callback', { url: 'http://127.0.0.1:9/unused', data: {} });
+      await until(() => dues.length > before, 3_000, 'the insert announced on the new connection');
+    } finally {
+      await listener.close();
+      await proxy.close();
+    }
+  });
+
+  it('closes within a second or two, though the server can no longer say goodbye', async () => {
+    const { proxy, listener } = await listenViaProxy(60_000);
+    try {
+      await until(() => listener.readiness().ok, 5_000, 'listening');
+      proxy.freeze();
+      const closing = Date.now();
+      await listener.close();
+      expect(Date.now() - closing).toBeLessThan(2_500);
+    } finally {
+      await proxy.close();
     }
   });
 });

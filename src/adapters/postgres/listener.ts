@@ -25,6 +25,14 @@ export interface TaskListenerOptions {
    * the connection but never answers would then end the reconnecting for good. Default 30 s.
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * How often a listening connection is asked `SELECT 1`. A connection that stopped answering
+   * without closing (its peer gone behind a NAT, a firewall or a failover: a half-open socket)
+   * brings no error and no end, and TCP keepalive notices it only after about 11 minutes, during
+   * which no wake-up arrives and readiness still says up. A check not answered within
+   * `connectTimeoutMs` counts as the connection lost. Default 30 s.
+   */
+  readonly checkIntervalMs?: number;
 }
 
 export interface TaskListener {
@@ -47,7 +55,9 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
   const minBackoffMs = options.minBackoffMs ?? 100;
   const maxBackoffMs = options.maxBackoffMs ?? 5_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
+  const checkIntervalMs = options.checkIntervalMs ?? 30_000;
   let client: pg.Client | null = null;
+  let check: NodeJS.Timeout | null = null;
   let listening = false;
   let closed = false;
   let downSince: number | null = options.clock.now().getTime();
@@ -65,11 +75,31 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
     options.onDue(Number.isFinite(at) ? new Date(at) : options.clock.now());
   };
 
+  const stopChecking = (): void => {
+    if (check !== null) clearInterval(check);
+    check = null;
+  };
+
+  /** One `SELECT 1` at a time on `current`; no answer within the client's query timeout is a loss. */
+  const startChecking = (current: pg.Client): void => {
+    let asking = false;
+    check = setInterval(() => {
+      if (asking || client !== current) return;
+      asking = true;
+      current.query('SELECT 1').then(
+        () => void (asking = false),
+        (error: unknown) => lost(current, `liveness check failed: ${describe(error)}`),
+      );
+    }, checkIntervalMs);
+    check.unref();
+  };
+
   const lost = (current: pg.Client, reason: string): void => {
     if (client !== current) return; // an old connection's late 'end' after we already moved on
     client = null;
+    stopChecking();
     current.removeAllListeners('notification');
-    current.end().catch(() => undefined);
+    void endClient(current);
     if (closed) return;
     if (listening) {
       listening = false;
@@ -117,10 +147,11 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
       return;
     }
     if (client !== current || closed) {
-      await current.end().catch(() => undefined);
+      await endClient(current);
       return;
     }
     listening = true;
+    startChecking(current);
     backoffMs = minBackoffMs;
     const downMs = downSince === null ? 0 : options.clock.now().getTime() - downSince;
     if (everConnected || warnedAtStart) options.logger.info(`LISTEN connection restored after ${(downMs / 1000).toFixed(1)}s`);
@@ -141,6 +172,7 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
     },
     close: async () => {
       closed = true;
+      stopChecking();
       if (retry !== null) clearTimeout(retry);
       retry = null;
       const current = client;
@@ -148,10 +180,28 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
       listening = false;
       if (current !== null) {
         current.removeAllListeners('notification');
-        await current.end().catch(() => undefined);
+        await endClient(current);
       }
     },
   };
+};
+
+/** How long ending a connection may wait for the server to close it before the socket is dropped. */
+const END_PATIENCE_MS = 1_000;
+
+/**
+ * Ends the session; never fails, and never waits long. end() waits for the server to close the
+ * socket, which a half-open connection never does: shutdown (or a reconnect) would wait forever.
+ */
+const endClient = async (current: pg.Client): Promise<void> => {
+  const drop = setTimeout(() => current.connection.stream.destroy(), END_PATIENCE_MS);
+  try {
+    await current.end();
+  } catch {
+    // Already ended or never connected: nothing to close.
+  } finally {
+    clearTimeout(drop);
+  }
 };
 
 const describe = (error: unknown): string => errorMessage(error).replace(/\s+/g, ' ').trim();
