@@ -38,7 +38,7 @@ describe('delivery by worker processes', () => {
   }, 120_000);
 
   it('sends string data raw, byte for byte, and any other data as JSON', async () => {
-    if (suite.workers.length === 0) await startWorkers(1);
+    await startWorkers(1);
     const raw = '{"not":"re-encoded"}  ünïcødé\n<xml attr="1"/>';
     const rawId = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/raw'), data: raw });
     const jsonId = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/json'), data: { a: [1, 2], b: 'x' } });
