@@ -67,6 +67,28 @@ export const closeConnectionsFromBroker = async (match: ConnectionMatch): Promis
 };
 
 /**
+ * Sets the broker's max_message_size (read by channels opened from then on) and returns the value
+ * it had, or null when rabbitmqctl cannot reach the broker. The broker is shared: restore it.
+ */
+export const setMaxMessageSize = async (bytes: number): Promise<number | null> => {
+  try {
+    const before = await rabbitmqctl(['eval', 'application:get_env(rabbit, max_message_size).']);
+    await rabbitmqctl(['eval', `application:set_env(rabbit, max_message_size, ${Math.trunc(bytes)}).`]);
+    return Number(/\d+/.exec(before)?.[0] ?? 134_217_728);
+  } catch {
+    return null;
+  }
+};
+
+/** Whether rabbitmqctl could do what `what` needs; under CI a no fails the test (as closedFromBroker). */
+export const brokerControlled = (previous: number | null, what: string): previous is number => {
+  if (previous !== null) return true;
+  if (process.env['CI']) throw new Error(`${what} needs rabbitmqctl and it is not usable here; CI is set, so it must not be skipped`);
+  console.warn(`*** NOT TESTED here: ${what}: rabbitmqctl is not usable here ***`);
+  return false;
+};
+
+/**
  * Whether a broker-side close happened, so the test can go on. When it did not, the test cannot
  * test what it is about: under CI that fails it (it would otherwise pass without testing anything);
  * on a developer machine it says so loudly and the caller returns.

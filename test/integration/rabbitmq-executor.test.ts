@@ -3,7 +3,7 @@ import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqpl
 import { rabbitMqMessageId } from '../../src/domain/payloads/rabbitmq.js';
 import { notConfiguredExecutor } from '../../src/adapters/executors/not-configured.js';
 import { createRabbitMqExecutor, type RabbitMqExecutor } from '../../src/adapters/executors/rabbitmq-executor.js';
-import { brokerIsUp, TEST_AMQP_URL } from './rabbitmq-broker.js';
+import { brokerControlled, brokerIsUp, setMaxMessageSize, TEST_AMQP_URL } from './rabbitmq-broker.js';
 import { claimedTask, failure, never } from '../support/executor-calls.js';
 
 const task = (id: string, payload: unknown, attempts = 0) => claimedTask('rabbitmq', id, payload, attempts);
@@ -133,6 +133,60 @@ describe('rabbitmq executor without a broker', () => {
     expect(good.map((outcome) => outcome._tag)).toEqual(Array(5).fill('Succeeded'));
     const bodies = await Promise.all(good.map(() => nextMessage(queue)));
     expect(bodies.map((m) => Number(m.content.toString())).sort()).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  /**
+   * One refused publish (the broker closes the channel they all share) and five good ones, at once.
+   * The refused one fails permanently, naming why; the good ones succeed or, caught on the closed
+   * channel, fail retryably; the messages that got through are on the queue.
+   */
+  const refusedAmongGood = async (publisher: RabbitMqExecutor, refusedPayload: object, id: string) => {
+    const [refused, ...good] = await Promise.all([
+      publisher.execute(task(id, refusedPayload), never()),
+      ...Array.from({ length: 5 }, (_, index) => publisher.execute(task(`${id}-${index}`, { queue, message: index }), never())),
+    ]);
+    for (const outcome of good) {
+      if (outcome._tag !== 'Succeeded') expect(failure(outcome)).toMatchObject({ retryable: true, error: expect.stringMatching(/channel closed/) });
+    }
+    const delivered = good.filter((outcome) => outcome._tag === 'Succeeded').length;
+    await Promise.all(Array.from({ length: delivered }, () => nextMessage(queue)));
+    return { refused: failure(refused!), delivered };
+  };
+
+  it('fails a publish to an internal exchange permanently, and sends no other there, sparing the publishes in flight', async () => {
+    const internal = `at-worker-test.${run}.internal`;
+    await channel.assertExchange(internal, 'topic', { durable: false, internal: true });
+    try {
+      const first = await refusedAmongGood(executor, { exchange: internal, routing_key: 'k', message: 1 }, '113');
+      expect(first.refused).toMatchObject({ retryable: false, error: expect.stringMatching(/internal exchange .*403/) });
+      // Known now: refused before it is sent, so it no longer closes the channel under the others.
+      const again = await refusedAmongGood(executor, { exchange: internal, routing_key: 'k', message: 2 }, '114');
+      expect(again.refused).toMatchObject({ retryable: false, error: expect.stringMatching(/^RabbitMQ refuses publishing to internal exchange/) });
+      expect(again.delivered).toBe(5);
+    } finally {
+      await channel.deleteExchange(internal);
+    }
+  });
+
+  it("fails a message over the broker's max_message_size permanently, and refuses such messages before sending", async () => {
+    const previous = await setMaxMessageSize(4096);
+    if (!brokerControlled(previous, 'a message over max_message_size')) return;
+    // Opened after the change: a channel reads max_message_size when it opens.
+    const publisher = createRabbitMqExecutor({ url: TEST_AMQP_URL, confirmTimeoutMs: 5_000 });
+    try {
+      const big = { queue, message: 'x'.repeat(5000) };
+      const first = await refusedAmongGood(publisher, big, '115');
+      expect(first.refused).toMatchObject({ retryable: false, error: expect.stringMatching(/5000 bytes, over RabbitMQ's max_message_size of 4096: .*406/) });
+      const again = await refusedAmongGood(publisher, big, '116');
+      expect(again.refused).toMatchObject({ retryable: false, error: expect.stringMatching(/5000 bytes, over RabbitMQ's max_message_size of 4096/) });
+      expect(again.delivered).toBe(5);
+      // A message under the limit still goes.
+      expect((await publisher.execute(task('117', { queue, message: 'y'.repeat(4000) }), never()))._tag).toBe('Succeeded');
+      expect((await nextMessage(queue)).content.length).toBe(4000);
+    } finally {
+      await publisher.close();
+      await setMaxMessageSize(previous);
+    }
   });
 
   it('refuses content amqplib cannot encode as a permanent failure', async () => {

@@ -38,6 +38,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
   // The link once open, so close() need not wait for a connect that may hang until its timeout.
   let live: Link | null = null;
   let closed = false;
+  const refusals = brokerRefusals();
 
   const link = (): Promise<Link> => {
     if (closed) return Promise.reject(new Error('the rabbitmq executor has been closed'));
@@ -74,6 +75,9 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
     const publication = decoded.right;
     const messageId = rabbitMqMessageId(task.id);
     const details = { exchange: publication.exchange, routing_key: publication.routingKey, message_id: messageId };
+    const body = Buffer.from(publication.body, 'utf8');
+    const refused = refusals.before(publication.exchange, body.length);
+    if (refused !== undefined) return permanentFailure(refused, details);
     const started = Date.now();
 
     const connected = await waitAtMost(link(), connectTimeoutMs, signal);
@@ -105,7 +109,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
     }
 
     const published = await waitAtMost(
-      channel.publish(publication.exchange, publication.routingKey, Buffer.from(publication.body, 'utf8'), publishOptions(publication, messageId)),
+      channel.publish(publication.exchange, publication.routingKey, body, publishOptions(publication, messageId)),
       options.confirmTimeoutMs,
       signal,
     );
@@ -125,7 +129,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
     const result = published.value;
     switch (result._tag) {
       case 'Confirmed':
-        return succeeded({ ...details, confirm_ms: confirmMs, bytes: Buffer.byteLength(publication.body) });
+        return succeeded({ ...details, confirm_ms: confirmMs, bytes: body.length });
       case 'Returned':
         // Retryable: the usual cause is a consumer that has not declared its queue yet (deploy
         // order, an auto-delete queue between restarts), which the backoff gives time to fix.
@@ -135,8 +139,11 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
         );
       case 'Nacked':
         return retryableFailure(`RabbitMQ refused the message (nack) for ${target(publication)}`, details);
-      case 'ChannelClosed':
+      case 'ChannelClosed': {
+        const own = refusals.after(result.reason, publication.exchange, body.length);
+        if (own !== undefined) return permanentFailure(own, details);
         return retryableFailure(`the RabbitMQ channel closed before the confirm: ${result.reason}`, details);
+      }
       case 'Unencodable':
         return permanentFailure(`the message cannot be encoded for AMQP: ${result.reason}`, details);
     }
@@ -151,6 +158,42 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
   };
 
   return { execute, close };
+};
+
+const INTERNAL_EXCHANGE = /cannot publish to internal exchange '([^']*)'/;
+const TOO_LARGE = /message size \d+ is larger than configured max size (\d+)/;
+
+/**
+ * What the broker refused, remembered for the life of the process. RabbitMQ answers a publish to
+ * an internal exchange (403) or over its max_message_size (406) by closing the channel, which all
+ * publishes share: every one then in flight fails with that reason, and the refused message, if
+ * retried, would close the channel again on each attempt. So the message the reason names fails
+ * permanently, the others are retried, and later messages that would be refused the same way fail
+ * before they are sent. (A restart forgets: raising max_message_size needs no more than that.)
+ */
+const brokerRefusals = () => {
+  const internalExchanges = new Map<string, string>();
+  let maxMessage: { readonly bytes: number; readonly reason: string } | undefined;
+  const refusal = (exchange: string, bytes: number): string | undefined => {
+    const internal = internalExchanges.get(exchange);
+    if (internal !== undefined) return `RabbitMQ refuses publishing to internal exchange "${exchange}": ${internal}`;
+    if (maxMessage !== undefined && bytes > maxMessage.bytes) {
+      return `the message is ${bytes} bytes, over RabbitMQ's max_message_size of ${maxMessage.bytes}: ${maxMessage.reason}`;
+    }
+    return undefined;
+  };
+  return {
+    /** Why this message would be refused, from what the broker said before; undefined to go ahead. */
+    before: refusal,
+    /** Learns from the reason a channel closed; whether this message was the one refused. */
+    after: (reason: string, exchange: string, bytes: number): string | undefined => {
+      const internal = INTERNAL_EXCHANGE.exec(reason);
+      if (internal !== null) internalExchanges.set(internal[1]!, reason);
+      const tooLarge = TOO_LARGE.exec(reason);
+      if (tooLarge !== null) maxMessage = { bytes: Number(tooLarge[1]), reason };
+      return refusal(exchange, bytes);
+    },
+  };
 };
 
 const publishOptions = (publication: RabbitMqPublication, messageId: string) => ({
