@@ -5,8 +5,8 @@ import { freePort } from './net.js';
  * A TCP proxy on 127.0.0.1 in front of `target`, which a test can cut and restore: while cut, open
  * connections are dropped and new ones refused (ECONNREFUSED), as when a database server goes away
  * during a restart or a failover, without touching the server the rest of the suite uses.
- * `freeze` instead leaves the connections open now open but carries nothing more on them, either
- * way, as a peer gone behind a NAT or a firewall looks (a half-open socket); new ones work.
+ * `freeze` instead keeps the connections of the moment open but carries nothing more on them,
+ * either way, as a peer gone behind a NAT or a firewall looks (a half-open socket); new ones work.
  */
 export const startTcpProxy = async (target: { readonly host: string; readonly port: number }) => {
   const port = await freePort();
@@ -28,7 +28,10 @@ export const startTcpProxy = async (target: { readonly host: string; readonly po
         upstream.pipe(client);
         const pair = [client, upstream] as const;
         pairs.add(pair);
-        client.on('close', () => (pairs.delete(pair), upstream.destroy()));
+        client.on('close', () => {
+          pairs.delete(pair);
+          upstream.destroy();
+        });
         upstream.on('close', () => client.destroy());
       });
       listening.once('error', reject);
