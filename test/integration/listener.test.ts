@@ -142,7 +142,8 @@ describe('LISTEN connection that stops answering without closing', () => {
       onDue: (at) => void dues.push(at),
       pollIntervalMs: 5_000,
       minBackoffMs: 50,
-      connectTimeoutMs: 300,
+      maxBackoffMs: 200,
+      connectTimeoutMs: 1_000,
       checkIntervalMs,
     });
     return { proxy, logger, dues, listener };
@@ -154,9 +155,9 @@ describe('LISTEN connection that stops answering without closing', () => {
       await until(() => listener.readiness().ok, 5_000, 'listening');
       // The session stays open at the server and at the client: only the path between them is gone.
       proxy.freeze();
-      await until(() => !listener.readiness().ok, 3_000, 'the silent connection found out');
+      await until(() => !listener.readiness().ok, 5_000, 'the silent connection found out');
       expect(logger.messages()).toContainEqual(expect.stringMatching(/^LISTEN connection lost: liveness check failed: .*timeout/i));
-      await until(() => listener.readiness().ok, 5_000, 'listening on a new connection');
+      await until(() => listener.readiness().ok, 10_000, 'listening on a new connection');
 
       const before = dues.length;
       await suite.db.insertTask('http_callback', { url: 'http://127.0.0.1:9/unused', data: {} });
