@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import { BackendTerminatedError, BackendTerminatedUnexpectedlyError, ConnectionError } from 'slonik';
 
 // SQLSTATE 57P01 admin_shutdown (pg_terminate_backend, a fast shutdown), 57P02 crash_shutdown,
@@ -64,22 +65,9 @@ export const retryOnConnectionLoss = async <T>(
       if (attempt >= options.attempts || !isConnectionLoss(error) || options.stop?.aborted === true) throw error;
       const delay = Math.min(options.firstDelayMs * 2 ** (attempt - 1), options.maxDelayMs ?? Infinity);
       if (options.giveUpAfterMs !== undefined && Date.now() + delay - startedAt > options.giveUpAfterMs) throw error;
-      if (!(await pause(delay, options.stop))) throw error;
+      // Node's timer rejects at once when `stop` is aborted, during the pause or before it.
+      const paused = await setTimeout(delay, true, { signal: options.stop }).catch(() => false);
+      if (!paused) throw error;
     }
   }
 };
-
-/** Waits `ms`; false if `stop` was aborted first (or already). */
-const pause = (ms: number, stop: AbortSignal | undefined): Promise<boolean> =>
-  new Promise((resolve) => {
-    if (stop?.aborted === true) return resolve(false);
-    const onStop = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      stop?.removeEventListener('abort', onStop);
-      resolve(true);
-    }, ms);
-    stop?.addEventListener('abort', onStop, { once: true });
-  });
