@@ -74,7 +74,7 @@ describe('worker process lifecycle', () => {
     ]);
   });
 
-  it('releases a task still running at SHUTDOWN_TIMEOUT without consuming an attempt', async () => {
+  it('counts a task still running at SHUTDOWN_TIMEOUT as an attempt, so restarts cannot re-deliver it for ever', async () => {
     const worker = suite.start({ SHUTDOWN_TIMEOUT: '0.5' });
     await worker.waitForLog(/Started with polling interval/);
     const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/forever'), data: {} });
@@ -82,8 +82,8 @@ describe('worker process lifecycle', () => {
     const stopped = Date.now();
     expect(await worker.stop('SIGTERM')).toBe(0);
     expect(Date.now() - stopped).toBeLessThan(5000);
-    expect(await suite.db.task(id)).toMatchObject({ status: 'pending', attempts: 0, locked_by: null });
-    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'released']);
+    expect(await suite.db.task(id)).toMatchObject({ status: 'pending', attempts: 1, locked_by: null });
+    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'retry_scheduled']);
   });
 
   it('refuses bad configuration with one line naming the variable, exit code 2', async () => {
