@@ -30,9 +30,9 @@ const main = async (argv: readonly string[]): Promise<number> => {
   // First, before any other module is loaded (that work would be done twice): the heap flags the
   // worker is sized for (heap-flags.ts says why). Returns once they are set.
   reexecWithHeapFlags();
-  const [E, { decodeConfig, loadEnvironment }] = await Promise.all([import('fp-ts/lib/Either.js'), import('./config/index.js')]);
+  const [E, { decodeConfig, loadEnvironment, startDefaults }] = await Promise.all([import('fp-ts/lib/Either.js'), import('./config/index.js')]);
   const embedded = rest.includes('--embedded');
-  const config = decodeConfig(embedded ? embeddedDefaults(loadEnvironment()) : loadEnvironment());
+  const config = decodeConfig(startDefaults(loadEnvironment(), { embedded, terminal: process.stdout.isTTY === true }));
   if (E.isLeft(config)) {
     process.stderr.write(`${config.left.message}\n`);
     return 2;
@@ -46,13 +46,6 @@ const main = async (argv: readonly string[]): Promise<number> => {
 /** The version in package.json, which sits three levels above dist/src/infrastructure in the repository and the image. */
 const packageVersion = (): string =>
   (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/**
- * On a developer's machine the first callbacks go to local services, which the SSRF guard refuses:
- * the embedded quick start opts in to private networks unless HTTP_ALLOW_PRIVATE_NETWORKS says otherwise.
- */
-const embeddedDefaults = (env: Record<string, string | undefined>): Record<string, string | undefined> =>
-  env['HTTP_ALLOW_PRIVATE_NETWORKS'] === undefined ? { ...env, HTTP_ALLOW_PRIVATE_NETWORKS: 'true' } : env;
 
 const START_HELP = `Usage: at-worker start [--embedded]
 
