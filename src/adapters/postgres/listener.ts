@@ -3,7 +3,7 @@ import type { Clock, Logger } from '../../application/ports.js';
 import { doublingDelay } from '../../shared/backoff.js';
 import { errorMessage } from '../../shared/error-message.js';
 
-/** The channel sql/ddl.sql's INSERT trigger notifies, with the earliest new execute_at (epoch ms). */
+/** The channel the INSERT trigger (sql/migrations) notifies, with the earliest new execute_at (epoch ms). */
 export const TASKS_CHANNEL = 'at_worker_tasks';
 
 export interface TaskListenerOptions {
