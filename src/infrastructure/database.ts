@@ -2,7 +2,8 @@ import { setTimeout } from 'node:timers/promises';
 import { sql } from 'slonik';
 import type { Logger } from '../application/ports.js';
 import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
-import { errorMessage } from '../domain/index.js';
+import { doublingDelay } from '../shared/backoff.js';
+import { errorMessage } from '../shared/error-message.js';
 
 /**
  * Connects and proves the connection with a query, retrying for `patienceMs`: in docker-compose the
@@ -27,7 +28,7 @@ export const connectToDatabase = async (
       const reason = errorMessage(cause);
       logger.error(`Failed to connect to database: ${reason}`, { target: describeTarget(url), attempt });
       if (Date.now() >= deadline) throw new Error(`Failed to connect to database ${describeTarget(url)}: ${reason}`);
-      await setTimeout(Math.min(5000, 250 * 2 ** attempt), undefined, { signal: abort }).catch(() => abort?.throwIfAborted());
+      await setTimeout(doublingDelay(500, 5000, attempt), undefined, { signal: abort }).catch(() => abort?.throwIfAborted());
     }
   }
 };

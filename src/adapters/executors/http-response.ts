@@ -2,8 +2,9 @@
  * Reading what an endpoint answered, defensively: the endpoint is not trusted to be small, fast,
  * or well-formed.
  */
-import { cutText } from '../../domain/cut-text.js';
-import { oneLine, replaceSecrets } from './message-text.js';
+import { cutText } from '../../shared/cut-text.js';
+import { redactSecrets } from '../../shared/redact.js';
+import { oneLine } from './message-text.js';
 
 /**
  * `Retry-After` (RFC 9110 §10.2.3) as milliseconds from `now`: delay-seconds or an HTTP-date.
@@ -31,13 +32,16 @@ export const SNIPPET_CHARS = 200;
  * about 200 characters. Secrets are blanked before cutting so no prefix of one survives the cut.
  */
 export const bodySnippet = (bytes: Buffer, secrets: readonly string[] = [], limit = SNIPPET_CHARS): string => {
-  const text = oneLine(redactSecrets(bytes.toString('utf8'), secrets));
+  const text = oneLine(redactRequestSecrets(bytes.toString('utf8'), secrets));
   return cutText(text, limit, '…');
 };
 
-/** Replaces each occurrence of every secret (ignoring ones too short to be meaningful) by `***`. */
-export const redactSecrets = (text: string, secrets: readonly string[]): string =>
-  replaceSecrets(
+/**
+ * redactSecrets for the secrets a callback's payload carries (user-info, header values), leaving out
+ * those under 4 characters: blanking a one-letter user name would blank that letter everywhere.
+ */
+export const redactRequestSecrets = (text: string, secrets: readonly string[]): string =>
+  redactSecrets(
     text,
-    secrets.filter((secret) => secret.length >= 4).sort((a, b) => b.length - a.length),
+    secrets.filter((secret) => secret.length >= 4),
   );
