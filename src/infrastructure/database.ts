@@ -55,7 +55,8 @@ export const openProvenPool = async (url: string, poolSize: number): Promise<Dat
 export const describeTarget = (url: string): string => {
   try {
     const parsed = new URL(url);
-    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
+    // The host as the driver decodes it: a socket directory reads /var/run/postgresql, not %2Fvar...
+    return `${decodeURIComponent(parsed.hostname) || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
   } catch {
     return '(unparseable DATABASE_URL)';
   }
