@@ -3,10 +3,10 @@ import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { createSchemaMigrator } from '../adapters/postgres/migrate.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
 import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
+import { secretScrubber } from '../shared/redact.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
 import { classifyConnectFailure, describeConnectFailure } from './connect-failure.js';
 import { describeTarget, openProvenPool } from './database.js';
-import { secretScrubber } from './logging.js';
 
 // `history` reads the row and its events side by side; nothing here needs more.
 const POOL_SIZE = 2;

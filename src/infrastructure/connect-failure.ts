@@ -1,4 +1,4 @@
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 
 /**
  * Why a connection to PostgreSQL failed, and whether waiting can help. A server that is still

@@ -2,6 +2,7 @@ import { setTimeout } from 'node:timers/promises';
 import { sql } from 'slonik';
 import type { Logger } from '../application/ports.js';
 import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
+import { doublingDelay } from '../shared/backoff.js';
 import { classifyConnectFailure, describeConnectFailure } from './connect-failure.js';
 
 /**
@@ -31,7 +32,7 @@ export const connectToDatabase = async (
       if (failure._tag === 'Lasting' || Date.now() >= deadline) {
         throw new Error(`Failed to connect to database ${describeTarget(url)}: ${describeConnectFailure(failure)}`);
       }
-      await setTimeout(Math.min(5000, 250 * 2 ** attempt), undefined, { signal: abort }).catch(() => abort?.throwIfAborted());
+      await setTimeout(doublingDelay(500, 5000, attempt), undefined, { signal: abort }).catch(() => abort?.throwIfAborted());
     }
   }
 };
@@ -54,7 +55,8 @@ export const openProvenPool = async (url: string, poolSize: number): Promise<Dat
 export const describeTarget = (url: string): string => {
   try {
     const parsed = new URL(url);
-    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
+    // The host as the driver decodes it: a socket directory reads /var/run/postgresql, not %2Fvar...
+    return `${decodeURIComponent(parsed.hostname) || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
   } catch {
     return '(unparseable DATABASE_URL)';
   }

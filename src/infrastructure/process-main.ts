@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { errorMessage } from '../domain/error-message.js';
+import { errorMessage } from '../shared/error-message.js';
 import { reexecWithHeapFlags, WORKER_HEAP_FLAGS } from './heap-flags.js';
 
 /**

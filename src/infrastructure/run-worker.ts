@@ -3,7 +3,7 @@ import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
 import { closePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
 import { buildContainer } from './container.js';
 import { connectToDatabase } from './database.js';

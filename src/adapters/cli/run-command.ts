@@ -9,7 +9,7 @@ import { scheduleCommand } from './commands/schedule.js';
 import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT, oneLine, type CliIo, type OpenSession } from './io.js';
-import { errorMessage } from '../../domain/index.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export const COMMANDS: readonly CliCommand[] = [
   migrateCommand,
