@@ -1,4 +1,4 @@
-import { bodySnippet, parseRetryAfter, redactSecrets } from '../../src/adapters/executors/http-response.js';
+import { bodySnippet, parseRetryAfter, redactRequestSecrets } from '../../src/adapters/executors/http-response.js';
 
 const now = new Date('2026-01-01T00:00:00Z');
 
@@ -65,12 +65,12 @@ describe('bodySnippet', () => {
   });
 });
 
-describe('redactSecrets', () => {
+describe('redactRequestSecrets', () => {
   it('replaces every occurrence, longest secret first', () => {
-    expect(redactSecrets('a Bearer abcdef, abcdef again', ['abcdef', 'Bearer abcdef'])).toBe('a ***, *** again');
+    expect(redactRequestSecrets('a Bearer abcdef, abcdef again', ['abcdef', 'Bearer abcdef'])).toBe('a ***, *** again');
   });
 
   it('leaves tiny values alone (they would blank half the message)', () => {
-    expect(redactSecrets('a b c', ['a'])).toBe('a b c');
+    expect(redactRequestSecrets('a b c', ['a'])).toBe('a b c');
   });
 });

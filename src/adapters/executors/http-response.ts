@@ -2,8 +2,9 @@
  * Reading what an endpoint answered, defensively: the endpoint is not trusted to be small, fast,
  * or well-formed.
  */
-import { cutText } from '../../domain/cut-text.js';
-import { oneLine, replaceSecrets } from './message-text.js';
+import { cutText } from '../../shared/cut-text.js';
+import { redactSecrets } from '../../shared/redact.js';
+import { oneLine } from './message-text.js';
 
 // RETRY_MAX_DELAY can be at most this (2^31 - 1 ms, the longest Node timer, about 24.8 days), so no
 // longer wait is ever honoured; recording 999999999999999999999999 s as 1e27 ms said nothing more.
@@ -33,13 +34,16 @@ export const SNIPPET_CHARS = 200;
  * about 200 characters. Secrets are blanked before cutting so no prefix of one survives the cut.
  */
 export const bodySnippet = (bytes: Buffer, secrets: readonly string[] = [], limit = SNIPPET_CHARS): string => {
-  const text = oneLine(redactSecrets(bytes.toString('utf8'), secrets));
+  const text = oneLine(redactRequestSecrets(bytes.toString('utf8'), secrets));
   return cutText(text, limit, '…');
 };
 
-/** Replaces each occurrence of every secret (ignoring ones too short to be meaningful) by `***`. */
-export const redactSecrets = (text: string, secrets: readonly string[]): string =>
-  replaceSecrets(
+/**
+ * redactSecrets for the secrets a callback's payload carries (user-info, header values), leaving out
+ * those under 4 characters: blanking a one-letter user name would blank that letter everywhere.
+ */
+export const redactRequestSecrets = (text: string, secrets: readonly string[]): string =>
+  redactSecrets(
     text,
-    secrets.filter((secret) => secret.length >= 4).sort((a, b) => b.length - a.length),
+    secrets.filter((secret) => secret.length >= 4),
   );
