@@ -15,6 +15,12 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Thu Jan  1 00:00:10 2026', now)).toBe(10_000);
   });
 
+  it('records no wait longer than RETRY_MAX_DELAY could ever allow (about 24.8 days)', () => {
+    expect(parseRetryAfter('999999999999999999999999', now)).toBe(2_147_483_647);
+    expect(parseRetryAfter('9'.repeat(400), now)).toBe(2_147_483_647);
+    expect(parseRetryAfter('Fri, 31 Dec 9999 23:59:59 GMT', now)).toBe(2_147_483_647);
+  });
+
   it('treats a date in the past as "retry now"', () => {
     expect(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
   });
