@@ -137,7 +137,7 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
   chmodSync(dirname(dataDir), 0o755);
   afterAll(() => rmSync(dirname(dataDir), { recursive: true, force: true }));
 
-  it('stops the server a SIGKILLed worker left running on the same data directory, and starts afresh', async () => {
+  it('refuses a second start beside a live worker; stops the server a SIGKILLed worker left running, and starts afresh', async () => {
     const port = await freePort();
     const script = `
       ${IMPORT_SOURCE}
@@ -151,6 +151,10 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise((done) => child.on('exit', done));
     await until(() => out.includes('READY') || child.exitCode !== null, 60_000);
+    // While its worker lives, the server is not a leftover: a second start on the directory is refused.
+    await expect(startEmbeddedPostgres({ dataDir, port: await freePort(), logger: new RecordingLogger() })).rejects.toThrow(
+      `another at-worker (pid ${child.pid}) is running on ${dataDir}`,
+    );
     child.kill('SIGKILL');
     await exited;
     const leftover = Number.parseInt(readFileSync(join(dataDir, 'pgdata', 'postmaster.pid'), 'utf8'), 10);
