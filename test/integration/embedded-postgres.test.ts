@@ -66,7 +66,9 @@ describe('embedded PostgreSQL', () => {
     await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
     const port = (blocker.address() as { port: number }).port;
     try {
-      await expect(startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() })).rejects.toThrow(`port ${port} on 127.0.0.1 is taken (another PostgreSQL?); set DB_PORT to a free port`);
+      await expect(startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() })).rejects.toThrow(
+        `port ${port} on 127.0.0.1 is taken (another PostgreSQL?); set DB_PORT to a free port`,
+      );
     } finally {
       blocker.close();
     }
@@ -177,8 +179,10 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
     const locked = mkdtempSync(join(tmpdir(), 'atw-locked-'));
     chmodSync(locked, 0o700);
     try {
-      await expect(startEmbeddedPostgres({ dataDir: join(locked, 'project', '.data'), port: await freePort(), logger: new RecordingLogger() })).rejects.toThrow(
-        `which cannot enter ${locked} (mode 700). Run at-worker as a normal user, or from a directory every user can enter (outside ${locked}), or let postgres in: chmod o+x ${locked}`,
+      const started = startEmbeddedPostgres({ dataDir: join(locked, 'project', '.data'), port: await freePort(), logger: new RecordingLogger() });
+      await expect(started).rejects.toThrow(
+        `which cannot enter ${locked} (mode 700). Run at-worker as a normal user, ` +
+          `or from a directory every user can enter (outside ${locked}), or let postgres in: chmod o+x ${locked}`,
       );
     } finally {
       rmSync(locked, { recursive: true, force: true });
