@@ -17,6 +17,8 @@ export interface ScheduledEvent extends EventBase {
   readonly taskType: string;
   readonly executeAt: Date;
   readonly maxAttempts: number;
+  /** The idempotency key it was scheduled with, if any. */
+  readonly key?: string;
 }
 export interface ClaimedEvent extends EventBase {
   readonly type: 'claimed';
