@@ -25,6 +25,7 @@
 -- What the worker does, and the privilege each needs:
 --   claim, heartbeat, end attempts, recover, operator retry/cancel   SELECT, UPDATE on scheduled_tasks
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
+--   schedule through at_worker_schedule (CLI, client, any language)   the same, + SELECT on both tables, EXECUTE
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
@@ -82,6 +83,15 @@ BEGIN
   LOOP
     EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
   END LOOP;
+
+  -- Scheduling through SQL (0002): other services call at_worker_schedule. A function is executable
+  -- by PUBLIC unless revoked; granted by name so the role keeps it if that default is taken away.
+  -- It runs with the caller's privileges (INSERT on scheduled_tasks, SELECT on task_events: above).
+  IF to_regprocedure(format('%I.at_worker_schedule_many(jsonb)', schema_name)) IS NOT NULL THEN
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %I.at_worker_schedule_many(jsonb) TO %I', schema_name, worker_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %I.at_worker_schedule(text, jsonb, timestamptz, integer, text, interval) TO %I',
+                   schema_name, worker_role);
+  END IF;
 
   -- PostgreSQL 14 and older let every role (PUBLIC) create objects in schema public; 15 no longer
   -- does. Without this the worker role could CREATE TABLE there. This changes the schema for every

@@ -3,11 +3,11 @@ import pg from 'pg';
 import { createPool, sql, type DatabasePool } from 'slonik';
 import { compareWithHistory } from '../../src/application/operator/compare-history.js';
 import { createScheduler, type ScheduleRequest } from '../../src/client/index.js';
-import { applyClientSchema } from '../support/client-schema.js';
+import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { freePort } from '../support/net.js';
 
-const hook = (n: number | string): ScheduleRequest => ({ type: 'http_callback', payload: { url: `https://example.com/hook/${n}`, data: { n } } });
+const hook = (n: number | string) => ({ type: 'http_callback' as const, payload: { url: `https://example.com/hook/${n}`, data: { n } } });
 
 const right = <A>(result: E.Either<{ message: string }, A>): A => {
   if (E.isLeft(result)) throw new Error(`expected a result, got: ${result.left.message}`);
@@ -28,7 +28,7 @@ describe('scheduling client', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    await applyClientSchema(database.url);
+    await applySchema(database.url);
     pool = new pg.Pool({ connectionString: database.url, max: 25 });
     // An idle connection the server ends (a restart, an administrator) must not end the test process.
     pool.on('error', () => undefined);
