@@ -3,8 +3,8 @@ import { checkKey } from '../application/operator/describe-refusal.js';
 import type { DueTime } from '../application/operator/ports.js';
 import type { ScheduleRequest as StoredRequest } from '../application/operator/schedule-task.js';
 import { decodeDelay, decodePositiveInteger } from '../adapters/cli/inputs.js';
-import { jsonbRefuses } from '../adapters/postgres/jsonb-text.js';
-import { errorMessage } from '../domain/index.js';
+import { jsonbRefuses } from '../shared/jsonb-text.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { TaskPayloads, TaskType } from '../domain/payloads/by-type.js';
 
 /** A delay: milliseconds, or the CLI's `90s`, `5m`, `2h`, `1d` (at most 36,500 days). */

@@ -44,7 +44,7 @@ describe('the package entry point', () => {
     const files = (JSON.parse(stdout) as [{ files: { path: string }[] }])[0].files.map((file) => file.path);
     expect(files).toEqual(expect.arrayContaining([
       'package.json', 'README.md', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/infrastructure/main.js',
-      'sql/roles.sql', 'sql/migrations/0001_baseline.sql', 'sql/migrations/0002_schedule_with_key.sql', 'docs/client.md',
+      'sql/roles.sql', 'sql/migrations/0001_baseline.sql', 'sql/migrations/0004_schedule_with_key.sql', 'docs/client.md',
     ]));
     expect(files.filter((path) => /^(test|dist\/test|src)\/|\.test\.|\.map$/.test(path))).toEqual([]);
   });

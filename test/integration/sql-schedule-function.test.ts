@@ -11,15 +11,27 @@ const ROLES_SQL = readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), 
 const HOOK = '{"url": "https://example.com/hook", "data": {"order": 42}}';
 
 /**
- * at_worker_schedule, as a service in another language calls it: logged in as a member of the role
- * sql/roles.sql grants, with nothing but SQL. Roles are cluster-wide, so the names are unique per run.
+ * at_worker_schedule, as a service in another language calls it: logged in as a member of the
+ * producer role sql/roles.sql creates (no right on task_events, INSERT of a new task's own columns
+ * only), with nothing but SQL. Roles are cluster-wide, so the names are unique per run.
  */
 describe('at_worker_schedule under the least-privilege role', () => {
   const suffix = randomBytes(4).toString('hex');
-  const group = `atw_sched_group_${suffix}`;
+  const worker = `atw_sched_worker_${suffix}`;
+  const producer = `atw_sched_producer_${suffix}`;
   const login = `atw_sched_login_${suffix}`;
+  const outsider = `atw_sched_outsider_${suffix}`;
   let database: TestDatabase;
   let app: pg.Client;
+
+  const connectAs = async (role: string): Promise<pg.Client> => {
+    const url = new URL(database.url);
+    url.username = role;
+    url.password = 'pw';
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    return client;
+  };
 
   const schedule = async (...args: unknown[]): Promise<string> =>
     (await app.query<{ id: string }>(`SELECT at_worker_schedule(${args.map((_, n) => `$${n + 1}`).join(', ')})::text AS id`, args)).rows[0]!.id;
@@ -29,25 +41,18 @@ describe('at_worker_schedule under the least-privilege role', () => {
     database = await createTestDatabase();
     await applySchema(database.url);
     await withClient(database.url, async (owner) => {
-      await owner.query(`SET at_worker.role = '${group}'; ${ROLES_SQL}; RESET at_worker.role`);
-      await owner.query(`CREATE ROLE ${login} LOGIN PASSWORD 'pw' IN ROLE ${group}`);
-      // As a hardened deployment would: only the grants of roles.sql let the role call the functions.
-      await owner.query('REVOKE EXECUTE ON FUNCTION at_worker_schedule_many(jsonb) FROM PUBLIC');
-      await owner.query('REVOKE EXECUTE ON FUNCTION at_worker_schedule(text, jsonb, timestamptz, integer, text, interval) FROM PUBLIC');
+      await owner.query(`SET at_worker.role = '${worker}'; SET at_worker.producer_role = '${producer}'; ${ROLES_SQL}; RESET at_worker.role; RESET at_worker.producer_role`);
+      await owner.query(`CREATE ROLE ${login} LOGIN PASSWORD 'pw' IN ROLE ${producer}`);
+      await owner.query(`CREATE ROLE ${outsider} LOGIN PASSWORD 'pw'`);
     });
-    const url = new URL(database.url);
-    url.username = login;
-    url.password = 'pw';
-    app = new pg.Client({ connectionString: url.toString() });
-    await app.connect();
+    app = await connectAs(login);
   });
 
   afterAll(async () => {
     await app?.end();
     await database.drop();
     await withClient(process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres', async (admin) => {
-      await admin.query(`DROP ROLE IF EXISTS ${login}`);
-      await admin.query(`DROP ROLE IF EXISTS ${group}`);
+      for (const role of [login, outsider, producer, worker]) await admin.query(`DROP ROLE IF EXISTS ${role}`);
     });
   });
 
@@ -60,8 +65,23 @@ describe('at_worker_schedule under the least-privilege role', () => {
     }));
     const rows = await app.query('SELECT max_attempts, idempotency_key FROM scheduled_tasks WHERE id = $1', [id]);
     expect(rows.rows).toEqual([{ max_attempts: 5, idempotency_key: 'order-42' }]);
-    const events = await app.query('SELECT seq, event_type, data FROM task_events WHERE task_id = $1', [id]);
+    const events = await withClient(database.url, (owner) => owner.query('SELECT seq, event_type, data FROM task_events WHERE task_id = $1', [id]));
     expect(events.rows).toEqual([{ seq: 1, event_type: 'scheduled', data: expect.objectContaining({ key: 'order-42', max_attempts: 5 }) }]);
+  });
+
+  it('is refused to a role sql/roles.sql did not grant it to, and the producer still cannot write history or a key by hand', async () => {
+    const stranger = await connectAs(outsider);
+    try {
+      expect(await failure(stranger.query(`SELECT at_worker_schedule('email', '{}')`))).toEqual(
+        expect.objectContaining({ code: '42501', message: 'permission denied for function at_worker_schedule' }),
+      );
+    } finally {
+      await stranger.end();
+    }
+    expect(await failure(app.query(`INSERT INTO scheduled_tasks (task_type, payload, idempotency_key) VALUES ('email', '{}', 'by-hand')`))).toEqual(
+      expect.objectContaining({ code: '42501' }),
+    );
+    expect(await failure(app.query('SELECT * FROM task_events'))).toEqual(expect.objectContaining({ code: '42501' }));
   });
 
   it('checks what SQL can: a known type, an object payload, a positive max_attempts, a key of 1 to 255 characters', async () => {
@@ -89,7 +109,7 @@ describe('at_worker_schedule under the least-privilege role', () => {
   it('leaves plain INSERTs as they were: no key, and a scheduled event without one', async () => {
     const inserted = await app.query<{ id: string }>(`INSERT INTO scheduled_tasks (task_type, payload) VALUES ('email', '{}') RETURNING id`);
     const id = inserted.rows[0]!.id;
-    const event = await app.query('SELECT data FROM task_events WHERE task_id = $1', [id]);
+    const event = await withClient(database.url, (owner) => owner.query('SELECT data FROM task_events WHERE task_id = $1', [id]));
     expect(Object.keys(event.rows[0].data).sort()).toEqual(['execute_at', 'max_attempts', 'task_type']);
   });
 });

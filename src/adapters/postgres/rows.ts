@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { describeDecodeErrors } from '../../domain/payloads/decode.js';
+import { describeDecodeErrors } from '../../shared/decode.js';
 
 // The latest and earliest instants a Date holds: what 'infinity' and '-infinity' read as (pool.ts).
 const LATEST_DATE = 8.64e15;

@@ -1,4 +1,4 @@
--- Scheduling through one SQL function, with optional idempotency keys.
+-- Migration 0004: scheduling through one SQL function, with optional idempotency keys.
 --
 -- A task may carry a key; among the tasks that still exist, a key names at most one. Scheduling a key
 -- again returns the existing task's id and writes nothing; the same key with another task_type,
@@ -19,9 +19,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS scheduled_tasks_idempotency_key_idx
   ON scheduled_tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- The 'scheduled' event now names the task's key when it has one, so the history says which request
--- created the task.
+-- created the task. The rest is migration 0003's function: SECURITY DEFINER with a fixed search_path
+-- (CREATE OR REPLACE resets the setting, so it is set again below).
 CREATE OR REPLACE FUNCTION scheduled_tasks_record_scheduled() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $$
 DECLARE
   earliest timestamptz;
 BEGIN
@@ -57,9 +60,15 @@ $$;
 -- Under REPEATABLE READ the INSERT itself raises a serialization failure instead (40001: retry).
 -- A time is compared only when given as execute_at: a delay is relative to each call, so a retried
 -- request with the same delay is the same request.
+--
+-- SECURITY DEFINER (search_path fixed below), EXECUTE for the roles sql/roles.sql names only: a
+-- producer role may insert only a new task's own columns into scheduled_tasks and has no right on
+-- task_events, yet scheduling with a key sets idempotency_key, draws the id and reads the key's
+-- 'scheduled' event. The function is the gate: it writes only a pending task of a known type.
 CREATE OR REPLACE FUNCTION at_worker_schedule_many(p_tasks jsonb)
 RETURNS TABLE (ord bigint, id bigint, created boolean)
 LANGUAGE plpgsql
+SECURITY DEFINER
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -191,3 +200,16 @@ AS $$
            'task_type', p_task_type, 'payload', coalesce(p_payload, 'null'::jsonb), 'execute_at', p_execute_at,
            'delay_ms', extract(epoch FROM p_delay) * 1000, 'max_attempts', p_max_attempts, 'key', p_key))) AS s
 $$;
+
+-- The schema the migrations create their objects in (the first of the search_path), by name, and
+-- pg_temp last, so a caller cannot put an object of its own in the way of the names the bodies use.
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION scheduled_tasks_record_scheduled() SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION at_worker_schedule_many(jsonb) SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION at_worker_schedule(text, jsonb, timestamptz, integer, text, interval) SET search_path = %I, pg_temp',
+                 current_schema());
+END
+$$;
+REVOKE EXECUTE ON FUNCTION at_worker_schedule_many(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION at_worker_schedule(text, jsonb, timestamptz, integer, text, interval) FROM PUBLIC;
