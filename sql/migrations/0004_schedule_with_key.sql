@@ -90,7 +90,8 @@ BEGIN
              CASE
                WHEN jsonb_typeof(e.v) IS DISTINCT FROM 'object' THEN 'expected an object'
                WHEN e.v->>'task_type' IS NULL OR NOT (e.v->>'task_type' = ANY (known_types))
-                 THEN format('task_type: expected one of %s, got %s', array_to_string(known_types, ', '), coalesce(e.v->'task_type', 'null'))
+                 THEN format('task_type: expected one of %s, got %s',
+                             array_to_string(known_types, ', '), coalesce(e.v->'task_type', 'null'))
                WHEN jsonb_typeof(e.v->'payload') IS DISTINCT FROM 'object'
                  THEN format('payload: expected an object, got %s', coalesce(jsonb_typeof(e.v->'payload'), 'nothing'))
                WHEN jsonb_typeof(e.v->'max_attempts') = 'number'

@@ -85,5 +85,10 @@ export const databaseError = (error: unknown): DatabaseError => {
     /timeout exceeded when trying to connect|Connection terminated/i.test(text);
   return unavailable
     ? { _tag: 'DatabaseUnavailable', message: `database unavailable: ${text}`, cause: error }
-    : { _tag: 'DatabaseFailed', code, message: `database refused the statement: ${text}${code === null ? '' : ` (SQLSTATE ${code})`}`, cause: error };
+    : {
+        _tag: 'DatabaseFailed',
+        code,
+        message: `database refused the statement: ${text}${code === null ? '' : ` (SQLSTATE ${code})`}`,
+        cause: error,
+      };
 };

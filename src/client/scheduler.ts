@@ -43,7 +43,10 @@ export interface Scheduler {
 }
 
 const describeRef = (ref: TaskRef): string => ('id' in ref ? `task ${ref.id}` : `no task has key ${JSON.stringify(ref.key)}`);
-const notFound = (ref: TaskRef) => ({ _tag: 'TaskNotFound' as const, message: 'id' in ref ? `task ${ref.id} not found` : describeRef(ref) });
+const notFound = (ref: TaskRef) => ({
+  _tag: 'TaskNotFound' as const,
+  message: 'id' in ref ? `task ${ref.id} not found` : describeRef(ref),
+});
 
 // A task id as the table holds it: a positive int8.
 const TASK_ID = /^[1-9]\d{0,18}$/;

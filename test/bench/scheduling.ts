@@ -11,7 +11,11 @@ import { createTestDatabase } from '../support/database.js';
  * day, so nothing claims them; no worker runs. One line each, tasks per second of wall time.
  */
 
-const hook = (n: number): ScheduleRequest => ({ type: 'http_callback', payload: { url: 'https://example.com/hook', data: { order: n } }, in: '1d' });
+const hook = (n: number): ScheduleRequest => ({
+  type: 'http_callback',
+  payload: { url: 'https://example.com/hook', data: { order: n } },
+  in: '1d',
+});
 
 const rate = (tasks: number, ms: number) => ({ tasks, ms: Math.round(ms), tasks_per_sec: Math.round((tasks / ms) * 1000) });
 
@@ -52,25 +56,54 @@ export const runScheduling = async (print: (line: Record<string, unknown>) => vo
     print({ scenario: 'schedule-many', ...rate(10_000, await timed(() => scheduled(scheduler.scheduleMany(many)))) });
     const keyed = many.map((request, n) => ({ ...request, key: `many-${n}` }));
     print({ scenario: 'schedule-many', keys: true, ...rate(10_000, await timed(() => scheduled(scheduler.scheduleMany(keyed)))) });
-    print({ scenario: 'schedule-many', keys: 'all repeated', ...rate(10_000, await timed(() => scheduled(scheduler.scheduleMany(keyed)))) });
-
-    print({ scenario: 'schedule', callers: 1, ...rate(2_000, await timed(() => sequentially(2_000, (n) => scheduled(scheduler.schedule(hook(n)))))) });
-    print({ scenario: 'schedule', callers: 50, ...rate(5_000, await timed(() => concurrently(50, 5_000, (n) => scheduled(scheduler.schedule(hook(n)))))) });
     print({
-      scenario: 'schedule', callers: 50, keys: true,
+      scenario: 'schedule-many',
+      keys: 'all repeated',
+      ...rate(10_000, await timed(() => scheduled(scheduler.scheduleMany(keyed)))),
+    });
+
+    print({
+      scenario: 'schedule',
+      callers: 1,
+      ...rate(2_000, await timed(() => sequentially(2_000, (n) => scheduled(scheduler.schedule(hook(n)))))),
+    });
+    print({
+      scenario: 'schedule',
+      callers: 50,
+      ...rate(5_000, await timed(() => concurrently(50, 5_000, (n) => scheduled(scheduler.schedule(hook(n)))))),
+    });
+    print({
+      scenario: 'schedule',
+      callers: 50,
+      keys: true,
       ...rate(5_000, await timed(() => concurrently(50, 5_000, (n) => scheduled(scheduler.schedule({ ...hook(n), key: `one-${n}` }))))),
     });
 
     // The same task through SQL, one statement at a time on one connection, as another language would.
     const payload = JSON.stringify({ url: 'https://example.com/hook', data: { order: 1 } });
     const insert = (n: number) =>
-      pool.query(`INSERT INTO scheduled_tasks (task_type, payload, execute_at) VALUES ('http_callback', $1, now() + interval '1 day') RETURNING id`, [payload]).then(() => n);
-    const viaFunction = (n: number) => pool.query(`SELECT at_worker_schedule('http_callback', $1, NULL, 3, NULL, interval '1 day')`, [payload]).then(() => n);
+      pool
+        .query(
+          `INSERT INTO scheduled_tasks (task_type, payload, execute_at)
+           VALUES ('http_callback', $1, now() + interval '1 day') RETURNING id`,
+          [payload],
+        )
+        .then(() => n);
+    const viaFunction = (n: number) =>
+      pool.query(`SELECT at_worker_schedule('http_callback', $1, NULL, 3, NULL, interval '1 day')`, [payload]).then(() => n);
     const viaFunctionKeyed = (n: number) =>
       pool.query(`SELECT at_worker_schedule('http_callback', $1, NULL, 3, $2, interval '1 day')`, [payload, `sql-${n}`]).then(() => n);
     print({ scenario: 'schedule-sql', statement: 'plain INSERT', ...rate(2_000, await timed(() => sequentially(2_000, insert))) });
-    print({ scenario: 'schedule-sql', statement: 'at_worker_schedule', ...rate(2_000, await timed(() => sequentially(2_000, viaFunction))) });
-    print({ scenario: 'schedule-sql', statement: 'at_worker_schedule with a key', ...rate(2_000, await timed(() => sequentially(2_000, viaFunctionKeyed))) });
+    print({
+      scenario: 'schedule-sql',
+      statement: 'at_worker_schedule',
+      ...rate(2_000, await timed(() => sequentially(2_000, viaFunction))),
+    });
+    print({
+      scenario: 'schedule-sql',
+      statement: 'at_worker_schedule with a key',
+      ...rate(2_000, await timed(() => sequentially(2_000, viaFunctionKeyed))),
+    });
   } finally {
     await pool.end();
     await database.drop();

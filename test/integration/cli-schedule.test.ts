@@ -61,9 +61,11 @@ describe('at-worker schedule, help and usage', () => {
     const before = await counts();
     const again = await runCli([...args, '--in', '5m'], { env });
     expect(again).toMatchObject({ code: 0, stdout: first.stdout, stderr: '' });
-    const other = await runCli(['schedule', '--type', 'http_callback', '--payload', '{"url": "https://example.com/other", "data": {}}', '--key', 'order-7-paid'], { env });
+    const otherPayload = '{"url": "https://example.com/other", "data": {}}';
+    const other = await runCli(['schedule', '--type', 'http_callback', '--payload', otherPayload, '--key', 'order-7-paid'], { env });
     expect(other.code).toBe(1);
-    expect(oneStderrLine(other)).toBe(`at-worker schedule: key "order-7-paid" is task ${first.stdout.trim()}, scheduled with a different payload`);
+    const id = first.stdout.trim();
+    expect(oneStderrLine(other)).toBe(`at-worker schedule: key "order-7-paid" is task ${id}, scheduled with a different payload`);
     expect(await counts()).toEqual(before);
     const empty = await runCli([...args.slice(0, -1), ''], { env });
     expect(empty.code).toBe(2);

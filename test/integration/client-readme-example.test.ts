@@ -27,10 +27,15 @@ const runExample = (code: string, databaseUrl: string): Promise<{ code: number; 
   const file = join(root, `.readme-example-${randomBytes(4).toString('hex')}.mjs`);
   writeFileSync(file, code);
   return new Promise((done) => {
-    execFile(process.execPath, [file], { env: { PATH: process.env['PATH'], DATABASE_URL: databaseUrl }, timeout: 30_000 }, (error, stdout, stderr) => {
-      rmSync(file, { force: true });
-      done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [file],
+      { env: { PATH: process.env['PATH'], DATABASE_URL: databaseUrl }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        rmSync(file, { force: true });
+        done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+      },
+    );
   });
 };
 
@@ -64,6 +69,8 @@ describe('the README example of scheduling from code', () => {
     const result = await runExample(broken, database.url);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('invalid payload: payload.url: expected an absolute http(s) URL, got "not a url"');
-    expect(await rows('SELECT (SELECT count(*)::int FROM orders) AS orders, (SELECT count(*)::int FROM scheduled_tasks) AS tasks')).toEqual(before);
+    expect(await rows('SELECT (SELECT count(*)::int FROM orders) AS orders, (SELECT count(*)::int FROM scheduled_tasks) AS tasks')).toEqual(
+      before,
+    );
   });
 });

@@ -97,14 +97,28 @@ describe('scheduling client', () => {
 
     expect(right(await scheduler.schedule({ ...hook('k'), key: 'order-7', at }))).toEqual({ id: first.id, created: false });
     // The payload's key order does not matter: jsonb compares values.
-    expect(right(await scheduler.schedule({ type: 'http_callback', payload: { data: { n: 'k' }, url: 'https://example.com/hook/k' }, key: 'order-7', at })).id).toBe(first.id);
+    expect(
+      right(
+        await scheduler.schedule({
+          type: 'http_callback',
+          payload: { data: { n: 'k' }, url: 'https://example.com/hook/k' },
+          key: 'order-7',
+          at,
+        }),
+      ).id,
+    ).toBe(first.id);
 
     const otherPayload = await scheduler.schedule({ ...hook('other'), key: 'order-7', at });
     expect(otherPayload).toEqual(
-      E.left(expect.objectContaining({
-        _tag: 'KeyConflict', key: 'order-7', existingId: first.id, differs: ['payload'],
-        message: `key "order-7" is task ${first.id}, scheduled with a different payload`,
-      })),
+      E.left(
+        expect.objectContaining({
+          _tag: 'KeyConflict',
+          key: 'order-7',
+          existingId: first.id,
+          differs: ['payload'],
+          message: `key "order-7" is task ${first.id}, scheduled with a different payload`,
+        }),
+      ),
     );
     const otherTime = await scheduler.schedule({ ...hook('k'), key: 'order-7', at: new Date(at.getTime() + 1000) });
     expect(otherTime).toEqual(E.left(expect.objectContaining({ _tag: 'KeyConflict', differs: ['execute_at'] })));
@@ -113,7 +127,7 @@ describe('scheduling client', () => {
     expect([await count('scheduled_tasks'), await count('task_events')]).toEqual([tasks, events]);
   });
 
-  it('refuses a payload its executor would refuse, with the CLI\'s message, before writing anything', async () => {
+  it("refuses a payload its executor would refuse, with the CLI's message, before writing anything", async () => {
     const tasks = await count('scheduled_tasks');
     const scheduler = createScheduler(pool);
     const wrong = { type: 'http_callback', payload: { data: {} } } as unknown as ScheduleRequest;
@@ -126,7 +140,9 @@ describe('scheduling client', () => {
     expect(await scheduler.schedule({ ...hook(1), maxAttempts: 0 })).toEqual(
       E.left({ _tag: 'Refused', index: 0, message: 'maxAttempts: expected a positive integer, got "0"' }),
     );
-    expect(await scheduler.schedule({ ...hook(1), key: '' })).toEqual(E.left(expect.objectContaining({ _tag: 'Refused', message: expect.stringMatching(/^key: /) })));
+    expect(await scheduler.schedule({ ...hook(1), key: '' })).toEqual(
+      E.left(expect.objectContaining({ _tag: 'Refused', message: expect.stringMatching(/^key: /) })),
+    );
     expect(await count('scheduled_tasks')).toBe(tasks);
   });
 
@@ -136,16 +152,20 @@ describe('scheduling client', () => {
     expect(scheduled).toHaveLength(2_000);
     expect(scheduled.every((task) => task.created)).toBe(true);
     const rows = await pool.query<{ id: string; n: string }>(
-      `SELECT id::text, payload->'data'->>'n' AS n FROM scheduled_tasks WHERE id = ANY($1::bigint[])`, [scheduled.map((task) => task.id)]);
+      `SELECT id::text, payload->'data'->>'n' AS n FROM scheduled_tasks WHERE id = ANY($1::bigint[])`,
+      [scheduled.map((task) => task.id)],
+    );
     expect(new Map(rows.rows.map((row) => [row.id, Number(row.n)]))).toEqual(new Map(scheduled.map((task, n) => [task.id, n])));
     expect(await count('task_events', `task_id = ANY(ARRAY[${scheduled.map((task) => task.id).join(',')}]::bigint[])`)).toBe(2_000);
     // Again: every keyed one is found, every unkeyed one is new.
     const again = right(await createScheduler(pool).scheduleMany(requests));
-    expect(again.filter((task, n) => n % 2 === 0).map((task) => task.id)).toEqual(scheduled.filter((_, n) => n % 2 === 0).map((task) => task.id));
+    expect(again.filter((task, n) => n % 2 === 0).map((task) => task.id)).toEqual(
+      scheduled.filter((_, n) => n % 2 === 0).map((task) => task.id),
+    );
     expect(again.filter((task) => task.created)).toHaveLength(1_000);
   });
 
-  it('works on a slonik pool and transaction, with slonik\'s default type parsers', async () => {
+  it("works on a slonik pool and transaction, with slonik's default type parsers", async () => {
     const slonik: DatabasePool = await createPool(database.url);
     try {
       await expect(
@@ -177,7 +197,11 @@ describe('scheduling client', () => {
       const pending = right(await scheduler.get({ id }));
       expect(pending.task?.status).toBe('pending');
       expect(pending.history).toEqual([
-        expect.objectContaining({ _tag: 'Decoded', seq: 1, event: expect.objectContaining({ type: 'scheduled', key: 'to-cancel', maxAttempts: 3 }) }),
+        expect.objectContaining({
+          _tag: 'Decoded',
+          seq: 1,
+          event: expect.objectContaining({ type: 'scheduled', key: 'to-cancel', maxAttempts: 3 }),
+        }),
       ]);
 
       const cancelled = right(await scheduler.cancel({ key: 'to-cancel' }));
@@ -199,7 +223,9 @@ describe('scheduling client', () => {
     const scheduler = createScheduler(nothingListens);
     try {
       const result = await scheduler.schedule(hook('down'));
-      expect(result).toEqual(E.left(expect.objectContaining({ _tag: 'DatabaseUnavailable', message: expect.stringMatching(/^database unavailable: /) })));
+      expect(result).toEqual(
+        E.left(expect.objectContaining({ _tag: 'DatabaseUnavailable', message: expect.stringMatching(/^database unavailable: /) })),
+      );
     } finally {
       await scheduler.close();
     }

@@ -34,14 +34,22 @@ describe('at_worker_schedule under the least-privilege role', () => {
   };
 
   const schedule = async (...args: unknown[]): Promise<string> =>
-    (await app.query<{ id: string }>(`SELECT at_worker_schedule(${args.map((_, n) => `$${n + 1}`).join(', ')})::text AS id`, args)).rows[0]!.id;
-  const failure = (promise: Promise<unknown>) => promise.then(() => ({ code: 'none', message: 'no error' }), (error: { code: string; message: string }) => error);
+    (await app.query<{ id: string }>(`SELECT at_worker_schedule(${args.map((_, n) => `$${n + 1}`).join(', ')})::text AS id`, args)).rows[0]!
+      .id;
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => ({ code: 'none', message: 'no error' }),
+      (error: { code: string; message: string }) => error,
+    );
 
   beforeAll(async () => {
     database = await createTestDatabase();
     await applySchema(database.url);
     await withClient(database.url, async (owner) => {
-      await owner.query(`SET at_worker.role = '${worker}'; SET at_worker.producer_role = '${producer}'; ${ROLES_SQL}; RESET at_worker.role; RESET at_worker.producer_role`);
+      await owner.query(
+        `SET at_worker.role = '${worker}'; SET at_worker.producer_role = '${producer}'; ${ROLES_SQL};
+         RESET at_worker.role; RESET at_worker.producer_role`,
+      );
       await owner.query(`CREATE ROLE ${login} LOGIN PASSWORD 'pw' IN ROLE ${producer}`);
       await owner.query(`CREATE ROLE ${outsider} LOGIN PASSWORD 'pw'`);
     });
@@ -60,12 +68,17 @@ describe('at_worker_schedule under the least-privilege role', () => {
     const id = await schedule('http_callback', HOOK, null, 5, 'order-42');
     expect(await schedule('http_callback', HOOK, null, 5, 'order-42', '10 minutes')).toBe(id);
     const conflict = await failure(schedule('http_callback', '{"url": "https://example.com/other", "data": {}}', null, 5, 'order-42'));
-    expect(conflict).toEqual(expect.objectContaining({
-      code: '23505', message: `at_worker_schedule: key "order-42" is task ${id}, scheduled with a different payload`,
-    }));
+    expect(conflict).toEqual(
+      expect.objectContaining({
+        code: '23505',
+        message: `at_worker_schedule: key "order-42" is task ${id}, scheduled with a different payload`,
+      }),
+    );
     const rows = await app.query('SELECT max_attempts, idempotency_key FROM scheduled_tasks WHERE id = $1', [id]);
     expect(rows.rows).toEqual([{ max_attempts: 5, idempotency_key: 'order-42' }]);
-    const events = await withClient(database.url, (owner) => owner.query('SELECT seq, event_type, data FROM task_events WHERE task_id = $1', [id]));
+    const events = await withClient(database.url, (owner) =>
+      owner.query('SELECT seq, event_type, data FROM task_events WHERE task_id = $1', [id]),
+    );
     expect(events.rows).toEqual([{ seq: 1, event_type: 'scheduled', data: expect.objectContaining({ key: 'order-42', max_attempts: 5 }) }]);
   });
 
@@ -78,20 +91,31 @@ describe('at_worker_schedule under the least-privilege role', () => {
     } finally {
       await stranger.end();
     }
-    expect(await failure(app.query(`INSERT INTO scheduled_tasks (task_type, payload, idempotency_key) VALUES ('email', '{}', 'by-hand')`))).toEqual(
-      expect.objectContaining({ code: '42501' }),
-    );
+    expect(
+      await failure(app.query(`INSERT INTO scheduled_tasks (task_type, payload, idempotency_key) VALUES ('email', '{}', 'by-hand')`)),
+    ).toEqual(expect.objectContaining({ code: '42501' }));
     expect(await failure(app.query('SELECT * FROM task_events'))).toEqual(expect.objectContaining({ code: '42501' }));
   });
 
   it('checks what SQL can: a known type, an object payload, a positive max_attempts, a key of 1 to 255 characters', async () => {
-    expect(await failure(schedule('sms', '{}'))).toEqual(expect.objectContaining({
-      code: '22023', message: 'at_worker_schedule: task_type: expected one of http_callback, rabbitmq, email, got "sms"',
-    }));
-    expect(await failure(schedule('email', '[1]'))).toEqual(expect.objectContaining({ message: 'at_worker_schedule: payload: expected an object, got array' }));
-    expect(await failure(schedule('email', null))).toEqual(expect.objectContaining({ message: 'at_worker_schedule: payload: expected an object, got null' }));
-    expect(await failure(schedule('email', '{}', null, 0))).toEqual(expect.objectContaining({ message: 'at_worker_schedule: max_attempts: expected a positive integer, got 0' }));
-    expect(await failure(schedule('email', '{}', null, 3, ''))).toEqual(expect.objectContaining({ message: expect.stringMatching(/^at_worker_schedule: key: /) }));
+    expect(await failure(schedule('sms', '{}'))).toEqual(
+      expect.objectContaining({
+        code: '22023',
+        message: 'at_worker_schedule: task_type: expected one of http_callback, rabbitmq, email, got "sms"',
+      }),
+    );
+    expect(await failure(schedule('email', '[1]'))).toEqual(
+      expect.objectContaining({ message: 'at_worker_schedule: payload: expected an object, got array' }),
+    );
+    expect(await failure(schedule('email', null))).toEqual(
+      expect.objectContaining({ message: 'at_worker_schedule: payload: expected an object, got null' }),
+    );
+    expect(await failure(schedule('email', '{}', null, 0))).toEqual(
+      expect.objectContaining({ message: 'at_worker_schedule: max_attempts: expected a positive integer, got 0' }),
+    );
+    expect(await failure(schedule('email', '{}', null, 3, ''))).toEqual(
+      expect.objectContaining({ message: expect.stringMatching(/^at_worker_schedule: key: /) }),
+    );
     expect(await failure(schedule('email', '{}', null, 3, 'x'.repeat(256)))).toEqual(expect.objectContaining({ code: '22023' }));
   });
 
@@ -100,14 +124,19 @@ describe('at_worker_schedule under the least-privilege role', () => {
     const id = await schedule('rabbitmq', '{"queue": "q", "message": 1}', at, 3, 'timed');
     expect(await schedule('rabbitmq', '{"queue": "q", "message": 1}', at, 3, 'timed')).toBe(id);
     expect(await failure(schedule('rabbitmq', '{"queue": "q", "message": 1}', '2031-01-01T00:00:01Z', 3, 'timed'))).toEqual(
-      expect.objectContaining({ code: '23505', message: `at_worker_schedule: key "timed" is task ${id}, scheduled with a different execute_at` }),
+      expect.objectContaining({
+        code: '23505',
+        message: `at_worker_schedule: key "timed" is task ${id}, scheduled with a different execute_at`,
+      }),
     );
     const delayed = await schedule('rabbitmq', '{"queue": "q", "message": 2}', null, 3, 'delayed', '5 minutes');
     expect(await schedule('rabbitmq', '{"queue": "q", "message": 2}', null, 3, 'delayed', '7 minutes')).toBe(delayed);
   });
 
   it('leaves plain INSERTs as they were: no key, and a scheduled event without one', async () => {
-    const inserted = await app.query<{ id: string }>(`INSERT INTO scheduled_tasks (task_type, payload) VALUES ('email', '{}') RETURNING id`);
+    const inserted = await app.query<{ id: string }>(
+      `INSERT INTO scheduled_tasks (task_type, payload) VALUES ('email', '{}') RETURNING id`,
+    );
     const id = inserted.rows[0]!.id;
     const event = await withClient(database.url, (owner) => owner.query('SELECT data FROM task_events WHERE task_id = $1', [id]));
     expect(Object.keys(event.rows[0].data).sort()).toEqual(['execute_at', 'max_attempts', 'task_type']);

@@ -7,7 +7,12 @@ import type { ScheduleRequest, Scheduler } from '../../src/client/index.js';
 
 export const checks = (scheduler: Scheduler): Promise<unknown>[] => [
   // Right shapes compile.
-  scheduler.schedule({ type: 'http_callback', payload: { url: 'https://example.com/hook', data: { order: 42 } }, in: '5m', key: 'order-42' }),
+  scheduler.schedule({
+    type: 'http_callback',
+    payload: { url: 'https://example.com/hook', data: { order: 42 } },
+    in: '5m',
+    key: 'order-42',
+  }),
   scheduler.schedule({ type: 'rabbitmq', payload: { exchange: 'events', routing_key: 'order.paid', message: {} }, at: new Date() }),
   scheduler.schedule({ type: 'rabbitmq', payload: { queue: 'orders', message: 'hi', persistent: true }, maxAttempts: 5 }),
   scheduler.schedule({ type: 'email', payload: { to: ['a@example.com'], subject: 'Hi', html: '<p>Hi</p>' } }),

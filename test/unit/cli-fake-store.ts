@@ -35,8 +35,10 @@ export class InMemoryOperatorStore implements OperatorStore {
       tasks.map((task) => {
         const existing = task.key === undefined ? undefined : this.keys.get(task.key);
         if (existing !== undefined) return { id: existing, created: false };
-        const executeAt = task.due._tag === 'At' ? task.due.at : new Date(this.now.getTime() + (task.due._tag === 'After' ? task.due.delayMs : 0));
-        const id = this.add([{ type: 'scheduled', at: this.now, workerId: null, taskType: task.taskType, executeAt, maxAttempts: task.maxAttempts }]);
+        const delayMs = task.due._tag === 'After' ? task.due.delayMs : 0;
+        const executeAt = task.due._tag === 'At' ? task.due.at : new Date(this.now.getTime() + delayMs);
+        const { taskType, maxAttempts } = task;
+        const id = this.add([{ type: 'scheduled', at: this.now, workerId: null, taskType, executeAt, maxAttempts }]);
         if (task.key !== undefined) this.keys.set(task.key, id);
         return { id, created: true };
       }),

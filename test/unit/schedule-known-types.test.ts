@@ -7,7 +7,7 @@ const migrations = resolve(dirname(fileURLToPath(import.meta.url)), '../../sql/m
 
 /** at_worker_schedule_many keeps a copy of the known task types; the home is by-type.ts. */
 describe('the task types sql knows', () => {
-  it('are the domain\'s, in the latest migration that defines at_worker_schedule_many', () => {
+  it("are the domain's, in the latest migration that defines at_worker_schedule_many", () => {
     const definitions = readdirSync(migrations)
       .filter((file) => file.endsWith('.sql'))
       .sort()

@@ -81,7 +81,10 @@ const Reason = t.keyof({ permanent: null, attempts_exhausted: null, stuck: null 
 const withDetails = <P extends t.Props>(props: P) => t.intersection([t.type(props), t.partial({ details: Details })]);
 
 const dataCodecs = {
-  scheduled: t.intersection([t.type({ task_type: t.string, execute_at: Timestamp, max_attempts: MaxAttempts }), t.partial({ key: t.string })]),
+  scheduled: t.intersection([
+    t.type({ task_type: t.string, execute_at: Timestamp, max_attempts: MaxAttempts }),
+    t.partial({ key: t.string }),
+  ]),
   claimed: t.type({ attempt: Attempt, claim_token: t.string }),
   completed: withDetails({ attempt: Attempt }),
   retry_scheduled: withDetails({ attempt: Attempt, error: t.string, retry_at: Timestamp }),

@@ -21,4 +21,4 @@ export const MAX_KEY_LENGTH = 255;
 export const checkKey = (field: string, key: string): string | undefined =>
   key.length >= 1 && key.length <= MAX_KEY_LENGTH && !key.includes('\u0000')
     ? undefined
-    : `${field}: expected 1 to ${MAX_KEY_LENGTH} characters (no NUL), got ${key.length === 0 ? 'an empty key' : `${key.length} characters`}`;
+    : `${field}: expected 1 to ${MAX_KEY_LENGTH} characters (no NUL), got ${key.length === 0 ? 'an empty key' : `${key.length}`}`;

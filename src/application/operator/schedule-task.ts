@@ -32,7 +32,13 @@ export const scheduleTasks =
     }
     if (requests.length === 0) return E.right([]);
     return store.insertTasks(
-      requests.map(({ taskType, payloadJson, due, maxAttempts, key }) => ({ taskType, payloadJson, due, maxAttempts, ...(key === undefined ? {} : { key }) })),
+      requests.map(({ taskType, payloadJson, due, maxAttempts, key }) => ({
+        taskType,
+        payloadJson,
+        due,
+        maxAttempts,
+        ...(key === undefined ? {} : { key }),
+      })),
     );
   };
 

@@ -13,7 +13,8 @@ import { errorMessage } from '../../../shared/error-message.js';
 // The column default, so a task scheduled here and one inserted with plain SQL behave alike.
 const DEFAULT_MAX_ATTEMPTS = 3;
 
-const HELP = `Usage: at-worker schedule --type <type> --payload <json | @file | -> [--at <time> | --in <delay>] [--max-attempts <n>] [--key <key>]
+const HELP = `Usage: at-worker schedule --type <type> --payload <json | @file | -> [--at <time> | --in <delay>]
+                          [--max-attempts <n>] [--key <key>]
 
 Stores a task for the workers. The payload is checked with the same decoder its executor uses: a
 payload the executor would refuse is refused here, with the field and the reason, and nothing is
