@@ -1,3 +1,4 @@
+import { SlonikError } from 'slonik';
 import { isConnectionLoss } from '../adapters/postgres/connection-loss.js';
 import type { TaskId } from '../domain/index.js';
 
@@ -75,14 +76,18 @@ const codeOf = (error: unknown): string | null => {
 
 const oneLine = (text: string): string => text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 
-/** A failed query as a value: unavailable (retry later) or failed (look at the message). */
-export const databaseError = (error: unknown): DatabaseError => {
+/**
+ * A failed query as a value: unavailable (retry later) or failed (look at the message). Undefined
+ * for an error that did not come from the database or the connection (a bug), which stays thrown.
+ */
+export const databaseError = (error: unknown): DatabaseError | undefined => {
   const code = codeOf(error);
   const text = oneLine(error instanceof Error ? error.message : String(error));
   const unavailable =
     isConnectionLoss(error) ||
     (code !== null && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_SOCKET_CODES.has(code))) ||
     /timeout exceeded when trying to connect|Connection terminated/i.test(text);
+  if (!unavailable && code === null && !(error instanceof SlonikError)) return undefined;
   return unavailable
     ? { _tag: 'DatabaseUnavailable', message: `database unavailable: ${text}`, cause: error }
     : {

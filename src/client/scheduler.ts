@@ -8,7 +8,7 @@ import { taskHistory, taskWithHistory } from '../adapters/postgres/operator-hist
 import { findTaskIdByKey, insertTasks, type Queries } from '../adapters/postgres/operator-schedule.js';
 import type { TaskId } from '../domain/index.js';
 import { openConnection, type DatabaseTarget } from './connection.js';
-import { databaseError, type CancelError, type GetError, type ScheduleError } from './errors.js';
+import { databaseError, type CancelError, type DatabaseError, type GetError, type ScheduleError } from './errors.js';
 import { toStoredRequest, type ScheduleRequest } from './requests.js';
 
 /** A task by its id, or by its idempotency key. */
@@ -52,12 +52,13 @@ const notFound = (ref: TaskRef) => ({
 const TASK_ID = /^[1-9]\d{0,18}$/;
 
 /** Database failures become values; everything else (a bug) stays an exception. */
-const guarded = async <L, R>(run: () => Promise<E.Either<L, R>>): Promise<E.Either<L | ReturnType<typeof databaseError>, R>> => {
+const guarded = async <L, R>(run: () => Promise<E.Either<L, R>>): Promise<E.Either<L | DatabaseError, R>> => {
   try {
     return await run();
   } catch (error) {
-    if (error instanceof Error && /^unexpected row from /.test(error.message)) throw error;
-    return E.left(databaseError(error));
+    const failure = databaseError(error);
+    if (failure === undefined) throw error;
+    return E.left(failure);
   }
 };
 

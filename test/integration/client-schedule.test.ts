@@ -218,16 +218,21 @@ describe('scheduling client', () => {
     }
   });
 
-  it('tells an unavailable database apart, as a value', async () => {
+  it('tells an unavailable database from one that refuses the statement, as values', async () => {
     const nothingListens = `postgres://postgres@127.0.0.1:${await freePort()}/postgres`;
-    const scheduler = createScheduler(nothingListens);
+    const down = createScheduler(nothingListens);
+    const empty = await createTestDatabase();
+    const unmigrated = createScheduler(empty.url);
     try {
-      const result = await scheduler.schedule(hook('down'));
-      expect(result).toEqual(
+      expect(await down.schedule(hook('down'))).toEqual(
         E.left(expect.objectContaining({ _tag: 'DatabaseUnavailable', message: expect.stringMatching(/^database unavailable: /) })),
       );
+      // No migrations applied: at_worker_schedule_many does not exist (42883).
+      expect(await unmigrated.schedule(hook('no schema'))).toEqual(E.left(expect.objectContaining({ _tag: 'DatabaseFailed', code: '42883' })));
     } finally {
-      await scheduler.close();
+      await down.close();
+      await unmigrated.close();
+      await empty.drop();
     }
   });
 });
