@@ -124,7 +124,9 @@ BEGIN
   END IF;
 
   -- Ids are drawn before the INSERT so every element knows its own: RETURNING cannot say which input
-  -- row a new row came from. An element whose key already exists leaves its drawn id unused.
+  -- row a new row came from. An element whose key already exists leaves its drawn id unused. Rows go
+  -- in in key order, so two batches sharing keys wait for each other's keys in the same order
+  -- instead of deadlocking.
   WITH requested AS MATERIALIZED (
     SELECT e.n, nextval(pg_get_serial_sequence('scheduled_tasks', 'id')) AS new_id, e.v
       FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(v, n)
@@ -135,7 +137,7 @@ BEGIN
                     now() + coalesce((r.v->>'delay_ms')::double precision, 0) * interval '1 millisecond'),
            coalesce((r.v->>'max_attempts')::integer, 3), r.v->>'key'
       FROM requested AS r
-     ORDER BY r.n
+     ORDER BY r.v->>'key', r.n
         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING s.id
   )
