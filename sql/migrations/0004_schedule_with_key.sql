@@ -170,6 +170,12 @@ BEGIN
       RAISE EXCEPTION 'at_worker_schedule: the task with key % was removed while this call waited for it; try again', to_json(conflict.key)
         USING ERRCODE = 'serialization_failure';
     END IF;
+    -- The key's task was made by this very call: the batch holds the key twice, differently.
+    IF cardinality(conflict.differs) > 0 AND conflict.id = ANY (new_ids) THEN
+      RAISE EXCEPTION 'at_worker_schedule: task %: key % is also an earlier task''s in this call, with a different %',
+                      conflict.n, to_json(conflict.key), array_to_string(conflict.differs, ', ')
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF cardinality(conflict.differs) > 0 THEN
       RAISE EXCEPTION 'at_worker_schedule: key % is task %, scheduled with a different %',
                       to_json(conflict.key), conflict.id, array_to_string(conflict.differs, ', ')

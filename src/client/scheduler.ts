@@ -87,9 +87,17 @@ const schedulerOn = (db: Queries, close: () => Promise<void>): Scheduler => {
 
   const scheduleMany = async (requests: readonly ScheduleRequest[]): Promise<E.Either<ScheduleError, readonly Scheduled[]>> => {
     const stored: StoredRequest[] = [];
+    // Each key's first request in this batch: a later one with the key must ask for the same task.
+    const firstWithKey = new Map<string, number>();
     for (const [index, request] of requests.entries()) {
       const checked = toStoredRequest(request);
       if (E.isLeft(checked)) return E.left({ _tag: 'Refused', index, message: prefixed(requests, index, checked.left) });
+      const first = checked.right.key === undefined ? undefined : firstWithKey.get(checked.right.key);
+      if (first !== undefined && !sameRequest(stored[first] as StoredRequest, checked.right)) {
+        const message = `key ${JSON.stringify(checked.right.key)} is also tasks[${first}]'s, with a different request`;
+        return E.left({ _tag: 'Refused', index, message: prefixed(requests, index, message) });
+      }
+      if (checked.right.key !== undefined && first === undefined) firstWithKey.set(checked.right.key, index);
       stored.push(checked.right);
     }
     return guarded(async (): Promise<E.Either<ScheduleError, readonly Scheduled[]>> => {
@@ -128,6 +136,11 @@ const schedulerOn = (db: Queries, close: () => Promise<void>): Scheduler => {
     close,
   };
 };
+
+// The same task twice in one batch; payloads compare as their JSON text, so the same object built
+// twice in code matches.
+const sameRequest = (a: StoredRequest, b: StoredRequest): boolean =>
+  a.taskType === b.taskType && a.payloadJson === b.payloadJson && a.maxAttempts === b.maxAttempts && JSON.stringify(a.due) === JSON.stringify(b.due);
 
 // In a batch the message says which request it is about, as `tasks[3]: ...`.
 const prefixed = (requests: readonly unknown[], index: number, message: string): string =>

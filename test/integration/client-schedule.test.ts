@@ -143,7 +143,11 @@ describe('scheduling client', () => {
     expect(await scheduler.schedule({ ...hook(1), key: '' })).toEqual(
       E.left(expect.objectContaining({ _tag: 'Refused', message: expect.stringMatching(/^key: /) })),
     );
+    const twice = await scheduler.scheduleMany([{ ...hook(1), key: 'twice' }, hook(2), { ...hook(3), key: 'twice' }]);
+    expect(twice).toEqual(E.left({ _tag: 'Refused', index: 2, message: `tasks[2]: key "twice" is also tasks[0]'s, with a different request` }));
     expect(await count('scheduled_tasks')).toBe(tasks);
+    const sameTwice = right(await scheduler.scheduleMany([{ ...hook(1), key: 'same-twice' }, { ...hook(1), key: 'same-twice' }]));
+    expect(sameTwice[1]).toEqual({ id: sameTwice[0]?.id, created: false });
   });
 
   it('schedules thousands in one statement, in order, each with its scheduled event', async () => {

@@ -119,6 +119,19 @@ describe('at_worker_schedule under the least-privilege role', () => {
     expect(await failure(schedule('email', '{}', null, 3, 'x'.repeat(256)))).toEqual(expect.objectContaining({ code: '22023' }));
   });
 
+  it('refuses one key twice in a call with different contents, naming neither as an existing task', async () => {
+    const tasks = JSON.stringify([
+      { task_type: 'email', payload: { n: 1 }, key: 'dup' },
+      { task_type: 'email', payload: { n: 2 }, key: 'dup' },
+    ]);
+    expect(await failure(app.query('SELECT * FROM at_worker_schedule_many($1)', [tasks]))).toEqual(
+      expect.objectContaining({
+        code: '22023',
+        message: `at_worker_schedule: task 2: key "dup" is also an earlier task's in this call, with a different payload`,
+      }),
+    );
+  });
+
   it('compares an explicit time on a repeated key, and not a delay', async () => {
     const at = '2031-01-01T00:00:00Z';
     const id = await schedule('rabbitmq', '{"queue": "q", "message": 1}', at, 3, 'timed');
