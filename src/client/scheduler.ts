@@ -140,7 +140,10 @@ const schedulerOn = (db: Queries, close: () => Promise<void>): Scheduler => {
 // The same task twice in one batch; payloads compare as their JSON text, so the same object built
 // twice in code matches.
 const sameRequest = (a: StoredRequest, b: StoredRequest): boolean =>
-  a.taskType === b.taskType && a.payloadJson === b.payloadJson && a.maxAttempts === b.maxAttempts && JSON.stringify(a.due) === JSON.stringify(b.due);
+  a.taskType === b.taskType &&
+  a.payloadJson === b.payloadJson &&
+  a.maxAttempts === b.maxAttempts &&
+  JSON.stringify(a.due) === JSON.stringify(b.due);
 
 // In a batch the message says which request it is about, as `tasks[3]: ...`.
 const prefixed = (requests: readonly unknown[], index: number, message: string): string =>

@@ -62,7 +62,7 @@ describe('the package entry point', () => {
         'dist/src/infrastructure/main.js',
         'sql/roles.sql',
         'sql/migrations/0001_baseline.sql',
-        'sql/migrations/0004_schedule_with_key.sql',
+        'sql/migrations/0005_schedule_with_key.sql',
         'docs/client.md',
       ]),
     );

@@ -144,9 +144,16 @@ describe('scheduling client', () => {
       E.left(expect.objectContaining({ _tag: 'Refused', message: expect.stringMatching(/^key: /) })),
     );
     const twice = await scheduler.scheduleMany([{ ...hook(1), key: 'twice' }, hook(2), { ...hook(3), key: 'twice' }]);
-    expect(twice).toEqual(E.left({ _tag: 'Refused', index: 2, message: `tasks[2]: key "twice" is also tasks[0]'s, with a different request` }));
+    expect(twice).toEqual(
+      E.left({ _tag: 'Refused', index: 2, message: `tasks[2]: key "twice" is also tasks[0]'s, with a different request` }),
+    );
     expect(await count('scheduled_tasks')).toBe(tasks);
-    const sameTwice = right(await scheduler.scheduleMany([{ ...hook(1), key: 'same-twice' }, { ...hook(1), key: 'same-twice' }]));
+    const sameTwice = right(
+      await scheduler.scheduleMany([
+        { ...hook(1), key: 'same-twice' },
+        { ...hook(1), key: 'same-twice' },
+      ]),
+    );
     expect(sameTwice[1]).toEqual({ id: sameTwice[0]?.id, created: false });
   });
 
@@ -232,7 +239,9 @@ describe('scheduling client', () => {
         E.left(expect.objectContaining({ _tag: 'DatabaseUnavailable', message: expect.stringMatching(/^database unavailable: /) })),
       );
       // No migrations applied: at_worker_schedule_many does not exist (42883).
-      expect(await unmigrated.schedule(hook('no schema'))).toEqual(E.left(expect.objectContaining({ _tag: 'DatabaseFailed', code: '42883' })));
+      expect(await unmigrated.schedule(hook('no schema'))).toEqual(
+        E.left(expect.objectContaining({ _tag: 'DatabaseFailed', code: '42883' })),
+      );
     } finally {
       await down.close();
       await unmigrated.close();

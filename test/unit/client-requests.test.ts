@@ -21,7 +21,10 @@ describe('schedule requests from code', () => {
   });
 
   it('checks the payload as it will be stored, after JSON', () => {
-    const stored = toStoredRequest({ ...hook, payload: { ...hook.payload, data: { at: new Date('2030-01-01T00:00:00Z'), gone: undefined } } });
+    const stored = toStoredRequest({
+      ...hook,
+      payload: { ...hook.payload, data: { at: new Date('2030-01-01T00:00:00Z'), gone: undefined } },
+    });
     expect(E.isRight(stored) && stored.right.payload).toEqual({ url: hook.payload.url, data: { at: '2030-01-01T00:00:00.000Z' } });
   });
 

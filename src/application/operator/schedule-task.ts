@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { decodePayloadFor, type PayloadRejection } from '../../domain/payloads/by-type.js';
+import { checkPayloadFor, type PayloadRejection } from '../../domain/payloads/by-type.js';
 import type { DueTime, KeyConflict, OperatorStore, ScheduledTask } from './ports.js';
 
 export interface ScheduleRequest {
@@ -27,7 +27,7 @@ export const scheduleTasks =
   (store: Store) =>
   async (requests: readonly ScheduleRequest[]): Promise<E.Either<ScheduleRefusal | KeyConflict, readonly ScheduledTask[]>> => {
     for (const [index, request] of requests.entries()) {
-      const decoded = decodePayloadFor(request.taskType, request.payload);
+      const decoded = checkPayloadFor(request.taskType, request.payload);
       if (E.isLeft(decoded)) return E.left({ ...decoded.left, index });
     }
     if (requests.length === 0) return E.right([]);
