@@ -86,6 +86,8 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
 
+  -- The first problem of the first element that has one. CASE, not AND / OR, decides the order, so a
+  -- cast runs only on a value of the right JSON type.
   SELECT CASE WHEN jsonb_array_length(p_tasks) > 1 THEN format('task %s: ', c.n) ELSE '' END || c.problem
     INTO problem
     FROM (
@@ -97,27 +99,31 @@ BEGIN
                              array_to_string(known_types, ', '), coalesce(e.v->'task_type', 'null'))
                WHEN jsonb_typeof(e.v->'payload') IS DISTINCT FROM 'object'
                  THEN format('payload: expected an object, got %s', coalesce(jsonb_typeof(e.v->'payload'), 'nothing'))
-               WHEN jsonb_typeof(e.v->'max_attempts') = 'number'
-                    AND (e.v->>'max_attempts')::numeric BETWEEN 1 AND 2147483647 AND (e.v->>'max_attempts')::numeric % 1 = 0 THEN NULL
-               WHEN coalesce(jsonb_typeof(e.v->'max_attempts'), 'null') <> 'null'
+               WHEN CASE coalesce(jsonb_typeof(e.v->'max_attempts'), 'null')
+                      WHEN 'null' THEN false
+                      WHEN 'number' THEN NOT ((e.v->>'max_attempts')::numeric BETWEEN 1 AND 2147483647
+                                              AND (e.v->>'max_attempts')::numeric % 1 = 0)
+                      ELSE true
+                    END
                  THEN format('max_attempts: expected a positive integer, got %s', e.v->'max_attempts')
-             END AS problem
-        FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(v, n)
-      UNION ALL
-      SELECT e.n,
-             CASE
-               WHEN coalesce(jsonb_typeof(e.v->'key'), 'null') NOT IN ('null', 'string')
-                    OR length(e.v->>'key') NOT BETWEEN 1 AND 255
+               WHEN CASE coalesce(jsonb_typeof(e.v->'key'), 'null')
+                      WHEN 'null' THEN false
+                      WHEN 'string' THEN length(e.v->>'key') NOT BETWEEN 1 AND 255
+                      ELSE true
+                    END
                  THEN format('key: expected a string of 1 to 255 characters, got %s', left((e.v->'key')::text, 60))
                WHEN coalesce(jsonb_typeof(e.v->'execute_at'), 'null') NOT IN ('null', 'string')
                  THEN format('execute_at: expected a timestamptz, got %s', e.v->'execute_at')
-               WHEN coalesce(jsonb_typeof(e.v->'delay_ms'), 'null') NOT IN ('null', 'number') OR (e.v->>'delay_ms')::numeric < 0
+               WHEN CASE coalesce(jsonb_typeof(e.v->'delay_ms'), 'null')
+                      WHEN 'null' THEN false
+                      WHEN 'number' THEN (e.v->>'delay_ms')::numeric < 0
+                      ELSE true
+                    END
                  THEN format('delay_ms: expected a number of milliseconds, at least 0, got %s', e.v->'delay_ms')
                WHEN jsonb_typeof(e.v->'execute_at') = 'string' AND jsonb_typeof(e.v->'delay_ms') = 'number'
                  THEN 'give execute_at or delay_ms, not both'
-             END
+             END AS problem
         FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(v, n)
-       WHERE jsonb_typeof(e.v) = 'object'
     ) AS c
    WHERE c.problem IS NOT NULL
    ORDER BY c.n
@@ -147,6 +153,12 @@ BEGIN
   SELECT array_agg(r.new_id ORDER BY r.n), (SELECT array_agg(i.id) FROM inserted AS i)
     INTO drawn_ids, new_ids
     FROM requested AS r;
+
+  -- Every element inserted (no key, or only new keys): nothing to compare, and each id is its own.
+  IF coalesce(cardinality(new_ids), 0) = cardinality(drawn_ids) THEN
+    RETURN QUERY SELECT d.n, d.id, true FROM unnest(drawn_ids) WITH ORDINALITY AS d(id, n) ORDER BY d.n;
+    RETURN;
+  END IF;
 
   -- A new statement, so a new snapshot: the tasks other callers committed while the INSERT waited on
   -- their keys are visible now. Each element not inserted is compared with its key's task as that was

@@ -117,6 +117,17 @@ describe('at_worker_schedule under the least-privilege role', () => {
       expect.objectContaining({ message: expect.stringMatching(/^at_worker_schedule: key: /) }),
     );
     expect(await failure(schedule('email', '{}', null, 3, 'x'.repeat(256)))).toEqual(expect.objectContaining({ code: '22023' }));
+    // A value of the wrong JSON type is named, not cast (a cast would fail with a message naming nothing).
+    const many = (task: object) => app.query('SELECT * FROM at_worker_schedule_many($1)', [JSON.stringify([task])]);
+    expect(await failure(many({ task_type: 'email', payload: {}, delay_ms: 'soon' }))).toEqual(
+      expect.objectContaining({
+        code: '22023',
+        message: 'at_worker_schedule: delay_ms: expected a number of milliseconds, at least 0, got "soon"',
+      }),
+    );
+    expect(await failure(many({ task_type: 'email', payload: {}, max_attempts: '3' }))).toEqual(
+      expect.objectContaining({ code: '22023', message: 'at_worker_schedule: max_attempts: expected a positive integer, got "3"' }),
+    );
   });
 
   it('refuses one key twice in a call with different contents, naming neither as an existing task', async () => {
