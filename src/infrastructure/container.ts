@@ -3,7 +3,7 @@ import { Container } from 'inversify';
 import { claimBatch, type ClaimBatch } from '../application/claim-batch.js';
 import { Cleaner } from '../application/cleaner.js';
 import { executeTask, type ExecuteTask } from '../application/execute-task.js';
-import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from '../application/ports.js';
+import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, Tracer, WakeUpSource, WorkerMetrics } from '../application/ports.js';
 import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.js';
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
@@ -19,6 +19,8 @@ export interface ContainerInputs {
   readonly executors: ExecutorsByType;
   readonly metrics: WorkerMetrics;
   readonly wakeUps: readonly WakeUpSource[];
+  /** Absent: no tracing. */
+  readonly tracer?: Tracer;
 }
 
 /**
@@ -42,6 +44,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
     .toDynamicValue((context) =>
       createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
         endRetryForMs: config.worker.stuckTimeoutMs,
+        withTraceparent: inputs.tracer?.enabled === true,
         onRefusedClaim: ({ id, taskType, reason }) =>
           inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
       }),
@@ -55,7 +58,8 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
     metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
   });
 
-  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch(common(context)));
+  const tracing = inputs.tracer === undefined ? {} : { tracer: inputs.tracer };
+  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch({ ...common(context), ...tracing }));
   container.bind<ExecuteTask>(TOKENS.ExecuteTask).toDynamicValue((context) =>
     executeTask({
       ...common(context),
@@ -63,6 +67,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
       jitter: context.get<Jitter>(TOKENS.Jitter),
       retryPolicy: config.worker.retry,
       taskTimeoutMs: config.worker.taskTimeoutMs,
+      ...tracing,
     }),
   );
   container

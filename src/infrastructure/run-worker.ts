@@ -12,6 +12,7 @@ import { firstTaskHint } from './first-task-hint.js';
 import { createLogger } from './logging.js';
 import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
+import { startTracing } from './tracing.js';
 import { startWakeUps } from './wake-ups.js';
 
 type Closer = () => Promise<void>;
@@ -40,6 +41,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     if (config.database.migrate) await migrate(databaseUrl, schemaOptions);
     else await checkSchema(databaseUrl, schemaOptions);
 
+    // First to open, last to close: the spans of the final attempt ends are still exported.
+    const tracing = await startTracing(config, logger);
+    closers.push(tracing.close);
     const executors = await createExecutors(config, logger);
     closers.push(executors.close);
     const wakeUps = startWakeUps(databaseUrl, config, logger, pool);
@@ -54,6 +58,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       executors: executors.byType,
       metrics: observability.metrics,
       wakeUps: wakeUps.sources,
+      tracer: tracing.tracer,
     });
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);

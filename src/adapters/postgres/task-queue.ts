@@ -29,6 +29,8 @@ export interface PostgresTaskQueueOptions {
   readonly endRetryForMs?: number;
   /** Told of every due task the claim failed instead of claiming (see claim-due-tasks.ts). */
   readonly onRefusedClaim?: (refused: RefusedClaim) => void;
+  /** Reads each claimed task's producer traceparent too (while tracing is on). */
+  readonly withTraceparent?: boolean;
 }
 
 const DEFAULT_END_ATTEMPT_COALESCING: CoalescerOptions = { windowMs: 8, maxBatch: 500 };
@@ -44,12 +46,14 @@ export class PostgresTaskQueue implements TaskQueue {
   private readonly stopRetrying = new AbortController();
 
   private readonly onRefusedClaim: (refused: RefusedClaim) => void;
+  private readonly withTraceparent: boolean;
 
   constructor(
     private readonly pool: DatabasePool,
     options: PostgresTaskQueueOptions = {},
   ) {
     this.onRefusedClaim = options.onRefusedClaim ?? (() => undefined);
+    this.withTraceparent = options.withTraceparent ?? false;
     const retry = endRetry(options.endRetryForMs, this.stopRetrying.signal);
     this.coalescedEnd = createCoalescer<AttemptEnd, AttemptEndResult>(
       {
@@ -65,7 +69,8 @@ export class PostgresTaskQueue implements TaskQueue {
 
   giveUpRetries: NonNullable<TaskQueue['giveUpRetries']> = () => this.stopRetrying.abort();
 
-  claimDueTasks: TaskQueue['claimDueTasks'] = (workerId, limit) => claimDueTasks(this.pool, workerId, limit, this.onRefusedClaim);
+  claimDueTasks: TaskQueue['claimDueTasks'] = (workerId, limit) =>
+    claimDueTasks(this.pool, workerId, limit, this.onRefusedClaim, this.withTraceparent);
   endAttempt: TaskQueue['endAttempt'] = (end) => this.coalescedEnd(end);
   refreshHeartbeats: TaskQueue['refreshHeartbeats'] = (workerId, claims) => refreshHeartbeats(this.pool, workerId, claims);
   findStuckTasks: TaskQueue['findStuckTasks'] = (silentForMs, limit) => findStuckTasks(this.pool, silentForMs, limit);
