@@ -95,7 +95,7 @@ describe('planning a schedule’s occurrences (fixed clock)', () => {
   });
 
   it('has nothing to do for a schedule with no next occurrence', () => {
-    expect(planOccurrences({ ...base, nextAt: null }, second)).toEqual({ create: [], skipped: [], nextAt: null });
+    expect(planOccurrences({ ...base, nextAt: null }, second)).toEqual({ create: [], skipped: [], nextAt: null, missedRun: 0 });
   });
 });
 

@@ -30,6 +30,8 @@ export interface OccurrencePlan {
   readonly skipped: readonly SkippedOccurrences[];
   /** The first occurrence this pass did not reach, stored for the next pass; null: there is none. */
   readonly nextAt: Date | null;
+  /** How many of `create` were missed and run by the misfire policy (late, not on time). */
+  readonly missedRun: number;
 }
 
 export interface PlanInput {
@@ -119,10 +121,11 @@ export const planOccurrences = (input: PlanInput, calendar: CronCalendar): Occur
   }
   const candidates = [...misfire.run, ...timely];
   const misfireSkips = skipped('misfire', misfire.skip, lowerBound);
-  if (input.overlap === 'allow') return { create: candidates, skipped: misfireSkips, nextAt: at };
+  const missedIn = (dates: readonly Date[]) => dates.filter((date) => date < lateBefore).length;
+  if (input.overlap === 'allow') return { create: candidates, skipped: misfireSkips, nextAt: at, missedRun: missedIn(candidates) };
 
   // Due together, they would overlap one another: the latest runs, unless the previous still does.
   const runs = input.previousUnfinished ? [] : candidates.slice(-1);
   const overlapping = input.previousUnfinished ? candidates : candidates.slice(0, -1);
-  return { create: runs, skipped: [...misfireSkips, ...skipped('overlap', overlapping)], nextAt: at };
+  return { create: runs, skipped: [...misfireSkips, ...skipped('overlap', overlapping)], nextAt: at, missedRun: missedIn(runs) };
 };
