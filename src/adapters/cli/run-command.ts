@@ -5,6 +5,7 @@ import { cancelCommand, retryCommand } from './commands/change.js';
 import { historyCommand } from './commands/history.js';
 import { migrateCommand } from './commands/migrate.js';
 import { scheduleCommand } from './commands/schedule.js';
+import { schedulesCommand } from './commands/schedules.js';
 import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT, oneLine, type CliIo, type OpenSession } from './io.js';
@@ -13,6 +14,7 @@ import { errorMessage } from '../../domain/index.js';
 export const COMMANDS: readonly CliCommand[] = [
   migrateCommand,
   scheduleCommand,
+  schedulesCommand,
   historyCommand,
   statsCommand,
   verifyCommand,
