@@ -58,8 +58,10 @@ CREATE TRIGGER schedule_events_append_only
   FOR EACH STATEMENT EXECUTE FUNCTION schedule_events_reject_change();
 
 -- Which schedule and occurrence made a task. Nullable and without a default: adding them rewrites
--- nothing. A 'run now' task has its schedule and no occurrence.
-ALTER TABLE scheduled_tasks ADD COLUMN schedule_id bigint, ADD COLUMN occurrence_at timestamptz;
+-- nothing. A 'run now' task has its schedule and no occurrence. The name is kept beside the id so
+-- the row and its 'scheduled' event name the schedule without reading `schedules` (which a role that
+-- only inserts tasks may not read, and which no longer has a removed schedule).
+ALTER TABLE scheduled_tasks ADD COLUMN schedule_id bigint, ADD COLUMN schedule_name text, ADD COLUMN occurrence_at timestamptz;
 
 -- Exactly one live task per occurrence, whichever worker's pass gets there and however often: the
 -- pass inserts with ON CONFLICT DO NOTHING against this index. A task cancelled by a pause or a
@@ -80,8 +82,7 @@ BEGIN
          jsonb_build_object('task_type', n.task_type, 'execute_at', n.execute_at, 'max_attempts', n.max_attempts)
          || CASE WHEN n.schedule_id IS NULL THEN '{}'::jsonb
                  ELSE jsonb_strip_nulls(jsonb_build_object(
-                        'schedule', (SELECT s.name FROM schedules AS s WHERE s.id = n.schedule_id),
-                        'schedule_id', n.schedule_id, 'occurrence_at', n.occurrence_at))
+                        'schedule', n.schedule_name, 'schedule_id', n.schedule_id, 'occurrence_at', n.occurrence_at))
             END
     FROM new_tasks n;
   SELECT min(n.execute_at) INTO earliest FROM new_tasks n WHERE n.status = 'pending';

@@ -98,8 +98,8 @@ export const runScheduleNow = (pool: DatabasePool, name: string, actor: string):
     const schedule = await lockSchedule(tx, name);
     if (schedule === null) return 'not-found';
     const inserted = await tx.query(sql.unsafe`
-      INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id)
-      SELECT task_type, payload, now(), max_attempts, id FROM schedules WHERE id = ${schedule.id}::bigint
+      INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id, schedule_name)
+      SELECT task_type, payload, now(), max_attempts, id, name FROM schedules WHERE id = ${schedule.id}::bigint
       RETURNING id`);
     const [row] = decodeRows(IdRow, 'runScheduleNow', inserted.rows);
     if (row === undefined) throw new Error('runScheduleNow: INSERT returned no row');

@@ -50,8 +50,8 @@ export const decideDueSchedules = async (
       let created = 0;
       if (plan.create.length > 0) {
         const inserted = await tx.query(sql.unsafe`
-          INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id, occurrence_at)
-          SELECT s.task_type, s.payload, o.at, s.max_attempts, s.id, o.at
+          INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id, schedule_name, occurrence_at)
+          SELECT s.task_type, s.payload, o.at, s.max_attempts, s.id, s.name, o.at
             FROM schedules AS s, unnest(${sql.array(plan.create.map((date) => date.toISOString()), 'timestamptz')}) AS o(at)
            WHERE s.id = ${schedule.id}::bigint
           ON CONFLICT (schedule_id, occurrence_at) WHERE schedule_id IS NOT NULL AND status <> 'cancelled' DO NOTHING`);
