@@ -54,16 +54,17 @@ export const executeTask =
     const started = deps.clock.now();
     const { signal, aborted, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
+    // Shutdown began before this task started (it was claimed ahead): released without running.
+    const ran = !signal.aborted;
     try {
-      // Shutdown began before this task started (it was claimed ahead): released without running.
-      outcome = signal.aborted ? abortedOutcome(signal.reason) : await runExecutor(deps.executors, task, signal, aborted);
+      outcome = ran ? await runExecutor(deps.executors, task, signal, aborted) : abortedOutcome(signal.reason);
     } finally {
       dispose();
       onExecuted?.();
     }
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();
-    const command = commandFor(deps, task, outcome, signal, now, durationMs);
+    const command = commandFor(deps, task, outcome, signal, ran, now, durationMs);
     const state = processingState(task);
     const decision = decide(state, command);
     if (E.isLeft(decision)) {
@@ -103,6 +104,7 @@ const commandFor = (
   task: ClaimedTask,
   outcome: ExecutionOutcome,
   signal: AbortSignal,
+  ran: boolean,
   now: Date,
   durationMs: number,
 ): TaskCommand => {
@@ -111,15 +113,18 @@ const commandFor = (
     return { type: 'Complete', ...claim, details: { ...outcome.details, duration_ms: durationMs } };
   }
   const cause = signal.aborted ? (signal.reason as AbortCause | undefined) : undefined;
-  if (cause?._tag === 'Shutdown') {
+  // Only a task that never started goes back for free. One cut off by shutdown may already have
+  // reached its receiver, so it costs an attempt like a timeout does: otherwise a task that always
+  // outlasts SHUTDOWN_TIMEOUT would be delivered again on every restart, for ever.
+  if (cause?._tag === 'Shutdown' && !ran) {
     return { type: 'Release', ...claim, reason: 'worker shutting down' };
   }
-  const error = cause?._tag === 'TaskTimeout' ? describeAbort(cause) : outcome.error;
+  const error = cause === undefined ? outcome.error : describeAbort(cause);
   return {
     type: 'Fail',
     ...claim,
     error,
-    retryable: cause?._tag === 'TaskTimeout' ? true : outcome.retryable,
+    retryable: cause === undefined ? outcome.retryable : true,
     ...(outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs }),
     details: { ...outcome.details, duration_ms: durationMs },
     policy: deps.retryPolicy,
@@ -224,6 +229,6 @@ const abortedOutcome = (reason: unknown): ExecutionOutcome => retryableFailure(d
 const describeAbort = (reason: unknown): string => {
   const cause = reason as AbortCause | undefined;
   if (cause?._tag === 'TaskTimeout') return `task timed out after ${cause.afterMs} ms (TASK_TIMEOUT)`;
-  if (cause?._tag === 'Shutdown') return 'aborted: worker shutting down';
+  if (cause?._tag === 'Shutdown') return 'interrupted by shutdown (SHUTDOWN_TIMEOUT) while running: counted as an attempt';
   return `aborted: ${errorMessage(reason)}`;
 };

@@ -53,7 +53,7 @@ task_events, and recovers tasks whose worker died. Configured by environment var
   --embedded   run on an embedded PostgreSQL kept under ./.data (no server needed; development only).
                Callbacks may reach local and private addresses unless HTTP_ALLOW_PRIVATE_NETWORKS=false.
 
-Stops gracefully on SIGTERM / SIGINT, during start-up too (a second signal exits at once).
+Stops gracefully on SIGTERM / SIGINT / SIGHUP, during start-up too (a second signal exits at once).
 
 Memory: the worker re-executes itself once (same process id) to run node with
 ${WORKER_HEAP_FLAGS.join(' ')}, which keep a busy worker's heap small; a flag

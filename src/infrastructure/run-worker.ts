@@ -19,7 +19,7 @@ import { startWakeUps } from './wake-ups.js';
 type Closer = () => Promise<void>;
 
 /**
- * The worker's whole life: connect, migrate, start the loop and the cleaner, then on SIGTERM/SIGINT
+ * The worker's whole life: connect, migrate, start the loop and the cleaner, then on SIGTERM/SIGINT/SIGHUP
  * stop claiming, let in-flight tasks finish up to SHUTDOWN_TIMEOUT, release the rest, and close
  * everything in reverse order. A second signal exits at once; the cleaner of another worker (or of
  * this one, next start) recovers whatever was left in processing.
@@ -85,28 +85,32 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
   }
 };
 
+// SIGHUP too: a worker started from a terminal gets it when the session ends, and Node's default
+// for it is to die on the spot with no log line, leaving its tasks to the stuck timeout. A hang-up
+// means nobody is watching this process any more, so it stops as on SIGTERM (no reload is offered:
+// the configuration is read once, at start).
+const STOP_SIGNALS = { SIGTERM: 'terminated', SIGINT: 'interrupt', SIGHUP: 'hangup' } as const;
+type StopSignal = keyof typeof STOP_SIGNALS;
+
 /**
- * Listens for SIGTERM/SIGINT at once. Node has no handler until one is added, and the default ends
- * the process on the spot: listening only after the worker started left a moment in which a
- * signal killed a worker that had begun claiming, skipping the graceful shutdown. The first
+ * Listens for SIGTERM, SIGINT and SIGHUP at once. Node has no handler until one is added, and the
+ * default ends the process on the spot: listening only after the worker started left a moment in
+ * which a signal killed a worker that had begun claiming, skipping the graceful shutdown. The first
  * signal aborts `received` and resolves `first`; a second one exits at once.
  */
 const listenForSignals = (logger: Logger): { readonly first: Promise<NodeJS.Signals>; readonly received: AbortSignal } => {
   const controller = new AbortController();
+  const names = Object.keys(STOP_SIGNALS) as StopSignal[];
   const first = new Promise<NodeJS.Signals>((resolve) => {
-    const on = (signal: NodeJS.Signals) => () => {
-      process.removeListener('SIGTERM', onTerm);
-      process.removeListener('SIGINT', onInt);
-      logger.info(`Received signal ${signal === 'SIGINT' ? 'interrupt' : 'terminated'}, initiating graceful shutdown...`);
-      process.once('SIGTERM', () => exitNow(logger));
-      process.once('SIGINT', () => exitNow(logger));
+    const handlers = new Map(names.map((signal) => [signal, () => onFirst(signal)] as const));
+    const onFirst = (signal: StopSignal) => {
+      handlers.forEach((handler, name) => process.removeListener(name, handler));
+      logger.info(`Received signal ${STOP_SIGNALS[signal]}, initiating graceful shutdown...`);
+      names.forEach((name) => process.once(name, () => exitNow(logger)));
       controller.abort(new Error(`stopped by ${signal} during start-up`));
       resolve(signal);
     };
-    const onTerm = on('SIGTERM');
-    const onInt = on('SIGINT');
-    process.once('SIGTERM', onTerm);
-    process.once('SIGINT', onInt);
+    handlers.forEach((handler, name) => process.once(name, handler));
   });
   return { first, received: controller.signal };
 };

@@ -49,6 +49,19 @@ describe('worker process lifecycle', () => {
     expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
   });
 
+  it('on SIGHUP (its terminal went away) shuts down as on SIGTERM, letting the in-flight task finish', async () => {
+    const worker = suite.start({ SHUTDOWN_TIMEOUT: '10' });
+    await worker.waitForLog(/Started with polling interval/);
+    const before = suite.receiver.to('/one-second').length;
+    const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/one-second'), data: {} });
+    await until(() => suite.receiver.to('/one-second').length === before + 1, 10_000, 'delivery started');
+    expect(await worker.stop('SIGHUP')).toBe(0);
+    expect(worker.child.signalCode).toBeNull();
+    expect(worker.lines.map((line) => line.msg)).toContain('Received signal hangup, initiating graceful shutdown...');
+    expect(worker.lines.at(-1)?.msg).toBe('Shutdown complete');
+    expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+
   it('shuts down gracefully on a SIGTERM sent the moment it says it started', async () => {
     // The signal races the start-up: it must find a handler however early it comes (three tries;
     // a worker that added its handlers only after starting died of the signal in 37 of 40).
@@ -74,7 +87,7 @@ describe('worker process lifecycle', () => {
     ]);
   });
 
-  it('releases a task still running at SHUTDOWN_TIMEOUT without consuming an attempt', async () => {
+  it('counts a task still running at SHUTDOWN_TIMEOUT as an attempt, so restarts cannot re-deliver it for ever', async () => {
     const worker = suite.start({ SHUTDOWN_TIMEOUT: '0.5' });
     await worker.waitForLog(/Started with polling interval/);
     const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/forever'), data: {} });
@@ -82,8 +95,8 @@ describe('worker process lifecycle', () => {
     const stopped = Date.now();
     expect(await worker.stop('SIGTERM')).toBe(0);
     expect(Date.now() - stopped).toBeLessThan(5000);
-    expect(await suite.db.task(id)).toMatchObject({ status: 'pending', attempts: 0, locked_by: null });
-    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'released']);
+    expect(await suite.db.task(id)).toMatchObject({ status: 'pending', attempts: 1, locked_by: null });
+    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'retry_scheduled']);
   });
 
   it('refuses bad configuration with one line naming the variable, exit code 2', async () => {

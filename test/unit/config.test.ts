@@ -79,6 +79,14 @@ describe('configuration', () => {
     expect(refusal({ DB_PASSWORD: 's3cret-canary', DB_PORT: 'x' })).not.toContain('s3cret-canary');
   });
 
+  it('hides the user-info of a refused URL, even one no URL parser can read', () => {
+    const database = refusal({ DATABASE_URL: 'postgres://admin:Top#S3cret/Pw@host/db' });
+    expect(database).toBe('Invalid configuration: DATABASE_URL must be a postgres or postgresql URL (got "postgres://***@host/db")');
+    const amqp = refusal({ AMQP_URL: 'amqp://u:Top#S3cret/Pw@mq:5672' });
+    expect(amqp).toBe('Invalid configuration: AMQP_URL must be a amqp or amqps URL (got "amqp://***@mq:5672")');
+    expect(refusal({ DATABASE_URL: 'mysql://h/db?user=u&password=Top#S3cret' })).not.toContain('S3cret');
+  });
+
   it('knows which values are secrets, so logs can scrub them', () => {
     const config = decode({ DB_PASSWORD: 'db-canary', SMTP_USER: 'mailer', SMTP_PASSWORD: 'smtp-canary', AMQP_URL: 'amqp://u:amqp-canary@h:5672' });
     expect(config.secrets).toEqual(expect.arrayContaining(['db-canary', 'smtp-canary', 'amqp-canary']));

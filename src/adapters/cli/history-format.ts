@@ -1,6 +1,7 @@
 import type { RecordedEvent, TaskRecord } from '../../application/operator/ports.js';
 import type { Details, TaskEvent } from '../../domain/index.js';
 import { assertNever } from '../../domain/index.js';
+import { printableField } from './printable.js';
 import { formatTime, renderTable } from './table.js';
 
 // jsonb stores keys sorted by length, then bytes; show what people look for first.
@@ -71,9 +72,10 @@ export const historyRow = (recorded: RecordedEvent): string[] => {
 export const describeTask = (id: string, task: TaskRecord | null): string => {
   if (task === null) return `Task ${id}: no row in scheduled_tasks (deleted or archived); its history:\n`;
   const due = task.status === 'pending' ? `, due ${task.executeAt.toISOString()}` : '';
-  const owner = task.status === 'processing' && task.owner !== null ? ` on ${task.owner}` : '';
-  const error = task.errorMessage === null ? '' : `\nLast error: ${task.errorMessage}`;
-  return `Task ${id}: ${task.taskType}, ${task.status}${owner}, ${task.attempts} of ${task.maxAttempts} attempts used${due}${error}\n`;
+  const owner = task.status === 'processing' && task.owner !== null ? ` on ${printableField(task.owner)}` : '';
+  const error = task.errorMessage === null ? '' : `\nLast error: ${printableField(task.errorMessage)}`;
+  const type = printableField(task.taskType);
+  return `Task ${id}: ${type}, ${task.status}${owner}, ${task.attempts} of ${task.maxAttempts} attempts used${due}${error}\n`;
 };
 
 export const renderHistory = (id: string, task: TaskRecord | null, events: readonly RecordedEvent[]): string =>

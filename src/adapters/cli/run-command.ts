@@ -1,3 +1,4 @@
+import { printableIo } from './printable.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from './args.js';
 import { usage, type ArgumentError, type CliCommand } from './command.js';
@@ -51,7 +52,7 @@ export const runOperatorCommand = async (
   argv: readonly string[],
   deps: { readonly io: CliIo; readonly openSession: OpenSession },
 ): Promise<number> => {
-  const { io } = deps;
+  const io = printableIo(deps.io);
   if (HELP_WORDS.has(command)) {
     const topic = COMMANDS.find((candidate) => candidate.name === argv[0]);
     io.stdout(topic?.help ?? USAGE);

@@ -2,13 +2,14 @@ import * as t from 'io-ts';
 import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik';
 import type { ClaimedTask } from '../../application/ports.js';
 import type { WorkerId } from '../../domain/index.js';
+import { parseExactJson } from './exact-json.js';
 import { prepared } from './prepared.js';
 import { DateFromRow, decodeRows, Int8String } from './rows.js';
 
 const ClaimedRow = t.type({
   id: Int8String,
   task_type: t.string,
-  payload: t.unknown,
+  payload_json: t.string,
   attempts: t.number,
   max_attempts: t.number,
   execute_at: DateFromRow,
@@ -23,7 +24,8 @@ const ClaimedRow = t.type({
  * processing under this worker with a fresh claim token, and appends each one's 'claimed' event,
  * whose data has the shape event-codec.ts decodes (attempt = attempts + 1, and claim_token). The
  * function's comment says why it is a function (bitmap scans off for the claim only) and what that
- * measured; the call is a prepared statement, parsed once per connection.
+ * measured; the call is a prepared statement, parsed once per connection. The payload is read as
+ * jsonb's text and parsed here, so that its numbers reach the receiver with every digit (exact-json.ts).
  */
 export const claimDueTasks = async (
   db: DatabasePool | DatabaseTransactionConnection,
@@ -34,14 +36,14 @@ export const claimDueTasks = async (
   const result = await db.query(
     prepared(
       'at_worker_claim_due_tasks',
-      sql.unsafe`SELECT id, task_type, payload, attempts, max_attempts, execute_at, locked_by, claim_token, locked_at
+      sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token, locked_at
                    FROM at_worker_claim_due_tasks(${workerId}, ${limit})`,
     ),
   );
   return decodeRows(ClaimedRow, 'claimDueTasks', result.rows).map((row) => ({
     id: row.id,
     taskType: row.task_type,
-    payload: row.payload,
+    payload: parseExactJson(row.payload_json),
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     executeAt: row.execute_at,

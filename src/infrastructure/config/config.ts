@@ -20,6 +20,7 @@ import {
   url,
   urlOrOff,
 } from './env-codecs.js';
+import { redactCredentials } from './redact.js';
 
 /**
  * Every variable the service reads, with its default. The seed's table (DB_*, WORKER_*) keeps its
@@ -229,7 +230,9 @@ const describeEnvErrors = (errors: t.Errors): string => {
     if (seen.has(variable)) continue;
     seen.add(variable);
     const expected = error.context[error.context.length - 1]?.type.name ?? 'a valid value';
-    parts.push(error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(error.value)})`);
+    // A refused URL may still hold a password (an unencoded '#' in it is a common cause of the refusal).
+    const shown = typeof error.value === 'string' ? redactCredentials(error.value) : error.value;
+    parts.push(error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(shown)})`);
   }
   return `Invalid configuration: ${parts.join('; ')}`;
 };
