@@ -101,7 +101,9 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         context.get<Logger>(TOKENS.Logger),
       ),
   );
-  container.bind<ScheduleStore>(TOKENS.ScheduleStore).toDynamicValue((context) => createPostgresScheduleStore(context.get<DatabasePool>(TOKENS.Pool)));
+  container
+    .bind<ScheduleStore>(TOKENS.ScheduleStore)
+    .toDynamicValue((context) => createPostgresScheduleStore(context.get<DatabasePool>(TOKENS.Pool)));
   container.bind<Scheduler>(TOKENS.Scheduler).toDynamicValue((context) => {
     const store = context.get<ScheduleStore>(TOKENS.ScheduleStore);
     const { lookAheadMs, intervalMs, misfireGraceMs } = config.schedules;

@@ -61,7 +61,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
     const scheduler = container.get<Scheduler>(TOKENS.Scheduler);
-    if (config.schedules.file !== null) await applySchedulesFile(config.schedules.file, container.get<ScheduleStore>(TOKENS.ScheduleStore), logger);
+    if (config.schedules.file !== null) {
+      await applySchedulesFile(config.schedules.file, container.get<ScheduleStore>(TOKENS.ScheduleStore), logger);
+    }
     if (!signals.received.aborted) {
       worker.start();
       cleaner.start();

@@ -24,7 +24,8 @@ export const applySchedulesFile = async (path: string, store: ScheduleStore, log
   if (E.isLeft(applied)) throw new Error(`SCHEDULES_FILE ${path}: ${applied.left}`);
   const { created, changed, unchanged, removed } = applied.right;
   logger.info(
-    `[Schedules] Applied ${path}: ${created.length} created, ${changed.length} changed, ${unchanged.length} unchanged, ${removed.length} removed`,
+    `[Schedules] Applied ${path}: ${created.length} created, ${changed.length} changed, ` +
+      `${unchanged.length} unchanged, ${removed.length} removed`,
     { created, changed, removed },
   );
 };

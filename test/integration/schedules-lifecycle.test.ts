@@ -16,8 +16,9 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
   const cli = (args: readonly string[]) => runCli(args, { env: { DATABASE_URL: suite.database.url } });
   const payload = (path: string) => JSON.stringify({ url: suite.receiver.url(path), data: {} });
   const add = async (name: string, path: string, extra: readonly string[] = []) =>
-    expect(await cli(['schedules', 'add', '--name', name, '--cron', '* * * * * *', '--type', 'http_callback', '--payload', payload(path), ...extra]))
-      .toMatchObject({ code: 0 });
+    expect(await cli([
+      'schedules', 'add', '--name', name, '--cron', '* * * * * *', '--type', 'http_callback', '--payload', payload(path), ...extra,
+    ])).toMatchObject({ code: 0 });
   const query = async <R extends object>(text: string, values: unknown[] = []) => (await suite.db.client.query<R>(text, values)).rows;
   const tasksOf = (name: string) =>
     query<{ id: string; status: string; occurrence: Date | null; locked_at: Date | null; completed_at: Date | null }>(
@@ -27,7 +28,8 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
       [name],
     );
   const eventsOf = async (name: string) =>
-    (await query<{ event_type: string; actor: string }>('SELECT event_type, actor FROM schedule_events WHERE schedule_name = $1 ORDER BY id', [name]))
+    (await query<{ event_type: string; actor: string }>(
+      'SELECT event_type, actor FROM schedule_events WHERE schedule_name = $1 ORDER BY id', [name]))
       .filter((event) => event.event_type !== 'occurrences_skipped')
       .map((event) => `${event.event_type} by ${event.actor}`);
 
@@ -60,7 +62,8 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     expect(await cli(['schedules', 'resume', 'pulse'])).toMatchObject({ code: 0, stdout: 'Schedule pulse resumed\n' });
     const resumedAt = new Date();
     await until(
-      async () => (await tasksOf('pulse')).some((task) => task.occurrence !== null && task.occurrence > resumedAt && task.status === 'completed'),
+      async () =>
+        (await tasksOf('pulse')).some((task) => (task.occurrence?.getTime() ?? 0) > resumedAt.getTime() && task.status === 'completed'),
       20_000,
       'a run after resume',
     );
@@ -74,7 +77,8 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     await add('gone', '/gone');
     const now = await cli(['schedules', 'run-now', 'gone']);
     expect(now).toMatchObject({ code: 0 });
-    const ranNow = await query<{ data: Record<string, unknown> }>(`SELECT data FROM task_events WHERE task_id = $1 AND seq = 1`, [now.stdout.trim()]);
+    const ranNow = await query<{ data: Record<string, unknown> }>(
+      `SELECT data FROM task_events WHERE task_id = $1 AND seq = 1`, [now.stdout.trim()]);
     expect(ranNow[0]?.data).toMatchObject({ schedule: 'gone' });
     expect(ranNow[0]?.data).not.toHaveProperty('occurrence_at');
     suite.start({ ...SCHEDULE_ENV });
@@ -92,7 +96,8 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     const show = await cli(['schedules', 'show', 'gone']);
     expect(show).toMatchObject({ code: 0 });
     expect(show.stdout).toContain('Schedule gone: removed');
-    expect(await cli(['schedules', 'pause', 'gone'])).toMatchObject({ code: 1, stderr: 'at-worker schedules pause: no schedule named gone\n' });
+    expect(await cli(['schedules', 'pause', 'gone']))
+      .toMatchObject({ code: 1, stderr: 'at-worker schedules pause: no schedule named gone\n' });
   }, 60_000);
 
   it('overlap skip: an occurrence is skipped while the previous task runs, and each skip is recorded', async () => {
@@ -104,7 +109,8 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
       expect((runs[i]?.locked_at as Date).getTime()).toBeGreaterThanOrEqual((runs[i - 1]?.completed_at as Date).getTime());
     }
     const skips = await query<{ reason: string; count: number }>(
-      `SELECT data->>'reason' AS reason, (data->>'count')::int AS count FROM schedule_events WHERE schedule_name = 'slow' AND event_type = 'occurrences_skipped'`,
+      `SELECT data->>'reason' AS reason, (data->>'count')::int AS count
+         FROM schedule_events WHERE schedule_name = 'slow' AND event_type = 'occurrences_skipped'`,
     );
     expect(skips.filter((skip) => skip.reason === 'overlap').length).toBeGreaterThanOrEqual(2);
   }, 60_000);
@@ -136,7 +142,8 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
       await first.stop('SIGTERM');
       const stored = async () =>
         query<{ name: string; cron: string; time_zone: string; origin: string; misfire: string }>(
-          `SELECT name, cron, time_zone, origin, misfire FROM schedules WHERE name IN ('report', 'cleanup', 'taken-over', 'by-hand', 'weekly') ORDER BY name`);
+          `SELECT name, cron, time_zone, origin, misfire FROM schedules
+            WHERE name IN ('report', 'cleanup', 'taken-over', 'by-hand', 'weekly') ORDER BY name`);
       expect(await stored()).toEqual([
         { name: 'by-hand', cron: '* * * * * *', time_zone: 'UTC', origin: 'cli', misfire: 'latest-once' },
         { name: 'cleanup', cron: '0 3 * * *', time_zone: 'UTC', origin: 'file', misfire: 'skip' },
@@ -147,9 +154,15 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
 
       // The file changes: report moves to 10:00, cleanup is dropped, weekly is new (JSON this time).
       writeFileSync(file, JSON.stringify([
-        { name: 'report', cron: '0 10 * * 1-5', time_zone: 'Europe/Berlin', task_type: 'http_callback', payload: { url: suite.receiver.url('/report'), data: {} } },
+        {
+          name: 'report', cron: '0 10 * * 1-5', time_zone: 'Europe/Berlin', task_type: 'http_callback',
+          payload: { url: suite.receiver.url('/report'), data: {} },
+        },
         { name: 'taken-over', cron: '0 4 * * *', task_type: 'http_callback', payload: { url: suite.receiver.url('/cleanup'), data: {} } },
-        { name: 'weekly', cron: '0 0 * * 0', task_type: 'http_callback', payload: { url: suite.receiver.url('/weekly'), data: {} }, overlap: 'skip' },
+        {
+          name: 'weekly', cron: '0 0 * * 0', task_type: 'http_callback',
+          payload: { url: suite.receiver.url('/weekly'), data: {} }, overlap: 'skip',
+        },
       ]));
       const second = suite.start({ ...SCHEDULE_ENV, SCHEDULES_FILE: file });
       await second.waitForLog(/Applied .*: 1 created, 1 changed, 1 unchanged, 1 removed/);

@@ -38,7 +38,8 @@ export const cronCalendar = (expression: string, timeZone: string): E.Either<str
     cron = new Cron(expression, { ...OPTIONS, timezone: timeZone });
     cron.nextRun(new Date(0));
   } catch (cause) {
-    return E.left(`cron: ${JSON.stringify(expression)} is not a valid cron expression (${errorMessage(cause).replace(/^CronPattern: /, '')})`);
+    const reason = errorMessage(cause).replace(/^CronPattern: /, '');
+    return E.left(`cron: ${JSON.stringify(expression)} is not a valid cron expression (${reason})`);
   }
   return E.right({
     next: (after) => cron.nextRun(after),

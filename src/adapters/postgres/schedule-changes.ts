@@ -26,11 +26,12 @@ export const putSchedule = (pool: DatabasePool, write: ScheduleWrite, replace: b
     const record = definitionRecord(d);
     const misfireLimit = d.misfire._tag === 'All' ? d.misfire.limit : null;
     const existing = await lockSchedule(tx, d.name);
+    const firstAt = calendar.next(now)?.toISOString() ?? null;
     if (existing === null) {
       const inserted = await tx.query(sql.unsafe`
         INSERT INTO schedules (name, cron, time_zone, task_type, payload, max_attempts, misfire, misfire_limit, overlap, next_at, origin)
         VALUES (${d.name}, ${d.cron}, ${d.timeZone}, ${d.taskType}, ${JSON.stringify(d.payload)}::jsonb, ${d.maxAttempts},
-                ${record.misfire}, ${misfireLimit}, ${d.overlap}, ${calendar.next(now)?.toISOString() ?? null}::timestamptz, ${write.origin})
+                ${record.misfire}, ${misfireLimit}, ${d.overlap}, ${firstAt}::timestamptz, ${write.origin})
         ON CONFLICT (name) DO NOTHING
         RETURNING id`);
       const [row] = decodeRows(IdRow, 'putSchedule', inserted.rows);
@@ -49,9 +50,10 @@ export const putSchedule = (pool: DatabasePool, write: ScheduleWrite, replace: b
          SET cron = ${d.cron}, time_zone = ${d.timeZone}, task_type = ${d.taskType}, payload = ${JSON.stringify(d.payload)}::jsonb,
              max_attempts = ${d.maxAttempts}, misfire = ${record.misfire}, misfire_limit = ${misfireLimit}, overlap = ${d.overlap},
              origin = ${write.origin}, updated_at = now(),
-             next_at = CASE WHEN ${reschedule} THEN ${calendar.next(now)?.toISOString() ?? null}::timestamptz ELSE next_at END
+             next_at = CASE WHEN ${reschedule} THEN ${firstAt}::timestamptz ELSE next_at END
        WHERE id = ${existing.id}::bigint`);
-    await appendScheduleEvent(tx, existing, 'changed', write.actor, { before: { ...before, origin: existing.origin }, after: { ...record, origin: write.origin } });
+    const change = { before: { ...before, origin: existing.origin }, after: { ...record, origin: write.origin } };
+    await appendScheduleEvent(tx, existing, 'changed', write.actor, change);
     return 'changed';
   });
 
@@ -77,7 +79,8 @@ export const setSchedulePaused = (
     await tx.query(sql.unsafe`
       UPDATE schedules SET paused = ${paused}, next_at = ${nextAt?.toISOString() ?? null}::timestamptz, updated_at = now()
        WHERE id = ${schedule.id}::bigint`);
-    await appendScheduleEvent(tx, schedule, paused ? 'paused' : 'resumed', actor, paused ? { cancelled_tasks: cancelled } : { next_at: nextAt });
+    const data = paused ? { cancelled_tasks: cancelled } : { next_at: nextAt };
+    await appendScheduleEvent(tx, schedule, paused ? 'paused' : 'resumed', actor, data);
     return 'done';
   });
 
@@ -88,7 +91,8 @@ export const removeSchedule = (pool: DatabasePool, name: string, actor: string):
     if (schedule === null) return 'not-found';
     const cancelled = await cancelUpcomingTasks(tx, schedule.id, 'schedule removed');
     await tx.query(sql.unsafe`DELETE FROM schedules WHERE id = ${schedule.id}::bigint`);
-    await appendScheduleEvent(tx, schedule, 'removed', actor, { ...definitionRecord(schedule), origin: schedule.origin, cancelled_tasks: cancelled });
+    const data = { ...definitionRecord(schedule), origin: schedule.origin, cancelled_tasks: cancelled };
+    await appendScheduleEvent(tx, schedule, 'removed', actor, data);
     return 'done';
   });
 

@@ -73,7 +73,8 @@ export const decideDueSchedules = async (
  */
 export const msUntilNextPass = async (pool: DatabasePool, lookAheadMs: number): Promise<number | null> => {
   const result = await pool.query(sql.unsafe`
-    SELECT (extract(epoch FROM min(CASE WHEN overlap = 'allow' THEN next_at - ${lookAheadMs / 2}::double precision * interval '1 millisecond'
+    SELECT (extract(epoch FROM min(CASE WHEN overlap = 'allow'
+                                        THEN next_at - ${lookAheadMs / 2}::double precision * interval '1 millisecond'
                                         ELSE next_at END) - clock_timestamp()) * 1000)::double precision AS ms
       FROM schedules
      WHERE NOT paused AND next_at IS NOT NULL`);

@@ -66,13 +66,16 @@ export const runSchedulePass =
         if (missedSkipped + one.missedRun > 0) deps.metrics.misfires(policy, missedSkipped + one.missedRun);
         for (const skip of one.skipped) {
           if (skip.reason === 'overlap') deps.metrics.overlapsSkipped(skip.count);
+          const why = skip.reason === 'misfire' ? `misfire, policy ${policy}` : skip.reason;
           deps.logger.warn(
             `[Schedules] ${one.name}: skipped ${skip.countIsLowerBound ? 'at least ' : ''}${skip.count} occurrence(s) ` +
-              `from ${skip.first.toISOString()} to ${skip.last.toISOString()} (${skip.reason}${skip.reason === 'misfire' ? `, policy ${policy}` : ''})`,
+              `from ${skip.first.toISOString()} to ${skip.last.toISOString()} (${why})`,
             { schedule: one.name, reason: skip.reason, count: skip.count },
           );
         }
-        if (one.missedRun > 0) deps.logger.warn(`[Schedules] ${one.name}: running ${one.missedRun} missed occurrence(s) late (misfire policy ${policy})`);
+        if (one.missedRun > 0) {
+          deps.logger.warn(`[Schedules] ${one.name}: running ${one.missedRun} missed occurrence(s) late (misfire policy ${policy})`);
+        }
       }
       schedules += decided.length;
       if (decided.length < BATCH) return { schedules, created };

@@ -78,7 +78,12 @@ export interface ScheduleStore {
   msUntilNextPass(lookAheadMs: number): Promise<number | null>;
   /** Creates, or changes if `replace`, the schedule of that name. 'unchanged' when nothing differs. */
   put(write: ScheduleWrite, replace: boolean): Promise<PutResult | 'exists'>;
-  setPaused(name: string, paused: boolean, calendar: (schedule: StoredSchedule) => CronCalendar | null, actor: string): Promise<NamedChange>;
+  setPaused(
+    name: string,
+    paused: boolean,
+    calendar: (schedule: StoredSchedule) => CronCalendar | null,
+    actor: string,
+  ): Promise<NamedChange>;
   remove(name: string, actor: string): Promise<NamedChange>;
   /** A task due now, outside the calendar; refused (not-found) for an unknown name. */
   runNow(name: string, actor: string): Promise<{ readonly taskId: string } | 'not-found'>;

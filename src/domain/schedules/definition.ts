@@ -68,7 +68,11 @@ export const misfireName = (policy: MisfirePolicy): 'skip' | 'latest-once' | 'al
   policy._tag === 'Skip' ? 'skip' : policy._tag === 'LatestOnce' ? 'latest-once' : 'all';
 
 export const decodeOverlap = (raw: unknown): E.Either<string, OverlapPolicy> =>
-  raw === undefined || raw === 'allow' ? E.right('allow') : raw === 'skip' ? E.right('skip') : E.left(`overlap: expected allow or skip, got ${JSON.stringify(raw)}`);
+  raw === undefined || raw === 'allow'
+    ? E.right('allow')
+    : raw === 'skip'
+      ? E.right('skip')
+      : E.left(`overlap: expected allow or skip, got ${JSON.stringify(raw)}`);
 
 /** A schedule as written in SCHEDULES_FILE (and read back from JSON anywhere): snake_case keys. */
 const ScheduleEntry = t.intersection([

@@ -32,7 +32,9 @@ export const prepareAdd = async (args: ParsedArgs, io: CliIo): Promise<E.Either<
   const name = decodeScheduleName(values['name']);
   if (E.isLeft(name)) return E.left(withOption('--name')(name.left));
   const misfire = decodeMisfire(values['misfire'], values['misfire-limit']);
-  if (E.isLeft(misfire)) return E.left(input(misfire.left.replace(/^misfire_limit:/, '--misfire-limit:').replace(/^misfire:/, '--misfire:')));
+  if (E.isLeft(misfire)) {
+    return E.left(input(misfire.left.replace(/^misfire_limit:/, '--misfire-limit:').replace(/^misfire:/, '--misfire:')));
+  }
   const overlap = decodeOverlap(values['overlap']);
   if (E.isLeft(overlap)) return E.left(withOption('--overlap')(overlap.left));
   const rawAttempts = values['max-attempts'];
@@ -42,7 +44,9 @@ export const prepareAdd = async (args: ParsedArgs, io: CliIo): Promise<E.Either<
   if (E.isLeft(payloadText)) return E.left(input(payloadText.left));
   const payload = parseJson('--payload', payloadText.right);
   if (E.isLeft(payload)) return E.left(input(payload.left));
-  if (jsonbRefuses(payload.right)) return E.left(input('--payload: holds a \\u0000 (NUL) or half of a surrogate pair, which PostgreSQL cannot store'));
+  if (jsonbRefuses(payload.right)) {
+    return E.left(input('--payload: holds a \\u0000 (NUL) or half of a surrogate pair, which PostgreSQL cannot store'));
+  }
   const definition: ScheduleDefinition = {
     name: name.right,
     cron: (values['cron'] as string).trim(),

@@ -6,8 +6,10 @@ import { fail } from '../command.js';
 import { EXIT, type CliIo } from '../io.js';
 import { formatTime, renderTable } from '../table.js';
 
-const policies = (schedule: StoredSchedule): string =>
-  `misfire ${misfireName(schedule.misfire)}${schedule.misfire._tag === 'All' ? ` (limit ${schedule.misfire.limit})` : ''}, overlap ${schedule.overlap}`;
+const policies = (schedule: StoredSchedule): string => {
+  const limit = schedule.misfire._tag === 'All' ? ` (limit ${schedule.misfire.limit})` : '';
+  return `misfire ${misfireName(schedule.misfire)}${limit}, overlap ${schedule.overlap}`;
+};
 
 export const listSchedulesOutput = async (store: ScheduleStore, io: CliIo): Promise<number> => {
   const schedules = await store.list();
@@ -18,7 +20,9 @@ export const listSchedulesOutput = async (store: ScheduleStore, io: CliIo): Prom
   io.stdout(
     renderTable(
       ['NAME', 'STATE', 'NEXT', 'ORIGIN', 'TYPE', 'CRON (ZONE)'],
-      schedules.map((s) => [s.name, s.paused ? 'paused' : 'active', formatTime(s.nextAt), s.origin, s.taskType, `${s.cron} (${s.timeZone})`]),
+      schedules.map((s) => [
+        s.name, s.paused ? 'paused' : 'active', formatTime(s.nextAt), s.origin, s.taskType, `${s.cron} (${s.timeZone})`,
+      ]),
     ),
   );
   return EXIT.ok;
@@ -56,13 +60,19 @@ export const showScheduleOutput = async (store: ScheduleStore, name: string, io:
     else {
       const table = renderTable(
         ['OCCURRENCE', 'TASK', 'STATUS'],
-        tasks.map((task) => [task.occurrenceAt === null ? `run-now ${formatTime(task.executeAt)}` : formatTime(task.occurrenceAt), task.taskId, task.status]),
+        tasks.map((task) => [
+          task.occurrenceAt === null ? `run-now ${formatTime(task.executeAt)}` : formatTime(task.occurrenceAt),
+          task.taskId,
+          task.status,
+        ]),
       );
       lines.push(...table.trimEnd().split('\n').map((line) => `  ${line}`));
     }
   }
   lines.push('', 'Latest events:');
-  for (const event of events) lines.push(`  ${formatTime(event.occurredAt)}  ${event.eventType.padEnd(20)}  ${event.actor ?? '-'}  ${JSON.stringify(event.data)}`);
+  for (const event of events) {
+    lines.push(`  ${formatTime(event.occurredAt)}  ${event.eventType.padEnd(20)}  ${event.actor ?? '-'}  ${JSON.stringify(event.data)}`);
+  }
   io.stdout(`${lines.join('\n')}\n`);
   return EXIT.ok;
 };

@@ -50,7 +50,9 @@ export const schedulesCommand: CliCommand = {
   name: 'schedules',
   summary: 'recurring schedules: add, list, show, pause, resume, remove, run-now',
   help: HELP,
-  options: { name: true, cron: true, tz: true, type: true, payload: true, 'max-attempts': true, misfire: true, 'misfire-limit': true, overlap: true },
+  options: {
+    name: true, cron: true, tz: true, type: true, payload: true, 'max-attempts': true, misfire: true, 'misfire-limit': true, overlap: true,
+  },
   prepare: async (args, io) => {
     const [sub] = args.positionals;
     if (sub === undefined) return E.left(usage('missing the subcommand (add, list, show, pause, resume, remove or run-now)'));
@@ -81,13 +83,16 @@ export const schedulesCommand: CliCommand = {
           };
           const result = await store.setPaused(name.right, sub === 'pause', calendarOf, 'cli');
           if (result === 'not-found') return notFound();
-          out.stdout(`Schedule ${name.right} ${result === 'already' ? `was ${sub === 'pause' ? 'paused' : 'active'} already` : sub === 'pause' ? 'paused' : 'resumed'}\n`);
+          const state = sub === 'pause' ? 'paused' : 'resumed';
+          out.stdout(`Schedule ${name.right} ${result === 'already' ? `was ${sub === 'pause' ? 'paused' : 'active'} already` : state}\n`);
           return EXIT.ok;
         }
         case 'remove': {
           const existing = await store.find(name.right);
           if (existing === null) return notFound();
-          if (existing.origin === 'file') return fail(out, command, `${name.right} comes from SCHEDULES_FILE; remove it from the file`, EXIT.no);
+          if (existing.origin === 'file') {
+            return fail(out, command, `${name.right} comes from SCHEDULES_FILE; remove it from the file`, EXIT.no);
+          }
           if ((await store.remove(name.right, 'cli')) === 'not-found') return notFound();
           out.stdout(`Schedule ${name.right} removed; its tasks and history stay\n`);
           return EXIT.ok;
