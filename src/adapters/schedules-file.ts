@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { parse } from 'yaml';
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import { decodeScheduleEntry, type ScheduleDefinition } from '../domain/schedules/index.js';
 
 /**

@@ -1,17 +1,16 @@
 import * as E from 'fp-ts/lib/Either.js';
 import {
-  cutText,
-  decide,
   describeDomainError,
-  errorMessage,
   type ExecutionOutcome,
   permanentFailure,
-  replay,
   retryableFailure,
   type RetryPolicy,
   type TaskCommand,
 } from '../domain/index.js';
+import { cutText } from '../shared/cut-text.js';
+import { errorMessage } from '../shared/error-message.js';
 import { processingState } from './claimed-state.js';
+import { decideAndRecord } from './decide-and-record.js';
 import type {
   AttemptEndResult,
   ClaimedTask,
@@ -65,18 +64,17 @@ export const executeTask =
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();
     const command = commandFor(deps, task, outcome, signal, ran, now, durationMs);
-    const state = processingState(task);
-    const decision = decide(state, command);
-    if (E.isLeft(decision)) {
+    const failure = outcome._tag === 'Failed' ? outcome.error : null;
+    const ended = await decideAndRecord(processingState(task), command, ({ events, next }) =>
+      deps.queue.endAttempt({ claim: task, events, next, errorMessage: failure }),
+    );
+    if (E.isLeft(ended)) {
       // Cannot happen for a claim we hold; if it does, leave the row for the cleaner and say why.
-      deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(decision.left)}`, { taskId: task.id });
+      deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(ended.left)}`, { taskId: task.id });
       return 'fenced';
     }
-    const events = decision.right;
-    const next = replay(events, state);
-    const errorMessage = outcome._tag === 'Failed' ? outcome.error : null;
-    const result = await deps.queue.endAttempt({ claim: task, events, next, errorMessage });
-    report(deps, task, command, outcome, next.status, result, durationMs);
+    const { decision, recorded: result } = ended.right;
+    report(deps, task, command, outcome, decision.next.status, result, durationMs);
     return result;
   };
 

@@ -6,11 +6,12 @@ import type { Scheduler } from '../application/schedules/scheduler.js';
 import { applySchedulesFile } from './schedules-file.js';
 import { closePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
 import { buildContainer } from './container.js';
 import { connectToDatabase } from './database.js';
 import { createExecutors } from './executors.js';
+import { firstTaskHint } from './first-task-hint.js';
 import { createLogger } from './logging.js';
 import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
@@ -68,7 +69,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       worker.start();
       cleaner.start();
       scheduler.start();
-      if (options.embedded) logger.info(FIRST_TASK_HINT);
+      // Plain text, to be copied: on stdout between the readable log lines, or on stderr when
+      // stdout carries JSON for a collector.
+      if (options.embedded) (config.log.format === 'pretty' ? process.stdout : process.stderr).write(firstTaskHint(databaseUrl));
     }
 
     await signals.first;
@@ -140,7 +143,3 @@ const startEmbedded = async (logger: Logger, closers: Closer[], url: string): Pr
   closers.push(embedded.stop);
   return embedded.url;
 };
-
-const FIRST_TASK_HINT = `Embedded PostgreSQL is ready. From a second terminal, schedule a first task:
-  npx at-worker schedule --type http_callback --payload '{"url":"https://example.com/hook","data":{"hello":"world"}}'
-  npx at-worker history <id>`;

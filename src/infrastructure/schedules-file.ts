@@ -5,7 +5,7 @@ import { applyScheduleFile } from '../application/schedules/apply-file.js';
 import type { ScheduleStore } from '../application/schedules/ports.js';
 import { cronCalendar } from '../adapters/cron/croner-calendar.js';
 import { parseScheduleFile } from '../adapters/schedules-file.js';
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 
 /**
  * Applies SCHEDULES_FILE at start-up. A file that cannot be read or has a bad entry stops start-up

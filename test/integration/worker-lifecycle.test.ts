@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { WORKER_HEAP_FLAGS } from '../../src/infrastructure/heap-flags.js';
+import { fetchOrNull, freePort } from '../support/net.js';
 import { FAST_ENV, MAIN, spawnWorker, until } from '../support/worker-process.js';
 import { insertHttpBurst, useWorkerSuite } from '../support/worker-suite.js';
 
@@ -85,6 +87,30 @@ describe('worker process lifecycle', () => {
       'Received signal terminated, initiating graceful shutdown...',
       'Shutdown complete',
     ]);
+  });
+
+  it('on SIGTERM while waiting for the migration lock another process holds, stops at once; no health listener yet', async () => {
+    const holder = new pg.Client({ connectionString: suite.database.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock(hashtext('at-worker:migrate'))`);
+      const port = await freePort();
+      const worker = suite.start({ HTTP_PORT: String(port) });
+      await worker.waitForLog(/^Successfully connected to database$/);
+      // Blocked on the lock: nothing answers health checks, which would call a worker that cannot work alive.
+      await until(async () => (await holder.query<{ waiting: number }>(
+        `SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+      )).rows[0]!.waiting === 1, 10_000, 'the worker waits for the lock');
+      expect(await fetchOrNull(`http://127.0.0.1:${port}/healthz`)).toBeNull();
+      const stopped = Date.now();
+      expect(await worker.stop('SIGTERM')).toBe(0);
+      expect(Date.now() - stopped).toBeLessThan(3000);
+      expect(worker.lines.map((line) => line.msg).slice(-2)).toEqual(['Received signal terminated, initiating graceful shutdown...', 'Shutdown complete']);
+      expect(worker.lines.some((line) => line.msg.startsWith('[Health]'))).toBe(false);
+    } finally {
+      await holder.end();
+    }
   });
 
   it('counts a task still running at SHUTDOWN_TIMEOUT as an attempt, so restarts cannot re-deliver it for ever', async () => {

@@ -159,3 +159,17 @@ describe('operator output and hostile text from the database', () => {
     expect((JSON.parse(stdout) as { taskType: string }[])[0]?.taskType).toBe(hostile);
   });
 });
+
+describe('history of a task the cleaner failed', () => {
+  it('says "stuck" once', async () => {
+    const store = new InMemoryOperatorStore();
+    const error = 'stuck: no heartbeat from w1 for 5m 3s';
+    const id = store.add(
+      [scheduled(1), claimed(1), { type: 'failed', at: t0, workerId: 'w2', attempt: 1, reason: 'stuck', error, details: { previousOwner: 'w1' } }],
+      (record) => ({ ...record, status: 'failed', attempts: 1, errorMessage: error }),
+    );
+    const { stdout } = await run(store, ['history', id]);
+    expect(stdout).toMatch(/failed +w2 +1 +stuck: no heartbeat from w1 for 5m 3s \(previousOwner=w1\)$/m);
+    expect(stdout).not.toContain('stuck: stuck');
+  });
+});

@@ -12,3 +12,10 @@ describe('payload JSON read from jsonb text', () => {
     expect(parseExactJson('{"n": 42, "x": 0.5, "s": "t", "z": null, "l": [true]}')).toEqual({ n: 42, x: 0.5, s: 't', z: null, l: [true] });
   });
 });
+
+describe('parseExactJson on a payload nested thousands deep', () => {
+  it('parses it (plainly) instead of throwing, so the claimed batch is not lost', () => {
+    const deep = `${'['.repeat(5000)}1${']'.repeat(5000)}`;
+    expect(() => parseExactJson(deep)).not.toThrow();
+  });
+});

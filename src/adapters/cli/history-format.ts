@@ -25,6 +25,9 @@ const withDetails = (text: string, details: Details): string => {
   return described === '' ? text : `${text} (${described})`;
 };
 
+// The cleaner's error already says `stuck: no heartbeat ...`; the reason is not said twice.
+const withReason = (reason: string, error: string): string => (error.startsWith(`${reason}:`) ? error : `${reason}: ${error}`);
+
 /** The DETAILS column: what an operator asks next about each kind of event. */
 export const describeEvent = (event: TaskEvent): string => {
   switch (event.type) {
@@ -37,7 +40,7 @@ export const describeEvent = (event: TaskEvent): string => {
     case 'retry_scheduled':
       return withDetails(`${event.error}; retry at ${event.retryAt.toISOString()}`, event.details);
     case 'failed':
-      return withDetails(`${event.reason.replace('_', ' ')}: ${event.error}`, event.details);
+      return withDetails(withReason(event.reason.replace('_', ' '), event.error), event.details);
     case 'recovered':
       return event.error;
     case 'released':

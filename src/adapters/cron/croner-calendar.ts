@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import * as E from 'fp-ts/lib/Either.js';
-import { errorMessage } from '../../domain/index.js';
+import { errorMessage } from '../../shared/error-message.js';
 import type { CronCalendar } from '../../domain/schedules/index.js';
 
 /**

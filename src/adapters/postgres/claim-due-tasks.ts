@@ -16,7 +16,19 @@ const ClaimedRow = t.type({
   locked_by: t.string,
   claim_token: t.string,
   locked_at: DateFromRow,
+  refusal: t.null,
 });
+// A due row the claim could not take soundly (used-up attempts, a history that cannot take its next
+// event): the function has already failed it, alone, and says why.
+const RefusedRow = t.type({ id: Int8String, task_type: t.string, refusal: t.string });
+const ClaimRow = t.union([ClaimedRow, RefusedRow]);
+
+/** A task failed on claim instead of being claimed, with the reason written to its row and history. */
+export interface RefusedClaim {
+  readonly id: string;
+  readonly taskType: string;
+  readonly reason: string;
+}
 
 /**
  * Claims up to `limit` due pending tasks, oldest first, in ONE statement: the database function
@@ -31,16 +43,22 @@ export const claimDueTasks = async (
   db: DatabasePool | DatabaseTransactionConnection,
   workerId: WorkerId,
   limit: number,
+  onRefused: (refused: RefusedClaim) => void = () => undefined,
 ): Promise<ClaimedTask[]> => {
   if (limit <= 0) return [];
   const result = await db.query(
     prepared(
       'at_worker_claim_due_tasks',
-      sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token, locked_at
+      sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
+                        locked_at, refusal
                    FROM at_worker_claim_due_tasks(${workerId}, ${limit})`,
     ),
   );
-  return decodeRows(ClaimedRow, 'claimDueTasks', result.rows).map((row) => ({
+  const rows = decodeRows(ClaimRow, 'claimDueTasks', result.rows);
+  for (const row of rows) {
+    if (row.refusal !== null) onRefused({ id: row.id, taskType: row.task_type, reason: row.refusal });
+  }
+  return rows.filter((row): row is t.TypeOf<typeof ClaimedRow> => row.refusal === null).map((row) => ({
     id: row.id,
     taskType: row.task_type,
     payload: parseExactJson(row.payload_json),

@@ -11,7 +11,16 @@
 // JSON.rawJSON is in Node since 21 (V8's JSON.parse source text access); TypeScript's lib lacks it.
 const { rawJSON } = JSON as unknown as { readonly rawJSON: (text: string) => unknown };
 
-export const parseExactJson = (text: string): unknown => JSON.parse(text, keepNumberText);
+export const parseExactJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text, keepNumberText);
+  } catch {
+    // A reviver recurses once per level: a payload nested thousands deep overflows the stack there
+    // but not in the plain parse. Such a payload fails its own decoding later, naming the field;
+    // throwing here would lose the whole claimed batch instead.
+    return JSON.parse(text);
+  }
+};
 
 function keepNumberText(this: unknown, _key: string, value: unknown, context?: { readonly source?: string }): unknown {
   if (typeof value !== 'number' || context?.source === undefined) return value;

@@ -20,6 +20,7 @@ import {
   url,
   urlOrOff,
 } from './env-codecs.js';
+import { urlHost, withQueryCredentials } from './database-url.js';
 import { redactCredentials } from './redact.js';
 
 /**
@@ -142,7 +143,7 @@ const crossCheck = (env: Env): string | null => {
 };
 
 const toConfig = (env: Env): Config => {
-  const databaseUrl = env.DATABASE_URL ?? composeDatabaseUrl(env);
+  const databaseUrl = env.DATABASE_URL === null ? composeDatabaseUrl(env) : withQueryCredentials(env.DATABASE_URL);
   return {
     database: {
       url: databaseUrl,
@@ -194,7 +195,7 @@ const toConfig = (env: Env): Config => {
 
 const composeDatabaseUrl = (env: Env): string => {
   const credentials = `${encodeURIComponent(env.DB_USER)}:${encodeURIComponent(env.DB_PASSWORD)}`;
-  return `postgres://${credentials}@${env.DB_HOST}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME)}?sslmode=${env.DB_SSLMODE}`;
+  return `postgres://${credentials}@${urlHost(env.DB_HOST)}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME)}?sslmode=${env.DB_SSLMODE}`;
 };
 
 const PUBLIC_DEFAULTS = new Set(['postgres', 'guest']);

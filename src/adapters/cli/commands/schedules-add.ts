@@ -8,7 +8,7 @@ import {
   type ScheduleDefinition,
 } from '../../../domain/schedules/index.js';
 import { cronCalendar } from '../../cron/croner-calendar.js';
-import { jsonbRefuses } from '../../postgres/jsonb-text.js';
+import { jsonbRefuses } from '../../../shared/jsonb-text.js';
 import type { ParsedArgs } from '../args.js';
 import { expectPositionals, fail, input, usage, type ArgumentError, type Runnable } from '../command.js';
 import { decodePositiveInteger, parseJson } from '../inputs.js';

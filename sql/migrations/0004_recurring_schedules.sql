@@ -71,9 +71,13 @@ CREATE UNIQUE INDEX scheduled_tasks_occurrence_idx ON scheduled_tasks (schedule_
 -- A schedule's tasks, newest first (`schedules show`, the overlap check).
 CREATE INDEX scheduled_tasks_schedule_idx ON scheduled_tasks (schedule_id, id) WHERE schedule_id IS NOT NULL;
 
--- The 'scheduled' event of a schedule's task also says which schedule and occurrence made it.
+-- The 'scheduled' event of a schedule's task also says which schedule and occurrence made it. The
+-- body is migration 0003's plus those keys; as 0003 says, a replacement must repeat SECURITY DEFINER
+-- and the search_path setting below.
 CREATE OR REPLACE FUNCTION scheduled_tasks_record_scheduled() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $$
 DECLARE
   earliest timestamptz;
 BEGIN
@@ -90,5 +94,11 @@ BEGIN
     PERFORM pg_notify('at_worker_tasks', floor(extract(epoch FROM earliest) * 1000)::bigint::text);
   END IF;
   RETURN NULL;
+END
+$$;
+
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION scheduled_tasks_record_scheduled() SET search_path = %I, pg_temp', current_schema());
 END
 $$;
