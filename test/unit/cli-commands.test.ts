@@ -4,6 +4,7 @@ import { runOperatorCommand } from '../../src/adapters/cli/run-command.js';
 import type { TaskEvent } from '../../src/domain/index.js';
 import { InMemoryOperatorStore } from './cli-fake-store.js';
 import type { ScheduleStore } from '../../src/application/schedules/ports.js';
+import { cronCalendar } from '../../src/adapters/cron/croner-calendar.js';
 
 const t0 = new Date('2026-11-28T12:00:00.000Z');
 const scheduled = (maxAttempts = 3): TaskEvent => ({ type: 'scheduled', at: t0, workerId: null, taskType: 'http_callback', executeAt: t0, maxAttempts });
@@ -38,7 +39,7 @@ const run = async (
           close: async () => undefined,
         });
   const [command = '', ...args] = argv;
-  const code = await runOperatorCommand(command, args, { io, openSession });
+  const code = await runOperatorCommand(command, args, { io, openSession, ports: { calendarFor: cronCalendar } });
   return { code, stdout, stderr };
 };
 

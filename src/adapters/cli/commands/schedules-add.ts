@@ -7,10 +7,9 @@ import {
   decodeScheduleName,
   type ScheduleDefinition,
 } from '../../../domain/schedules/index.js';
-import { cronCalendar } from '../../cron/croner-calendar.js';
 import { jsonbRefuses } from '../../../shared/jsonb-text.js';
 import type { ParsedArgs } from '../args.js';
-import { expectPositionals, fail, input, usage, type ArgumentError, type Runnable } from '../command.js';
+import { expectPositionals, fail, input, usage, type ArgumentError, type CommandPorts, type Runnable } from '../command.js';
 import { decodePositiveInteger, parseJson } from '../inputs.js';
 import { EXIT, type CliIo } from '../io.js';
 import { formatTime } from '../table.js';
@@ -22,7 +21,7 @@ const withOption = (option: string) => (message: string) => input(message.replac
  * `schedules add`: every check before connecting (name, policies, payload against its executor,
  * the expression and zone against the calendar), so a bad one is exit 2 and nothing is stored.
  */
-export const prepareAdd = async (args: ParsedArgs, io: CliIo): Promise<E.Either<ArgumentError, Runnable>> => {
+export const prepareAdd = async (args: ParsedArgs, io: CliIo, ports: CommandPorts): Promise<E.Either<ArgumentError, Runnable>> => {
   const positional = expectPositionals(args, ['add']);
   if (E.isLeft(positional)) return positional;
   const { values } = args;
@@ -57,7 +56,7 @@ export const prepareAdd = async (args: ParsedArgs, io: CliIo): Promise<E.Either<
     misfire: misfire.right,
     overlap: overlap.right,
   };
-  const calendar = checkDefinition(definition, cronCalendar);
+  const calendar = checkDefinition(definition, ports.calendarFor);
   if (E.isLeft(calendar)) {
     const option = calendar.left.replace(/^cron:/, '--cron:').replace(/^time zone:/, '--tz:').replace(/^task_type:/, '--type:');
     return E.left(input(option.replace(/^payload:/, '--payload:')));

@@ -1,7 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
-import type { ScheduleStore, StoredSchedule } from '../../../application/schedules/ports.js';
+import type { CalendarFor, ScheduleStore, StoredSchedule } from '../../../application/schedules/ports.js';
 import { misfireName } from '../../../domain/schedules/index.js';
-import { cronCalendar } from '../../cron/croner-calendar.js';
 import { fail } from '../command.js';
 import { EXIT, type CliIo } from '../io.js';
 import { formatTime, renderTable } from '../table.js';
@@ -29,7 +28,7 @@ export const listSchedulesOutput = async (store: ScheduleStore, io: CliIo): Prom
 };
 
 /** The next five occurrences from now, the last five tasks with their status, and the latest events. */
-export const showScheduleOutput = async (store: ScheduleStore, name: string, io: CliIo): Promise<number> => {
+export const showScheduleOutput = async (store: ScheduleStore, calendarFor: CalendarFor, name: string, io: CliIo): Promise<number> => {
   const schedule = await store.find(name);
   const events = await store.events(name, 10);
   if (schedule === null && events.length === 0) return fail(io, 'schedules show', `no schedule named ${name}`, EXIT.no);
@@ -44,7 +43,7 @@ export const showScheduleOutput = async (store: ScheduleStore, name: string, io:
       '',
       'Next occurrences:',
     );
-    const calendar = cronCalendar(schedule.cron, schedule.timeZone);
+    const calendar = calendarFor(schedule.cron, schedule.timeZone);
     if (E.isLeft(calendar)) lines.push(`  cannot be computed: ${calendar.left}`);
     else if (schedule.paused) lines.push('  none while paused');
     else {

@@ -1,7 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { decodeScheduleName, MAX_MISFIRE_LIMIT } from '../../../domain/schedules/index.js';
 import { KNOWN_TASK_TYPES } from '../../../domain/payloads/by-type.js';
-import { cronCalendar } from '../../cron/croner-calendar.js';
 import { expectPositionals, fail, input, usage, type CliCommand } from '../command.js';
 import { EXIT } from '../io.js';
 import { prepareAdd } from './schedules-add.js';
@@ -53,10 +52,10 @@ export const schedulesCommand: CliCommand = {
   options: {
     name: true, cron: true, tz: true, type: true, payload: true, 'max-attempts': true, misfire: true, 'misfire-limit': true, overlap: true,
   },
-  prepare: async (args, io) => {
+  prepare: async (args, io, ports) => {
     const [sub] = args.positionals;
     if (sub === undefined) return E.left(usage('missing the subcommand (add, list, show, pause, resume, remove or run-now)'));
-    if (sub === 'add') return prepareAdd(args, io);
+    if (sub === 'add') return prepareAdd(args, io, ports);
     const given = Object.keys(args.values)[0];
     if (given !== undefined) return E.left(usage(`--${given} is for schedules add only`));
     if (sub === 'list') {
@@ -74,11 +73,11 @@ export const schedulesCommand: CliCommand = {
       const notFound = () => fail(out, command, `no schedule named ${name.right}`, EXIT.no);
       switch (sub) {
         case 'show':
-          return showScheduleOutput(store, name.right, out);
+          return showScheduleOutput(store, ports.calendarFor, name.right, out);
         case 'pause':
         case 'resume': {
           const calendarOf = (s: { cron: string; timeZone: string }) => {
-            const calendar = cronCalendar(s.cron, s.timeZone);
+            const calendar = ports.calendarFor(s.cron, s.timeZone);
             return E.isRight(calendar) ? calendar.right : null;
           };
           const result = await store.setPaused(name.right, sub === 'pause', calendarOf, 'cli');
