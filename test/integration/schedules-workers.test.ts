@@ -50,7 +50,9 @@ describe('recurring schedules with several workers', () => {
     expect(suite.receiver.to('/tick')).toHaveLength(completed);
     // No occurrence was made after its instant: all of them were made ahead, none were missed.
     expect(all.filter((task) => task.created_late)).toEqual([]);
-    const lateness = all.flatMap((task) => (task.lateness_ms === null ? [] : [task.lateness_ms])).sort((a, b) => a - b);
+    // Measured over the window: before it, occurrences due while the workers were starting ran late by design.
+    const inWindow = all.filter((task) => task.occurrence >= from && task.occurrence < to);
+    const lateness = inWindow.flatMap((task) => (task.lateness_ms === null ? [] : [task.lateness_ms])).sort((a, b) => a - b);
     const at = (share: number) => lateness[Math.min(lateness.length - 1, Math.floor(lateness.length * share))]?.toFixed(1);
     process.stdout.write(`claim lateness over ${lateness.length} tasks: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms\n`);
   }, 90_000);
