@@ -96,6 +96,8 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     const show = await cli(['schedules', 'show', 'gone']);
     expect(show).toMatchObject({ code: 0 });
     expect(show.stdout).toContain('Schedule gone: removed');
+    // Every history, the look-ahead tasks the pause and the removal cancelled included, replays to its row.
+    expect(await cli(['verify'])).toMatchObject({ code: 0 });
     expect(await cli(['schedules', 'pause', 'gone']))
       .toMatchObject({ code: 1, stderr: 'at-worker schedules pause: no schedule named gone\n' });
   }, 60_000);
