@@ -13,9 +13,9 @@ export interface SchedulerOptions {
 const CONTENDED_RETRY_MS = 50;
 
 /**
- * Runs the schedule pass at start and then whenever the store says the next one has work (an
- * 'allow' schedule half a look-ahead before its next occurrence, a 'skip' one at its instant), at
- * least every `intervalMs`. One pass at a time.
+ * Runs the schedule pass whenever the store says it has work (an 'allow' schedule half a look-ahead
+ * before its next occurrence, a 'skip' one at its instant), asking at least every `intervalMs` (a
+ * schedule added or resumed meanwhile is seen then). One pass at a time.
  */
 export class Scheduler {
   private readonly stopSignal = new WakeSignal();
@@ -45,9 +45,14 @@ export class Scheduler {
     while (!this.stopped) {
       let waitMs = this.options.intervalMs;
       try {
-        const report = await this.pass();
-        if (report.created > 0) this.logger.debug(`[Schedules] Pass made ${report.created} task(s) for ${report.schedules} schedule(s)`);
-        const until = await this.msUntilNextPass();
+        // One cheap question while nothing is near, so an idle worker costs one statement per
+        // interval; the pass's transaction only when some schedule has work.
+        let until = await this.msUntilNextPass();
+        if (until !== null && until <= 0) {
+          const report = await this.pass();
+          if (report.created > 0) this.logger.debug(`[Schedules] Pass made ${report.created} task(s) for ${report.schedules} schedule(s)`);
+          until = await this.msUntilNextPass();
+        }
         if (until !== null) waitMs = Math.min(waitMs, Math.max(until, CONTENDED_RETRY_MS));
       } catch (cause) {
         this.logger.error(`[Schedules] Pass failed: ${errorMessage(cause)}`);
