@@ -8,6 +8,10 @@ import { reexecWithHeapFlags, WORKER_HEAP_FLAGS } from './heap-flags.js';
  */
 const main = async (argv: readonly string[]): Promise<number> => {
   const [command = 'start', ...rest] = argv;
+  if (command === 'dashboard') {
+    const { runDashboard } = await import('./dashboard.js');
+    return runDashboard(rest);
+  }
   if (command !== 'start') {
     const { runCli } = await import('./cli.js');
     return runCli(command, rest);

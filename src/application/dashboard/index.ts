@@ -1,0 +1,3 @@
+export * from './ports.js';
+export * from './mask-payload.js';
+export * from './task-page.js';
