@@ -33,7 +33,7 @@ const CHARTS = `(function () {
     var opts = {
       width: width, height: 220,
       scales: { x: { time: true } },
-      series: [{}].concat(series.map(function (s) { return { label: s.label, stroke: s.color, width: 2, spanGaps: false }; })),
+      series: [{}].concat(series.map(function (s) { return { label: s.label, stroke: s.color, width: 2, spanGaps: false, points: { show: true, size: 4 } }; })),
       axes: [{}, { label: unit }],
     };
     new uPlot(opts, [data.t].concat(values), el);
@@ -59,6 +59,7 @@ main { padding: 8px 16px 32px; max-width: 1200px; }
 table { border-collapse: collapse; margin: 8px 0 16px; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { border-bottom: 1px solid #ccd; padding: 4px 10px; text-align: left; vertical-align: top; }
+time { white-space: nowrap; }
 thead th { background: #eef1f5; } .num { text-align: right; font-variant-numeric: tabular-nums; }
 .error { color: #8c1d18; max-width: 40em; overflow-wrap: anywhere; } .details { max-width: 30em; overflow-wrap: anywhere; font-size: 0.9em; }
 .status { padding: 1px 6px; border-radius: 4px; background: #e6e6e6; }
