@@ -52,7 +52,7 @@ const START_HELP = `Usage: at-worker start [--embedded]
 
 Runs the worker: claims due tasks from scheduled_tasks, executes them, records every transition in
 task_events, and recovers tasks whose worker died. Configured by environment variables (and ./.env,
-/app/.env); see README "Configuration".
+/app/.env); see docs/configuration.md.
 
   --embedded   run on an embedded PostgreSQL kept under ./.data (no server needed; development only).
                Callbacks may reach local and private addresses unless HTTP_ALLOW_PRIVATE_NETWORKS=false.
@@ -61,7 +61,7 @@ Stops gracefully on SIGTERM / SIGINT, during start-up too (a second signal exits
 
 Memory: the worker re-executes itself once (same process id) to run node with
 ${WORKER_HEAP_FLAGS.join(' ')}, which keep a busy worker's heap small; a flag
-given on the node command line or in NODE_OPTIONS wins (README "Memory").
+given on the node command line or in NODE_OPTIONS wins (docs/operations.md, "Memory").
 `;
 
 main(process.argv.slice(2)).then(

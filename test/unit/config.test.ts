@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeConfig, loadEnvironment, type Config } from '../../src/infrastructure/config/index.js';
@@ -91,6 +91,7 @@ describe('configuration', () => {
     writeFileSync(appEnv, 'WORKER_BATCH_SIZE=7\nWORKER_ID=from-app\nDB_NAME=app_db\n');
     writeFileSync(localEnv, 'WORKER_ID=from-local\nDB_NAME=local_db\n');
     const env = loadEnvironment({ DB_NAME: 'from_process' }, [appEnv, localEnv, join(dir, 'missing.env')]);
+    rmSync(dir, { recursive: true, force: true });
     expect(env).toMatchObject({ WORKER_BATCH_SIZE: '7', WORKER_ID: 'from-local', DB_NAME: 'from_process' });
   });
 });

@@ -23,7 +23,7 @@ import {
 
 /**
  * Every variable the service reads, with its default. The seed's table (DB_*, WORKER_*) keeps its
- * names, units and defaults; the rest are ours. README's configuration table and .env.example list
+ * names, units and defaults; the rest are ours. docs/configuration.md's table and .env.example list
  * the same set — keep the three in step.
  */
 export const EnvSchema = t.type({
