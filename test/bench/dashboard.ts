@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { applySchema } from '../../src/adapters/postgres/migrate.js';
+import { createTestDatabase } from '../support/database.js';
+import { percentile, repoRoot, sleep, withClient } from './harness.js';
+
+/**
+ * The dashboard against a large history: 1,000,000 tasks over 30 days (2 % failed with a handful
+ * of distinct errors, 2 % pending in the future, the rest completed; the newest 20,000 in the last
+ * hour) and their 2,960,000 events as the worker writes them (scheduled; claimed and completed or
+ * failed), in time order. The insert trigger is off while filling only so that each 'scheduled'
+ * event carries its task's creation time rather than the filler's; then VACUUM ANALYZE, as
+ * autovacuum would have done to a table in use for a while.
+ */
+export const fillDashboardTables = async (url: string): Promise<void> =>
+  withClient(url, async (client) => {
+    await client.query('SET synchronous_commit = off');
+    await client.query('ALTER TABLE scheduled_tasks DISABLE TRIGGER scheduled_tasks_scheduled_event');
+    await client.query(`
+      INSERT INTO scheduled_tasks (task_type, payload, status, attempts, execute_at, created_at, updated_at, completed_at,
+                                   error_message, locked_by, locked_at, event_seq)
+      SELECT (ARRAY['http_callback', 'email', 'rabbitmq', 'report', 'sync'])[1 + g % 5],
+             jsonb_build_object('url', 'http://127.0.0.1:9/hook', 'data', jsonb_build_object('n', g),
+                                'headers', jsonb_build_object('Authorization', 'Bearer filler')),
+             s.status, CASE WHEN s.status = 'pending' THEN 0 ELSE 1 END,
+             CASE WHEN s.status = 'pending' THEN now() + interval '1 day' + g * interval '1 second' ELSE at.t END,
+             at.t, at.t + interval '5 ms', CASE WHEN s.status = 'completed' THEN at.t + interval '5 ms' END,
+             CASE WHEN s.status = 'failed' THEN 'HTTP 50' || (g % 3) || ': upstream error ' || (g % 7) END,
+             CASE WHEN s.status <> 'pending' THEN 'filler-' || (g % 4) END,
+             CASE WHEN s.status <> 'pending' THEN at.t + interval '1 ms' END,
+             CASE WHEN s.status = 'pending' THEN 1 ELSE 3 END
+        FROM generate_series(1, 1000000) AS g,
+             LATERAL (SELECT CASE WHEN g > 980000 THEN now() - interval '1 hour' + (g - 980000) * interval '180 ms'
+                                  ELSE now() - interval '30 days' + g * interval '2.5 seconds' END AS t) AS at,
+             LATERAL (SELECT CASE WHEN g % 50 = 0 THEN 'pending' WHEN g % 50 = 1 THEN 'failed' ELSE 'completed' END AS status) AS s`);
+    await client.query('ALTER TABLE scheduled_tasks ENABLE TRIGGER scheduled_tasks_scheduled_event');
+    await client.query(`
+      INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at, data)
+      SELECT t.id, e.seq, e.event_type, CASE WHEN e.seq > 1 THEN t.locked_by END, t.created_at + e.after, e.data
+        FROM scheduled_tasks AS t
+       CROSS JOIN LATERAL (VALUES
+               (1, 'scheduled', interval '0', jsonb_build_object('task_type', t.task_type, 'execute_at', t.created_at, 'max_attempts', 3)),
+               (2, 'claimed', interval '1 ms', jsonb_build_object('attempt', 1, 'claim_token', gen_random_uuid())),
+               (3, CASE WHEN t.status = 'failed' THEN 'failed' ELSE 'completed' END, interval '5 ms',
+                CASE WHEN t.status = 'failed'
+                     THEN jsonb_build_object('attempt', 1, 'reason', 'permanent', 'error', t.error_message, 'details', '{}'::jsonb)
+                     ELSE jsonb_build_object('attempt', 1, 'details', jsonb_build_object('http_status', 200, 'duration_ms', 4)) END))
+             AS e(seq, event_type, after, data)
+       WHERE e.seq = 1 OR t.status <> 'pending'
+       ORDER BY t.created_at + e.after`);
+    await client.query('VACUUM ANALYZE scheduled_tasks');
+    await client.query('VACUUM ANALYZE task_events');
+  });
+
+/** `at-worker dashboard` as its own process, as an operator runs it; resolves once it listens. */
+export const startDashboard = async (databaseUrl: string): Promise<{ url: string; stop: () => Promise<void> }> => {
+  const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js'), 'dashboard', '--port', '0'], {
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const port = await new Promise<number>((done, fail) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const found = /"port":(\d+)/.exec(output);
+      if (found?.[1] !== undefined) done(Number(found[1]));
+    });
+    child.once('exit', (code) => fail(new Error(`dashboard exited (${code}): ${output}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+};
+
+/** One GET's wall time in ms, failing on anything but 200. */
+export const timeGet = async (url: string): Promise<number> => {
+  const started = performance.now();
+  const response = await fetch(url);
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`GET ${url}: ${response.status}`);
+  return performance.now() - started;
+};
+
+/** Median and p95 over `times` GETs of one page, after one warm-up. */
+const measure = async (url: string, times: number) => {
+  await timeGet(url);
+  const samples: number[] = [];
+  for (let n = 0; n < times; n += 1) samples.push(await timeGet(url));
+  const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
+  return { median_ms: round(percentile(samples, 50)), p95_ms: round(percentile(samples, 95)) };
+};
+
+/**
+ * One operator busy on the dashboard, for the burst: the overview, the list, the failed tasks and
+ * an older page, one after another with a second between them. Returns a stop that resolves with
+ * how many pages were served and their median time.
+ */
+export const operatorLoad = (base: string) => {
+  let running = true;
+  const samples: number[] = [];
+  const pages = ['/', '/tasks', '/tasks?status=failed', '/tasks?before=500000'];
+  const loop = (async () => {
+    for (let n = 0; running; n += 1) {
+      samples.push(await timeGet(`${base}${pages[n % pages.length]}`));
+      await sleep(1000);
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    return { pages: samples.length, median_ms: Math.round(percentile(samples, 50) ?? 0) };
+  };
+};
+
+/** Response times of the overview and of list pages (first, deep, each filter) on the filled tables. */
+export const runDashboardPages = async () => {
+  const database = await createTestDatabase();
+  try {
+    await applySchema(database.url);
+    const filling = performance.now();
+    await fillDashboardTables(database.url);
+    const fillSeconds = Math.round((performance.now() - filling) / 1000);
+    const counts = await withClient(database.url, async (client) => ({
+      tasks: Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM scheduled_tasks')).rows[0]!.n),
+      events: Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM task_events')).rows[0]!.n),
+    }));
+    const dashboard = await startDashboard(database.url);
+    try {
+      const day = new Date(Date.now() - 15 * 86_400_000).toISOString().slice(0, 16);
+      const dayAfter = new Date(Date.now() - 14 * 86_400_000).toISOString().slice(0, 16);
+      const pages: Record<string, string> = {
+        overview: '/',
+        list_first: '/tasks',
+        list_deep: '/tasks?before=300000',
+        list_failed: '/tasks?status=failed',
+        list_failed_deep: '/tasks?status=failed&before=200000',
+        list_type: '/tasks?type=email',
+        list_error_text: '/tasks?status=failed&error=error%205',
+        list_time_range: `/tasks?from=${day}&to=${dayAfter}`,
+        list_pending: '/tasks?status=pending',
+        list_none_match: '/tasks?status=processing',
+        task_page: '/tasks/999999',
+      };
+      const results: Record<string, unknown> = {};
+      for (const [name, path] of Object.entries(pages)) results[name] = await measure(`${dashboard.url}${path}`, 7);
+      return { ...counts, fill_seconds: fillSeconds, pages: results };
+    } finally {
+      await dashboard.stop();
+    }
+  } finally {
+    await database.drop();
+  }
+};
