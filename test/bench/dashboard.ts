@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
-import { percentile, repoRoot, sleep, withClient } from './harness.js';
+import { percentile, repoRoot, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
+import { INSERT_DUE_NOW } from './throughput.js';
 
 /**
  * The dashboard against a large history: 1,000,000 tasks over 30 days (2 % failed with a handful
@@ -92,7 +93,7 @@ const measure = async (url: string, times: number) => {
   const samples: number[] = [];
   for (let n = 0; n < times; n += 1) samples.push(await timeGet(url));
   const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
-  return { median_ms: round(percentile(samples, 50)), p95_ms: round(percentile(samples, 95)) };
+  return { median_ms: round(percentile(samples, 0.5)), p95_ms: round(percentile(samples, 0.95)) };
 };
 
 /**
@@ -113,42 +114,85 @@ export const operatorLoad = (base: string) => {
   return async () => {
     running = false;
     await loop;
-    return { pages: samples.length, median_ms: Math.round(percentile(samples, 50) ?? 0) };
+    return { pages: samples.length, median_ms: Math.round(percentile(samples, 0.5) ?? 0) };
   };
 };
 
-/** Response times of the overview and of list pages (first, deep, each filter) on the filled tables. */
-export const runDashboardPages = async () => {
+const PAGES = (): Record<string, string> => {
+  const day = new Date(Date.now() - 15 * 86_400_000).toISOString().slice(0, 16);
+  const dayAfter = new Date(Date.now() - 14 * 86_400_000).toISOString().slice(0, 16);
+  return {
+    overview: '/',
+    list_first: '/tasks',
+    list_deep: '/tasks?before=300000',
+    list_failed: '/tasks?status=failed',
+    list_failed_deep: '/tasks?status=failed&before=200000',
+    list_cancelled_none: '/tasks?status=cancelled',
+    list_type: '/tasks?type=email',
+    list_error_text: '/tasks?error=error%205',
+    list_time_range_one_day: `/tasks?from=${day}&to=${dayAfter}`,
+    task_page: '/tasks/999999',
+  };
+};
+
+/** 10,000 tasks due now, one worker started for them; the sink's rate from first to last arrival. */
+const burstOnce = async (url: string, sink: Sink, settings: WorkerSettings): Promise<number | null> => {
+  await withClient(url, (client) => client.query(INSERT_DUE_NOW, [`${sink.url}/`, 10_000]));
+  await sink.reset();
+  const worker = startWorker(url, settings, { WORKER_ID: 'bench-dashboard' });
+  try {
+    const stats = await sink.waitForUnique(10_000, 120_000);
+    const span = (stats.last - stats.first) / 1000;
+    return span > 0 ? Math.round(9_999 / span) : null;
+  } finally {
+    await worker.stop();
+  }
+};
+
+const median = (values: readonly number[]): number | null => percentile(values, 0.5);
+
+/**
+ * The dashboard scenario: page times on the filled tables, then the same 10,000-task burst with and
+ * without one busy operator on the dashboard (operatorLoad), alternated A B B A so that a drift of
+ * the shared machine weighs on both sides alike.
+ */
+export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, progress: (text: string) => void) => {
   const database = await createTestDatabase();
   try {
     await applySchema(database.url);
+    progress('dashboard: filling 1,000,000 tasks and 2,960,000 events (a minute or two)');
     const filling = performance.now();
     await fillDashboardTables(database.url);
     const fillSeconds = Math.round((performance.now() - filling) / 1000);
-    const counts = await withClient(database.url, async (client) => ({
-      tasks: Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM scheduled_tasks')).rows[0]!.n),
-      events: Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM task_events')).rows[0]!.n),
-    }));
+    const count = async (table: string) =>
+      withClient(database.url, async (client) => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n));
     const dashboard = await startDashboard(database.url);
     try {
-      const day = new Date(Date.now() - 15 * 86_400_000).toISOString().slice(0, 16);
-      const dayAfter = new Date(Date.now() - 14 * 86_400_000).toISOString().slice(0, 16);
-      const pages: Record<string, string> = {
-        overview: '/',
-        list_first: '/tasks',
-        list_deep: '/tasks?before=300000',
-        list_failed: '/tasks?status=failed',
-        list_failed_deep: '/tasks?status=failed&before=200000',
-        list_type: '/tasks?type=email',
-        list_error_text: '/tasks?status=failed&error=error%205',
-        list_time_range: `/tasks?from=${day}&to=${dayAfter}`,
-        list_pending: '/tasks?status=pending',
-        list_none_match: '/tasks?status=processing',
-        task_page: '/tasks/999999',
+      const before = { tasks: await count('scheduled_tasks'), events: await count('task_events') };
+      progress('dashboard: page times, 7 requests each after a warm-up');
+      const pages: Record<string, unknown> = {};
+      for (const [name, path] of Object.entries(PAGES())) pages[name] = await measure(`${dashboard.url}${path}`, 7);
+      const alone: number[] = [];
+      const withDashboard: number[] = [];
+      const served: number[] = [];
+      for (const mode of ['alone', 'with', 'with', 'alone'] as const) {
+        progress(`dashboard: burst of 10,000 tasks, ${mode === 'alone' ? 'no one on the dashboard' : 'an operator busy on the dashboard'}`);
+        const stop = mode === 'with' ? operatorLoad(dashboard.url) : null;
+        const rate = await burstOnce(database.url, sink, settings);
+        const load = await stop?.();
+        if (load !== undefined) served.push(load.pages);
+        if (rate !== null) (mode === 'alone' ? alone : withDashboard).push(rate);
+      }
+      const ratio = (median(withDashboard) ?? 0) / (median(alone) ?? 1);
+      return {
+        ...before,
+        fill_seconds: fillSeconds,
+        pages,
+        burst_sink_per_sec_alone: alone,
+        burst_sink_per_sec_with_dashboard: withDashboard,
+        dashboard_pages_during_bursts: served,
+        burst_ratio_with_to_alone: Math.round(ratio * 1000) / 1000,
       };
-      const results: Record<string, unknown> = {};
-      for (const [name, path] of Object.entries(pages)) results[name] = await measure(`${dashboard.url}${path}`, 7);
-      return { ...counts, fill_seconds: fillSeconds, pages: results };
     } finally {
       await dashboard.stop();
     }
