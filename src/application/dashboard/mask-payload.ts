@@ -8,7 +8,8 @@
  */
 export const MASK = '***';
 
-const SENSITIVE_NAME = /authorization|auth$|^auth|cookie|passw|pwd|secret|token|api[-_]?key|private[-_]?key|signature|credential|session/i;
+// `pass` alone is nodemailer's name for the SMTP password (auth: { user, pass }).
+const SENSITIVE_NAME = /authorization|auth$|^auth|cookie|^pass$|passw|pwd|secret|token|api[-_]?key|private[-_]?key|signature|credential|session/i;
 
 export const isSensitiveName = (name: string): boolean => SENSITIVE_NAME.test(name);
 
