@@ -4,10 +4,11 @@ import { startDashboardServer } from '../adapters/dashboard/server.js';
 import { createPostgresDashboardReader } from '../adapters/postgres/dashboard-reader.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
 import { closePool } from '../adapters/postgres/pool.js';
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
 import { connectToDatabase } from './database.js';
-import { createLogger, secretScrubber } from './logging.js';
+import { secretScrubber } from '../shared/redact.js';
+import { createLogger } from './logging.js';
 
 // The overview's reads run one after another in one transaction, a task page reads two queries at
 // once, and two people may look at the same time: three connections, whatever the worker's pool.

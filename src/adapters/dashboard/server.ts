@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { DashboardReader } from '../../application/dashboard/ports.js';
 import type { OperatorStore } from '../../application/operator/ports.js';
 import type { Logger } from '../../application/ports.js';
-import { errorMessage } from '../../domain/index.js';
+import { errorMessage } from '../../shared/error-message.js';
 import { createAccess } from './access.js';
 import { loadAssets } from './assets.js';
 import { createRoutes, type Reply } from './routes.js';
