@@ -47,7 +47,8 @@ export const runDashboard = async (argv: readonly string[]): Promise<number> => 
       return 0;
     }
     const port = parsed.values.port === undefined ? DEFAULT_PORT : Number(parsed.values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number 0-65535 (got ${JSON.stringify(parsed.values.port)})`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new Error(`--port must be a port number 0-65535 (got ${JSON.stringify(parsed.values.port)})`);
     options = { port, host: parsed.values.host ?? '127.0.0.1' };
   } catch (cause) {
     process.stderr.write(`at-worker dashboard: ${errorMessage(cause)} (see at-worker dashboard --help)\n`);

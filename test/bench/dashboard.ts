@@ -165,7 +165,9 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
     await fillDashboardTables(database.url);
     const fillSeconds = Math.round((performance.now() - filling) / 1000);
     const count = async (table: string) =>
-      withClient(database.url, async (client) => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n));
+      withClient(database.url, async (client) =>
+        Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n),
+      );
     const dashboard = await startDashboard(database.url);
     try {
       const before = { tasks: await count('scheduled_tasks'), events: await count('task_events') };

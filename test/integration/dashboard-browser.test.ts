@@ -32,7 +32,11 @@ describe('dashboard in a browser', () => {
   let pendingId: string;
 
   const startDashboard = async (env: Record<string, string>): Promise<{ process: WorkerProcess; base: string }> => {
-    const process = spawnWorker({ DATABASE_URL: database.url, LOG_LEVEL: 'info', SMTP_PASSWORD, SMTP_USER: 'mailer', ...env }, ['dashboard', '--port', '0']);
+    const process = spawnWorker({ DATABASE_URL: database.url, LOG_LEVEL: 'info', SMTP_PASSWORD, SMTP_USER: 'mailer', ...env }, [
+      'dashboard',
+      '--port',
+      '0',
+    ]);
     const line = await process.waitForLog(/\[Dashboard\] Listening on port \d+/, 30_000);
     return { process, base: `http://127.0.0.1:${String(line['port'])}` };
   };
@@ -51,7 +55,11 @@ describe('dashboard in a browser', () => {
       { url: receiver.url('/fail'), data: { note: `mail with ${SMTP_PASSWORD}` }, headers: { Authorization: HEADER_SECRET } },
       { maxAttempts: 2 },
     );
-    pendingId = await db.insertTask('http_callback', { url: `https://ops:${URL_PASSWORD}@hooks.example/later`, data: {} }, { inMs: 86_400_000 });
+    pendingId = await db.insertTask(
+      'http_callback',
+      { url: `https://ops:${URL_PASSWORD}@hooks.example/later`, data: {} },
+      { inMs: 86_400_000 },
+    );
     await until(async () => (await db.task(failedId)).status === 'failed', 30_000, 'the failing task to fail');
     await until(async () => (await db.statusCounts())['completed'] === 12, 30_000, 'the other tasks to complete');
     expect(await worker.stop()).toBe(0);
@@ -138,7 +146,8 @@ describe('dashboard in a browser', () => {
   it('a masked header, URL password or configured secret never appears in the page source', async () => {
     for (const id of [failedId, pendingId]) {
       const source = await (await fetch(`${base}/tasks/${id}`)).text();
-      for (const secret of [HEADER_SECRET, 'header-secret-5d2f8b01', URL_PASSWORD, SMTP_PASSWORD, TOKEN]) expect(source).not.toContain(secret);
+      for (const secret of [HEADER_SECRET, 'header-secret-5d2f8b01', URL_PASSWORD, SMTP_PASSWORD, TOKEN])
+        expect(source).not.toContain(secret);
     }
     const page = await open(`${base}/tasks/${failedId}`);
     const payload = JSON.parse(await page.$eval('#payload', (element) => element.textContent ?? '')) as Record<string, unknown>;
@@ -157,16 +166,22 @@ describe('dashboard in a browser', () => {
     expect(await submitForm(page, `/tasks/${failedId}/retry`, {})).toBe(401);
     expect(await page.$eval('#refusal', (element) => element.textContent)).toContain('Nothing changed');
     expect(await submitForm(page, `/tasks/${failedId}/retry`, { csrf: 'forged' })).toBe(401);
-    const wrongBearer = await fetch(`${base}/tasks/${failedId}/retry`, { method: 'POST', headers: { Authorization: 'Bearer not-the-token-at-all' } });
+    const wrongBearer = await fetch(`${base}/tasks/${failedId}/retry`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer not-the-token-at-all' },
+    });
     expect(wrongBearer.status).toBe(401);
-    const readOnlyAnswer = await fetch(`${readOnlyBase}/tasks/${failedId}/retry`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } });
+    const readOnlyAnswer = await fetch(`${readOnlyBase}/tasks/${failedId}/retry`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
     expect(readOnlyAnswer.status).toBe(403);
     expect(await readOnlyAnswer.text()).toContain('DASHBOARD_TOKEN is not set');
     await page.close();
     expect({ task: await db.task(failedId), events: await db.events(failedId) }).toEqual(before);
   });
 
-  it('a signed-in session without the page\'s CSRF field is refused', async () => {
+  it("a signed-in session without the page's CSRF field is refused", async () => {
     const context = await browser.createBrowserContext();
     const page = await context.newPage();
     await page.goto(`${base}/login`);
@@ -204,10 +219,16 @@ describe('dashboard in a browser', () => {
     await page.keyboard.press('Tab');
     expect(await page.$eval(':focus', (element) => element.textContent)).toBe('Skip to content');
     const unlabelled = await page.$$eval('input:not([type=hidden]), select', (controls) =>
-      controls.filter((control) => ('labels' in control ? (control.labels as { length: number } | null)?.length : 0) === 0).map((control) => control.id),
+      controls
+        .filter((control) => ('labels' in control ? (control.labels as { length: number } | null)?.length : 0) === 0)
+        .map((control) => control.id),
     );
     expect(unlabelled).toEqual([]);
-    expect(await page.$$eval('table', (tables) => tables.every((table) => table.caption !== null && table.querySelector('thead th[scope=col]') !== null))).toBe(true);
+    expect(
+      await page.$$eval('table', (tables) =>
+        tables.every((table) => table.caption !== null && table.querySelector('thead th[scope=col]') !== null),
+      ),
+    ).toBe(true);
     await page.focus('#f-type');
     await page.keyboard.type('http_callback');
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);

@@ -11,6 +11,8 @@ describe('dashboard HTML', () => {
   it('keeps a JSON data block from closing its script element', () => {
     const block = jsonScript('data', { text: '</script><script>alert(1)</script>' }).text;
     expect(block.match(/<\/script>/g)).toHaveLength(1);
-    expect(JSON.parse(block.replace(/^<script[^>]*>/, '').replace(/<\/script>$/, ''))).toEqual({ text: '</script><script>alert(1)</script>' });
+    expect(JSON.parse(block.replace(/^<script[^>]*>/, '').replace(/<\/script>$/, ''))).toEqual({
+      text: '</script><script>alert(1)</script>',
+    });
   });
 });

@@ -18,11 +18,15 @@ describe('dashboard task-list query', () => {
         before: '1200',
       }),
     );
-    expect(decode('status=&type=+')).toEqual(E.right({ filter: { status: null, taskType: null, from: null, to: null, errorText: null }, before: null }));
+    expect(decode('status=&type=+')).toEqual(
+      E.right({ filter: { status: null, taskType: null, from: null, to: null, errorText: null }, before: null }),
+    );
   });
 
   it('refuses a bad field with one line naming it', () => {
-    expect(decode('status=broken')).toEqual(E.left('status must be one of pending, processing, completed, failed, cancelled (got "broken")'));
+    expect(decode('status=broken')).toEqual(
+      E.left('status must be one of pending, processing, completed, failed, cancelled (got "broken")'),
+    );
     expect(decode('from=yesterday')).toEqual(E.left('from must be a UTC time like 2026-12-07T01:30 (got "yesterday")'));
     expect(decode('before=0')).toEqual(E.left('before must be a task id (got "0")'));
     expect(decode(`error=${'x'.repeat(201)}`)).toEqual(E.left('error must be at most 200 characters'));

@@ -15,10 +15,7 @@ import type { IncomingMessage } from 'node:http';
  */
 export const SESSION_COOKIE = 'at_worker_dashboard';
 
-export type Caller =
-  | { readonly _tag: 'Anonymous' }
-  | { readonly _tag: 'Bearer' }
-  | { readonly _tag: 'Session'; readonly csrf: string };
+export type Caller = { readonly _tag: 'Anonymous' } | { readonly _tag: 'Bearer' } | { readonly _tag: 'Session'; readonly csrf: string };
 
 export type ActionRefusal = { readonly status: 401 | 403; readonly reason: string };
 
@@ -46,7 +43,9 @@ const same = (a: string, b: string): boolean => {
 
 export const createAccess = (token: string | null): Access => {
   const mac = (purpose: string, value: string): string =>
-    createHmac('sha256', token ?? '').update(`${purpose}:${value}`).digest('base64url');
+    createHmac('sha256', token ?? '')
+      .update(`${purpose}:${value}`)
+      .digest('base64url');
 
   const identify = (request: IncomingMessage): Caller => {
     if (token === null) return { _tag: 'Anonymous' };
@@ -89,7 +88,9 @@ export const createAccess = (token: string | null): Access => {
       if (caller._tag === 'Bearer') return null;
       const origin = checkOrigin(request);
       if (origin !== null) return origin;
-      return same(form.get('csrf') ?? '', caller.csrf) ? null : { status: 403, reason: 'the form is stale or forged (CSRF check failed); reload the page' };
+      return same(form.get('csrf') ?? '', caller.csrf)
+        ? null
+        : { status: 403, reason: 'the form is stale or forged (CSRF check failed); reload the page' };
     },
   };
 };

@@ -33,7 +33,9 @@ const CHARTS = `(function () {
     var opts = {
       width: width, height: 220,
       scales: { x: { time: true } },
-      series: [{}].concat(series.map(function (s) { return { label: s.label, stroke: s.color, width: 2, spanGaps: false, points: { show: true, size: 4 } }; })),
+      series: [{}].concat(series.map(function (s) {
+        return { label: s.label, stroke: s.color, width: 2, spanGaps: false, points: { show: true, size: 4 } };
+      })),
       axes: [{}, { label: unit }],
     };
     new uPlot(opts, [data.t].concat(values), el);
@@ -61,7 +63,8 @@ caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { border-bottom: 1px solid #ccd; padding: 4px 10px; text-align: left; vertical-align: top; }
 time { white-space: nowrap; }
 thead th { background: #eef1f5; } .num { text-align: right; font-variant-numeric: tabular-nums; }
-.error { color: #8c1d18; max-width: 40em; overflow-wrap: anywhere; } .details { max-width: 30em; overflow-wrap: anywhere; font-size: 0.9em; }
+.error { color: #8c1d18; max-width: 40em; overflow-wrap: anywhere; }
+.details { max-width: 30em; overflow-wrap: anywhere; font-size: 0.9em; }
 .status { padding: 1px 6px; border-radius: 4px; background: #e6e6e6; }
 .status-failed { background: #f9dedc; } .status-completed { background: #d7f0dd; } .status-processing { background: #dce8fa; }
 .status-pending { background: #fff1c7; }

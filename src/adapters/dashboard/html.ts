@@ -30,7 +30,13 @@ export const html = (strings: TemplateStringsArray, ...parts: readonly Part[]): 
 export const jsonScript = (id: string, value: unknown): Html =>
   new Html(`<script type="application/json" id="${escapeHtml(id)}">${JSON.stringify(value).replace(/</g, '\\u003c')}</script>`);
 
-export const iso = (at: Date | null): string => (at === null ? '' : at.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z'));
+export const iso = (at: Date | null): string =>
+  at === null
+    ? ''
+    : at
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d{3}Z$/, 'Z');
 
 export const time = (at: Date | null): Html => (at === null ? html`–` : html`<time datetime="${at.toISOString()}">${iso(at)}</time>`);
 
@@ -73,7 +79,8 @@ ${(layout.scripts ?? []).map((src) => html`<script defer src="${src}"></script>`
 <nav aria-label="Main">
 <span class="brand">at-worker</span>
 <ul>${NAV.map(
-  (item) => html`<li><a href="${item.href}"${item.section === layout.section ? new Html(' aria-current="page"') : ''}>${item.label}</a></li>`,
+  (item) =>
+    html`<li><a href="${item.href}"${item.section === layout.section ? new Html(' aria-current="page"') : ''}>${item.label}</a></li>`,
 )}</ul>
 </nav>
 <div class="access">${layout.access}</div>

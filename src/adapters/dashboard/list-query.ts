@@ -23,7 +23,8 @@ export const decodeListQuery = (params: URLSearchParams): E.Either<string, ListQ
     return value === '' ? null : value;
   };
   const status = field('status');
-  if (status !== null && !Status.is(status)) return E.left(`status must be one of ${TASK_STATUSES.join(', ')} (got ${JSON.stringify(status)})`);
+  if (status !== null && !Status.is(status))
+    return E.left(`status must be one of ${TASK_STATUSES.join(', ')} (got ${JSON.stringify(status)})`);
   const taskType = field('type');
   if (taskType !== null && taskType.length > MAX_TEXT) return E.left(`type must be at most ${MAX_TEXT} characters`);
   const errorText = field('error');

@@ -1,3 +1,4 @@
+import { maskUrlUserInfo } from '../../application/dashboard/mask-payload.js';
 import type { Overview } from '../../application/dashboard/ports.js';
 import { TASK_STATUSES } from '../../domain/index.js';
 import { durationText, html, jsonScript, page, time, type Html } from './html.js';
@@ -47,10 +48,12 @@ ${jsonScript('chart-data', chartData)}
 <details><summary>The same numbers as a table</summary>
 <table><caption>Per minute, last hour</caption>
 <thead><tr><th scope="col">Minute (UTC)</th><th scope="col" class="num">Claimed</th><th scope="col" class="num">Completed</th>
-<th scope="col" class="num">Failed</th><th scope="col" class="num">Lateness avg</th><th scope="col" class="num">Lateness max</th></tr></thead>
+<th scope="col" class="num">Failed</th>
+<th scope="col" class="num">Lateness avg</th><th scope="col" class="num">Lateness max</th></tr></thead>
 <tbody>${hour.map(
       (minute) => html`<tr><td>${time(minute.minute)}</td><td class="num">${minute.claimed}</td><td class="num">${minute.completed}</td>
-<td class="num">${minute.failed}</td><td class="num">${durationText(minute.latenessAvgMs)}</td><td class="num">${durationText(minute.latenessMaxMs)}</td></tr>`,
+<td class="num">${minute.failed}</td>
+<td class="num">${durationText(minute.latenessAvgMs)}</td><td class="num">${durationText(minute.latenessMaxMs)}</td></tr>`,
     )}</tbody></table>
 </details>
 </section>
@@ -85,8 +88,8 @@ ${
 <thead><tr><th scope="col">Type</th><th scope="col">Error</th><th scope="col" class="num">Tasks</th><th scope="col">Latest</th></tr></thead>
 <tbody>${overview.failures.map(
         (group) => html`<tr><td>${group.taskType}</td>
-<td><a href="${listHref({ ...NO_FILTER, status: 'failed', taskType: group.taskType, errorText: group.error === '' ? null : group.error })}">${
-          group.error === '' ? '(no message)' : group.error
+<td><a href="${listHref({ ...NO_FILTER, status: 'failed', taskType: group.taskType, errorText: group.error || null })}">${
+          group.error === '' ? '(no message)' : maskUrlUserInfo(group.error)
         }</a></td><td class="num">${group.count}</td><td>${time(group.lastAt)}</td></tr>`,
       )}</tbody></table>`
 }

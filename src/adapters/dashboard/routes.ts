@@ -37,14 +37,25 @@ const HTML_TYPE = 'text/html; charset=utf-8';
 const TASK_PATH = /^\/tasks\/([1-9]\d{0,18})$/;
 const ACTION_PATH = /^\/tasks\/([1-9]\d{0,18})\/(retry|cancel)$/;
 
-const htmlReply = (status: number, body: Html, headers?: Record<string, string>): Reply => ({ status, type: HTML_TYPE, body: body.text, ...(headers ? { headers } : {}) });
-const redirect = (location: string, headers: Record<string, string> = {}): Reply => ({ status: 303, type: 'text/plain', body: '', headers: { Location: location, ...headers } });
+const htmlReply = (status: number, body: Html, headers?: Record<string, string>): Reply => ({
+  status,
+  type: HTML_TYPE,
+  body: body.text,
+  ...(headers ? { headers } : {}),
+});
+const redirect = (location: string, headers: Record<string, string> = {}): Reply => ({
+  status: 303,
+  type: 'text/plain',
+  body: '',
+  headers: { Location: location, ...headers },
+});
 
 export const createRoutes = (deps: RouteDeps) => {
   const accessBar = (caller: Caller): Html => {
     if (!deps.access.actionsEnabled) return html`<span>Read-only</span>`;
     if (caller._tag === 'Session')
-      return html`<span>Signed in</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="${caller.csrf}"><button type="submit">Sign out</button></form>`;
+      return html`<span>Signed in</span><form method="post" action="/logout">
+<input type="hidden" name="csrf" value="${caller.csrf}"><button type="submit">Sign out</button></form>`;
     return html`<span>Read-only</span> <a href="/login">Sign in</a>`;
   };
   const refusal = (status: number, title: string, reason: string, caller: Caller): Reply =>
@@ -64,25 +75,45 @@ export const createRoutes = (deps: RouteDeps) => {
       const view = await readTaskPage(deps.store, deps.reader)(taskId);
       if (view === null) return refusal(404, `Task ${taskId}`, `No task ${taskId}: no row and no history.`, caller);
       const done = params.get('done');
-      const notice = done === 'retry' ? 'Retried: the task is pending again, due now.' : done === 'cancel' ? 'Cancelled: the task will not run.' : null;
+      const notice =
+        done === 'retry' ? 'Retried: the task is pending again, due now.' : done === 'cancel' ? 'Cancelled: the task will not run.' : null;
       return htmlReply(200, taskPage(taskId, view, caller, deps.access.actionsEnabled, accessBar(caller), notice));
     }
     if (path === '/login') {
       if (!deps.access.actionsEnabled) return refusal(403, 'Sign in', 'Actions are disabled: DASHBOARD_TOKEN is not set.', caller);
-      return htmlReply(200, page({ title: 'Sign in', section: 'task', access: accessBar(caller) }, html`<form method="post" action="/login">
-<p><label for="token">Dashboard token (DASHBOARD_TOKEN)</label><br><input id="token" name="token" type="password" autocomplete="current-password" required></p>
-<p><button type="submit">Sign in</button></p></form>`));
+      return htmlReply(
+        200,
+        page(
+          { title: 'Sign in', section: 'task', access: accessBar(caller) },
+          html`<form method="post" action="/login">
+<p><label for="token">Dashboard token (DASHBOARD_TOKEN)</label><br>
+<input id="token" name="token" type="password" autocomplete="current-password" required></p>
+<p><button type="submit">Sign in</button></p></form>`,
+        ),
+      );
     }
     const asset = deps.assets.get(path);
     if (asset !== undefined) return { status: 200, type: asset.contentType, body: asset.body, cache: 'public, max-age=3600' };
     return refusal(404, 'Not found', `No page ${path}.`, caller);
   };
 
-  const act = async (id: TaskId, action: 'retry' | 'cancel', caller: Caller, form: URLSearchParams, request: IncomingMessage): Promise<Reply> => {
+  const act = async (
+    id: TaskId,
+    action: 'retry' | 'cancel',
+    caller: Caller,
+    form: URLSearchParams,
+    request: IncomingMessage,
+  ): Promise<Reply> => {
     const refused = deps.access.checkAction(request, caller, form);
     if (refused !== null) return refusal(refused.status, 'Refused', `Nothing changed: ${refused.reason}.`, caller);
     const result = action === 'retry' ? await retryTask(deps.store)(id) : await cancelTask(deps.store)(id);
-    if (E.isLeft(result)) return refusal(result.left._tag === 'TaskNotFound' ? 404 : 409, 'Refused', `Nothing changed: ${describeRefusal(result.left)}.`, caller);
+    if (E.isLeft(result))
+      return refusal(
+        result.left._tag === 'TaskNotFound' ? 404 : 409,
+        'Refused',
+        `Nothing changed: ${describeRefusal(result.left)}.`,
+        caller,
+      );
     deps.logger.info(`[Dashboard] Task ${id}: ${action} by an operator`, { task_id: id, action });
     return redirect(`/tasks/${id}?done=${action}`);
   };
@@ -91,7 +122,8 @@ export const createRoutes = (deps: RouteDeps) => {
     const form = await readForm(request);
     if (E.isLeft(form)) return refusal(413, 'Refused', form.left, caller);
     const action = ACTION_PATH.exec(path);
-    if (action?.[1] !== undefined && (action[2] === 'retry' || action[2] === 'cancel')) return act(action[1], action[2], caller, form.right, request);
+    if (action?.[1] !== undefined && (action[2] === 'retry' || action[2] === 'cancel'))
+      return act(action[1], action[2], caller, form.right, request);
     if (path === '/login') {
       const origin = deps.access.checkOrigin(request);
       if (origin !== null) return refusal(origin.status, 'Sign in', origin.reason, caller);

@@ -29,7 +29,9 @@ export interface DashboardServer {
 // Pages are built from the database's words (task types, errors, payloads): nothing may load from
 // elsewhere, run inline, or frame the page; JSON data blocks are not scripts and need no exception.
 const SECURITY_HEADERS = {
-  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'X-Content-Type-Options': 'nosniff',
   // same-origin, not no-referrer: with no-referrer, Chromium sends `Origin: null` on this
   // dashboard's own form posts, and the Origin check (access.ts) could not tell them from a forgery.
@@ -46,8 +48,11 @@ export const startDashboardServer = async (options: DashboardOptions): Promise<D
     void routes(request)
       .then((reply) => send(response, reply, options.scrub))
       .catch((cause: unknown) => {
-        options.logger.warn(`[Dashboard] ${request.method} ${new URL(request.url ?? '/', 'http://x').pathname} failed: ${errorMessage(cause)}`);
-        if (!response.headersSent) send(response, { status: 500, type: 'text/plain; charset=utf-8', body: `error: ${errorMessage(cause)}\n` }, options.scrub);
+        options.logger.warn(
+          `[Dashboard] ${request.method} ${new URL(request.url ?? '/', 'http://x').pathname} failed: ${errorMessage(cause)}`,
+        );
+        if (!response.headersSent)
+          send(response, { status: 500, type: 'text/plain; charset=utf-8', body: `error: ${errorMessage(cause)}\n` }, options.scrub);
         else response.destroy();
       });
   });
@@ -56,7 +61,9 @@ export const startDashboardServer = async (options: DashboardOptions): Promise<D
     server.listen({ port: options.port, ...(options.host === undefined ? {} : { host: options.host }) }, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  options.logger.info(`[Dashboard] Listening on port ${port} (${access.actionsEnabled ? 'actions need DASHBOARD_TOKEN' : 'read-only'})`, { port });
+  options.logger.info(`[Dashboard] Listening on port ${port} (${access.actionsEnabled ? 'actions need DASHBOARD_TOKEN' : 'read-only'})`, {
+    port,
+  });
   return {
     port,
     close: () =>

@@ -1,3 +1,4 @@
+import { maskPayload, maskUrlUserInfo } from '../../application/dashboard/mask-payload.js';
 import type { TaskPage } from '../../application/dashboard/task-page.js';
 import type { RecordedEvent } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
@@ -14,20 +15,38 @@ interface TimelineRow {
   readonly note: string;
 }
 
+/** An event's text as shown: details masked like a payload, URLs in errors without user-info. */
 const timelineRow = (recorded: RecordedEvent): TimelineRow => {
+  const row = describeEvent(recorded);
+  return { ...row, error: row.error === null ? null : maskUrlUserInfo(row.error), note: maskUrlUserInfo(row.note) };
+};
+
+const describeEvent = (recorded: RecordedEvent): TimelineRow => {
   if (recorded._tag === 'Undecodable') {
-    return { seq: recorded.seq, at: recorded.occurredAt, type: recorded.eventType, worker: recorded.workerId, attempt: null, error: null,
-      note: `cannot be read: ${recorded.error}` };
+    return {
+      seq: recorded.seq,
+      at: recorded.occurredAt,
+      type: recorded.eventType,
+      worker: recorded.workerId,
+      attempt: null,
+      error: null,
+      note: `cannot be read: ${recorded.error}`,
+    };
   }
   const event = recorded.event;
   const base = { seq: recorded.seq, at: event.at, type: event.type, worker: event.workerId };
   switch (event.type) {
     case 'scheduled':
-      return { ...base, attempt: null, error: null, note: `${event.taskType}, due ${event.executeAt.toISOString()}, up to ${event.maxAttempts} attempts` };
+      return {
+        ...base,
+        attempt: null,
+        error: null,
+        note: `${event.taskType}, due ${event.executeAt.toISOString()}, up to ${event.maxAttempts} attempts`,
+      };
     case 'claimed':
       return { ...base, attempt: event.attempt, error: null, note: '' };
     case 'completed':
-      return { ...base, attempt: event.attempt, error: null, note: JSON.stringify(event.details) };
+      return { ...base, attempt: event.attempt, error: null, note: JSON.stringify(maskPayload(event.details)) };
     case 'retry_scheduled':
       return { ...base, attempt: event.attempt, error: event.error, note: `retry at ${event.retryAt.toISOString()}` };
     case 'failed':
@@ -37,7 +56,12 @@ const timelineRow = (recorded: RecordedEvent): TimelineRow => {
     case 'released':
       return { ...base, attempt: event.attempt, error: null, note: event.reason };
     case 'rescheduled':
-      return { ...base, attempt: null, error: null, note: `by an operator: due ${event.executeAt.toISOString()}, up to ${event.maxAttempts} attempts` };
+      return {
+        ...base,
+        attempt: null,
+        error: null,
+        note: `by an operator: due ${event.executeAt.toISOString()}, up to ${event.maxAttempts} attempts`,
+      };
     case 'cancelled':
       return { ...base, attempt: null, error: null, note: 'by an operator' };
   }
@@ -57,7 +81,14 @@ const actions = (view: TaskPage, id: TaskId, caller: Caller, actionsEnabled: boo
   )}</div>`;
 };
 
-export const taskPage = (id: TaskId, view: TaskPage, caller: Caller, actionsEnabled: boolean, access: Html, notice: string | null): Html => {
+export const taskPage = (
+  id: TaskId,
+  view: TaskPage,
+  caller: Caller,
+  actionsEnabled: boolean,
+  access: Html,
+  notice: string | null,
+): Html => {
   const rows = view.history.map(timelineRow);
   const task = view.task;
   return page(
@@ -74,7 +105,7 @@ ${
 <dt>Due</dt><dd>${time(task.executeAt)}</dd>
 <dt>Last change</dt><dd>${time(task.updatedAt)}</dd>
 ${task.owner === null ? '' : html`<dt>Last worker</dt><dd>${task.owner}</dd>`}
-${task.errorMessage === null ? '' : html`<dt>Error</dt><dd class="error">${task.errorMessage}</dd>`}
+${task.errorMessage === null ? '' : html`<dt>Error</dt><dd class="error">${maskUrlUserInfo(task.errorMessage)}</dd>`}
 </dl>`
 }
 ${actions(view, id, caller, actionsEnabled)}
@@ -83,14 +114,16 @@ ${actions(view, id, caller, actionsEnabled)}
 ${
   view.verify.length === 0
     ? html`<p id="verify-result" class="ok">The row agrees with its history (what <code>at-worker verify ${id}</code> checks).</p>`
-    : html`<div id="verify-result" class="problem"><p>The row and its history disagree:</p><ul>${view.verify.map((problem) => html`<li>${problem}</li>`)}</ul></div>`
+    : html`<div id="verify-result" class="problem"><p>The row and its history disagree:</p>
+<ul>${view.verify.map((problem) => html`<li>${problem}</li>`)}</ul></div>`
 }
 </section>
 <section aria-labelledby="timeline-title">
 <h2 id="timeline-title">Timeline</h2>
 <table id="timeline"><caption>Every event in task_events for task ${id}, oldest first</caption>
 <thead><tr><th scope="col" class="num">Seq</th><th scope="col">Time (UTC)</th><th scope="col" class="num">After previous</th>
-<th scope="col">Event</th><th scope="col">Worker</th><th scope="col" class="num">Attempt</th><th scope="col">Error</th><th scope="col">Details</th></tr></thead>
+<th scope="col">Event</th><th scope="col">Worker</th>
+<th scope="col" class="num">Attempt</th><th scope="col">Error</th><th scope="col">Details</th></tr></thead>
 <tbody>${rows.map((row, index) => {
       const previous = rows[index - 1]?.at ?? null;
       const since = previous === null || row.at === null ? null : row.at.getTime() - previous.getTime();

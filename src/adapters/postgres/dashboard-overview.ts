@@ -154,7 +154,8 @@ const minutes = async (db: CommonQueryMethods): Promise<MinuteActivity[]> => {
     SELECT m.minute, coalesce(e.claimed, 0)::float8 AS claimed, coalesce(e.completed, 0)::float8 AS completed,
            coalesce(e.failed, 0)::float8 AS failed,
            round(l.avg_ms)::float8 AS lateness_avg_ms, round(l.max_ms)::float8 AS lateness_max_ms
-      FROM generate_series(date_trunc('minute', now()) - interval '59 minutes', date_trunc('minute', now()), interval '1 minute') AS m(minute)
+      FROM generate_series(date_trunc('minute', now()) - interval '59 minutes', date_trunc('minute', now()),
+                           interval '1 minute') AS m(minute)
       LEFT JOIN ended AS e ON e.minute = m.minute
       LEFT JOIN lateness AS l ON l.minute = m.minute
      ORDER BY m.minute`);

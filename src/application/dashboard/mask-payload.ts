@@ -9,12 +9,15 @@
 export const MASK = '***';
 
 // `pass` alone is nodemailer's name for the SMTP password (auth: { user, pass }).
-const SENSITIVE_NAME = /authorization|auth$|^auth|cookie|^pass$|passw|pwd|secret|token|api[-_]?key|private[-_]?key|signature|credential|session/i;
+const SENSITIVE_NAME =
+  /authorization|auth$|^auth|cookie|^pass$|passw|pwd|secret|token|api[-_]?key|private[-_]?key|signature|credential|session/i;
 
 export const isSensitiveName = (name: string): boolean => SENSITIVE_NAME.test(name);
 
-// scheme://user:password@host → scheme://***@host; only the user-info, the host stays readable.
-const URL_USER_INFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^/?#@\s]*)@/gi;
+// scheme://user:password@host → scheme://***@host. Up to the last `@` of the URL's text, not the first
+// `/`, `?` or `#`: an unencoded one in a password would end the authority early and leave the rest of
+// the password showing. An `@` later in a path costs the host's name on screen; never the password.
+const URL_USER_INFO = /\b([a-z][a-z0-9+.-]*:\/\/)\S*@/gi;
 
 export const maskUrlUserInfo = (text: string): string => text.replace(URL_USER_INFO, `$1${MASK}@`);
 

@@ -35,5 +35,11 @@ export const readTaskPage =
     }
     const history = await store.taskHistory(id);
     if (history.length === 0) return null;
-    return { task: null, payload: null, createdAt: null, history, verify: ['the row is gone from scheduled_tasks; only its history remains'] };
+    return {
+      task: null,
+      payload: null,
+      createdAt: null,
+      history,
+      verify: ['the row is gone from scheduled_tasks; only its history remains'],
+    };
   };
