@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
-import { percentile, repoRoot, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
+import { cpuMs, percentile, repoRoot, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
 import { INSERT_DUE_NOW } from './throughput.js';
 
 /**
@@ -53,10 +53,31 @@ export const fillDashboardTables = async (url: string): Promise<void> =>
     await client.query('VACUUM ANALYZE task_events');
   });
 
+// Connections are told apart by application_name, so the CPU of each side's PostgreSQL backends can
+// be read from /proc while other databases on the same server are busy.
+const DASHBOARD_APP = 'atw-bench-dashboard';
+const WORKER_APP = 'atw-bench-worker';
+
+const withApplicationName = (url: string, name: string): string => {
+  const parsed = new URL(url);
+  parsed.searchParams.set('application_name', name);
+  return parsed.toString();
+};
+
+/** CPU time so far of the backends serving `application` in this database. */
+const backendsCpuMs = (url: string, application: string): Promise<number> =>
+  withClient(url, async (client) => {
+    const result = await client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1',
+      [application],
+    );
+    return result.rows.reduce((sum, row) => sum + cpuMs(row.pid), 0);
+  });
+
 /** `at-worker dashboard` as its own process, as an operator runs it; resolves once it listens. */
-export const startDashboard = async (databaseUrl: string): Promise<{ url: string; stop: () => Promise<void> }> => {
+export const startDashboard = async (databaseUrl: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> => {
   const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js'), 'dashboard', '--port', '0'], {
-    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: withApplicationName(databaseUrl, DASHBOARD_APP), LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
@@ -71,6 +92,7 @@ export const startDashboard = async (databaseUrl: string): Promise<{ url: string
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? 0,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -135,15 +157,30 @@ const PAGES = (): Record<string, string> => {
   };
 };
 
-/** 10,000 tasks due now, one worker started for them; the sink's rate from first to last arrival. */
-const burstOnce = async (url: string, sink: Sink, settings: WorkerSettings): Promise<number | null> => {
+interface BurstMeasure {
+  readonly sinkPerSec: number | null;
+  /** The worker process and its backends, from its start to the last arrival. */
+  readonly burstCpuMs: number;
+  /** The dashboard process and its backends, over the same time. */
+  readonly dashboardCpuMs: number;
+}
+
+/**
+ * 10,000 tasks due now, one worker started for them: the sink's rate from first to last arrival,
+ * and the CPU the burst and the dashboard each used meanwhile (read before the worker stops, while
+ * its backends still exist).
+ */
+const burstOnce = async (url: string, sink: Sink, settings: WorkerSettings, dashboard: { pid: number }): Promise<BurstMeasure> => {
   await withClient(url, (client) => client.query(INSERT_DUE_NOW, [`${sink.url}/`, 10_000]));
   await sink.reset();
-  const worker = startWorker(url, settings, { WORKER_ID: 'bench-dashboard' });
+  const dashboardBefore = cpuMs(dashboard.pid) + (await backendsCpuMs(url, DASHBOARD_APP));
+  const worker = startWorker(withApplicationName(url, WORKER_APP), settings, { WORKER_ID: 'bench-dashboard' });
   try {
     const stats = await sink.waitForUnique(10_000, 120_000);
     const span = (stats.last - stats.first) / 1000;
-    return span > 0 ? Math.round(9_999 / span) : null;
+    const burstCpuMs = cpuMs(worker.pid) + (await backendsCpuMs(url, WORKER_APP));
+    const dashboardCpuMs = cpuMs(dashboard.pid) + (await backendsCpuMs(url, DASHBOARD_APP)) - dashboardBefore;
+    return { sinkPerSec: span > 0 ? Math.round(9_999 / span) : null, burstCpuMs, dashboardCpuMs };
   } finally {
     await worker.stop();
   }
@@ -177,13 +214,17 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
       const alone: number[] = [];
       const withDashboard: number[] = [];
       const served: number[] = [];
+      const shares: number[] = [];
       for (const mode of ['alone', 'with', 'with', 'alone'] as const) {
         progress(`dashboard: burst of 10,000 tasks, ${mode === 'alone' ? 'no one on the dashboard' : 'an operator busy on the dashboard'}`);
         const stop = mode === 'with' ? operatorLoad(dashboard.url) : null;
-        const rate = await burstOnce(database.url, sink, settings);
+        const burst = await burstOnce(database.url, sink, settings, dashboard);
         const load = await stop?.();
-        if (load !== undefined) served.push(load.pages);
-        if (rate !== null) (mode === 'alone' ? alone : withDashboard).push(rate);
+        if (load !== undefined) {
+          served.push(load.pages);
+          shares.push(Math.round((1000 * burst.dashboardCpuMs) / (burst.burstCpuMs + burst.dashboardCpuMs)) / 10);
+        }
+        if (burst.sinkPerSec !== null) (mode === 'alone' ? alone : withDashboard).push(burst.sinkPerSec);
       }
       const ratio = (median(withDashboard) ?? 0) / (median(alone) ?? 1);
       return {
@@ -192,8 +233,12 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
         pages,
         burst_sink_per_sec_alone: alone,
         burst_sink_per_sec_with_dashboard: withDashboard,
-        dashboard_pages_during_bursts: served,
         burst_ratio_with_to_alone: Math.round(ratio * 1000) / 1000,
+        dashboard_pages_during_bursts: served,
+        // What the dashboard (its process and its PostgreSQL backends) took of the CPU that it and the
+        // burst (worker and backends) used together: on a machine whose cores the burst keeps busy, the
+        // share of throughput it can cost at most, whatever else the machine runs.
+        dashboard_cpu_share_percent: shares,
       };
     } finally {
       await dashboard.stop();
