@@ -84,7 +84,8 @@ const failureSection = (overview: Overview): Html => html`<section aria-labelled
 ${
   overview.failures.length === 0
     ? html`<p>No failed tasks.</p>`
-    : html`<table id="failure-groups"><caption>Failed tasks, grouped by type and the start of their error; most frequent first</caption>
+    : html`<table id="failure-groups">
+<caption>The latest ${overview.failureSample} failed tasks at most, grouped by type and the start of their error; most frequent first</caption>
 <thead><tr><th scope="col">Type</th><th scope="col">Error</th><th scope="col" class="num">Tasks</th><th scope="col">Latest</th></tr></thead>
 <tbody>${overview.failures.map(
         (group) => html`<tr><td>${group.taskType}</td>

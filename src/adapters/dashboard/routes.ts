@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import * as E from 'fp-ts/lib/Either.js';
+import { cachedOverview } from '../../application/dashboard/overview-cache.js';
 import { readTaskPage } from '../../application/dashboard/task-page.js';
 import type { DashboardReader } from '../../application/dashboard/ports.js';
 import { cancelTask, retryTask, type ChangeRefusal } from '../../application/operator/change-task.js';
@@ -31,6 +32,9 @@ interface RouteDeps {
   readonly logger: Logger;
 }
 
+// Fresh enough for a glance (the page shows when it was read), and at most one overview read per
+// 10 s however many people look or reload: see overview-cache.ts.
+const OVERVIEW_MAX_AGE_MS = 10_000;
 // A page is a glance and a scroll; 50 rows load fast and keep the keyset step small.
 const PAGE_SIZE = 50;
 const HTML_TYPE = 'text/html; charset=utf-8';
@@ -61,8 +65,10 @@ export const createRoutes = (deps: RouteDeps) => {
   const refusal = (status: number, title: string, reason: string, caller: Caller): Reply =>
     htmlReply(status, page({ title, section: 'task', access: accessBar(caller) }, html`<p id="refusal" role="alert">${reason}</p>`));
 
+  const overview = cachedOverview(deps.reader, OVERVIEW_MAX_AGE_MS, () => performance.now());
+
   const get = async (path: string, params: URLSearchParams, caller: Caller): Promise<Reply> => {
-    if (path === '/') return htmlReply(200, overviewPage(await deps.reader.overview(deps.stuckTimeoutMs), accessBar(caller)));
+    if (path === '/') return htmlReply(200, overviewPage(await overview(deps.stuckTimeoutMs), accessBar(caller)));
     if (path === '/tasks') {
       const query = decodeListQuery(params);
       if (E.isLeft(query)) return refusal(400, 'Tasks', `Bad filter: ${query.left}`, caller);

@@ -6,6 +6,9 @@ import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
 // Lists on the overview stay short: it is a glance; the task list pages through the rest.
 const LIST_LIMIT = 10;
+// Failures are grouped over the latest this many failed tasks (newest by id, through the index of
+// migration 0004): what is failing now, at a bounded cost however many failures have piled up.
+const FAILURE_SAMPLE = 1000;
 // Errors differing only after this many characters (an id, a timestamp at the end) group together.
 const ERROR_GROUP_CHARS = 120;
 
@@ -63,8 +66,11 @@ export const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promis
         await tx.query(sql.unsafe`
           SELECT task_type, left(coalesce(error_message, ''), ${ERROR_GROUP_CHARS}) AS error,
                  count(*)::float8 AS count, max(updated_at) AS last_at
-            FROM scheduled_tasks
-           WHERE status = 'failed'
+            FROM (SELECT task_type, error_message, updated_at
+                    FROM scheduled_tasks
+                   WHERE status = 'failed'
+                   ORDER BY id DESC
+                   LIMIT ${FAILURE_SAMPLE}) AS latest
            GROUP BY 1, 2
            ORDER BY count(*) DESC, max(updated_at) DESC
            LIMIT ${LIST_LIMIT}`)
@@ -102,6 +108,7 @@ export const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promis
           silentForSeconds: row.silent_for_seconds,
         })),
       },
+      failureSample: FAILURE_SAMPLE,
       failures: failures.map((row) => ({ taskType: row.task_type, error: row.error, count: row.count, lastAt: row.last_at })),
       workers: workers.map((row) => ({
         workerId: row.worker_id,

@@ -39,7 +39,9 @@ export interface Overview {
   readonly countsByStatus: Readonly<Record<TaskStatus, number>>;
   readonly lastHour: readonly MinuteActivity[];
   readonly stuck: { readonly timeoutMs: number; readonly oldest: readonly StuckTaskSummary[] };
+  /** Grouped over the latest `failureSample` failed tasks only: what is failing now, at a bounded cost. */
   readonly failures: readonly FailureGroup[];
+  readonly failureSample: number;
   readonly workers: readonly WorkerSeen[];
 }
 
