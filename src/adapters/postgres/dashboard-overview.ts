@@ -43,6 +43,9 @@ const NowRow = t.type({ now: DateFromRow });
 export const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promise<Overview> =>
   pool.transaction(async (tx) => {
     await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
+    // One process per query: parallel workers would finish the count sooner by taking cores from the
+    // workers' claims and completions, which matter more than a page a few hundred ms faster.
+    await tx.query(sql.unsafe`SET LOCAL max_parallel_workers_per_gather = 0`);
     const [now] = decodeRows(NowRow, 'overview now', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows);
     const countsByStatus = await statusCounts(tx);
     const lastHour = await minutes(tx);
