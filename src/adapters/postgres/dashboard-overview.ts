@@ -145,12 +145,13 @@ const minutes = async (db: CommonQueryMethods): Promise<MinuteActivity[]> => {
         FROM task_events
        WHERE occurred_at >= date_trunc('minute', now()) - interval '59 minutes'
     ), late AS (
-      SELECT date_trunc('minute', c.occurred_at) AS minute,
-             extract(epoch FROM c.occurred_at - coalesce((p.data->>'execute_at')::timestamptz,
-                                                         (p.data->>'retry_at')::timestamptz, p.occurred_at)) * 1000 AS ms
+      SELECT date_trunc('minute', c.occurred_at) AS minute, extract(epoch FROM c.occurred_at - d.due) * 1000 AS ms
         FROM recent AS c
         JOIN task_events AS p ON p.task_id = c.task_id AND p.seq = c.seq - 1
-       WHERE c.event_type = 'claimed'
+       CROSS JOIN LATERAL (SELECT coalesce((p.data->>'execute_at')::timestamptz, (p.data->>'retry_at')::timestamptz,
+                                           p.occurred_at) AS due) AS d
+       -- A task scheduled at '-infinity' (due since forever) has no lateness; subtracting would fail the page.
+       WHERE c.event_type = 'claimed' AND isfinite(d.due)
     ), ended AS (
       SELECT date_trunc('minute', occurred_at) AS minute,
              count(*) FILTER (WHERE event_type = 'claimed') AS claimed,
