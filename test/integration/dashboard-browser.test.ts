@@ -63,6 +63,13 @@ describe('dashboard in a browser', () => {
     await until(async () => (await db.task(failedId)).status === 'failed', 30_000, 'the failing task to fail');
     await until(async () => (await db.statusCounts())['completed'] === 12, 30_000, 'the other tasks to complete');
     expect(await worker.stop()).toBe(0);
+    // A task due since '-infinity' (plain SQL allows it), claimed: the overview's lateness must skip it.
+    const dueForever = await db.client.query<{ id: string }>(
+      `INSERT INTO scheduled_tasks (task_type, payload, execute_at) VALUES ('http_callback', $1, '-infinity') RETURNING id`,
+      [JSON.stringify({ url: receiver.url('/ok'), data: {} })],
+    );
+    await db.client.query(`SELECT * FROM at_worker_claim_due_tasks('worker-b', 1)`);
+    expect((await db.task(dueForever.rows[0]!.id)).status).toBe('processing');
     ({ process: dashboard, base } = await startDashboard({ DASHBOARD_TOKEN: TOKEN }));
     ({ process: readOnly, base: readOnlyBase } = await startDashboard({}));
     ({ browser, close: closeBrowser } = await launchBrowser());
@@ -106,7 +113,7 @@ describe('dashboard in a browser', () => {
     const page = await open(`${base}/`);
     const shown = Object.fromEntries((await cells(page, '#status-counts')).map(([status, count]) => [status, Number(count)]));
     const stored = await db.statusCounts();
-    expect(shown).toEqual({ pending: stored['pending'] ?? 0, processing: 0, completed: 12, failed: 1, cancelled: 0 });
+    expect(shown).toEqual({ pending: stored['pending'] ?? 0, processing: 1, completed: 12, failed: 1, cancelled: 0 });
     expect(stored['pending']).toBe(1);
     await page.waitForSelector('#throughput-chart canvas');
     await page.waitForSelector('#lateness-chart canvas');
@@ -232,7 +239,7 @@ describe('dashboard in a browser', () => {
     await page.focus('#f-type');
     await page.keyboard.type('http_callback');
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
-    expect((await cells(page, '#task-list')).length).toBe(14);
+    expect((await cells(page, '#task-list')).length).toBe(15);
     await page.close();
   });
 });

@@ -27,13 +27,19 @@ export const overviewPage = (overview: Overview, access: Html): Html => {
 <section aria-labelledby="counts-title">
 <h2 id="counts-title">Tasks by status</h2>
 <table class="counts" id="status-counts">
-<caption>Tasks in scheduled_tasks, ${total} in all</caption>
+<caption>Tasks in scheduled_tasks, ${overview.estimated.length === 0 ? '' : 'about '}${total} in all</caption>
 <thead><tr><th scope="col">Status</th><th scope="col" class="num">Tasks</th></tr></thead>
 <tbody>${TASK_STATUSES.map(
       (status) => html`<tr data-status="${status}"><th scope="row"><a href="${listHref({ ...NO_FILTER, status })}">${status}</a></th>
-<td class="num">${overview.countsByStatus[status]}</td></tr>`,
+<td class="num">${overview.estimated.includes(status) ? '≈ ' : ''}${overview.countsByStatus[status]}</td></tr>`,
     )}</tbody>
 </table>
+${
+  overview.estimated.length === 0
+    ? ''
+    : html`<p class="note">≈: estimated from the table's statistics (counting every one of a large table on each look would take
+CPU from the workers); the other counts are exact. <code>at-worker stats</code> counts exactly.</p>`
+}
 </section>
 <section aria-labelledby="hour-title">
 <h2 id="hour-title">Last hour</h2>
@@ -85,7 +91,8 @@ ${
   overview.failures.length === 0
     ? html`<p>No failed tasks.</p>`
     : html`<table id="failure-groups">
-<caption>The latest ${overview.failureSample} failed tasks at most, grouped by type and the start of their error; most frequent first</caption>
+<caption>The latest ${overview.failureSample} failed tasks at most, grouped by type and the start of their error;
+most frequent first</caption>
 <thead><tr><th scope="col">Type</th><th scope="col">Error</th><th scope="col" class="num">Tasks</th><th scope="col">Latest</th></tr></thead>
 <tbody>${overview.failures.map(
         (group) => html`<tr><td>${group.taskType}</td>

@@ -37,6 +37,11 @@ export interface WorkerSeen {
 export interface Overview {
   readonly readAt: Date;
   readonly countsByStatus: Readonly<Record<TaskStatus, number>>;
+  /**
+   * Statuses whose count is an estimate (on a large table, 'completed': the table's live-row
+   * statistic minus the exact counts of the others); empty when every count is exact.
+   */
+  readonly estimated: readonly TaskStatus[];
   readonly lastHour: readonly MinuteActivity[];
   readonly stuck: { readonly timeoutMs: number; readonly oldest: readonly StuckTaskSummary[] };
   /** Grouped over the latest `failureSample` failed tasks only: what is failing now, at a bounded cost. */
