@@ -7,7 +7,7 @@ import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 // Lists on the overview stay short: it is a glance; the task list pages through the rest.
 const LIST_LIMIT = 10;
 // Failures are grouped over the latest this many failed tasks (newest by id, through the index of
-// migration 0005): what is failing now, at a bounded cost however many failures have piled up.
+// migration 0007): what is failing now, at a bounded cost however many failures have piled up.
 const FAILURE_SAMPLE = 1000;
 // Errors differing only after this many characters (an id, a timestamp at the end) group together.
 const ERROR_GROUP_CHARS = 120;

@@ -26,7 +26,7 @@ const likeLiteral = (text: string): string => text.replace(/[\\%_]/g, (char) => 
  * One page of tasks, newest (highest id) first. Keyset: the next page starts below the last id
  * shown, so page 1,000 costs what page 1 does, where OFFSET would read and drop every row before it.
  * Only the filters given become conditions, so the planner sees each query as it is; the primary key
- * serves the order, and the indexes of migration 0005 the filters few rows match (failed or
+ * serves the order, and the indexes of migration 0007 the filters few rows match (failed or
  * cancelled, an error's text, a time range).
  */
 export const listTasks = async (

@@ -1,4 +1,4 @@
--- Migration 0005: indexes for the operator dashboard (`at-worker dashboard`, docs/dashboard.md).
+-- Migration 0007: indexes for the operator dashboard (`at-worker dashboard`, docs/dashboard.md).
 --
 -- The task list pages newest first by id (the primary key), so an unfiltered page or a filter most
 -- rows match reads about one page of rows. A filter few rows match would read the whole key instead;
