@@ -79,10 +79,16 @@ export type RecordedEvent =
       readonly error: string;
     };
 
-/** A row and its whole history, for verify. */
+/**
+ * A task id with its row and its whole history, for verify. `task` is null for a history whose row
+ * is gone; `removedByRetention` says whether retention recorded removing it (always false while the
+ * schema has no retention record, or the row is there).
+ */
 export interface TaskWithHistory {
-  readonly task: TaskRecord;
+  readonly id: TaskId;
+  readonly task: TaskRecord | null;
   readonly history: readonly RecordedEvent[];
+  readonly removedByRetention: boolean;
 }
 
 export interface StuckTaskSummary {
