@@ -21,6 +21,8 @@ export interface ScheduledEvent extends EventBase {
   readonly payloadSha256?: string;
   /** The task's task_uuid; absent from events written before it existed. */
   readonly taskUuid?: string | null;
+  /** The idempotency key it was scheduled with, if any. */
+  readonly key?: string;
 }
 export interface ClaimedEvent extends EventBase {
   readonly type: 'claimed';

@@ -74,4 +74,4 @@ export const callbackTask = (payload: unknown, id = String(nextId++)): ClaimedTa
   claimedAt: new Date(),
 });
 
-export const neverAborted = new AbortController().signal;
+export const neverAborted: AbortSignal = new AbortController().signal;

@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
+import type { Queries } from './operator-schedule.js';
 import type { RecordedEvent, TaskWithHistory } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { taskColumns, TaskRow, toRecordedEvent, toTaskRecord } from './operator-rows.js';
@@ -9,7 +10,7 @@ import { decodeRows, Int8String } from './rows.js';
 const EventRow = t.type({ seq: t.number, event_type: t.unknown, worker_id: t.unknown, occurred_at: t.unknown, data: t.unknown });
 
 /** A task's history in seq order: one range scan of the (task_id, seq) primary key. */
-export const taskHistory = async (db: CommonQueryMethods, id: TaskId): Promise<RecordedEvent[]> => {
+export const taskHistory = async (db: Queries, id: TaskId): Promise<RecordedEvent[]> => {
   const result = await db.query(sql.unsafe`
     SELECT seq, event_type, worker_id, occurred_at, data
       FROM task_events
@@ -35,9 +36,9 @@ const JoinedRow = t.union([t.intersection([TaskRow, EventColumns]), t.intersecti
  * Whether a task without a row was removed by retention: asked of the storage migrations'
  * at_worker_removed_by_retention(bigint) when the schema has it, otherwise never (false).
  */
-const removedByRetention = async (db: CommonQueryMethods) => {
-  const present = await db.oneFirst(sql.unsafe`SELECT to_regprocedure('at_worker_removed_by_retention(bigint)') IS NOT NULL`);
-  return present === true
+const removedByRetention = async (db: Queries) => {
+  const found = await db.query(sql.unsafe`SELECT to_regprocedure('at_worker_removed_by_retention(bigint)') IS NOT NULL AS present`);
+  return (found.rows[0] as { present?: unknown } | undefined)?.present === true
     ? sql.fragment`CASE WHEN t.id IS NULL THEN at_worker_removed_by_retention(page.id) ELSE false END`
     : sql.fragment`false`;
 };
@@ -73,7 +74,7 @@ export const tasksWithHistory = async (
 };
 
 /** One task's row and history; null when it has neither. */
-export const taskWithHistory = async (db: CommonQueryMethods, id: TaskId): Promise<TaskWithHistory | null> => {
+export const taskWithHistory = async (db: Queries, id: TaskId): Promise<TaskWithHistory | null> => {
   const retention = await removedByRetention(db);
   const result = await db.query(sql.unsafe`
     WITH page AS (SELECT ${id}::bigint AS id)
