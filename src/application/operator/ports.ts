@@ -130,6 +130,8 @@ export interface TaskStats {
   readonly stuck: { readonly count: number; readonly timeoutMs: number; readonly oldest: readonly StuckTaskSummary[] };
   readonly success: { readonly completed: number; readonly failed: number; readonly ratePercent: number | null };
   readonly completionTimes: readonly { readonly taskType: string; readonly completed: number; readonly avgSeconds: number }[];
+  /** Pending tasks, by type, that no worker seen within the stuck timeout serves (they wait for one). */
+  readonly nobodyServes: readonly { readonly taskType: string; readonly pending: number }[];
   readonly lastAttempt: { readonly count: number; readonly latest: readonly LastAttemptTask[] };
 }
 
