@@ -47,10 +47,11 @@ export const claimDueTasks = async (
   workerId: WorkerId,
   limit: number,
   onRefused: (refused: RefusedClaim) => void = () => undefined,
+  cannotRun: readonly string[] = [],
   withTraceparent = false,
 ): Promise<ClaimedTask[]> => {
   if (limit <= 0) return [];
-  const result = await db.query(withTraceparent ? tracedClaim(workerId, limit) : claim(workerId, limit));
+  const result = await db.query(withTraceparent ? tracedClaim(workerId, limit, cannotRun) : claim(workerId, limit, cannotRun));
   const rows = decodeRows(ClaimRow, 'claimDueTasks', result.rows);
   for (const row of rows) {
     if (row.refusal !== null) onRefused({ id: row.id, taskType: row.task_type, reason: row.refusal });
@@ -70,12 +71,12 @@ export const claimDueTasks = async (
   }));
 };
 
-const claim = (workerId: WorkerId, limit: number) =>
+const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
   prepared(
     'at_worker_claim_due_tasks',
     sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
                       locked_at, refusal, task_uuid
-                 FROM at_worker_claim_due_tasks(${workerId}, ${limit})`,
+                 FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')})`,
   );
 
 /**
@@ -85,11 +86,11 @@ const claim = (workerId: WorkerId, limit: number) =>
  * task inserted after that snapshot and claimed by the same call reads no traceparent: its attempt
  * starts a trace of its own.
  */
-const tracedClaim = (workerId: WorkerId, limit: number) =>
+const tracedClaim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
   prepared(
     'at_worker_claim_due_tasks_traced',
     sql.unsafe`SELECT c.id, c.task_type, c.payload::text AS payload_json, c.attempts, c.max_attempts, c.execute_at, c.locked_by,
                       c.claim_token, c.locked_at, c.refusal, c.task_uuid, s.traceparent
-                 FROM at_worker_claim_due_tasks(${workerId}, ${limit}) c
+                 FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')}) c
                  LEFT JOIN scheduled_tasks s ON s.id = c.id`,
   );
