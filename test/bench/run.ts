@@ -7,6 +7,7 @@ import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettin
 import { runDashboardBench } from './dashboard.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { runScheduling } from './scheduling.js';
+import { runTracingBench } from './tracing.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
 
 /**
@@ -19,7 +20,7 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard'] as const;
+const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'tracing'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
@@ -32,7 +33,8 @@ const DEFAULTS: WorkerSettings = { concurrency: 10, batchSize: 10, prefetch: 0, 
 const V8_DEFAULT_HEAP = ['--max-semi-space-size=0', '--heap-growing-percent=0'];
 
 const parseArgs = (argv: readonly string[]) => {
-  let only: Scenario[] = [...SCENARIOS];
+  // tracing runs three bursts; it is asked for by name.
+  let only: Scenario[] = SCENARIOS.filter((name) => name !== 'tracing');
   let peers = false;
   let workers = 1;
   let rounds = 1;
@@ -212,6 +214,10 @@ const main = async () => {
     else if (wanted('large-table')) {
       progress(`burst: 10,000 tasks due now (the large-table scenario's baseline), ${workers} worker process(es)`);
       burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers });
+    }
+    if (wanted('tracing')) {
+      progress(`tracing: the burst with tracing off, on (OTLP to a loopback collector)${process.env['BENCH_BEFORE_BUILD'] ? ' and before it existed' : ''}, ${rounds} round(s)`);
+      await runTracingBench(sink, THROUGHPUT, rounds, print);
     }
     if (wanted('warm')) {
       progress('warm: 10,000 tasks due now into a worker that has just drained 10,000');
