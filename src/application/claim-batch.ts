@@ -34,7 +34,8 @@ export const claimBatch = (deps: ClaimBatchDeps): ClaimBatch => {
     }
     span.end({ attributes: { 'at_worker.claim.count': tasks.length } });
     // Each attempt's span links to (or, without a producer's traceparent, is a child of) its claim.
-    return tasks.map((task) => ({ ...task, claimTrace: span.traceparent }));
+    const claimTrace = span.traceparent;
+    return tasks.map((task) => ({ ...task, claimTrace }));
   };
 };
 

@@ -216,7 +216,8 @@ const main = async () => {
       burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers });
     }
     if (wanted('tracing')) {
-      progress(`tracing: the burst with tracing off, on (OTLP to a loopback collector)${process.env['BENCH_BEFORE_BUILD'] ? ' and before it existed' : ''}, ${rounds} round(s)`);
+      const before = process.env['BENCH_BEFORE_BUILD'] ? ' and before it existed' : '';
+      progress(`tracing: the burst with tracing off, on (OTLP to a loopback collector)${before}, ${rounds} round(s)`);
       await runTracingBench(sink, THROUGHPUT, rounds, print);
     }
     if (wanted('warm')) {

@@ -32,7 +32,8 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
   let channel: Channel | undefined;
   const queueName = `at-worker-test.${randomUUID().slice(0, 8)}.tracing`;
   const warnings: string[] = [];
-  const logger: Logger = { debug: () => undefined, info: () => undefined, warn: (message) => void warnings.push(message), error: () => undefined };
+  const quiet = () => undefined;
+  const logger: Logger = { debug: quiet, info: quiet, warn: (message) => void warnings.push(message), error: quiet };
   const executors = new Map() as Map<string, ReturnType<typeof createHttpCallbackExecutor> | ReturnType<typeof createRabbitMqExecutor>>;
 
   beforeAll(async () => {
@@ -42,7 +43,8 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
     tracing = createOtelTracing({ serviceName: 'at-worker-test', workerId: 'tracer', processor: new SimpleSpanProcessor(exporter) });
     executors.set('http_callback', createHttpCallbackExecutor({ allowPrivateNetworks: true, requestTimeoutMs: 10_000 }));
     if (amqpUp) {
-      executors.set('rabbitmq', createRabbitMqExecutor({ url: TEST_AMQP_URL, confirmTimeoutMs: 10_000, connectionName: 'tracing-test', logger }));
+      const rabbitmq = createRabbitMqExecutor({ url: TEST_AMQP_URL, confirmTimeoutMs: 10_000, connectionName: 'tracing-test', logger });
+      executors.set('rabbitmq', rabbitmq);
       amqp = await connect(TEST_AMQP_URL);
       channel = await amqp.createChannel();
       await channel.assertQueue(queueName, { durable: false });
@@ -97,7 +99,7 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
   };
   const parentOf = (span: ReadableSpan): string | undefined => span.parentSpanContext?.spanId;
 
-  it("continues the producer's trace: attempt child of its traceparent, execute and end children of the attempt, the receiver gets the context", async () => {
+  it("continues the producer's trace: attempt child of its traceparent, execute and end children of it, context sent", async () => {
     const [id] = await runOnce([{ taskType: 'http_callback', payload: { url: receiver.url('/traced'), data: {} }, traceparent: PRODUCER }]);
     const [claim] = spans('at-worker claim');
     expect(claim?.attributes).toMatchObject({ 'at_worker.worker_id': 'tracer', 'at_worker.claim.count': 1 });
@@ -108,7 +110,11 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
     expect(attempt.spanContext().traceId).toBe(PRODUCER_TRACE);
     expect(parentOf(attempt)).toBe(PRODUCER_SPAN);
     expect(attempt.links.map((link) => link.context.spanId)).toEqual([claim!.spanContext().spanId]);
-    expect(attempt.attributes).toMatchObject({ 'at_worker.task.type': 'http_callback', 'at_worker.attempt': 1, 'at_worker.outcome': 'completed' });
+    expect(attempt.attributes).toMatchObject({
+      'at_worker.task.type': 'http_callback',
+      'at_worker.attempt': 1,
+      'at_worker.outcome': 'completed',
+    });
     expect(parentOf(execute)).toBe(attempt.spanContext().spanId);
     expect(execute.kind).toBe(SpanKind.CLIENT);
     expect(execute.attributes).toMatchObject({ 'at_worker.execution': 'succeeded' });
@@ -119,7 +125,7 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
     expect(request?.headers['traceparent']).toBe(`00-${PRODUCER_TRACE}-${execute.spanContext().spanId}-01`);
   });
 
-  it('without a traceparent, or with a malformed one (warned about, the task still completes), the attempt is a child of its claim', async () => {
+  it('without a traceparent, or with a malformed one (warned, the task still completes), the attempt is its claim\'s child', async () => {
     const [plain, malformed] = await runOnce([
       { taskType: 'http_callback', payload: { url: receiver.url('/plain'), data: {} }, traceparent: null },
       { taskType: 'http_callback', payload: { url: receiver.url('/malformed'), data: {} }, traceparent: '00-not-a-trace-01' },
@@ -130,14 +136,16 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
       expect(attempt.spanContext().traceId).toBe(claim!.spanContext().traceId);
       expect(parentOf(attempt)).toBe(claim!.spanContext().spanId);
     }
-    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^\\[Executor\\] Task ${malformed}: traceparent ignored, expected a W3C traceparent`))]);
+    const warning = new RegExp(`^\\[Executor\\] Task ${malformed}: traceparent ignored, expected a W3C traceparent`);
+    expect(warnings).toEqual([expect.stringMatching(warning)]);
     const statuses = await fixture.pool.anyFirst(sql.unsafe`SELECT status FROM scheduled_tasks WHERE id IN (${plain!}, ${malformed!})`);
     expect(statuses).toEqual(['completed', 'completed']);
     expect(receiver.to('/malformed')[0]?.headers['traceparent']).toMatch(new RegExp(`^00-${claim!.spanContext().traceId}-`));
   });
 
   it('marks a failed attempt: the execute and attempt spans are errors with the reason, outcome retried', async () => {
-    const [id] = await runOnce([{ taskType: 'http_callback', payload: { url: 'http://127.0.0.1:9/refused', data: {} }, traceparent: PRODUCER }]);
+    const refused = { url: 'http://127.0.0.1:9/refused', data: {} };
+    const [id] = await runOnce([{ taskType: 'http_callback', payload: refused, traceparent: PRODUCER }]);
     const execute = forTask('at-worker execute http_callback', id!);
     const attempt = forTask('at-worker attempt', id!);
     expect(execute.status.code).toBe(SpanStatusCode.ERROR);

@@ -31,7 +31,8 @@ describe('checkTraceparent (W3C Trace Context)', () => {
 
   it("the client refuses a malformed traceparent option naming the field, and passes a valid one on", () => {
     const request = { type: 'http_callback', payload: { url: 'https://example.com/hook', data: {} } } as const;
-    expect(toStoredRequest({ ...request, traceparent: 'nope' })).toEqual(E.left(expect.stringMatching(/^traceparent: expected a W3C traceparent/)));
+    const refused = toStoredRequest({ ...request, traceparent: 'nope' });
+    expect(refused).toEqual(E.left(expect.stringMatching(/^traceparent: expected a W3C traceparent/)));
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     expect(toStoredRequest({ ...request, traceparent })).toEqual(E.right(expect.objectContaining({ traceparent })));
   });

@@ -78,9 +78,11 @@ const portSpan = (span: Span): TraceSpan => {
     propagator.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, defaultTextMapSetter);
     return carrier;
   };
+  let traceparent: string | undefined;
   return {
     get traceparent() {
-      return headers()['traceparent'] ?? '';
+      traceparent ??= headers()['traceparent'] ?? '';
+      return traceparent;
     },
     headers,
     end: (end = {}) => {
