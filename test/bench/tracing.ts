@@ -29,6 +29,7 @@ export const runTracingBench = async (
   try {
     for (let round = 1; round <= rounds; round += 1) {
       for (const variant of variants) {
+        const [exportsBefore, bytesBefore] = [collector.exports(), collector.bytes()];
         const burst: BurstResult = await runBurst(sink, settings, {
           tasks: 10_000,
           workers: 1,
@@ -43,7 +44,7 @@ export const runTracingBench = async (
           sink_per_sec: burst.sink_per_sec,
           worker_cpu_us_per_task: burst.cpu_us_per_task.worker,
           events_ok: burst.events_ok,
-          ...(variant.name === 'on' ? { otlp_exports: collector.exports(), otlp_bytes: collector.bytes() } : {}),
+          ...(variant.name === 'on' ? { otlp_exports: collector.exports() - exportsBefore, otlp_bytes: collector.bytes() - bytesBefore } : {}),
         });
       }
     }

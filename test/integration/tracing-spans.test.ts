@@ -5,12 +5,14 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { sql } from 'slonik';
 import { claimBatch } from '../../src/application/claim-batch.js';
 import { executeTask } from '../../src/application/execute-task.js';
-import { noMetrics, type ClaimedTask, type ExecutorsByType, type Logger } from '../../src/application/ports.js';
+import { noMetrics, type ClaimedTask, type Logger, type TaskExecutor } from '../../src/application/ports.js';
 import { createHttpCallbackExecutor } from '../../src/adapters/executors/http-callback-executor.js';
+import { createEmailExecutor } from '../../src/adapters/executors/email-executor.js';
 import { createRabbitMqExecutor } from '../../src/adapters/executors/rabbitmq-executor.js';
 import { createOtelTracing, type OtelTracing } from '../../src/adapters/observability/otel-tracer.js';
 import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
 import { startReceiver, type Receiver } from '../support/http-receiver.js';
+import { header, startSmtpServer } from './email-smtp-server.js';
 import { openFixture, type Fixture } from './postgres-fixtures.js';
 import { brokerIsUp, TEST_AMQP_URL } from './rabbitmq-broker.js';
 
@@ -30,11 +32,12 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
   let tracing: OtelTracing;
   let amqp: ChannelModel | undefined;
   let channel: Channel | undefined;
+  let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
   const queueName = `at-worker-test.${randomUUID().slice(0, 8)}.tracing`;
   const warnings: string[] = [];
   const quiet = () => undefined;
   const logger: Logger = { debug: quiet, info: quiet, warn: (message) => void warnings.push(message), error: quiet };
-  const executors = new Map() as Map<string, ReturnType<typeof createHttpCallbackExecutor> | ReturnType<typeof createRabbitMqExecutor>>;
+  const executors = new Map<string, TaskExecutor & { close(): Promise<void> }>();
 
   beforeAll(async () => {
     fixture = await openFixture();
@@ -42,6 +45,9 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
     exporter = new InMemorySpanExporter();
     tracing = createOtelTracing({ serviceName: 'at-worker-test', workerId: 'tracer', processor: new SimpleSpanProcessor(exporter) });
     executors.set('http_callback', createHttpCallbackExecutor({ allowPrivateNetworks: true, requestTimeoutMs: 10_000 }));
+    smtp = await startSmtpServer();
+    const email = createEmailExecutor({ host: '127.0.0.1', port: smtp.port, secure: false, from: 'at@example.com', timeoutMs: 10_000 });
+    executors.set('email', email);
     if (amqpUp) {
       const rabbitmq = createRabbitMqExecutor({ url: TEST_AMQP_URL, confirmTimeoutMs: 10_000, connectionName: 'tracing-test', logger });
       executors.set('rabbitmq', rabbitmq);
@@ -56,6 +62,7 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
     await channel?.deleteQueue(queueName);
     await amqp?.close();
     await tracing?.shutdown();
+    await smtp?.close();
     await receiver?.close();
     await fixture?.close();
   });
@@ -80,7 +87,7 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
     const claimed: readonly ClaimedTask[] = await claimBatch(deps)(10);
     const run = executeTask({
       ...deps,
-      executors: executors as ExecutorsByType,
+      executors,
       jitter: { next: () => 0 },
       retryPolicy: { baseDelayMs: 1000, maxDelayMs: 1000 },
       taskTimeoutMs: 20_000,
@@ -164,5 +171,12 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
       source: 'billing',
       traceparent: `00-${PRODUCER_TRACE}-${execute.spanContext().spanId}-01`,
     });
+  });
+
+  it('puts the trace context in the email header fields', async () => {
+    const mail = { to: 'someone@example.com', subject: 'traced', text: 'hi' };
+    const [id] = await runOnce([{ taskType: 'email', payload: mail, traceparent: PRODUCER }]);
+    const execute = forTask('at-worker execute email', id!);
+    expect(header(smtp.received.at(-1), 'traceparent')).toBe(`00-${PRODUCER_TRACE}-${execute.spanContext().spanId}-01`);
   });
 });
