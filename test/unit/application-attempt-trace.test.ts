@@ -22,7 +22,8 @@ const recordingTracer = () => {
       const id = (next++).toString(16).padStart(16, '0');
       const span: RecordedSpan = { name, start, traceparent: `00-${'a'.repeat(32)}-${id}-01` };
       spans.push(span);
-      return { traceparent: span.traceparent, headers: () => ({ traceparent: span.traceparent }), end: (end = {}) => void (span.end = end) };
+      const headers = () => ({ traceparent: span.traceparent });
+      return { traceparent: span.traceparent, headers, end: (end = {}) => void (span.end = end) };
     },
   };
   return { tracer, spans, named: (name: string) => spans.filter((span) => span.name === name) };
