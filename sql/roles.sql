@@ -31,6 +31,7 @@
 --                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
+--   advertise the task types it serves (migration 0009)              SELECT, INSERT, UPDATE on at_worker_presence
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
 -- Not granted, so refused by the server before any trigger runs: DELETE or TRUNCATE of
 -- scheduled_tasks; UPDATE, DELETE or TRUNCATE of task_events (the append-only trigger is a second
