@@ -21,12 +21,11 @@ export interface TaskPage {
  * neither the row nor any event exists.
  */
 export const readTaskPage =
-  (store: Pick<OperatorStore, 'taskWithHistory' | 'taskHistory'>, reader: Pick<DashboardReader, 'taskPayload'>) =>
+  (store: Pick<OperatorStore, 'taskWithHistory'>, reader: Pick<DashboardReader, 'taskPayload'>) =>
   async (id: TaskId): Promise<TaskPage | null> => {
     const [withHistory, stored] = await Promise.all([store.taskWithHistory(id), reader.taskPayload(id)]);
     if (withHistory === null) return null;
     if (withHistory.task === null) {
-      // Only its history remains: removed by retention (which agrees), or deleted by hand.
       return { task: null, payload: null, createdAt: null, history: withHistory.history, verify: compareRowless(withHistory) };
     }
     return {
