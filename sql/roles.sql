@@ -27,6 +27,8 @@
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
 --   schedule through at_worker_schedule (CLI, client, any language)   the same, + SELECT on both tables, EXECUTE
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
+--   recurring schedules: the pass, the CLI, SCHEDULES_FILE             SELECT, INSERT, UPDATE, DELETE on schedules,
+--                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
@@ -97,6 +99,16 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
+
+  -- Recurring schedules (migration 0004): the workers' pass reads and moves schedules on; the CLI
+  -- adds, changes and removes them; both append to schedule_events, never change it.
+  IF to_regclass(format('%I.schedules', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.schedules, %I.schedule_events FROM %I', schema_name, schema_name, worker_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.schedules TO %I', schema_name, worker_role);
+    EXECUTE format('GRANT SELECT, INSERT ON %I.schedule_events TO %I', schema_name, worker_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE %s, %s TO %I', pg_get_serial_sequence(format('%I.schedules', schema_name), 'id'),
+                   pg_get_serial_sequence(format('%I.schedule_events', schema_name), 'id'), worker_role);
+  END IF;
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.

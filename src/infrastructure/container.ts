@@ -8,6 +8,11 @@ import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
 import { createPostgresTaskQueue } from '../adapters/postgres/task-queue.js';
+import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
+import { cronCalendar } from '../adapters/cron/croner-calendar.js';
+import { runSchedulePass } from '../application/schedules/pass.js';
+import type { ScheduleMetrics, ScheduleStore } from '../application/schedules/ports.js';
+import { Scheduler } from '../application/schedules/scheduler.js';
 import { systemClock } from './clock.js';
 import type { Config } from './config/index.js';
 import { TOKENS } from './tokens.js';
@@ -18,6 +23,7 @@ export interface ContainerInputs {
   readonly pool: DatabasePool;
   readonly executors: ExecutorsByType;
   readonly metrics: WorkerMetrics;
+  readonly scheduleMetrics: ScheduleMetrics;
   readonly wakeUps: readonly WakeUpSource[];
 }
 
@@ -99,5 +105,17 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         context.get<Logger>(TOKENS.Logger),
       ),
   );
+  container
+    .bind<ScheduleStore>(TOKENS.ScheduleStore)
+    .toDynamicValue((context) => createPostgresScheduleStore(context.get<DatabasePool>(TOKENS.Pool)));
+  container.bind<Scheduler>(TOKENS.Scheduler).toDynamicValue((context) => {
+    const store = context.get<ScheduleStore>(TOKENS.ScheduleStore);
+    const { lookAheadMs, intervalMs, misfireGraceMs } = config.schedules;
+    const pass = runSchedulePass(
+      { workerId: config.worker.id, lookAheadMs, misfireGraceMs },
+      { store, calendarFor: cronCalendar, metrics: inputs.scheduleMetrics, logger: context.get<Logger>(TOKENS.Logger) },
+    );
+    return new Scheduler({ intervalMs }, pass, () => store.msUntilNextPass(lookAheadMs), context.get<Logger>(TOKENS.Logger));
+  });
   return container;
 };

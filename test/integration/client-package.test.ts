@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -61,8 +61,7 @@ describe('the package entry point', () => {
         'dist/src/client/index.d.ts',
         'dist/src/infrastructure/main.js',
         'sql/roles.sql',
-        'sql/migrations/0001_baseline.sql',
-        'sql/migrations/0005_schedule_with_key.sql',
+        ...readdirSync(join(root, 'sql/migrations')).map((file) => `sql/migrations/${file}`),
         'docs/client.md',
       ]),
     );

@@ -92,12 +92,15 @@ export const recordOf = (id: string, state: TaskState, eventSeq: number): TaskRe
     status: state.status,
     attempts: state.attempts,
     maxAttempts: state.maxAttempts,
-    executeAt: 'executeAt' in state ? state.executeAt : new Date(0),
+    executeAt: state.executeAt,
     completedAt: state.status === 'completed' ? state.completedAt : null,
     updatedAt: new Date(0),
     errorMessage: state.status === 'failed' ? state.error : null,
     owner: state.status === 'processing' ? state.owner : null,
     claimToken: state.status === 'processing' ? state.claimToken : null,
     eventSeq,
+    // The fake's events record no digest or uuid, so verify has none to compare.
+    payloadSha256: '',
+    taskUuid: null,
   };
 };

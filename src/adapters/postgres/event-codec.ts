@@ -32,6 +32,8 @@ const eventData = (event: TaskEvent): Record<string, unknown> => {
     case 'scheduled':
       return {
         task_type: event.taskType, execute_at: event.executeAt.toISOString(), max_attempts: event.maxAttempts,
+        ...(event.payloadSha256 === undefined ? {} : { payload_sha256: event.payloadSha256 }),
+        ...(event.taskUuid === undefined ? {} : { task_uuid: event.taskUuid }),
         ...(event.key === undefined ? {} : { key: event.key }),
       };
     case 'claimed':
@@ -85,7 +87,7 @@ const withDetails = <P extends t.Props>(props: P) => t.intersection([t.type(prop
 const dataCodecs = {
   scheduled: t.intersection([
     t.type({ task_type: t.string, execute_at: Timestamp, max_attempts: MaxAttempts }),
-    t.partial({ key: t.string }),
+    t.partial({ payload_sha256: t.string, task_uuid: t.union([t.string, t.null]), key: t.string }),
   ]),
   claimed: t.type({ attempt: Attempt, claim_token: t.string }),
   completed: withDetails({ attempt: Attempt }),
@@ -122,6 +124,8 @@ const eventFromRow = (r: t.TypeOf<typeof RowCodec>): E.Either<string, TaskEvent>
     case 'scheduled':
       return read(dataCodecs.scheduled, (d) => ({
         type: 'scheduled', ...base, taskType: d.task_type, executeAt: d.execute_at, maxAttempts: d.max_attempts,
+        ...(d.payload_sha256 === undefined ? {} : { payloadSha256: d.payload_sha256 }),
+        ...(d.task_uuid === undefined ? {} : { taskUuid: d.task_uuid }),
         ...(d.key === undefined ? {} : { key: d.key }),
       }));
     case 'claimed':

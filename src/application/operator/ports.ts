@@ -51,6 +51,9 @@ export interface TaskRecord {
   readonly claimToken: string | null;
   /** seq of the task's last event, as the row remembers it. */
   readonly eventSeq: number;
+  /** SHA-256 (hex) of the payload's jsonb text, as it is now. */
+  readonly payloadSha256: string;
+  readonly taskUuid: string | null;
 }
 
 /** A row read for a change, with the database's time of the read (the time of the command). */

@@ -70,5 +70,6 @@ export const checkPayloadFor = (taskType: string, payload: unknown): E.Either<Pa
   const unknown = describeUnknownFields(taskType, PAYLOAD_FIELDS.get(taskType) ?? [], payload);
   if (unknown === null) return decoded;
   if (E.isRight(decoded)) return E.left({ _tag: 'PayloadInvalid', reason: unknown });
-  return decoded.left._tag === 'PayloadInvalid' ? E.left({ _tag: 'PayloadInvalid', reason: `${decoded.left.reason}; ${unknown}` }) : decoded;
+  if (decoded.left._tag !== 'PayloadInvalid') return decoded;
+  return E.left({ _tag: 'PayloadInvalid', reason: `${decoded.left.reason}; ${unknown}` });
 };

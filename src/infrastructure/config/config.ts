@@ -64,6 +64,10 @@ export const EnvSchema = t.type({
   SMTP_TIMEOUT: duration('seconds', 30),
   EMAIL_FROM: optionalText,
   HTTP_PORT: port(8080),
+  SCHEDULES_FILE: optionalText,
+  SCHEDULES_LOOKAHEAD: duration('seconds', 60),
+  SCHEDULES_INTERVAL: duration('seconds', 10),
+  SCHEDULES_MISFIRE_GRACE: duration('seconds', 30),
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),
   LOG_FORMAT: oneOf(['json', 'pretty'], 'json'),
 });
@@ -100,6 +104,13 @@ export interface Config {
     readonly from: string | null;
   };
   readonly healthPort: number;
+  readonly schedules: {
+    /** SCHEDULES_FILE: applied at start-up; null for none. */
+    readonly file: string | null;
+    readonly lookAheadMs: number;
+    readonly intervalMs: number;
+    readonly misfireGraceMs: number;
+  };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'pretty' };
   /** Values that must never appear in a log line, event or error message. */
   readonly secrets: readonly string[];
@@ -171,6 +182,12 @@ const toConfig = (env: Env): Config => {
       from: env.EMAIL_FROM,
     },
     healthPort: env.HTTP_PORT,
+    schedules: {
+      file: env.SCHEDULES_FILE === '' ? null : env.SCHEDULES_FILE,
+      lookAheadMs: env.SCHEDULES_LOOKAHEAD,
+      intervalMs: env.SCHEDULES_INTERVAL,
+      misfireGraceMs: env.SCHEDULES_MISFIRE_GRACE,
+    },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
     secrets: collectSecrets(env, databaseUrl),
   };

@@ -1,4 +1,4 @@
--- Migration 0005: scheduling through one SQL function, with optional idempotency keys.
+-- Migration 0006: scheduling through one SQL function, with optional idempotency keys.
 --
 -- A task may carry a key; among the tasks that still exist, a key names at most one. Scheduling a key
 -- again returns the existing task's id and writes nothing; the same key with another task_type,
@@ -19,8 +19,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS scheduled_tasks_idempotency_key_idx
   ON scheduled_tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- The 'scheduled' event now names the task's key when it has one, so the history says which request
--- created the task. The rest is migration 0004's function (SECURITY DEFINER, fixed search_path, the
--- clamped wake-up); CREATE OR REPLACE resets the setting, so it is set again below.
+-- created the task. The rest is migration 0005's function (SECURITY DEFINER, fixed search_path, the
+-- clamped wake-up, payload digest and task_uuid); CREATE OR REPLACE resets the setting, so it is set again below.
 CREATE OR REPLACE FUNCTION scheduled_tasks_record_scheduled() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -30,7 +30,9 @@ DECLARE
 BEGIN
   INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at, data)
   SELECT n.id, 1, 'scheduled', NULL, now(),
-         jsonb_build_object('task_type', n.task_type, 'execute_at', n.execute_at, 'max_attempts', n.max_attempts)
+         jsonb_build_object('task_type', n.task_type, 'execute_at', n.execute_at, 'max_attempts', n.max_attempts,
+                            'payload_sha256', encode(sha256(convert_to(n.payload::text, 'UTF8')), 'hex'),
+                            'task_uuid', n.task_uuid)
          || CASE WHEN n.idempotency_key IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('key', n.idempotency_key) END
     FROM new_tasks n;
   SELECT min(n.execute_at) INTO earliest FROM new_tasks n WHERE n.status = 'pending' AND n.execute_at <> 'infinity';
