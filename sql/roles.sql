@@ -48,7 +48,7 @@
 -- column but payload (so a producer can read back its id and follow its tasks' status, but not read
 -- other producers' payloads, which may carry credentials), and nothing on task_events: it can
 -- schedule, never write (or read) history, claim, change or delete a task.
--- With the functions of migration 0005 it may also schedule through at_worker_schedule (keys included)
+-- With the functions of migration 0006 it may also schedule through at_worker_schedule (keys included)
 -- and read a task's idempotency_key.
 --   PGOPTIONS='-c at_worker.producer_role=orders_producer' psql -d at_scheduler -f sql/roles.sql
 --   psql -d at_scheduler -c "CREATE ROLE orders_app LOGIN PASSWORD '...' IN ROLE at_worker_producer"
@@ -128,7 +128,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
   END LOOP;
 
-  -- Scheduling through SQL (migration 0005): at_worker_schedule and its set version, which the CLI
+  -- Scheduling through SQL (migration 0006): at_worker_schedule and its set version, which the CLI
   -- and the TypeScript client call, for both roles. They are SECURITY DEFINER and not executable by
   -- PUBLIC: they are the one way to give a task an idempotency key, and they check each task first.
   IF to_regprocedure(format('%I.at_worker_schedule_many(jsonb)', schema_name)) IS NOT NULL THEN

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { CommonQueryMethods, QueryResult } from 'slonik';
-import type { Queries } from '../adapters/postgres/operator-schedule.js';
+import type { Queries } from '../adapters/postgres/queries.js';
 
 /**
  * Anything with node-postgres' `query(text, values)`: a pg Pool, a Client, or a PoolClient the caller
