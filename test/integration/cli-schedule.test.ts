@@ -53,6 +53,25 @@ describe('at-worker schedule, help and usage', () => {
     expect(events.rows).toEqual([{ seq: 1, event_type: 'scheduled' }]);
   });
 
+  it('--key: a repeat prints the same id and stores nothing; another payload with the key is refused, exit 1', async () => {
+    const hook = '{"url": "https://example.com/hook", "data": {"order": 7}}';
+    const args = ['schedule', '--type', 'http_callback', '--payload', hook, '--key', 'order-7-paid'];
+    const first = await runCli(args, { env });
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    const before = await counts();
+    const again = await runCli([...args, '--in', '5m'], { env });
+    expect(again).toMatchObject({ code: 0, stdout: first.stdout, stderr: '' });
+    const otherPayload = '{"url": "https://example.com/other", "data": {}}';
+    const other = await runCli(['schedule', '--type', 'http_callback', '--payload', otherPayload, '--key', 'order-7-paid'], { env });
+    expect(other.code).toBe(1);
+    const id = first.stdout.trim();
+    expect(oneStderrLine(other)).toBe(`at-worker schedule: key "order-7-paid" is task ${id}, scheduled with a different payload`);
+    expect(await counts()).toEqual(before);
+    const empty = await runCli([...args.slice(0, -1), ''], { env });
+    expect(empty.code).toBe(2);
+    expect(oneStderrLine(empty)).toBe('at-worker schedule: --key: expected 1 to 255 characters (no NUL), got an empty key');
+  });
+
   it('puts execute_at where --in and --at say', async () => {
     const hook = JSON.stringify({ url: 'https://example.com/hook', data: {} });
     const inNinety = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--in', '90s'], { env });
@@ -67,6 +86,26 @@ describe('at-worker schedule, help and usage', () => {
     expect((await task(inTwoHours.stdout.trim()))?.due_in).toBeLessThanOrEqual(7200);
     expect((await task(at.stdout.trim()))?.execute_at.toISOString()).toBe('2031-02-03T09:30:00.000Z');
     expect((await task(now.stdout.trim()))?.due_in).toBeLessThanOrEqual(0);
+  });
+
+  it('accepts an --at in the past, saying that the task runs now', async () => {
+    const hook = JSON.stringify({ url: 'https://example.com/hook', data: {} });
+    const past = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--at', '2020-01-02T03:04:05Z'], { env });
+    expect(past.code).toBe(0);
+    expect(past.stdout).toMatch(/^\d+\n$/);
+    expect(past.stderr).toBe('at-worker schedule: --at 2020-01-02T03:04:05Z is in the past, so the task is due now and runs at once\n');
+    expect((await task(past.stdout.trim()))?.status).toBe('pending');
+  });
+
+  it.each([
+    [{ url: 'https://example.com/hook', data: {}, header: { 'X-Trace': '1' } }, 'payload has an unknown key "header" (did you mean "headers"?); http_callback takes url, data, headers'],
+    [{ ulr: 'https://example.com/hook', data: {} }, 'payload.url: expected an absolute http(s) URL, got nothing; payload has an unknown key "ulr" (did you mean "url"?)'],
+  ])('refuses a payload key the executor would ignore, naming the field it likely meant: %j', async (payload, expected) => {
+    const before = await counts();
+    const result = await runCli(['schedule', '--type', 'http_callback', '--payload', JSON.stringify(payload)], { env });
+    expect(result.code).toBe(2);
+    expect(oneStderrLine(result)).toContain(expected);
+    expect(await counts()).toEqual(before);
   });
 
   it('reads the payload from a file (@path) and from standard input (-)', async () => {

@@ -90,7 +90,7 @@ const Subject = new t.Type<string, string, unknown>(
   t.identity,
 );
 
-const EmailFields = t.intersection([
+export const EmailFields = t.intersection([
   t.type({ to: EmailAddresses(1), subject: Subject }),
   t.partial({
     text: t.string,
@@ -113,6 +113,22 @@ export interface EmailMessage {
   readonly text?: string;
   readonly html?: string;
 }
+
+/** One address or several, as an email payload writes them: `a@example.com` or `Name <a@example.com>`. */
+type AddressesJson = string | readonly string[];
+
+/**
+ * The JSON an email task's payload holds, as a type for code that builds one: what EmailPayload
+ * accepts, with text, html or both.
+ */
+export type EmailPayloadJson = {
+  readonly to: AddressesJson;
+  readonly subject: string;
+  readonly cc?: AddressesJson;
+  readonly bcc?: AddressesJson;
+  readonly from?: string;
+  readonly reply_to?: AddressesJson;
+} & ({ readonly text: string; readonly html?: string } | { readonly text?: string; readonly html: string });
 
 /**
  * `{"to": "a@example.com" | [...], "subject": "...", "text"?: "...", "html"?: "...", "cc"?, "bcc"?,

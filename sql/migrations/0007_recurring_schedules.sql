@@ -72,8 +72,8 @@ CREATE UNIQUE INDEX scheduled_tasks_occurrence_idx ON scheduled_tasks (schedule_
 CREATE INDEX scheduled_tasks_schedule_idx ON scheduled_tasks (schedule_id, id) WHERE schedule_id IS NOT NULL;
 
 -- The 'scheduled' event of a schedule's task also says which schedule and occurrence made it. The
--- body is migration 0003's plus those keys; as 0003 says, a replacement must repeat SECURITY DEFINER
--- and the search_path setting below.
+-- rest is migration 0006's function (SECURITY DEFINER, fixed search_path, clamped wake-up, payload
+-- digest, task_uuid, key); CREATE OR REPLACE resets the setting, so it is set again below.
 CREATE OR REPLACE FUNCTION scheduled_tasks_record_scheduled() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -83,15 +83,21 @@ DECLARE
 BEGIN
   INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at, data)
   SELECT n.id, 1, 'scheduled', NULL, now(),
-         jsonb_build_object('task_type', n.task_type, 'execute_at', n.execute_at, 'max_attempts', n.max_attempts)
+         jsonb_build_object('task_type', n.task_type, 'execute_at', n.execute_at, 'max_attempts', n.max_attempts,
+                            'payload_sha256', encode(sha256(convert_to(n.payload::text, 'UTF8')), 'hex'),
+                            'task_uuid', n.task_uuid)
+         || CASE WHEN n.idempotency_key IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('key', n.idempotency_key) END
          || CASE WHEN n.schedule_id IS NULL THEN '{}'::jsonb
                  ELSE jsonb_strip_nulls(jsonb_build_object(
                         'schedule', n.schedule_name, 'schedule_id', n.schedule_id, 'occurrence_at', n.occurrence_at))
             END
     FROM new_tasks n;
-  SELECT min(n.execute_at) INTO earliest FROM new_tasks n WHERE n.status = 'pending';
+  SELECT min(n.execute_at) INTO earliest FROM new_tasks n WHERE n.status = 'pending' AND n.execute_at <> 'infinity';
   IF earliest IS NOT NULL THEN
-    PERFORM pg_notify('at_worker_tasks', floor(extract(epoch FROM earliest) * 1000)::bigint::text);
+    PERFORM pg_notify('at_worker_tasks', CASE
+      WHEN earliest = '-infinity' THEN '-8640000000000000'
+      ELSE least(floor(extract(epoch FROM earliest) * 1000), 8640000000000000)::bigint::text
+    END);
   END IF;
   RETURN NULL;
 END
