@@ -1,4 +1,4 @@
--- Recurring schedules: a cron expression in a time zone that makes one task per occurrence.
+-- Migration 0007: recurring schedules: a cron expression in a time zone that makes one task per occurrence.
 -- docs/recurring.md describes the model; this file is its storage.
 
 -- One row per schedule. `next_at` is the first occurrence no pass has decided yet (made a task of or
@@ -72,8 +72,8 @@ CREATE UNIQUE INDEX scheduled_tasks_occurrence_idx ON scheduled_tasks (schedule_
 CREATE INDEX scheduled_tasks_schedule_idx ON scheduled_tasks (schedule_id, id) WHERE schedule_id IS NOT NULL;
 
 -- The 'scheduled' event of a schedule's task also says which schedule and occurrence made it. The
--- rest is migration 0006's function (SECURITY DEFINER, fixed search_path, clamped wake-up, payload
--- digest, task_uuid, key); CREATE OR REPLACE resets the setting, so it is set again below.
+-- body is migration 0006's plus those keys; as 0005 says, a replacement must repeat SECURITY DEFINER
+-- and the search_path setting below.
 CREATE OR REPLACE FUNCTION scheduled_tasks_record_scheduled() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER

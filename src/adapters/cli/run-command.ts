@@ -29,6 +29,7 @@ export const USAGE = `Usage: at-worker <command> [options]
 
 Commands:
   start      run the worker (what \`npm start\` runs); --embedded: on a bundled PostgreSQL
+  dashboard  serve the operator dashboard in a browser (--port N, default 8081)
 ${COMMANDS.map((command) => `  ${command.name.padEnd(9)}  ${command.summary}`).join('\n')}
   help       this text (also a bare \`at-worker\`); \`at-worker <command> --help\` describes one command
   --version  the version of at-worker
