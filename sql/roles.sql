@@ -106,7 +106,7 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.at_worker_presence TO %I', schema_name, worker_role);
   END IF;
 
-  -- Recurring schedules (migration 0004): the workers' pass reads and moves schedules on; the CLI
+  -- Recurring schedules (migration 0007): the workers' pass reads and moves schedules on; the CLI
   -- adds, changes and removes them; both append to schedule_events, never change it.
   IF to_regclass(format('%I.schedules', schema_name)) IS NOT NULL THEN
     EXECUTE format('REVOKE ALL ON %I.schedules, %I.schedule_events FROM %I', schema_name, schema_name, worker_role);
