@@ -17,7 +17,7 @@ describe('at-worker verify', () => {
     ids['pending'] = await db.make.pending({ dueInSeconds: 600 });
     ids['cancelled'] = await db.make.pending({ dueInSeconds: 600 });
     ids['retried'] = await db.make.failed();
-    const operator = await Promise.all([runCli(['cancel', ids['cancelled']!], { env: db.env }), runCli(['retry', ids['retried']!], { env: db.env })]);
+    const operator = await Promise.all([runCli(['cancel', ids['cancelled']], { env: db.env }), runCli(['retry', ids['retried']], { env: db.env })]);
     expect(operator.map((result) => result.code)).toEqual([0, 0]);
   });
 
@@ -94,14 +94,18 @@ describe('at-worker verify', () => {
 
   it('finds a task whose type, due time or result was rewritten with SQL', async () => {
     const [retyped] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
-    await change(sql.unsafe`UPDATE scheduled_tasks SET task_type = 'no_such_type', execute_at = now() + interval '10 years' WHERE id = ${retyped!}::bigint`);
+    await change(sql.unsafe`
+      UPDATE scheduled_tasks SET task_type = 'no_such_type', execute_at = now() + interval '10 years' WHERE id = ${retyped!}::bigint`);
     // Last in the file: the tests above count the table and its disagreements.
     const completed = ids['completed']!;
     await change(sql.unsafe`UPDATE scheduled_tasks SET completed_at = NULL WHERE id = ${completed}::bigint`);
     const retypedResult = await runCli(['verify', retyped!], { env: db.env });
     expect(retypedResult.code).toBe(1);
     expect(retypedResult.stdout).toMatch(
-      new RegExp(`^task ${retyped}: task_type is "no_such_type" but the history says "http_callback"; execute_at is \\S+ but the history says \\S+\\n`),
+      new RegExp(
+        `^task ${retyped}: task_type is "no_such_type" but the history says "http_callback"; ` +
+          'execute_at is \\S+ but the history says \\S+\\n',
+      ),
     );
     const completedResult = await runCli(['verify', completed], { env: db.env });
     expect(completedResult.code).toBe(1);

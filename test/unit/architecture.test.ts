@@ -3,8 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
-const LAYERS = ['shared', 'domain', 'application', 'adapters', 'infrastructure'] as const;
-type Layer = (typeof LAYERS)[number];
+type Layer = 'shared' | 'domain' | 'application' | 'adapters' | 'infrastructure';
 
 const files = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>

@@ -47,10 +47,10 @@ export const renderStats = (stats: TaskStats): string => {
 
   return [
     section('Tasks by status', counts),
-    section(`Stuck: processing with no heartbeat for more than ${timeout} (WORKER_STUCK_TIMEOUT): ${listed(stats.stuck.count, stats.stuck.oldest.length)}`, stuck),
+    section(`${stuckTitle(timeout)}: ${listed(stats.stuck.count, stats.stuck.oldest.length)}`, stuck),
     `Success rate (completed / finished): ${success}\n`,
     section('Average seconds from execute_at to completion, by task type', times),
-    section(`At their last attempt (attempts >= max_attempts - 1, not completed or cancelled): ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
+    section(`${LAST_ATTEMPT_TITLE}: ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
   ].join('\n');
 };
 
@@ -79,3 +79,6 @@ task_success_rate, task_completion_times, tasks_at_last_attempt).
     });
   },
 };
+
+const stuckTitle = (timeout: string): string => `Stuck: processing with no heartbeat for more than ${timeout} (WORKER_STUCK_TIMEOUT)`;
+const LAST_ATTEMPT_TITLE = 'At their last attempt (attempts >= max_attempts - 1, not completed or cancelled)';
