@@ -24,7 +24,8 @@ export const describeUnknownFields = (taskType: string, known: readonly string[]
     const closest = closestField(key, known);
     return `${JSON.stringify(key)}${closest === null ? '' : ` (did you mean ${JSON.stringify(closest)}?)`}`;
   });
-  return `payload has ${unknown.length === 1 ? 'an unknown key' : 'unknown keys'} ${named.join(', ')}; ${taskType} takes ${known.join(', ')}`;
+  const keys = unknown.length === 1 ? 'an unknown key' : 'unknown keys';
+  return `payload has ${keys} ${named.join(', ')}; ${taskType} takes ${known.join(', ')}`;
 };
 
 /** The known field within two edits (a swap of neighbours is one), or null. Ties go to the first listed. */
