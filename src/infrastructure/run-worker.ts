@@ -1,18 +1,14 @@
 import type { Cleaner } from '../application/cleaner.js';
 import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
-import { closePool } from '../adapters/postgres/pool.js';
+import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
-import { buildContainer } from './container.js';
-import { connectToDatabase } from './database.js';
-import { createExecutors } from './executors.js';
+import { buildContainer, type Closable } from './container.js';
 import { firstTaskHint } from './first-task-hint.js';
 import { createLogger } from './logging.js';
-import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
-import { startWakeUps } from './wake-ups.js';
 
 type Closer = () => Promise<void>;
 
@@ -31,32 +27,21 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
   const signals = listenForSignals(logger);
   try {
     const databaseUrl = options.embedded ? await startEmbedded(logger, closers, config.database.url) : config.database.url;
-    const pool = await connectToDatabase(databaseUrl, config.database.poolSize, logger, {
-      patienceMs: config.database.connectTimeoutMs,
-      abort: signals.received,
-    });
+    const container = buildContainer({ config, logger, databaseUrl, stopSignal: signals.received });
+    const resolve = <T>(token: symbol): Promise<T> => container.getAsync<T>(token);
+    const pool = await resolve<DatabasePool>(TOKENS.Pool);
     closers.push(() => closePool(pool));
     const schemaOptions = { logger, signal: signals.received, connectTimeoutMs: config.database.connectTimeoutMs };
     if (config.database.migrate) await migrate(databaseUrl, schemaOptions);
     else await checkSchema(databaseUrl, schemaOptions);
 
-    const executors = await createExecutors(config, logger);
-    closers.push(executors.close);
-    const wakeUps = startWakeUps(databaseUrl, config, logger, pool);
-    closers.push(wakeUps.close);
-    const observability = await startObservability(config, logger, pool, () => signals.received.aborted, wakeUps.probes);
-    closers.push(observability.close);
-
-    const container = buildContainer({
-      config,
-      logger,
-      pool,
-      executors: executors.byType,
-      metrics: observability.metrics,
-      wakeUps: wakeUps.sources,
-    });
-    const worker = container.get<Worker>(TOKENS.Worker);
-    const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
+    // Each resource before what needs it, so that each is closed after what uses it.
+    for (const token of [TOKENS.ExecutorSet, TOKENS.WakeUpSet, TOKENS.Observability]) {
+      const resource = await resolve<Closable>(token);
+      closers.push(resource.close);
+    }
+    const worker = await resolve<Worker>(TOKENS.Worker);
+    const cleaner = await resolve<Cleaner>(TOKENS.Cleaner);
     if (!signals.received.aborted) {
       worker.start();
       cleaner.start();

@@ -5,6 +5,10 @@ export const TOKENS = {
   Jitter: Symbol.for('at-worker.Jitter'),
   Metrics: Symbol.for('at-worker.WorkerMetrics'),
   Pool: Symbol.for('at-worker.DatabasePool'),
+  /** Resources with a lifecycle: resolved one by one by run-worker.ts, which closes them in reverse. */
+  ExecutorSet: Symbol.for('at-worker.ExecutorSet'),
+  WakeUpSet: Symbol.for('at-worker.WakeUpSet'),
+  Observability: Symbol.for('at-worker.Observability'),
   TaskQueue: Symbol.for('at-worker.TaskQueue'),
   Executors: Symbol.for('at-worker.ExecutorsByType'),
   WakeUps: Symbol.for('at-worker.WakeUpSources'),
