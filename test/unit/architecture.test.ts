@@ -3,7 +3,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
-type Layer = 'shared' | 'domain' | 'application' | 'adapters' | 'infrastructure';
+// client: the package entry point for services that schedule tasks (at-worker/client).
+type Layer = 'shared' | 'domain' | 'application' | 'adapters' | 'client' | 'infrastructure';
 
 const files = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
@@ -61,6 +62,10 @@ describe('architecture', () => {
 
   it('points dependencies inwards only: adapters never import infrastructure', () => {
     expect(violations((layer, _specifier, target) => layer !== 'adapters' || target !== 'infrastructure')).toEqual([]);
+  });
+
+  it('keeps the scheduling client off the worker: it never imports infrastructure (config, container, main)', () => {
+    expect(violations((layer, _specifier, target) => layer !== 'client' || target !== 'infrastructure')).toEqual([]);
   });
 
   it('keeps Inversify and decorators inside src/infrastructure', () => {
