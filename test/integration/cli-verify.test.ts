@@ -134,7 +134,9 @@ describe('at-worker verify, on columns the history records since task_uuid and t
     const [renamed] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
     await change(sql.unsafe`UPDATE scheduled_tasks SET task_uuid = gen_random_uuid() WHERE id = ${renamed!}::bigint`);
     const done = await db.make.completed();
-    await change(sql.unsafe`UPDATE scheduled_tasks SET error_message = 'it failed, honestly', execute_at = execute_at - interval '1 day' WHERE id = ${done}::bigint`);
+    await change(sql.unsafe`
+      UPDATE scheduled_tasks SET error_message = 'it failed, honestly', execute_at = execute_at - interval '1 day'
+       WHERE id = ${done}::bigint`);
 
     const payload = await runCli(['verify', redirected!], { env: db.env });
     expect(payload.code).toBe(1);
@@ -143,7 +145,10 @@ describe('at-worker verify, on columns the history records since task_uuid and t
     expect(uuid.stdout).toMatch(new RegExp(`^task ${renamed}: task_uuid is [0-9a-f-]{36} but the history says [0-9a-f-]{36}\n`));
     const finished = await runCli(['verify', done], { env: db.env });
     expect(finished.stdout).toMatch(
-      new RegExp(`^task ${done}: execute_at is \\S+ but the history says \\S+; error_message is "it failed, honestly" on a task the history completed\n`),
+      new RegExp(
+        `^task ${done}: execute_at is \\S+ but the history says \\S+; ` +
+          'error_message is "it failed, honestly" on a task the history completed\n',
+      ),
     );
   });
 });

@@ -146,7 +146,8 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
     const script = `
       ${IMPORT_SOURCE}
       const quiet = () => undefined;
-      await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      const logger = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+      await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger });
       console.log('READY');
       setInterval(() => undefined, 1000);
     `;
