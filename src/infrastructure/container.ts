@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Container, type ResolutionContext } from 'inversify';
+import { Container } from 'inversify';
 import { claimBatch, type ClaimBatch } from '../application/claim-batch.js';
 import { Cleaner } from '../application/cleaner.js';
 import { executeTask, type ExecuteTask } from '../application/execute-task.js';
@@ -8,97 +8,83 @@ import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
 import { createPostgresTaskQueue } from '../adapters/postgres/task-queue.js';
+import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
+import { cronCalendar } from '../adapters/cron/croner-calendar.js';
+import { runSchedulePass } from '../application/schedules/pass.js';
+import type { ScheduleMetrics, ScheduleStore } from '../application/schedules/ports.js';
+import { Scheduler } from '../application/schedules/scheduler.js';
 import { systemClock } from './clock.js';
 import type { Config } from './config/index.js';
-import { connectToDatabase } from './database.js';
-import { createExecutors } from './executors.js';
-import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
-import { startWakeUps, type WakeUps } from './wake-ups.js';
 
 export interface ContainerInputs {
   readonly config: Config;
   readonly logger: Logger;
-  /** The database the worker uses: DATABASE_URL / DB_*, or the embedded server's. */
-  readonly databaseUrl: string;
-  /** Aborted by the first stop signal: a connect still being retried gives up. */
-  readonly stopSignal: AbortSignal;
+  readonly pool: DatabasePool;
+  readonly executors: ExecutorsByType;
+  /** Task types this worker knows but has no configuration for. */
+  readonly cannotRun?: readonly string[];
+  readonly metrics: WorkerMetrics;
+  readonly scheduleMetrics: ScheduleMetrics;
+  readonly wakeUps: readonly WakeUpSource[];
 }
-
-/** A resource the caller closes, in the reverse order of resolving them. */
-export interface Closable {
-  readonly close: () => Promise<void>;
-}
-export type ExecutorSet = Closable & { readonly byType: ExecutorsByType };
-export type Observability = Closable & { readonly metrics: WorkerMetrics };
 
 /**
- * The one place that knows how the parts fit: every port implementation and use case is bound
- * here, as a singleton built on first use. Resources with a lifecycle (the pool, the executors'
- * connections, the wake-ups, the health server) are bound too; run-worker.ts resolves them one by
- * one, in dependency order, so that it can close them in reverse, and only then the worker and the
- * cleaner, which reuse them.
+ * The one place that knows how the parts fit. Resources with a lifecycle (the pool, executors'
+ * connections, listeners) are created by the caller and handed in, so the caller closes them in
+ * order; everything else is a singleton built on first use.
  */
 export const buildContainer = (inputs: ContainerInputs): Container => {
   const container = new Container({ defaultScope: 'Singleton' });
-  const { config, logger, databaseUrl } = inputs;
-  const get = <T>(context: ResolutionContext, token: symbol): Promise<T> => context.getAsync<T>(token);
-
-  container.bind<Logger>(TOKENS.Logger).toConstantValue(logger);
+  const { config } = inputs;
+  container.bind<Logger>(TOKENS.Logger).toConstantValue(inputs.logger);
+  container.bind<DatabasePool>(TOKENS.Pool).toConstantValue(inputs.pool);
+  container.bind<ExecutorsByType>(TOKENS.Executors).toConstantValue(inputs.executors);
+  container.bind<WorkerMetrics>(TOKENS.Metrics).toConstantValue(inputs.metrics);
+  container.bind<readonly WakeUpSource[]>(TOKENS.WakeUps).toConstantValue(inputs.wakeUps);
   container.bind<Clock>(TOKENS.Clock).toConstantValue(systemClock);
   container.bind<Jitter>(TOKENS.Jitter).toConstantValue({ next: () => Math.random() });
 
-  container.bind<DatabasePool>(TOKENS.Pool).toDynamicValue(() =>
-    connectToDatabase(databaseUrl, config.database.poolSize, logger, {
-      patienceMs: config.database.connectTimeoutMs,
-      abort: inputs.stopSignal,
-    }),
-  );
-  container.bind<ExecutorSet>(TOKENS.ExecutorSet).toDynamicValue(() => createExecutors(config, logger));
-  container.bind<ExecutorsByType>(TOKENS.Executors).toDynamicValue(async (context) => (await get<ExecutorSet>(context, TOKENS.ExecutorSet)).byType);
   container
-    .bind<WakeUps>(TOKENS.WakeUpSet)
-    .toDynamicValue(async (context) => startWakeUps(databaseUrl, config, logger, await get<DatabasePool>(context, TOKENS.Pool)));
-  container.bind<readonly WakeUpSource[]>(TOKENS.WakeUps).toDynamicValue(async (context) => (await get<WakeUps>(context, TOKENS.WakeUpSet)).sources);
-  container.bind<Observability>(TOKENS.Observability).toDynamicValue(async (context) => {
-    const pool = await get<DatabasePool>(context, TOKENS.Pool);
-    const wakeUps = await get<WakeUps>(context, TOKENS.WakeUpSet);
-    return startObservability(config, logger, pool, () => inputs.stopSignal.aborted, wakeUps.probes);
-  });
-  container.bind<WorkerMetrics>(TOKENS.Metrics).toDynamicValue(async (context) => (await get<Observability>(context, TOKENS.Observability)).metrics);
+    .bind<TaskQueue>(TOKENS.TaskQueue)
+    .toDynamicValue((context) =>
+      createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
+        endRetryForMs: config.worker.stuckTimeoutMs,
+        onRefusedClaim: ({ id, taskType, reason }) =>
+          inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
+        taskTypes: {
+          cannotRun: inputs.cannotRun ?? [],
+          serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
+          // As often as a task's heartbeat, so a live worker never looks gone.
+          presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
+        },
+      }),
+    );
 
-  container.bind<TaskQueue>(TOKENS.TaskQueue).toDynamicValue(async (context) =>
-    createPostgresTaskQueue(await get<DatabasePool>(context, TOKENS.Pool), {
-      endRetryForMs: config.worker.stuckTimeoutMs,
-      onRefusedClaim: ({ id, taskType, reason }) =>
-        logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
-    }),
-  );
-
-  const common = async (context: ResolutionContext) => ({
+  const common = (context: { get<T>(token: symbol): T }) => ({
     workerId: config.worker.id,
-    queue: await get<TaskQueue>(context, TOKENS.TaskQueue),
-    clock: await get<Clock>(context, TOKENS.Clock),
-    logger: await get<Logger>(context, TOKENS.Logger),
-    metrics: await get<WorkerMetrics>(context, TOKENS.Metrics),
+    queue: context.get<TaskQueue>(TOKENS.TaskQueue),
+    clock: context.get<Clock>(TOKENS.Clock),
+    logger: context.get<Logger>(TOKENS.Logger),
+    metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
   });
 
-  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue(async (context) => claimBatch(await common(context)));
-  container.bind<ExecuteTask>(TOKENS.ExecuteTask).toDynamicValue(async (context) =>
+  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch(common(context)));
+  container.bind<ExecuteTask>(TOKENS.ExecuteTask).toDynamicValue((context) =>
     executeTask({
-      ...(await common(context)),
-      executors: await get<ExecutorsByType>(context, TOKENS.Executors),
-      jitter: await get<Jitter>(context, TOKENS.Jitter),
+      ...common(context),
+      executors: context.get<ExecutorsByType>(TOKENS.Executors),
+      jitter: context.get<Jitter>(TOKENS.Jitter),
       retryPolicy: config.worker.retry,
       taskTimeoutMs: config.worker.taskTimeoutMs,
     }),
   );
   container
     .bind<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck)
-    .toDynamicValue(async (context) => recoverStuck({ ...(await common(context)), stuckTimeoutMs: config.worker.stuckTimeoutMs }));
+    .toDynamicValue((context) => recoverStuck({ ...common(context), stuckTimeoutMs: config.worker.stuckTimeoutMs }));
 
   container.bind<Worker>(TOKENS.Worker).toDynamicValue(
-    async (context) =>
+    (context) =>
       new Worker(
         {
           workerId: config.worker.id,
@@ -110,22 +96,34 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
           heartbeatIntervalMs: Math.max(250, Math.floor(config.worker.stuckTimeoutMs / 3)),
         },
         {
-          claimBatch: await get<ClaimBatch>(context, TOKENS.ClaimBatch),
-          executeTask: await get<ExecuteTask>(context, TOKENS.ExecuteTask),
-          queue: await get<TaskQueue>(context, TOKENS.TaskQueue),
-          logger: await get<Logger>(context, TOKENS.Logger),
-          metrics: await get<WorkerMetrics>(context, TOKENS.Metrics),
-          wakeUps: await get<readonly WakeUpSource[]>(context, TOKENS.WakeUps),
+          claimBatch: context.get<ClaimBatch>(TOKENS.ClaimBatch),
+          executeTask: context.get<ExecuteTask>(TOKENS.ExecuteTask),
+          queue: context.get<TaskQueue>(TOKENS.TaskQueue),
+          logger: context.get<Logger>(TOKENS.Logger),
+          metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
+          wakeUps: context.get<readonly WakeUpSource[]>(TOKENS.WakeUps),
         },
       ),
   );
   container.bind<Cleaner>(TOKENS.Cleaner).toDynamicValue(
-    async (context) =>
+    (context) =>
       new Cleaner(
         { intervalMs: config.worker.cleanerIntervalMs, stuckTimeoutMs: config.worker.stuckTimeoutMs },
-        await get<() => Promise<RecoveryReport>>(context, TOKENS.RecoverStuck),
-        await get<Logger>(context, TOKENS.Logger),
+        context.get<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck),
+        context.get<Logger>(TOKENS.Logger),
       ),
   );
+  container
+    .bind<ScheduleStore>(TOKENS.ScheduleStore)
+    .toDynamicValue((context) => createPostgresScheduleStore(context.get<DatabasePool>(TOKENS.Pool)));
+  container.bind<Scheduler>(TOKENS.Scheduler).toDynamicValue((context) => {
+    const store = context.get<ScheduleStore>(TOKENS.ScheduleStore);
+    const { lookAheadMs, intervalMs, misfireGraceMs } = config.schedules;
+    const pass = runSchedulePass(
+      { workerId: config.worker.id, lookAheadMs, misfireGraceMs },
+      { store, calendarFor: cronCalendar, metrics: inputs.scheduleMetrics, logger: context.get<Logger>(TOKENS.Logger) },
+    );
+    return new Scheduler({ intervalMs }, pass, () => store.msUntilNextPass(lookAheadMs), context.get<Logger>(TOKENS.Logger));
+  });
   return container;
 };

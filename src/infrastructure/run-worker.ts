@@ -1,14 +1,21 @@
 import type { Cleaner } from '../application/cleaner.js';
 import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
-import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
+import type { ScheduleStore } from '../application/schedules/ports.js';
+import type { Scheduler } from '../application/schedules/scheduler.js';
+import { applySchedulesFile } from './schedules-file.js';
+import { closePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
-import { buildContainer, type Closable } from './container.js';
+import { buildContainer } from './container.js';
+import { connectToDatabase } from './database.js';
+import { createExecutors } from './executors.js';
 import { firstTaskHint } from './first-task-hint.js';
 import { createLogger } from './logging.js';
+import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
+import { startWakeUps } from './wake-ups.js';
 
 type Closer = () => Promise<void>;
 
@@ -27,24 +34,47 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
   const signals = listenForSignals(logger);
   try {
     const databaseUrl = options.embedded ? await startEmbedded(logger, closers, config.database.url) : config.database.url;
-    const container = buildContainer({ config, logger, databaseUrl, stopSignal: signals.received });
-    const resolve = <T>(token: symbol): Promise<T> => container.getAsync<T>(token);
-    const pool = await resolve<DatabasePool>(TOKENS.Pool);
+    const pool = await connectToDatabase(databaseUrl, config.database.poolSize, logger, {
+      patienceMs: config.database.connectTimeoutMs,
+      abort: signals.received,
+    });
     closers.push(() => closePool(pool));
     const schemaOptions = { logger, signal: signals.received, connectTimeoutMs: config.database.connectTimeoutMs };
     if (config.database.migrate) await migrate(databaseUrl, schemaOptions);
     else await checkSchema(databaseUrl, schemaOptions);
 
-    // Each resource before what needs it, so that each is closed after what uses it.
-    for (const token of [TOKENS.ExecutorSet, TOKENS.WakeUpSet, TOKENS.Observability]) {
-      const resource = await resolve<Closable>(token);
-      closers.push(resource.close);
+    const executors = await createExecutors(config, logger);
+    closers.push(executors.close);
+    if (executors.cannotRun.length > 0) {
+      logger.info(`Not claiming ${executors.cannotRun.join(', ')} tasks: not configured here; they wait for a worker that is`, {
+        cannotRun: executors.cannotRun,
+      });
     }
-    const worker = await resolve<Worker>(TOKENS.Worker);
-    const cleaner = await resolve<Cleaner>(TOKENS.Cleaner);
+    const wakeUps = startWakeUps(databaseUrl, config, logger, pool);
+    closers.push(wakeUps.close);
+    const observability = await startObservability(config, logger, pool, () => signals.received.aborted, wakeUps.probes);
+    closers.push(observability.close);
+
+    const container = buildContainer({
+      config,
+      logger,
+      pool,
+      executors: executors.byType,
+      cannotRun: executors.cannotRun,
+      metrics: observability.metrics,
+      scheduleMetrics: observability.scheduleMetrics,
+      wakeUps: wakeUps.sources,
+    });
+    const worker = container.get<Worker>(TOKENS.Worker);
+    const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
+    const scheduler = container.get<Scheduler>(TOKENS.Scheduler);
+    if (config.schedules.file !== null) {
+      await applySchedulesFile(config.schedules.file, container.get<ScheduleStore>(TOKENS.ScheduleStore), logger);
+    }
     if (!signals.received.aborted) {
       worker.start();
       cleaner.start();
+      scheduler.start();
       // Plain text, to be copied: on stdout between the readable log lines, or on stderr when
       // stdout carries JSON for a collector.
       if (options.embedded) (config.log.format === 'pretty' ? process.stdout : process.stderr).write(firstTaskHint(databaseUrl));
@@ -53,7 +83,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     await signals.first;
     // Together: the worker stops claiming at once, even while a cleaner sweep is still waiting on
     // the database, and SHUTDOWN_TIMEOUT runs from the signal.
-    await Promise.all([cleaner.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
+    await Promise.all([cleaner.stop(), scheduler.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
     await closeAll(closers, logger);
     logger.info('Shutdown complete');
     return 0;

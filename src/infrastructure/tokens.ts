@@ -5,10 +5,6 @@ export const TOKENS = {
   Jitter: Symbol.for('at-worker.Jitter'),
   Metrics: Symbol.for('at-worker.WorkerMetrics'),
   Pool: Symbol.for('at-worker.DatabasePool'),
-  /** Resources with a lifecycle: resolved one by one by run-worker.ts, which closes them in reverse. */
-  ExecutorSet: Symbol.for('at-worker.ExecutorSet'),
-  WakeUpSet: Symbol.for('at-worker.WakeUpSet'),
-  Observability: Symbol.for('at-worker.Observability'),
   TaskQueue: Symbol.for('at-worker.TaskQueue'),
   Executors: Symbol.for('at-worker.ExecutorsByType'),
   WakeUps: Symbol.for('at-worker.WakeUpSources'),
@@ -17,4 +13,6 @@ export const TOKENS = {
   RecoverStuck: Symbol.for('at-worker.RecoverStuck'),
   Worker: Symbol.for('at-worker.Worker'),
   Cleaner: Symbol.for('at-worker.Cleaner'),
+  ScheduleStore: Symbol.for('at-worker.ScheduleStore'),
+  Scheduler: Symbol.for('at-worker.Scheduler'),
 } as const;

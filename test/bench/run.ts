@@ -4,6 +4,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { errorMessage } from '../../src/shared/error-message.js';
 import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettings } from './harness.js';
+import { runDashboardBench } from './dashboard.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { runScheduling } from './scheduling.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
@@ -18,7 +19,7 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info
  * (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule'] as const;
+const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
@@ -239,6 +240,10 @@ const main = async () => {
       // (src/infrastructure/heap-flags.ts): what those flags save.
       const v8Defaults = await runBurst(sink, THROUGHPUT, { tasks: 100_000, workers: 1, nodeArgs: V8_DEFAULT_HEAP });
       print({ ...burstLine('rss', THROUGHPUT, v8Defaults), node_args: V8_DEFAULT_HEAP.join(' ') });
+    }
+    if (wanted('dashboard')) {
+      const result = await runDashboardBench(sink, THROUGHPUT, progress);
+      print({ scenario: 'dashboard', ...result, concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });
     }
     if (wanted('idle')) {
       progress('idle: queries per second of an idle worker over 20 s');

@@ -1,11 +1,12 @@
 import { printableIo } from './printable.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from './args.js';
-import { usage, type ArgumentError, type CliCommand } from './command.js';
+import { usage, type ArgumentError, type CliCommand, type CommandPorts } from './command.js';
 import { cancelCommand, retryCommand } from './commands/change.js';
 import { historyCommand } from './commands/history.js';
 import { migrateCommand } from './commands/migrate.js';
 import { scheduleCommand } from './commands/schedule.js';
+import { schedulesCommand } from './commands/schedules.js';
 import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT, oneLine, type CliIo, type OpenSession } from './io.js';
@@ -14,6 +15,7 @@ import { errorMessage } from '../../shared/error-message.js';
 export const COMMANDS: readonly CliCommand[] = [
   migrateCommand,
   scheduleCommand,
+  schedulesCommand,
   historyCommand,
   statsCommand,
   verifyCommand,
@@ -27,6 +29,7 @@ export const USAGE = `Usage: at-worker <command> [options]
 
 Commands:
   start      run the worker (what \`npm start\` runs); --embedded: on a bundled PostgreSQL
+  dashboard  serve the operator dashboard in a browser (--port N, default 8081)
 ${COMMANDS.map((command) => `  ${command.name.padEnd(9)}  ${command.summary}`).join('\n')}
   help       this text (also a bare \`at-worker\`); \`at-worker <command> --help\` describes one command
   --version  the version of at-worker
@@ -49,7 +52,7 @@ const hintFor = (message: string): string =>
 export const runOperatorCommand = async (
   command: string,
   argv: readonly string[],
-  deps: { readonly io: CliIo; readonly openSession: OpenSession },
+  deps: { readonly io: CliIo; readonly openSession: OpenSession; readonly ports: CommandPorts },
 ): Promise<number> => {
   const io = printableIo(deps.io);
   if (HELP_WORDS.has(command)) {
@@ -73,7 +76,7 @@ export const runOperatorCommand = async (
     io.stdout(spec.help);
     return EXIT.ok;
   }
-  const prepared = await spec.prepare(args.right, io);
+  const prepared = await spec.prepare(args.right, io, deps.ports);
   if (E.isLeft(prepared)) return refuse(prepared.left);
 
   const opened = await deps.openSession();
