@@ -1,4 +1,4 @@
-import type { ClaimToken, ExecutionOutcome, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
+import type { ClaimToken, ExecutionOutcome, PostponeReason, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
 
 /** A task this worker holds: the row as it was claimed. */
 export interface ClaimedTask {
@@ -117,6 +117,8 @@ export interface WorkerMetrics {
   attemptEnded(taskType: string, outcome: 'completed' | 'retried' | 'failed' | 'released', durationMs: number): void;
   recovered(taskType: string, outcome: 'requeued' | 'failed'): void;
   inFlight(count: number): void;
+  /** A claimed task given back unrun for `waitMs` (no attempt used). */
+  postponed(taskType: string, reason: PostponeReason, waitMs: number): void;
 }
 
 export const noMetrics: WorkerMetrics = {
@@ -124,4 +126,5 @@ export const noMetrics: WorkerMetrics = {
   attemptEnded: () => undefined,
   recovered: () => undefined,
   inFlight: () => undefined,
+  postponed: () => undefined,
 };

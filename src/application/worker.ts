@@ -1,6 +1,7 @@
-import { errorMessage } from '../domain/index.js';
+import { destinationOf, errorMessage, type Destination } from '../domain/index.js';
 import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
+import type { PostponeTask } from './postpone-task.js';
 import type { ClaimedTask, ClaimRef, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';
 import { WakeSignal } from './wake-signal.js';
 
@@ -12,11 +13,18 @@ export interface WorkerOptions {
   readonly prefetch?: number;
   readonly pollIntervalMs: number;
   readonly heartbeatIntervalMs: number;
+  /**
+   * The share of `concurrency` one destination may hold at once (DESTINATION_MAX_SHARE), at least
+   * one slot; default 1 (no limit). A task whose destination is full is postponed unrun.
+   */
+  readonly destinationShare?: number;
 }
 
 export interface WorkerDeps {
   readonly claimBatch: ClaimBatch;
   readonly executeTask: ExecuteTask;
+  /** Gives a task back unrun (fair slots); without it, over-share tasks wait in line instead. */
+  readonly postponeTask?: PostponeTask;
   readonly queue: TaskQueue;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
@@ -51,7 +59,11 @@ export class Worker {
    */
   private readonly inFlight = new Map<string, { task: ClaimedTask; done: Promise<unknown> | null }>();
   /** Claimed ahead (prefetch), not started yet, oldest first. */
-  private readonly waiting: ClaimedTask[] = [];
+  private readonly waiting: Waiting[] = [];
+  /** Executing tasks per destination, for fair slots. */
+  private readonly busy = new Map<Destination, number>();
+  private readonly slotsPerDestination: number;
+  private blockedTimer: NodeJS.Timeout | null = null;
   private readonly wakeSignal = new WakeSignal();
   private readonly shutdown = new AbortController();
   private stopping = false;
@@ -65,6 +77,8 @@ export class Worker {
     private readonly deps: WorkerDeps,
   ) {
     for (const source of deps.wakeUps) source.onWakeUp(() => this.wakeSignal.wake());
+    const share = options.destinationShare ?? 1;
+    this.slotsPerDestination = Math.max(1, Math.floor(options.concurrency * share + 1e-9));
   }
 
   start(): void {
@@ -92,7 +106,7 @@ export class Worker {
     this.wakeSignal.wake();
     await this.loop;
     // Claimed ahead but never started: released now, so another worker can take them.
-    for (const task of this.waiting.splice(0)) this.launch(task, notStarted);
+    for (const { task } of this.waiting.splice(0)) this.launch(task, null, notStarted);
     const drained = await this.settleWithin(timeoutMs);
     if (!drained) {
       this.deps.logger.warn(
@@ -105,6 +119,7 @@ export class Worker {
     // Nothing of this worker's is left to write; a cleaner sweep still retrying stops too.
     this.deps.queue.giveUpRetries?.();
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    if (this.blockedTimer !== null) clearTimeout(this.blockedTimer);
     this.deps.logger.info(`[Worker ${this.options.workerId}] Stopped`);
   }
 
@@ -118,7 +133,8 @@ export class Worker {
         2 * concurrency + prefetch - this.inFlight.size,
       );
       // While claimed tasks wait, claiming one at a time would cost a round trip per task.
-      const worthClaiming = this.waiting.length === 0 ? 1 : Math.ceil(Math.min(batchSize, prefetch) / 2);
+      // (Tasks held back by fair slots wait too, with or without prefetch: at least one, never 0.)
+      const worthClaiming = this.waiting.length === 0 ? 1 : Math.max(1, Math.ceil(Math.min(batchSize, prefetch) / 2));
       if (room < worthClaiming) {
         // A finishing task wakes us; the poll interval is only a backstop.
         await this.wakeSignal.wait(this.options.pollIntervalMs);
@@ -135,7 +151,7 @@ export class Worker {
       }
       for (const task of tasks) {
         this.inFlight.set(task.claimToken, { task, done: null });
-        this.waiting.push(task);
+        this.waiting.push({ task, destination: destinationOf(task.taskType, task.payload), blockedSince: null });
       }
       this.deps.metrics.inFlight(this.inFlight.size);
       this.startWaiting();
@@ -146,20 +162,87 @@ export class Worker {
     }
   }
 
-  /** Starts claimed tasks while slots are free (never once stopping: those are released instead). */
+  /**
+   * Starts claimed tasks while slots are free (never once stopping: those are released instead).
+   * Fair slots: a task whose destination already holds its share of the slots is passed over for the
+   * next one and waits in line; one that has waited FAIR_SHARE_PATIENCE_MS is postponed (given back
+   * unrun), so a destination that hangs holds at most its share and cannot fill the line either,
+   * while a fast destination at its share (a burst to one receiver) only waits a few ms for its own
+   * slots, without a write per task.
+   */
   private startWaiting(): void {
-    while (!this.stopping && this.executing < this.options.concurrency && this.waiting.length > 0) {
-      this.launch(this.waiting.shift()!, this.shutdown.signal);
+    if (this.stopping) return;
+    const now = Date.now();
+    let index = 0;
+    while (this.executing < this.options.concurrency && index < this.waiting.length) {
+      const entry = this.waiting[index]!;
+      if (this.overShare(entry.destination)) {
+        entry.blockedSince ??= now;
+        index += 1;
+        continue;
+      }
+      this.waiting.splice(index, 1);
+      this.launch(entry.task, entry.destination, this.shutdown.signal);
     }
+    this.postponeBlocked(now);
   }
 
-  private launch(task: ClaimedTask, shutdown: AbortSignal): void {
+  private overShare(destination: Destination | null): boolean {
+    return destination !== null && (this.busy.get(destination) ?? 0) >= this.slotsPerDestination;
+  }
+
+  /** Postpones the tasks that waited out their patience, and wakes up when the next one will have. */
+  private postponeBlocked(now: number): void {
+    if (this.deps.postponeTask === undefined) return;
+    let earliest = Infinity;
+    for (let index = this.waiting.length - 1; index >= 0; index -= 1) {
+      const { task, destination, blockedSince } = this.waiting[index]!;
+      if (blockedSince === null || destination === null) continue;
+      if (!this.overShare(destination)) continue;
+      if (now - blockedSince < FAIR_SHARE_PATIENCE_MS) {
+        earliest = Math.min(earliest, blockedSince);
+        continue;
+      }
+      this.waiting.splice(index, 1);
+      this.postpone(task, destination, this.busy.get(destination) ?? 0);
+    }
+    if (earliest === Infinity || this.blockedTimer !== null) return;
+    this.blockedTimer = setTimeout(() => {
+      this.blockedTimer = null;
+      this.startWaiting();
+      this.wakeSignal.wake();
+    }, earliest + FAIR_SHARE_PATIENCE_MS - now);
+    this.blockedTimer.unref();
+  }
+
+  private postpone(task: ClaimedTask, destination: Destination, held: number): void {
+    const detail = `${destination} holds ${held} of this worker's ${this.options.concurrency} slots (DESTINATION_MAX_SHARE)`;
+    const done = this.deps
+      .postponeTask!(task, { reason: 'fair_share', destination, detail, forMs: FAIR_SHARE_POSTPONE_MS })
+      .catch((cause: unknown) => {
+        this.deps.logger.error(`[Executor] Task ${task.id}: could not postpone: ${errorMessage(cause)}`, { taskId: task.id });
+      })
+      .finally(() => {
+        this.inFlight.delete(task.claimToken);
+        this.deps.metrics.inFlight(this.inFlight.size);
+        this.wakeSignal.wake();
+      });
+    this.inFlight.set(task.claimToken, { task, done });
+  }
+
+  private launch(task: ClaimedTask, destination: Destination | null, shutdown: AbortSignal): void {
     this.executing += 1;
+    if (destination !== null) this.busy.set(destination, (this.busy.get(destination) ?? 0) + 1);
     let executed = false;
     const onExecuted = () => {
       if (executed) return;
       executed = true;
       this.executing -= 1;
+      if (destination !== null) {
+        const left = this.busy.get(destination)! - 1;
+        if (left === 0) this.busy.delete(destination);
+        else this.busy.set(destination, left);
+      }
       // The freed slot takes a claimed-ahead task now, even while the loop waits for a claim.
       this.startWaiting();
       this.wakeSignal.wake();
@@ -205,6 +288,23 @@ export class Worker {
     }
   }
 }
+
+interface Waiting {
+  readonly task: ClaimedTask;
+  readonly destination: Destination | null;
+  /** When it was first passed over because its destination held its share (ms since epoch). */
+  blockedSince: number | null;
+}
+
+/**
+ * How long a task over its destination's share waits in line for one of that destination's slots
+ * before it is given back (postponed), and for how long it is given back. A second: a fast receiver
+ * frees a slot within ms, so only a slow or hanging destination's tasks reach it; each postponement
+ * is one row write (coalesced with attempt ends), so a stuck destination costs one write per claimed
+ * task per second, and a slot it frees is taken again within about a second.
+ */
+const FAIR_SHARE_PATIENCE_MS = 1_000;
+const FAIR_SHARE_POSTPONE_MS = 1_000;
 
 /** The shutdown signal of a task that never started: executeTask releases it without running it. */
 const notStarted = AbortSignal.abort(shutdownCause);

@@ -8,3 +8,4 @@ export * from './evolve.js';
 export * from './execution.js';
 export * from './error-message.js';
 export * from './cut-text.js';
+export * from './destination.js';

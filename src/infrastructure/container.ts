@@ -4,6 +4,7 @@ import { claimBatch, type ClaimBatch } from '../application/claim-batch.js';
 import { Cleaner } from '../application/cleaner.js';
 import { executeTask, type ExecuteTask } from '../application/execute-task.js';
 import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from '../application/ports.js';
+import { postponeTask, type PostponeTask } from '../application/postpone-task.js';
 import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.js';
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
@@ -61,6 +62,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
       taskTimeoutMs: config.worker.taskTimeoutMs,
     }),
   );
+  container.bind<PostponeTask>(TOKENS.PostponeTask).toDynamicValue((context) => postponeTask(common(context)));
   container
     .bind<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck)
     .toDynamicValue((context) => recoverStuck({ ...common(context), stuckTimeoutMs: config.worker.stuckTimeoutMs }));
@@ -73,6 +75,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
           batchSize: config.worker.batchSize,
           concurrency: config.worker.concurrency,
           prefetch: config.worker.prefetch,
+          destinationShare: config.worker.destinationShare,
           pollIntervalMs: config.worker.pollIntervalMs,
           // A third of the stuck timeout: two beats can be lost before a live task looks stuck.
           heartbeatIntervalMs: Math.max(250, Math.floor(config.worker.stuckTimeoutMs / 3)),
@@ -80,6 +83,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         {
           claimBatch: context.get<ClaimBatch>(TOKENS.ClaimBatch),
           executeTask: context.get<ExecuteTask>(TOKENS.ExecuteTask),
+          postponeTask: context.get<PostponeTask>(TOKENS.PostponeTask),
           queue: context.get<TaskQueue>(TOKENS.TaskQueue),
           logger: context.get<Logger>(TOKENS.Logger),
           metrics: context.get<WorkerMetrics>(TOKENS.Metrics),

@@ -75,6 +75,16 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
     buckets: SCHEDULE_LAG_BUCKETS,
     registers: [registry],
   });
+  const postponed = counter(
+    'at_worker_tasks_postponed_total',
+    'Claimed tasks given back unrun without using an attempt: reason="fair_share", "circuit_open" or "destination_limit".',
+    ['task_type', 'reason'],
+  );
+  const postponedWait = counter(
+    'at_worker_tasks_postponed_seconds_total',
+    'Time the postponed tasks were put off for, summed: the wait their destinations\' protection cost them.',
+    ['task_type', 'reason'],
+  );
   const inFlight = new Gauge({ name: 'at_worker_tasks_in_flight', help: 'Tasks this worker holds a claim on: executing, claimed ahead (WORKER_PREFETCH), or having their outcome written.', registers: [registry] });
 
   if (options.countByStatus !== undefined) {
@@ -110,6 +120,11 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
     },
     recovered: (taskType, outcome) => recovered.inc({ task_type: taskTypeLabel(taskType), outcome }),
     inFlight: (count) => inFlight.set(count),
+    postponed: (taskType, reason, waitMs) => {
+      const label = { task_type: taskTypeLabel(taskType), reason };
+      postponed.inc(label);
+      postponedWait.inc(label, Math.max(0, waitMs) / 1000);
+    },
   };
   return { metrics, registry };
 };

@@ -8,6 +8,7 @@ import { decodeEmailAddress } from '../../domain/payloads/email.js';
 import {
   boolean,
   duration,
+  fraction,
   list,
   nonNegativeInteger,
   oneOf,
@@ -42,6 +43,7 @@ export const EnvSchema = t.type({
   WORKER_BATCH_SIZE: positiveInteger(10),
   WORKER_CONCURRENCY: positiveInteger(10),
   WORKER_PREFETCH: nonNegativeInteger(0),
+  DESTINATION_MAX_SHARE: fraction(0.5),
   WORKER_CLEANER_INTERVAL: duration('minutes', 5),
   WORKER_STUCK_TIMEOUT: duration('minutes', 5),
   RETRY_BASE_DELAY: duration('seconds', 10),
@@ -75,6 +77,8 @@ export interface Config {
     readonly batchSize: number;
     readonly concurrency: number;
     readonly prefetch: number;
+    /** The share of `concurrency` one destination may hold (fair slots). */
+    readonly destinationShare: number;
     readonly cleanerIntervalMs: number;
     readonly stuckTimeoutMs: number;
     readonly taskTimeoutMs: number;
@@ -145,6 +149,7 @@ const toConfig = (env: Env): Config => {
       batchSize: env.WORKER_BATCH_SIZE,
       concurrency: env.WORKER_CONCURRENCY,
       prefetch: env.WORKER_PREFETCH,
+      destinationShare: env.DESTINATION_MAX_SHARE,
       cleanerIntervalMs: env.WORKER_CLEANER_INTERVAL,
       stuckTimeoutMs: env.WORKER_STUCK_TIMEOUT,
       taskTimeoutMs: env.TASK_TIMEOUT,
