@@ -1,17 +1,18 @@
 -- Least privilege for at-worker: a group role that can claim, run and finish tasks and append to their
--- history, and nothing more. Run by hand, as the owner of the tables (whoever applied sql/ddl.sql),
--- after sql/ddl.sql. Idempotent: every run first takes the role's privileges on these objects away and
+-- history, and nothing more. Run by hand, as the owner of the tables (whoever applied the migrations
+-- of sql/migrations), after them. Idempotent: every run first takes the role's privileges on these objects away and
 -- grants the list below again, so re-running after an upgrade of this file also removes what it no
 -- longer grants.
 --
---   psql -d at_scheduler -f sql/ddl.sql                  # the schema, as its owner
+--   npx at-worker migrate                                # the schema, as its owner (DATABASE_URL=...)
 --   psql -d at_scheduler -f sql/roles.sql                # creates/updates the group role "at_worker"
 --   psql -d at_scheduler -c "CREATE ROLE at_worker_app LOGIN PASSWORD '...' IN ROLE at_worker"
 --        (or, for an existing login role:  GRANT at_worker TO some_login;)
 --
 -- Then run the workers as the login role with DB_MIGRATE=false (DB_USER=at_worker_app, DB_PASSWORD=...):
--- the role cannot run DDL, so it cannot apply sql/ddl.sql at start-up; schema upgrades are the owner's
--- job (`psql -f sql/ddl.sql`, or one worker started as the owner). The login role needs INHERIT, the
+-- the role cannot run DDL, so it cannot apply migrations at start-up; it only checks that they are all
+-- applied. Schema upgrades are the owner's job (`at-worker migrate`, its `--dry-run` script run with
+-- psql, or one worker started as the owner). The login role needs INHERIT, the
 -- default, to use the group's privileges.
 --
 -- The group role's name is a parameter, because roles are cluster-wide while grants are per database
@@ -25,7 +26,8 @@
 --   claim, heartbeat, end attempts, recover, operator retry/cancel   SELECT, UPDATE on scheduled_tasks
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
---   operator views (at-worker stats, psql)                           SELECT on the views ddl.sql creates
+--   operator views (at-worker stats, psql)                           SELECT on the operator views
+--   check at start-up that every migration is applied                SELECT on at_worker_migrations
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
 -- Not granted, so refused by the server before any trigger runs: DELETE or TRUNCATE of
 -- scheduled_tasks; UPDATE, DELETE or TRUNCATE of task_events (the append-only trigger is a second
@@ -39,13 +41,14 @@
 DO $roles$
 DECLARE
   worker_role constant text := coalesce(nullif(current_setting('at_worker.role', true), ''), 'at_worker');
-  -- ddl.sql creates its objects in the first schema of the search_path; this file looks in the same.
+  -- The migrations create their objects in the first schema of the search_path; this file looks in the same.
   schema_name constant text := current_schema();
   id_sequence constant text := pg_get_serial_sequence(format('%I.scheduled_tasks', current_schema()), 'id');
   view_name text;
 BEGIN
-  IF to_regclass(format('%I.scheduled_tasks', schema_name)) IS NULL OR to_regclass(format('%I.task_events', schema_name)) IS NULL THEN
-    RAISE EXCEPTION 'scheduled_tasks and task_events not found in schema %: apply sql/ddl.sql first', schema_name;
+  IF to_regclass(format('%I.scheduled_tasks', schema_name)) IS NULL OR to_regclass(format('%I.task_events', schema_name)) IS NULL
+     OR to_regclass(format('%I.at_worker_migrations', schema_name)) IS NULL THEN
+    RAISE EXCEPTION 'scheduled_tasks, task_events and at_worker_migrations not found in schema %: apply the migrations first (at-worker migrate)', schema_name;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = worker_role) THEN
     EXECUTE format('CREATE ROLE %I NOLOGIN', worker_role);
@@ -57,7 +60,8 @@ BEGIN
     RAISE EXCEPTION 'role % is a superuser or owns the tables; at_worker.role must name a separate role', worker_role;
   END IF;
 
-  EXECUTE format('REVOKE ALL ON %I.scheduled_tasks, %I.task_events FROM %I', schema_name, schema_name, worker_role);
+  EXECUTE format('REVOKE ALL ON %I.scheduled_tasks, %I.task_events, %I.at_worker_migrations FROM %I',
+                 schema_name, schema_name, schema_name, worker_role);
   EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM %I', id_sequence, worker_role);
 
   EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), worker_role);
@@ -65,8 +69,9 @@ BEGIN
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.scheduled_tasks TO %I', schema_name, worker_role);
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
 
-  -- The operator views of ddl.sql (read-only by nature: they aggregate or join). Listed by name so a
+  -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.
   FOR view_name IN
     SELECT c.relname

@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { EXIT, type OpenSession } from '../adapters/cli/io.js';
-import { describeSchemaObject, migrate } from '../adapters/postgres/migrate.js';
+import { createSchemaMigrator } from '../adapters/postgres/migrate.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
 import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { errorMessage } from '../domain/index.js';
@@ -37,12 +37,7 @@ export const openCliSession =
     return E.right({
       session: {
         store: createPostgresOperatorStore(opened),
-        migrator: {
-          migrate: async () => {
-            const report = await migrate(opened);
-            return { created: report.created.map(describeSchemaObject), alreadyPresent: report.alreadyPresent.map(describeSchemaObject) };
-          },
-        },
+        migrator: createSchemaMigrator(config.right.database.url, { connectTimeoutMs: config.right.database.connectTimeoutMs }),
         stuckTimeoutMs: config.right.worker.stuckTimeoutMs,
         target,
       },

@@ -2,7 +2,7 @@ import type { Cleaner } from '../application/cleaner.js';
 import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
 import { closePool } from '../adapters/postgres/pool.js';
-import { migrate } from '../adapters/postgres/migrate.js';
+import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
 import { errorMessage } from '../domain/index.js';
 import type { Config } from './config/index.js';
 import { buildContainer } from './container.js';
@@ -35,7 +35,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       abort: signals.received,
     });
     closers.push(() => closePool(pool));
-    if (config.database.migrate) await migrate(pool, logger);
+    const schemaOptions = { logger, signal: signals.received, connectTimeoutMs: config.database.connectTimeoutMs };
+    if (config.database.migrate) await migrate(databaseUrl, schemaOptions);
+    else await checkSchema(databaseUrl, schemaOptions);
 
     const executors = await createExecutors(config, logger);
     closers.push(executors.close);

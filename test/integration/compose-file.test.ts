@@ -1,12 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { parse } from 'yaml';
 import * as E from 'fp-ts/lib/Either.js';
 import { hostname } from 'node:os';
 import { decodeConfig, EnvSchema } from '../../src/infrastructure/config/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -95,30 +93,8 @@ describe('docker-compose.yml', () => {
     expect(graceSeconds).toBeGreaterThan(Number(env['SHUTDOWN_TIMEOUT'] ?? 30));
   });
 
-  describe('the schema file mounted into PostgreSQL\'s initdb', () => {
-    let database: TestDatabase;
-    beforeAll(async () => {
-      database = await createTestDatabase();
-    });
-    afterAll(() => database.drop());
-
-    it('exists and creates the schema on an empty database, as the entrypoint would run it', async () => {
-      const mounts = (services['postgres']?.volumes ?? []).filter((volume) => volume.includes('/docker-entrypoint-initdb.d/'));
-      expect(mounts).toHaveLength(1);
-      const source = join(root, (mounts[0] as string).split(':')[0] as string);
-      expect(existsSync(source)).toBe(true);
-      const client = new pg.Client({ connectionString: database.url });
-      await client.connect();
-      try {
-        // One simple-protocol query runs the whole file, like psql -f does.
-        await client.query(readFileSync(source, 'utf8'));
-        await client.query(`INSERT INTO scheduled_tasks (task_type, payload) VALUES ('http_callback', '{"url": "http://test.com/", "data": {}}')`);
-        // The seed's monitoring query, unchanged.
-        const counts = await client.query('SELECT status, COUNT(*) FROM scheduled_tasks GROUP BY status');
-        expect(counts.rows).toEqual([{ status: 'pending', count: '1' }]);
-      } finally {
-        await client.end();
-      }
-    });
+  it('leaves the schema to the workers\' migrations: nothing is mounted into initdb', () => {
+    const mounts = (services['postgres']?.volumes ?? []).filter((volume) => volume.includes('/docker-entrypoint-initdb.d/'));
+    expect(mounts).toEqual([]);
   });
 });

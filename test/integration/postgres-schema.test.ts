@@ -1,14 +1,19 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'slonik';
 import { decodeEventRow } from '../../src/adapters/postgres/event-codec.js';
-import { applySchema, migrate, SCHEMA_OBJECTS, schemaFilePath } from '../../src/adapters/postgres/migrate.js';
+import { applySchema, checkSchema, migrationScript, migrationStatus } from '../../src/adapters/postgres/migrate.js';
+import { describeMigration, loadMigrations } from '../../src/adapters/postgres/migration-files.js';
 import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
 import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/database.js';
 import { eventRows, insertTasks, openFixture, type Fixture } from './postgres-fixtures.js';
 
-describe('sql/ddl.sql', () => {
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../fixtures');
+
+describe('versioned migrations', () => {
   let database: TestDatabase;
   beforeEach(async () => {
     database = await createTestDatabase();
@@ -17,31 +22,39 @@ describe('sql/ddl.sql', () => {
     await database.drop();
   });
 
-  it('creates everything once and finds it all present the second time', async () => {
+  const recorded = (url: string) =>
+    withClient(url, async (client) => (await client.query('SELECT version, name, checksum FROM at_worker_migrations ORDER BY version')).rows);
+
+  it('applies every migration once on an empty database, records each, and applies nothing the second time', async () => {
+    const known = loadMigrations();
     const first = await applySchema(database.url);
-    expect(first.created).toEqual(SCHEMA_OBJECTS);
+    expect(first.applied.map(describeMigration)).toEqual(known.map(describeMigration));
+    expect(await recorded(database.url)).toEqual(known.map(({ version, name, checksum }) => ({ version, name, checksum })));
     const second = await applySchema(database.url);
-    expect(second).toEqual({ created: [], alreadyPresent: SCHEMA_OBJECTS });
+    expect(second.applied).toEqual([]);
+    expect(second.alreadyApplied.map(describeMigration)).toEqual(known.map(describeMigration));
   });
 
-  it('is safe for many workers migrating at the same moment', async () => {
-    const pools = await Promise.all(Array.from({ length: 6 }, () => createPostgresPool(database.url, 1)));
-    try {
-      const reports = await Promise.all(pools.map((pool) => migrate(pool)));
-      expect(reports.filter((report) => report.created.length > 0)).toHaveLength(1);
-      expect(reports.every((report) => report.created.length + report.alreadyPresent.length === SCHEMA_OBJECTS.length)).toBe(true);
-    } finally {
-      await Promise.all(pools.map(closePool));
-    }
+  it('is safe for many workers migrating at the same moment: each migration is applied once', async () => {
+    const reports = await Promise.all(Array.from({ length: 6 }, () => applySchema(database.url)));
+    expect(reports.flatMap((report) => report.applied.map(describeMigration))).toEqual(loadMigrations().map(describeMigration));
   });
 
-  it('runs by hand as one script, twice (psql -f)', async () => {
-    const script = await readFile(schemaFilePath(), 'utf8');
+  it('upgrades a database made by the schema before migrations, with its tasks and history intact', async () => {
+    const before = await readFile(join(fixtures, 'ddl-before-migrations.sql'), 'utf8');
     await withClient(database.url, async (client) => {
-      await client.query(script);
-      await client.query(script);
+      await client.query(before);
+      await client.query(`INSERT INTO scheduled_tasks (task_type, payload, execute_at) VALUES ('http_callback', '{"url":"http://x"}', now() + interval '1 day')`);
     });
-    expect((await applySchema(database.url)).created).toEqual([]);
+    const report = await applySchema(database.url);
+    expect(report.applied.map(describeMigration)).toEqual(loadMigrations().map(describeMigration));
+    const pool = await createPostgresPool(database.url, 1);
+    try {
+      expect(await eventRows(pool, '1')).toEqual([expect.objectContaining({ task_id: '1', seq: 1, event_type: 'scheduled' })]);
+      expect((await createPostgresTaskQueue(pool).claimDueTasks('w', 10)).length).toBe(0);
+    } finally {
+      await closePool(pool);
+    }
   });
 
   it('upgrades a table made by the seed-era DDL, so its stuck rows can be recovered', async () => {
@@ -55,8 +68,7 @@ describe('sql/ddl.sql', () => {
         INSERT INTO scheduled_tasks (task_type, payload, status, updated_at)
         VALUES ('http_callback', '{}', 'processing', now() - interval '1 hour');`),
     );
-    const report = await applySchema(database.url);
-    expect(report.created.map((object) => object.name)).toContain('claim_token');
+    await applySchema(database.url);
     const pool = await createPostgresPool(database.url, 1);
     try {
       const stuck = await createPostgresTaskQueue(pool).findStuckTasks(5 * 60_000, 10);
@@ -65,6 +77,37 @@ describe('sql/ddl.sql', () => {
     } finally {
       await closePool(pool);
     }
+  });
+
+  it('refuses a database whose applied migration changed since, and one newer than the code, changing nothing', async () => {
+    await applySchema(database.url);
+    await withClient(database.url, (client) => client.query(`UPDATE at_worker_migrations SET checksum = 'edited' WHERE version = 1`));
+    await expect(applySchema(database.url)).rejects.toThrow(/^migration 0001_baseline changed after it was applied on .*\(its checksum differs\)/);
+    await expect(checkSchema(database.url)).rejects.toThrow(/0001_baseline changed after it was applied/);
+
+    await withClient(database.url, (client) =>
+      client.query(`UPDATE at_worker_migrations SET checksum = $1 WHERE version = 1;`, [loadMigrations()[0]!.checksum]),
+    );
+    await withClient(database.url, (client) =>
+      client.query(`INSERT INTO at_worker_migrations (version, name, checksum) VALUES (9999, 'from_the_future', 'x')`),
+    );
+    await expect(applySchema(database.url)).rejects.toThrow(
+      'the schema is newer than this worker: migration 9999_from_the_future is applied but unknown to this code; run a newer at-worker',
+    );
+    expect((await migrationStatus(database.url)).problem).toMatch(/newer than this worker/);
+  });
+
+  it('tells a worker that does not migrate that migrations are pending', async () => {
+    await expect(checkSchema(database.url)).rejects.toThrow(/^the schema is behind this worker: \d+ migration\(s\) pending \(0001_baseline/);
+    await applySchema(database.url);
+    await expect(checkSchema(database.url)).resolves.toBeUndefined();
+  });
+
+  it("gives a DBA a psql script that applies and records what is pending, the runner's way", async () => {
+    const script = migrationScript((await migrationStatus(database.url)).pending);
+    await withClient(database.url, (client) => client.query(script));
+    expect((await migrationStatus(database.url)).pending).toEqual([]);
+    expect((await applySchema(database.url)).applied).toEqual([]);
   });
 });
 

@@ -19,7 +19,7 @@ const ClaimedRow = t.type({
 
 /**
  * Claims up to `limit` due pending tasks, oldest first, in ONE statement: the database function
- * at_worker_claim_due_tasks (sql/ddl.sql) picks them with FOR UPDATE SKIP LOCKED, marks them
+ * at_worker_claim_due_tasks (sql/migrations) picks them with FOR UPDATE SKIP LOCKED, marks them
  * processing under this worker with a fresh claim token, and appends each one's 'claimed' event,
  * whose data has the shape event-codec.ts decodes (attempt = attempts + 1, and claim_token). The
  * function's comment says why it is a function (bitmap scans off for the claim only) and what that

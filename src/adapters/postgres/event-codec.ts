@@ -9,7 +9,7 @@ import { decodeWith } from '../../domain/payloads/decode.js';
  * TaskEvent ⇄ task_events row. `data` uses snake_case keys, like the table's columns, so an operator
  * reading history with psql sees `attempt`, `error`, `retry_at`, `claim_token`, `reason`, `details`.
  * Times inside `data` are ISO-8601 strings. The 'scheduled' event written by the SQL trigger and the
- * 'claimed' event written by the claim statement use the same shape (see sql/ddl.sql, claim-due-tasks.ts).
+ * 'claimed' event written by the claim statement use the same shape (see sql/migrations, claim-due-tasks.ts).
  */
 export interface EventRow {
   readonly event_type: TaskEventType;

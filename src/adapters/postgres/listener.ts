@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Clock, Logger } from '../../application/ports.js';
 import { errorMessage } from '../../domain/index.js';
 
-/** The channel sql/ddl.sql's INSERT trigger notifies, with the earliest new execute_at (epoch ms). */
+/** The channel the INSERT trigger (sql/migrations) notifies, with the earliest new execute_at (epoch ms). */
 export const TASKS_CHANNEL = 'at_worker_tasks';
 
 export interface TaskListenerOptions {

@@ -1,131 +1,203 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import * as t from 'io-ts';
-import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik';
+import pg from 'pg';
+import type { SchemaMigrator } from '../../application/operator/ports.js';
 import type { Logger } from '../../application/ports.js';
-import { closePool, createPostgresPool } from './pool.js';
-import { decodeRows } from './rows.js';
-import { splitSqlStatements } from './sql-script.js';
+import { describeMigration, loadMigrations, type Migration } from './migration-files.js';
 
-/** What sql/ddl.sql maintains; the report says which of these a run created. */
-export interface SchemaObject {
-  readonly kind: 'table' | 'column' | 'index' | 'constraint' | 'function' | 'trigger' | 'view';
+/** A migration as at_worker_migrations records it. */
+export interface AppliedMigration {
+  readonly version: number;
   readonly name: string;
-  /** The table a column, constraint or trigger belongs to. */
-  readonly table?: string;
+  readonly checksum: string;
+  readonly appliedAt: Date;
+}
+
+/** Where the database stands against the migrations this code knows. */
+export interface MigrationStatus {
+  readonly applied: readonly AppliedMigration[];
+  readonly pending: readonly Migration[];
+  /** Why this code must not run against the database, or null. */
+  readonly problem: string | null;
 }
 
 export interface MigrationReport {
-  readonly created: readonly SchemaObject[];
-  readonly alreadyPresent: readonly SchemaObject[];
+  /** Applied by this run, in order. */
+  readonly applied: readonly Migration[];
+  /** Found applied already. */
+  readonly alreadyApplied: readonly AppliedMigration[];
 }
 
-export const SCHEMA_OBJECTS: readonly SchemaObject[] = [
-  { kind: 'table', name: 'scheduled_tasks' },
-  { kind: 'column', name: 'claim_token', table: 'scheduled_tasks' },
-  { kind: 'constraint', name: 'scheduled_tasks_claim_check', table: 'scheduled_tasks' },
-  { kind: 'index', name: 'scheduled_tasks_due_idx' },
-  { kind: 'index', name: 'scheduled_tasks_heartbeat_idx' },
-  { kind: 'table', name: 'task_events' },
-  { kind: 'function', name: 'task_events_reject_change' },
-  { kind: 'function', name: 'scheduled_tasks_record_scheduled' },
-  { kind: 'function', name: 'at_worker_claim_due_tasks' },
-  { kind: 'trigger', name: 'task_events_append_only', table: 'task_events' },
-  { kind: 'trigger', name: 'scheduled_tasks_scheduled_event', table: 'scheduled_tasks' },
-  // The operator views at the end of sql/ddl.sql (read by `at-worker stats`, and by psql users).
-  { kind: 'view', name: 'task_status_counts' },
-  { kind: 'view', name: 'running_tasks' },
-  { kind: 'view', name: 'stuck_tasks' },
-  { kind: 'view', name: 'task_success_rate' },
-  { kind: 'view', name: 'task_completion_times' },
-  { kind: 'view', name: 'tasks_at_last_attempt' },
-  { kind: 'view', name: 'task_history' },
-];
+export interface MigrateOptions {
+  readonly logger?: Logger;
+  /** Ends a wait for another worker's migration lock (SIGTERM during start-up). */
+  readonly signal?: AbortSignal;
+  readonly connectTimeoutMs?: number;
+}
+
+/** A database this code must not run against: a changed migration, or a schema newer than the code. */
+export class SchemaMismatch extends Error {
+  override readonly name = 'SchemaMismatch';
+}
+
+// Every runner (worker start-up, `at-worker migrate`, a DBA's psql script) takes this lock, so N
+// workers starting together apply each migration once, one after the other. Transaction-scoped: it
+// cannot outlive a migration whose process dies mid-way.
+const LOCK = `SELECT pg_advisory_xact_lock(hashtext('at-worker:migrate'))`;
+
+export const MIGRATIONS_TABLE_DDL = `CREATE TABLE IF NOT EXISTS at_worker_migrations (
+  version    integer     PRIMARY KEY,
+  name       text        NOT NULL,
+  checksum   text        NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  applied_by text        NOT NULL DEFAULT current_user
+)`;
+
+const recordSql = (migration: Migration): string =>
+  `INSERT INTO at_worker_migrations (version, name, checksum) VALUES (${migration.version}, '${migration.name}', '${migration.checksum}')`;
 
 /**
- * Applies sql/ddl.sql. One transaction holding a transaction-scoped advisory lock: N workers starting
- * together apply it one after the other (the later ones find everything present and change nothing),
- * and the lock cannot outlive the migration even if this process dies mid-way or the connection goes
- * back to a pool that does not reset sessions. A failure rolls the whole schema change back. The key is
- * computed by the server (hashtext), so every worker on the same database agrees on it.
+ * Applies every pending migration, each in its own transaction: take the lock, read what is applied,
+ * refuse a changed or unknown migration, apply the next one and record it, commit. Migration files
+ * are scripts of many statements, which slonik refuses by design, so they run on a dedicated pg
+ * connection through the simple query protocol.
  */
-export const migrate = async (pool: DatabasePool, logger?: Logger): Promise<MigrationReport> => {
-  const statements = splitSqlStatements(await readFile(schemaFilePath(), 'utf8'));
-  const report = await pool.transaction(async (tx) => {
-    // The DDL's "already exists, skipping" notices are expected on every run after the first.
-    await tx.query(sql.unsafe`SET LOCAL client_min_messages = warning`);
-    await tx.query(sql.unsafe`SELECT pg_advisory_xact_lock(hashtext('at-worker:migrate'))`);
-    const before = await presentObjects(tx);
-    for (const statement of statements) await tx.query(rawQuery(statement));
-    const after = await presentObjects(tx);
-    const missing = SCHEMA_OBJECTS.filter((_, index) => after[index] !== true);
-    if (missing.length > 0) throw new Error(`sql/ddl.sql did not create: ${missing.map(describeSchemaObject).join(', ')}`);
-    return {
-      created: SCHEMA_OBJECTS.filter((_, index) => before[index] !== true),
-      alreadyPresent: SCHEMA_OBJECTS.filter((_, index) => before[index] === true),
-    };
+export const migrate = async (url: string, options: MigrateOptions = {}): Promise<MigrationReport> => {
+  const known = loadMigrations();
+  const applied: Migration[] = [];
+  let alreadyApplied: readonly AppliedMigration[] = [];
+  await withMigrationClient(url, options, async (client) => {
+    for (;;) {
+      await client.query('BEGIN');
+      try {
+        await client.query('SET LOCAL client_min_messages = warning');
+        await client.query(LOCK);
+        const recorded = await readApplied(client);
+        if (applied.length === 0) alreadyApplied = recorded;
+        const status = compare(known, recorded);
+        if (status.problem !== null) throw new SchemaMismatch(status.problem);
+        const next = status.pending[0];
+        if (next === undefined) {
+          await client.query('COMMIT');
+          return;
+        }
+        await client.query(MIGRATIONS_TABLE_DDL);
+        await client.query(next.sql);
+        await client.query(recordSql(next));
+        await client.query('COMMIT');
+        applied.push(next);
+        options.logger?.info(`Applied migration ${describeMigration(next)}`, { version: next.version });
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    }
   });
-  logger?.info(
-    report.created.length === 0
-      ? 'Database schema is up to date'
-      : `Database schema applied: created ${report.created.map(describeSchemaObject).join(', ')}`,
-    { created: report.created.length, alreadyPresent: report.alreadyPresent.length },
+  options.logger?.info(
+    applied.length === 0 ? 'Database schema is up to date' : `Database schema migrated: applied ${applied.map(describeMigration).join(', ')}`,
+    { applied: applied.length, alreadyApplied: alreadyApplied.length },
   );
-  return report;
+  return { applied, alreadyApplied };
 };
 
-/** For tests and the CLI: connect, migrate, disconnect. */
-export const applySchema = async (url: string, logger?: Logger): Promise<MigrationReport> => {
-  const pool = await createPostgresPool(url, 1);
-  try {
-    return await migrate(pool, logger);
-  } finally {
-    await closePool(pool);
+/** What is applied and what is pending, read without taking the lock or changing anything. */
+export const migrationStatus = (url: string, options: MigrateOptions = {}): Promise<MigrationStatus> =>
+  withMigrationClient(url, options, async (client) => compare(loadMigrations(), await readApplied(client)));
+
+/**
+ * For a worker that does not migrate (DB_MIGRATE=false): refuses a database it must not run against,
+ * with one line that says what to do.
+ */
+export const checkSchema = async (url: string, options: MigrateOptions = {}): Promise<void> => {
+  const status = await migrationStatus(url, options);
+  if (status.problem !== null) throw new SchemaMismatch(status.problem);
+  if (status.pending.length > 0) {
+    throw new SchemaMismatch(
+      `the schema is behind this worker: ${status.pending.length} migration(s) pending (${status.pending.map(describeMigration).join(', ')}); ` +
+        'run `at-worker migrate` as the schema owner, or apply `at-worker migrate --dry-run` with psql',
+    );
   }
-};
-
-export const describeSchemaObject = (object: SchemaObject): string =>
-  object.table === undefined ? `${object.kind} ${object.name}` : `${object.kind} ${object.table}.${object.name}`;
-
-const PresentRow = t.type({ present: t.boolean });
-
-/** One flag per SCHEMA_OBJECTS entry, in the same order, resolved through the search_path. */
-const presentObjects = async (tx: DatabaseTransactionConnection): Promise<boolean[]> => {
-  const objects = SCHEMA_OBJECTS.map((object, n) => ({ n, kind: object.kind, name: object.name, on_table: object.table ?? null }));
-  const result = await tx.query(sql.unsafe`
-    SELECT CASE
-             WHEN o.kind IN ('table', 'view', 'index') THEN to_regclass(o.name) IS NOT NULL
-             WHEN o.kind = 'function' THEN to_regproc(o.name) IS NOT NULL
-             WHEN o.kind = 'trigger' THEN EXISTS (SELECT 1 FROM pg_trigger
-                                         WHERE tgname = o.name AND tgrelid = to_regclass(o.on_table))
-             WHEN o.kind = 'constraint' THEN EXISTS (SELECT 1 FROM pg_constraint
-                                            WHERE conname = o.name AND conrelid = to_regclass(o.on_table))
-             WHEN o.kind = 'column' THEN EXISTS (SELECT 1 FROM pg_attribute
-                                        WHERE attname = o.name AND attrelid = to_regclass(o.on_table) AND NOT attisdropped)
-           END AS present
-      FROM jsonb_to_recordset(${sql.jsonb(objects)}) AS o(n integer, kind text, name text, on_table text)
-     ORDER BY o.n`);
-  return decodeRows(PresentRow, 'the schema check', result.rows).map((row) => row.present);
-};
-
-/** slonik only takes template literals; a statement read from a file goes in as the whole template. */
-const rawQuery = (statement: string) => {
-  const parts = Object.freeze(Object.assign([statement], { raw: Object.freeze([statement]) }));
-  return sql.unsafe(parts as unknown as TemplateStringsArray);
 };
 
 /**
- * sql/ddl.sql sits next to package.json. This module runs from src/adapters/postgres (ts-jest) and
- * from dist/src/adapters/postgres (compiled), so walk up to the first folder holding package.json
- * and sql/ddl.sql (a package.json alone can also mark a nested output folder as ESM).
+ * The pending migrations as one psql script, for a DBA who applies the schema by hand: each migration
+ * in its own transaction under the workers' lock, recorded exactly as the runner records it.
  */
-export const schemaFilePath = (): string => {
-  const start = dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; dir = dirname(dir)) {
-    const candidate = join(dir, 'sql', 'ddl.sql');
-    if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new Error(`sql/ddl.sql not found next to a package.json above ${start}`);
+export const migrationScript = (pending: readonly Migration[]): string => {
+  if (pending.length === 0) return '-- at-worker: no pending migration; the schema is up to date.\n';
+  const blocks = pending.map(
+    (migration) =>
+      `-- ${describeMigration(migration)}\nBEGIN;\n${LOCK};\n${MIGRATIONS_TABLE_DDL};\n\n` +
+      `${migration.sql.trimEnd()}\n\n${recordSql(migration)};\nCOMMIT;\n`,
+  );
+  return (
+    `-- at-worker: ${pending.length} pending migration(s). Apply as the schema owner with:\n` +
+    `--   psql -v ON_ERROR_STOP=1 -f <this file>\n\n${blocks.join('\n')}`
+  );
+};
+
+/** Compares what the database recorded with what this code knows. */
+export const compare = (known: readonly Migration[], recorded: readonly AppliedMigration[]): MigrationStatus => {
+  const byVersion = new Map(known.map((migration) => [migration.version, migration]));
+  const unknown = recorded.find((row) => !byVersion.has(row.version));
+  const changed = recorded.find((row) => byVersion.get(row.version)?.checksum !== row.checksum);
+  const problem =
+    unknown !== undefined
+      ? `the schema is newer than this worker: migration ${describeMigration(unknown)} is applied but unknown to this code; run a newer at-worker`
+      : changed !== undefined
+        ? `migration ${describeMigration(changed)} changed after it was applied on ${changed.appliedAt.toISOString()} ` +
+          '(its checksum differs); restore the released file and put the change in a new migration'
+        : null;
+  const done = new Set(recorded.map((row) => row.version));
+  return { applied: recorded, pending: known.filter((migration) => !done.has(migration.version)), problem };
+};
+
+const readApplied = async (client: pg.Client): Promise<AppliedMigration[]> => {
+  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('at_worker_migrations') IS NOT NULL AS present`);
+  if (exists.rows[0]?.present !== true) return [];
+  const result = await client.query<{ version: number; name: string; checksum: string; applied_at: Date }>(
+    'SELECT version, name, checksum, applied_at FROM at_worker_migrations ORDER BY version',
+  );
+  return result.rows.map((row) => ({ version: row.version, name: row.name, checksum: row.checksum, appliedAt: row.applied_at }));
+};
+
+/** One connection for the run; an abort ends it, which fails the query waiting on the lock at once. */
+const withMigrationClient = async <T>(url: string, options: MigrateOptions, use: (client: pg.Client) => Promise<T>): Promise<T> => {
+  options.signal?.throwIfAborted();
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000 });
+  client.on('error', () => undefined); // a dropped connection also fails the pending query, which reports it
+  const onAbort = () => void client.end().catch(() => undefined);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await client.connect();
+    return await use(client);
+  } catch (error) {
+    if (options.signal?.aborted === true) throw options.signal.reason;
+    throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await client.end().catch(() => undefined);
   }
+};
+
+/** For tests and the CLI: migrate the database at `url`. */
+export const applySchema = (url: string, logger?: Logger): Promise<MigrationReport> =>
+  migrate(url, logger === undefined ? {} : { logger });
+
+/** The operator port over the functions above, for the database at `url`. */
+export const createSchemaMigrator = (url: string, options: MigrateOptions = {}): SchemaMigrator => {
+  const describeApplied = (row: AppliedMigration) => ({ migration: describeMigration(row), appliedAt: row.appliedAt });
+  return {
+    migrate: async () => {
+      const report = await migrate(url, options);
+      return { applied: report.applied.map(describeMigration), alreadyApplied: report.alreadyApplied.map(describeApplied) };
+    },
+    status: async () => {
+      const status = await migrationStatus(url, options);
+      return { applied: status.applied.map(describeApplied), pending: status.pending.map(describeMigration), problem: status.problem };
+    },
+    script: async () => {
+      const status = await migrationStatus(url, options);
+      if (status.problem !== null) throw new SchemaMismatch(status.problem);
+      return migrationScript(status.pending);
+    },
+  };
 };

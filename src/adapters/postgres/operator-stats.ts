@@ -18,7 +18,7 @@ const LastAttemptRow = t.type({
 });
 
 /**
- * The seed's monitoring queries, through the operator views at the end of sql/ddl.sql (so psql
+ * The seed's monitoring queries, through the operator operator views of sql/migrations/0001_baseline.sql (so psql
  * users get the same numbers), in one read-only REPEATABLE READ transaction: every number comes from
  * the same snapshot, so the counts add up even while workers are busy. Counts and averages are cast
  * to float8 here because the pool returns bigint and numeric as strings.

@@ -132,12 +132,29 @@ export interface OperatorStore {
   stats(stuckTimeoutMs: number, listLimit: number): Promise<TaskStats>;
 }
 
-/** What `migrate` reports: schema objects, described for people ("index scheduled_tasks_due_idx"). */
+/** A migration, described for people ("0002_partitioned_history"), and when it was applied. */
+export interface AppliedSchemaMigration {
+  readonly migration: string;
+  readonly appliedAt: Date;
+}
+
+/** What `migrate` did: the migrations it applied now, and those it found applied already. */
 export interface SchemaReport {
-  readonly created: readonly string[];
-  readonly alreadyPresent: readonly string[];
+  readonly applied: readonly string[];
+  readonly alreadyApplied: readonly AppliedSchemaMigration[];
+}
+
+/** Where the database stands: applied, pending, and why this code must not run against it (or null). */
+export interface SchemaStatus {
+  readonly applied: readonly AppliedSchemaMigration[];
+  readonly pending: readonly string[];
+  readonly problem: string | null;
 }
 
 export interface SchemaMigrator {
+  /** Applies what is pending; rejects with a one-line message when the database must not be migrated. */
   migrate(): Promise<SchemaReport>;
+  status(): Promise<SchemaStatus>;
+  /** The pending migrations as a psql script (what `migrate` would run). */
+  script(): Promise<string>;
 }

@@ -62,7 +62,7 @@ export const statsCommand: CliCommand = {
 The seed's monitoring queries in one snapshot: tasks by status, stuck tasks (processing, no
 heartbeat for longer than WORKER_STUCK_TIMEOUT), success rate (completed / (completed + failed)),
 average seconds from execute_at to completion per task type, and tasks at their last attempt.
-The same numbers come from the views at the end of sql/ddl.sql (task_status_counts, stuck_tasks,
+The same numbers come from the operator views of sql/migrations/0001_baseline.sql (task_status_counts, stuck_tasks,
 task_success_rate, task_completion_times, tasks_at_last_attempt).
 
   --json    print them as one JSON object instead
