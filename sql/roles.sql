@@ -26,6 +26,8 @@
 --   claim, heartbeat, end attempts, recover, operator retry/cancel   SELECT, UPDATE on scheduled_tasks
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
+--   circuit breaking (shared state, its transitions)                 SELECT, INSERT, UPDATE on destination_circuits;
+--                                                                    SELECT, INSERT on destination_circuit_events
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
@@ -70,6 +72,10 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
+  -- Circuit breaking (migration 0002): the shared state is updated by every worker; its history is appended to.
+  EXECUTE format('REVOKE ALL ON %I.destination_circuits, %I.destination_circuit_events FROM %I', schema_name, schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_circuits TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT ON %I.destination_circuit_events TO %I', schema_name, worker_role);
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.

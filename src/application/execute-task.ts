@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import {
   cutText,
   decide,
+  destinationOf,
   describeDomainError,
   errorMessage,
   type ExecutionOutcome,
@@ -12,6 +13,8 @@ import {
   type TaskCommand,
 } from '../domain/index.js';
 import { processingState } from './claimed-state.js';
+import { circuitVerdict, type DestinationGuard } from './destination-guard.js';
+import type { PostponeTask } from './postpone-task.js';
 import type {
   AttemptEndResult,
   ClaimedTask,
@@ -33,6 +36,8 @@ export interface ExecuteTaskDeps {
   readonly metrics: WorkerMetrics;
   readonly retryPolicy: RetryPolicy;
   readonly taskTimeoutMs: number;
+  /** Circuit breaking and destination limits; without it every task runs when started. */
+  readonly guard?: { readonly destinations: DestinationGuard; readonly postpone: PostponeTask };
 }
 
 /** Why a running task was aborted; carried as the AbortSignal's reason. */
@@ -51,6 +56,11 @@ export type ExecuteTask = (task: ClaimedTask, shutdown: AbortSignal, onExecuted?
 export const executeTask =
   (deps: ExecuteTaskDeps): ExecuteTask =>
   async (task, shutdown, onExecuted) => {
+    const guarded = deps.guard === undefined || shutdown.aborted ? null : await admit(deps.guard, task);
+    if (guarded?.admission._tag === 'Postponed') {
+      onExecuted?.();
+      return deps.guard!.postpone(task, { ...guarded.admission, destination: guarded.destination });
+    }
     const started = deps.clock.now();
     const { signal, aborted, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
@@ -64,6 +74,10 @@ export const executeTask =
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();
     const command = commandFor(deps, task, outcome, signal, now, durationMs);
+    if (guarded !== null && guarded.admission._tag === 'Admitted') {
+      const cause = command.type === 'Fail' ? command.error : 'succeeded';
+      deps.guard!.destinations.settle(guarded.destination, guarded.admission, circuitVerdict(command), cause);
+    }
     const state = processingState(task);
     const decision = decide(state, command);
     if (E.isLeft(decision)) {
@@ -78,6 +92,13 @@ export const executeTask =
     report(deps, task, command, outcome, next.status, result, durationMs);
     return result;
   };
+
+/** The guard's word on a task with a destination; null for one without (it runs unguarded). */
+const admit = async (guard: NonNullable<ExecuteTaskDeps['guard']>, task: ClaimedTask) => {
+  const destination = destinationOf(task.taskType, task.payload);
+  if (destination === null) return null;
+  return { destination, admission: await guard.destinations.admit(destination, task) };
+};
 
 const runExecutor = async (
   executors: ExecutorsByType,

@@ -1,4 +1,4 @@
-import type { ClaimToken, ExecutionOutcome, PostponeReason, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
+import type { CircuitState, ClaimToken, ExecutionOutcome, PostponeReason, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
 
 /** A task this worker holds: the row as it was claimed. */
 export interface ClaimedTask {
@@ -119,6 +119,8 @@ export interface WorkerMetrics {
   inFlight(count: number): void;
   /** A claimed task given back unrun for `waitMs` (no attempt used). */
   postponed(taskType: string, reason: PostponeReason, waitMs: number): void;
+  /** The circuits this worker knows are not plainly closed (open, half-open, or counting failures). */
+  circuits(known: ReadonlyMap<string, CircuitState>): void;
 }
 
 export const noMetrics: WorkerMetrics = {
@@ -127,4 +129,5 @@ export const noMetrics: WorkerMetrics = {
   recovered: () => undefined,
   inFlight: () => undefined,
   postponed: () => undefined,
+  circuits: () => undefined,
 };

@@ -9,3 +9,4 @@ export * from './execution.js';
 export * from './error-message.js';
 export * from './cut-text.js';
 export * from './destination.js';
+export * from './circuit.js';

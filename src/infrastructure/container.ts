@@ -4,10 +4,12 @@ import { claimBatch, type ClaimBatch } from '../application/claim-batch.js';
 import { Cleaner } from '../application/cleaner.js';
 import { executeTask, type ExecuteTask } from '../application/execute-task.js';
 import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from '../application/ports.js';
+import { guardDestinations, type DestinationGuard } from '../application/destination-guard.js';
 import { postponeTask, type PostponeTask } from '../application/postpone-task.js';
 import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.js';
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
+import { PostgresCircuitBreaker } from '../adapters/postgres/circuit-breaker.js';
 import { createPostgresTaskQueue } from '../adapters/postgres/task-queue.js';
 import { systemClock } from './clock.js';
 import type { Config } from './config/index.js';
@@ -52,6 +54,17 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
     metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
   });
 
+  container.bind<DestinationGuard | null>(TOKENS.DestinationGuard).toDynamicValue((context) => {
+    if (config.circuit === null) return null;
+    const metrics = context.get<WorkerMetrics>(TOKENS.Metrics);
+    const circuits = new PostgresCircuitBreaker(context.get<DatabasePool>(TOKENS.Pool), {
+      workerId: config.worker.id,
+      policy: config.circuit,
+      logger: context.get<Logger>(TOKENS.Logger),
+      onChange: (known) => metrics.circuits(known),
+    });
+    return guardDestinations(circuits, null);
+  });
   container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch(common(context)));
   container.bind<ExecuteTask>(TOKENS.ExecuteTask).toDynamicValue((context) =>
     executeTask({
@@ -60,6 +73,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
       jitter: context.get<Jitter>(TOKENS.Jitter),
       retryPolicy: config.worker.retry,
       taskTimeoutMs: config.worker.taskTimeoutMs,
+      ...guardFor(context.get<DestinationGuard | null>(TOKENS.DestinationGuard), context.get<PostponeTask>(TOKENS.PostponeTask)),
     }),
   );
   container.bind<PostponeTask>(TOKENS.PostponeTask).toDynamicValue((context) => postponeTask(common(context)));
@@ -101,3 +115,6 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
   );
   return container;
 };
+
+const guardFor = (destinations: DestinationGuard | null, postpone: PostponeTask) =>
+  destinations === null ? {} : { guard: { destinations, postpone } };

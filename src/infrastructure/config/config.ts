@@ -3,7 +3,7 @@ import * as t from 'io-ts';
 import { hostname } from 'node:os';
 import { parseAllowedHosts } from '../../adapters/executors/ssrf-guard.js';
 import { decodeWebhookSecrets } from '../../adapters/executors/webhook-signature.js';
-import type { RetryPolicy } from '../../domain/index.js';
+import type { CircuitPolicy, RetryPolicy } from '../../domain/index.js';
 import { decodeEmailAddress } from '../../domain/payloads/email.js';
 import {
   boolean,
@@ -44,6 +44,9 @@ export const EnvSchema = t.type({
   WORKER_CONCURRENCY: positiveInteger(10),
   WORKER_PREFETCH: nonNegativeInteger(0),
   DESTINATION_MAX_SHARE: fraction(0.5),
+  CIRCUIT_FAILURE_THRESHOLD: nonNegativeInteger(5),
+  CIRCUIT_COOL_OFF: duration('seconds', 30),
+  CIRCUIT_MAX_COOL_OFF: duration('seconds', 600),
   WORKER_CLEANER_INTERVAL: duration('minutes', 5),
   WORKER_STUCK_TIMEOUT: duration('minutes', 5),
   RETRY_BASE_DELAY: duration('seconds', 10),
@@ -91,6 +94,8 @@ export interface Config {
     readonly allowedHosts: readonly string[];
     readonly webhookSecrets: readonly string[];
   };
+  /** Circuit breaking per destination; null when CIRCUIT_FAILURE_THRESHOLD is 0. */
+  readonly circuit: CircuitPolicy | null;
   readonly amqp: { readonly url: string | null; readonly confirmTimeoutMs: number };
   readonly smtp: {
     readonly host: string | null;
@@ -127,6 +132,7 @@ const crossCheck = (env: Env): string | null => {
     if (E.isLeft(from)) return from.left;
   }
   if ((env.SMTP_USER === null) !== (env.SMTP_PASSWORD === null)) return 'SMTP_USER and SMTP_PASSWORD must be set together';
+  if (env.CIRCUIT_MAX_COOL_OFF < env.CIRCUIT_COOL_OFF) return 'CIRCUIT_MAX_COOL_OFF must not be shorter than CIRCUIT_COOL_OFF';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
   if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
@@ -162,6 +168,16 @@ const toConfig = (env: Env): Config => {
       allowedHosts: env.HTTP_ALLOWED_HOSTS,
       webhookSecrets: env.WEBHOOK_SECRET,
     },
+    circuit:
+      env.CIRCUIT_FAILURE_THRESHOLD === 0
+        ? null
+        : {
+            failureThreshold: env.CIRCUIT_FAILURE_THRESHOLD,
+            coolOffMs: env.CIRCUIT_COOL_OFF,
+            maxCoolOffMs: env.CIRCUIT_MAX_COOL_OFF,
+            // A probe's attempt ends within TASK_TIMEOUT; one silent for longer lost its worker.
+            probeTimeoutMs: env.TASK_TIMEOUT + 10_000,
+          },
     amqp: { url: env.AMQP_URL, confirmTimeoutMs: env.AMQP_CONFIRM_TIMEOUT },
     smtp: {
       host: env.SMTP_HOST,
