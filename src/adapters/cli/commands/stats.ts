@@ -43,6 +43,11 @@ export const renderStats = (stats: TaskStats): string => {
       task.id, task.taskType, task.status, `${task.attempts} of ${task.maxAttempts}`, formatTime(task.updatedAt), task.errorMessage ?? '-',
     ]),
   );
+  const circuits = tableOr(
+    stats.openCircuits.length === 0 && 'none',
+    ['DESTINATION', 'STATUS', 'UNTIL', 'CAUSE'],
+    stats.openCircuits.map((c) => [c.destination, c.status.replace('_', '-'), formatTime(c.openUntil), c.lastCause ?? '-']),
+  );
   const listed = (count: number, shown: number) => (count > shown ? `${formatCount(count)}, latest ${shown} shown` : formatCount(count));
 
   return [
@@ -51,6 +56,7 @@ export const renderStats = (stats: TaskStats): string => {
     `Success rate (completed / finished): ${success}\n`,
     section('Average seconds from execute_at to completion, by task type', times),
     section(`At their last attempt (attempts >= max_attempts - 1, not completed or cancelled): ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
+    section(`Open circuits (their tasks are postponed; \`at-worker circuits\` for their history): ${stats.openCircuits.length}`, circuits),
   ].join('\n');
 };
 
@@ -61,7 +67,8 @@ export const statsCommand: CliCommand = {
 
 The seed's monitoring queries in one snapshot: tasks by status, stuck tasks (processing, no
 heartbeat for longer than WORKER_STUCK_TIMEOUT), success rate (completed / (completed + failed)),
-average seconds from execute_at to completion per task type, and tasks at their last attempt.
+average seconds from execute_at to completion per task type, tasks at their last attempt, and the
+destinations whose circuit is open or half-open.
 The same numbers come from the operator views of sql/migrations/0001_baseline.sql (task_status_counts, stuck_tasks,
 task_success_rate, task_completion_times, tasks_at_last_attempt).
 
