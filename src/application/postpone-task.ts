@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { decide, describeDomainError, replay, type PostponeReason } from '../domain/index.js';
+import { describeDomainError, type PostponeReason } from '../domain/index.js';
 import { processingState } from './claimed-state.js';
+import { decideAndRecord } from './decide-and-record.js';
 import type { AttemptEndResult, ClaimedTask, Clock, Logger, TaskQueue, WorkerMetrics } from './ports.js';
 
 export interface PostponeTaskDeps {
@@ -31,8 +32,7 @@ export const postponeTask =
   (deps: PostponeTaskDeps): PostponeTask =>
   async (task, postponement) => {
     const now = deps.clock.now();
-    const state = processingState(task);
-    const decision = decide(state, {
+    const ended = await decideAndRecord(processingState(task), {
       type: 'Postpone',
       now,
       workerId: deps.workerId,
@@ -41,13 +41,12 @@ export const postponeTask =
       reason: postponement.reason,
       destination: postponement.destination,
       detail: postponement.detail,
-    });
-    if (E.isLeft(decision)) {
-      deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(decision.left)}`, { taskId: task.id });
+    }, ({ events, next }) => deps.queue.endAttempt({ claim: task, events, next, errorMessage: null }));
+    if (E.isLeft(ended)) {
+      deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(ended.left)}`, { taskId: task.id });
       return 'fenced';
     }
-    const events = decision.right;
-    const result = await deps.queue.endAttempt({ claim: task, events, next: replay(events, state), errorMessage: null });
+    const result = ended.right.recorded;
     if (result === 'applied') {
       deps.metrics.postponed(task.taskType, postponement.reason, postponement.forMs);
       deps.logger.debug(`[Executor] Task ${task.id} postponed ${postponement.forMs} ms: ${postponement.reason} (${postponement.destination})`, {

@@ -1,4 +1,5 @@
-import { destinationOf, errorMessage, type Destination } from '../domain/index.js';
+import { destinationOf, type Destination } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
 import type { PostponeTask } from './postpone-task.js';
