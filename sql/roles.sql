@@ -28,6 +28,9 @@
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
 --   circuit breaking (shared state, its transitions)                 SELECT, INSERT, UPDATE on destination_circuits;
 --                                                                    SELECT, INSERT on destination_circuit_events
+--   destination limits (rate, in-flight places, reserved starts)      SELECT, INSERT, UPDATE on destination_limit_state;
+--                                                                    SELECT, INSERT, UPDATE, DELETE on destination_start_reservations,
+--                                                                    destination_in_flight
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
@@ -100,6 +103,12 @@ BEGIN
   EXECUTE format('REVOKE ALL ON %I.destination_circuits, %I.destination_circuit_events FROM %I', schema_name, schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_circuits TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.destination_circuit_events TO %I', schema_name, worker_role);
+  -- Destination limits (migration 0005): the function runs with the caller's rights, so the tables it writes.
+  EXECUTE format('REVOKE ALL ON %I.destination_limit_state, %I.destination_start_reservations, %I.destination_in_flight FROM %I',
+                 schema_name, schema_name, schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_limit_state TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.destination_start_reservations, %I.destination_in_flight TO %I',
+                 schema_name, schema_name, worker_role);
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.

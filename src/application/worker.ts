@@ -189,7 +189,9 @@ export class Worker {
   }
 
   private overShare(destination: Destination | null): boolean {
-    return destination !== null && (this.busy.get(destination) ?? 0) >= this.slotsPerDestination;
+    // A share of every slot (one slot of one, say) leaves nothing to be fair about.
+    if (destination === null || this.slotsPerDestination >= this.options.concurrency) return false;
+    return (this.busy.get(destination) ?? 0) >= this.slotsPerDestination;
   }
 
   /** Postpones the tasks that waited out their patience, and wakes up when the next one will have. */

@@ -8,3 +8,4 @@ export * from './evolve.js';
 export * from './execution.js';
 export * from './destination.js';
 export * from './circuit.js';
+export * from './destination-limits.js';

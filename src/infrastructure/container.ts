@@ -10,6 +10,7 @@ import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
 import { PostgresCircuitBreaker } from '../adapters/postgres/circuit-breaker.js';
+import { PostgresDestinationLimits } from '../adapters/postgres/destination-limits.js';
 import { createPostgresTaskQueue } from '../adapters/postgres/task-queue.js';
 import { systemClock } from './clock.js';
 import type { Config } from './config/index.js';
@@ -59,15 +60,20 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
   });
 
   container.bind<DestinationGuard | null>(TOKENS.DestinationGuard).toDynamicValue((context) => {
-    if (config.circuit === null) return null;
+    const pool = context.get<DatabasePool>(TOKENS.Pool);
+    const logger = context.get<Logger>(TOKENS.Logger);
     const metrics = context.get<WorkerMetrics>(TOKENS.Metrics);
-    const circuits = new PostgresCircuitBreaker(context.get<DatabasePool>(TOKENS.Pool), {
-      workerId: config.worker.id,
-      policy: config.circuit,
-      logger: context.get<Logger>(TOKENS.Logger),
-      onChange: (known) => metrics.circuits(known),
-    });
-    return guardDestinations(circuits, null);
+    const circuits =
+      config.circuit === null
+        ? null
+        : new PostgresCircuitBreaker(pool, {
+            workerId: config.worker.id,
+            policy: config.circuit,
+            logger,
+            onChange: (known) => metrics.circuits(known),
+          });
+    const limits = config.destinationLimits.length === 0 ? null : new PostgresDestinationLimits(pool, config.destinationLimits, logger);
+    return circuits === null && limits === null ? null : guardDestinations(circuits, limits);
   });
   container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch(common(context)));
   container.bind<ExecuteTask>(TOKENS.ExecuteTask).toDynamicValue((context) =>

@@ -3,7 +3,8 @@ import * as t from 'io-ts';
 import { hostname } from 'node:os';
 import { parseAllowedHosts } from '../../adapters/executors/ssrf-guard.js';
 import { decodeWebhookSecrets } from '../../adapters/executors/webhook-signature.js';
-import type { CircuitPolicy, RetryPolicy } from '../../domain/index.js';
+import type { CircuitPolicy, LimitRule, RetryPolicy } from '../../domain/index.js';
+import { parseDestinationLimits } from './destination-limits-env.js';
 import { decodeEmailAddress } from '../../domain/payloads/email.js';
 import {
   boolean,
@@ -46,6 +47,7 @@ export const EnvSchema = t.type({
   WORKER_CONCURRENCY: positiveInteger(10),
   WORKER_PREFETCH: nonNegativeInteger(0),
   DESTINATION_MAX_SHARE: fraction(0.5),
+  DESTINATION_LIMITS: optionalText,
   CIRCUIT_FAILURE_THRESHOLD: nonNegativeInteger(5),
   CIRCUIT_COOL_OFF: duration('seconds', 30),
   CIRCUIT_MAX_COOL_OFF: duration('seconds', 600),
@@ -96,6 +98,8 @@ export interface Config {
     readonly allowedHosts: readonly string[];
     readonly webhookSecrets: readonly string[];
   };
+  /** Per-destination limits (DESTINATION_LIMITS); empty when none is set. */
+  readonly destinationLimits: readonly LimitRule[];
   /** Circuit breaking per destination; null when CIRCUIT_FAILURE_THRESHOLD is 0. */
   readonly circuit: CircuitPolicy | null;
   readonly amqp: { readonly url: string | null; readonly confirmTimeoutMs: number };
@@ -134,6 +138,8 @@ const crossCheck = (env: Env): string | null => {
     if (E.isLeft(from)) return from.left;
   }
   if ((env.SMTP_USER === null) !== (env.SMTP_PASSWORD === null)) return 'SMTP_USER and SMTP_PASSWORD must be set together';
+  const limits = parseDestinationLimits(env.DESTINATION_LIMITS ?? '');
+  if (E.isLeft(limits)) return limits.left;
   if (env.CIRCUIT_MAX_COOL_OFF < env.CIRCUIT_COOL_OFF) return 'CIRCUIT_MAX_COOL_OFF must not be shorter than CIRCUIT_COOL_OFF';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
@@ -170,6 +176,7 @@ const toConfig = (env: Env): Config => {
       allowedHosts: env.HTTP_ALLOWED_HOSTS,
       webhookSecrets: env.WEBHOOK_SECRET,
     },
+    destinationLimits: E.getOrElse((): readonly LimitRule[] => [])(parseDestinationLimits(env.DESTINATION_LIMITS ?? '')),
     circuit:
       env.CIRCUIT_FAILURE_THRESHOLD === 0
         ? null
