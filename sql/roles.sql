@@ -99,11 +99,11 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
-  -- Circuit breaking (migration 0004): the shared state is updated by every worker; its history is appended to.
+  -- Circuit breaking (migration 0005): the shared state is updated by every worker; its history is appended to.
   EXECUTE format('REVOKE ALL ON %I.destination_circuits, %I.destination_circuit_events FROM %I', schema_name, schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_circuits TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.destination_circuit_events TO %I', schema_name, worker_role);
-  -- Destination limits (migration 0005): the function runs with the caller's rights, so the tables it writes.
+  -- Destination limits (migration 0006): the function runs with the caller's rights, so the tables it writes.
   EXECUTE format('REVOKE ALL ON %I.destination_limit_state, %I.destination_start_reservations, %I.destination_in_flight FROM %I',
                  schema_name, schema_name, schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_limit_state TO %I', schema_name, worker_role);

@@ -1,9 +1,10 @@
-import { destinationOf, type Destination } from '../domain/index.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
+import { FAIR_SHARE_POSTPONE_MS, FairSlots } from './fair-slots.js';
 import type { PostponeTask } from './postpone-task.js';
-import type { ClaimedTask, ClaimRef, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';
+import { HeldClaims } from './held-claims.js';
+import type { ClaimedTask, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';
 import { WakeSignal } from './wake-signal.js';
 
 export interface WorkerOptions {
@@ -16,7 +17,7 @@ export interface WorkerOptions {
   readonly heartbeatIntervalMs: number;
   /**
    * The share of `concurrency` one destination may hold at once (DESTINATION_MAX_SHARE), at least
-   * one slot; default 1 (no limit). A task whose destination is full is postponed unrun.
+   * one slot; default 1 (no limit). See FairSlots.
    */
   readonly destinationShare?: number;
 }
@@ -24,7 +25,7 @@ export interface WorkerOptions {
 export interface WorkerDeps {
   readonly claimBatch: ClaimBatch;
   readonly executeTask: ExecuteTask;
-  /** Gives a task back unrun (fair slots); without it, over-share tasks wait in line instead. */
+  /** Gives a task back unrun (fair slots); without it, tasks over their share wait in line. */
   readonly postponeTask?: PostponeTask;
   readonly queue: TaskQueue;
   readonly logger: Logger;
@@ -39,13 +40,11 @@ export interface WorkerDeps {
  * a freed slot) cuts the sleep short.
  *
  * A slot is freed when the executor returns, not when its outcome has been written: recording is
- * the database's work (coalesced into group commits), and holding the slot through it left slots
- * idle for the write's latency. Measured on 2 cores, concurrency 100, sink arrivals per second: with
- * slow claims (before claim-due-tasks turned bitmap scans off), 20,000 tasks went from 1,700–2,000/s
- * to 3,100–3,900/s (held slots with concurrency 400 also did 3,100/s: it was latency, not work);
- * with today's claim, 10,000 tasks 3,055–3,104/s → 3,139–3,510/s, 30,000 tasks +2–5 %. Tasks
- * whose outcome is still being written stay in flight (heartbeats, graceful shutdown), and at most
- * `concurrency` of them may wait to be written before the loop stops claiming.
+ * the database's work (coalesced into group commits), and holding the slot through it leaves the
+ * slot idle for the write's latency (10,000 tasks: 3,055–3,104/s → 3,139–3,510/s; see
+ * docs/performance.md). Tasks whose outcome is still being written stay in flight (heartbeats,
+ * graceful shutdown), and at most `concurrency` of them may wait to be written before the loop
+ * stops claiming.
  *
  * With `prefetch` > 0 the worker also holds up to that many claimed tasks that have not started: a
  * freed slot starts the next one at once instead of waiting for a claim's round trip, and claims
@@ -53,23 +52,14 @@ export interface WorkerDeps {
  * ones; at shutdown they are released at once without being run.
  */
 export class Worker {
-  /**
-   * Every claim this worker holds: waiting, executing, or having its outcome written. Keyed by claim
-   * token, not task id: a task the cleaner took back (this worker stalled) may be claimed again
-   * here while its old attempt still settles, and the old attempt's end must not drop the new claim.
-   */
-  private readonly inFlight = new Map<string, { task: ClaimedTask; done: Promise<unknown> | null }>();
-  /** Claimed ahead (prefetch), not started yet, oldest first. */
-  private readonly waiting: Waiting[] = [];
-  /** Executing tasks per destination, for fair slots. */
-  private readonly busy = new Map<Destination, number>();
-  private readonly slotsPerDestination: number;
-  private blockedTimer: NodeJS.Timeout | null = null;
+  /** Every claim this worker holds, waiting, executing or recording. */
+  private readonly held = new HeldClaims();
+  private readonly fair: FairSlots;
+  /** Wakes the loop when the next task passed over by fair slots runs out of patience. */
+  private patienceTimer: NodeJS.Timeout | null = null;
   private readonly wakeSignal = new WakeSignal();
   private readonly shutdown = new AbortController();
   private stopping = false;
-  /** Tasks whose executor has not returned yet; `inFlight` also holds those being recorded. */
-  private executing = 0;
   private loop: Promise<void> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
 
@@ -78,14 +68,14 @@ export class Worker {
     private readonly deps: WorkerDeps,
   ) {
     for (const source of deps.wakeUps) source.onWakeUp(() => this.wakeSignal.wake());
-    const share = options.destinationShare ?? 1;
-    this.slotsPerDestination = Math.max(1, Math.floor(options.concurrency * share + 1e-9));
+    this.fair = new FairSlots(options.concurrency, options.destinationShare ?? 1);
   }
 
   start(): void {
     if (this.loop !== null) return;
+    const { workerId, pollIntervalMs, batchSize, concurrency } = this.options;
     this.deps.logger.info(
-      `[Worker ${this.options.workerId}] Started with polling interval ${this.options.pollIntervalMs / 1000}s, batch size ${this.options.batchSize}, concurrency ${this.options.concurrency}`,
+      `[Worker ${workerId}] Started with polling interval ${pollIntervalMs / 1000}s, batch size ${batchSize}, concurrency ${concurrency}`,
     );
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
@@ -93,7 +83,7 @@ export class Worker {
   }
 
   get inFlightCount(): number {
-    return this.inFlight.size;
+    return this.held.size;
   }
 
   /**
@@ -107,20 +97,23 @@ export class Worker {
     this.wakeSignal.wake();
     await this.loop;
     // Claimed ahead but never started: released now, so another worker can take them.
-    for (const { task } of this.waiting.splice(0)) this.launch(task, null, notStarted);
+    for (const task of this.held.startAll()) {
+      this.fair.started(task);
+      this.launch(task, notStarted);
+    }
     const drained = await this.settleWithin(timeoutMs);
     if (!drained) {
       this.deps.logger.warn(
-        `[Worker ${this.options.workerId}] Shutdown timeout reached, releasing ${this.inFlight.size} unfinished tasks to pending`,
+        `[Worker ${this.options.workerId}] Shutdown timeout reached, releasing ${this.held.size} unfinished tasks to pending`,
       );
       this.shutdown.abort(shutdownCause);
       this.deps.queue.giveUpRetries?.();
-      await Promise.allSettled(this.settling());
+      await Promise.allSettled(this.held.settling());
     }
     // Nothing of this worker's is left to write; a cleaner sweep still retrying stops too.
     this.deps.queue.giveUpRetries?.();
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    if (this.blockedTimer !== null) clearTimeout(this.blockedTimer);
+    if (this.patienceTimer !== null) clearTimeout(this.patienceTimer);
     this.deps.logger.info(`[Worker ${this.options.workerId}] Stopped`);
   }
 
@@ -129,13 +122,11 @@ export class Worker {
     const prefetch = this.options.prefetch ?? 0;
     while (!this.stopping) {
       this.startWaiting();
-      const room = Math.min(
-        concurrency + prefetch - this.executing - this.waiting.length,
-        2 * concurrency + prefetch - this.inFlight.size,
-      );
-      // While claimed tasks wait, claiming one at a time would cost a round trip per task.
-      // (Tasks held back by fair slots wait too, with or without prefetch: at least one, never 0.)
-      const worthClaiming = this.waiting.length === 0 ? 1 : Math.max(1, Math.ceil(Math.min(batchSize, prefetch) / 2));
+      const { held } = this;
+      const room = Math.min(concurrency + prefetch - held.executing - held.waiting, 2 * concurrency + prefetch - held.size);
+      // While claimed tasks wait, claiming one at a time would cost a round trip per task. (Tasks
+      // passed over by fair slots wait too, with or without prefetch: at least one, never 0.)
+      const worthClaiming = held.waiting === 0 ? 1 : Math.max(1, Math.ceil(Math.min(batchSize, prefetch) / 2));
       if (room < worthClaiming) {
         // A finishing task wakes us; the poll interval is only a backstop.
         await this.wakeSignal.wait(this.options.pollIntervalMs);
@@ -150,11 +141,8 @@ export class Worker {
         await this.wakeSignal.wait(this.options.pollIntervalMs);
         continue;
       }
-      for (const task of tasks) {
-        this.inFlight.set(task.claimToken, { task, done: null });
-        this.waiting.push({ task, destination: destinationOf(task.taskType, task.payload), blockedSince: null });
-      }
-      this.deps.metrics.inFlight(this.inFlight.size);
+      for (const task of tasks) this.held.add(task);
+      this.deps.metrics.inFlight(this.held.size);
       this.startWaiting();
       if (tasks.length < limit) {
         for (const source of this.deps.wakeUps) source.idle?.();
@@ -174,83 +162,56 @@ export class Worker {
   private startWaiting(): void {
     if (this.stopping) return;
     const now = Date.now();
-    let index = 0;
-    while (this.executing < this.options.concurrency && index < this.waiting.length) {
-      const entry = this.waiting[index]!;
-      if (this.overShare(entry.destination)) {
-        entry.blockedSince ??= now;
-        index += 1;
-        continue;
-      }
-      this.waiting.splice(index, 1);
-      this.launch(entry.task, entry.destination, this.shutdown.signal);
+    while (this.held.executing < this.options.concurrency) {
+      const task = this.held.startNext((candidate) => this.fair.mayStart(candidate, now));
+      if (task === undefined) break;
+      this.fair.started(task);
+      this.launch(task, this.shutdown.signal);
     }
-    this.postponeBlocked(now);
+    if (this.held.waiting > 0) this.postponeOutOfPatience(now);
   }
 
-  private overShare(destination: Destination | null): boolean {
-    // A share of every slot (one slot of one, say) leaves nothing to be fair about.
-    if (destination === null || this.slotsPerDestination >= this.options.concurrency) return false;
-    return (this.busy.get(destination) ?? 0) >= this.slotsPerDestination;
-  }
-
-  /** Postpones the tasks that waited out their patience, and wakes up when the next one will have. */
-  private postponeBlocked(now: number): void {
-    if (this.deps.postponeTask === undefined) return;
-    let earliest = Infinity;
-    for (let index = this.waiting.length - 1; index >= 0; index -= 1) {
-      const { task, destination, blockedSince } = this.waiting[index]!;
-      if (blockedSince === null || destination === null) continue;
-      if (!this.overShare(destination)) continue;
-      if (now - blockedSince < FAIR_SHARE_PATIENCE_MS) {
-        earliest = Math.min(earliest, blockedSince);
-        continue;
-      }
-      this.waiting.splice(index, 1);
-      this.postpone(task, destination, this.busy.get(destination) ?? 0);
+  private postponeOutOfPatience(now: number): void {
+    const postponeTask = this.deps.postponeTask;
+    if (postponeTask === undefined) return;
+    const { due, nextAt } = this.fair.outOfPatience(this.held.waitingTasks(), now);
+    for (const task of due) {
+      this.held.giveBack(task);
+      const destination = this.fair.destinationOf(task)!;
+      const detail = `${destination} holds ${this.fair.held(destination)} of this worker's ${this.options.concurrency} slots (DESTINATION_MAX_SHARE)`;
+      const settled = postponeTask(task, { reason: 'fair_share', destination, detail, forMs: FAIR_SHARE_POSTPONE_MS })
+        .catch((cause: unknown) => {
+          this.deps.logger.error(`[Executor] Task ${task.id}: could not postpone: ${errorMessage(cause)}`, { taskId: task.id });
+        })
+        .finally(() => this.settle(task));
+      this.held.settlesWith(task, settled);
     }
-    if (earliest === Infinity || this.blockedTimer !== null) return;
-    this.blockedTimer = setTimeout(() => {
-      this.blockedTimer = null;
+    if (nextAt === null || this.patienceTimer !== null) return;
+    this.patienceTimer = setTimeout(() => {
+      this.patienceTimer = null;
       this.startWaiting();
       this.wakeSignal.wake();
-    }, earliest + FAIR_SHARE_PATIENCE_MS - now);
-    this.blockedTimer.unref();
+    }, nextAt - now);
+    this.patienceTimer.unref();
   }
 
-  private postpone(task: ClaimedTask, destination: Destination, held: number): void {
-    const detail = `${destination} holds ${held} of this worker's ${this.options.concurrency} slots (DESTINATION_MAX_SHARE)`;
-    const done = this.deps
-      .postponeTask!(task, { reason: 'fair_share', destination, detail, forMs: FAIR_SHARE_POSTPONE_MS })
-      .catch((cause: unknown) => {
-        this.deps.logger.error(`[Executor] Task ${task.id}: could not postpone: ${errorMessage(cause)}`, { taskId: task.id });
-      })
-      .finally(() => {
-        this.inFlight.delete(task.claimToken);
-        this.deps.metrics.inFlight(this.inFlight.size);
-        this.wakeSignal.wake();
-      });
-    this.inFlight.set(task.claimToken, { task, done });
+  private settle(task: ClaimedTask): void {
+    this.held.settled(task);
+    this.fair.forget(task);
+    this.deps.metrics.inFlight(this.held.size);
+    this.wakeSignal.wake();
   }
 
-  private launch(task: ClaimedTask, destination: Destination | null, shutdown: AbortSignal): void {
-    this.executing += 1;
-    if (destination !== null) this.busy.set(destination, (this.busy.get(destination) ?? 0) + 1);
-    let executed = false;
+  /** Runs a task `held` has just moved to executing. */
+  private launch(task: ClaimedTask, shutdown: AbortSignal): void {
     const onExecuted = () => {
-      if (executed) return;
-      executed = true;
-      this.executing -= 1;
-      if (destination !== null) {
-        const left = this.busy.get(destination)! - 1;
-        if (left === 0) this.busy.delete(destination);
-        else this.busy.set(destination, left);
-      }
+      if (!this.held.executed(task)) return;
+      this.fair.executed(task);
       // The freed slot takes a claimed-ahead task now, even while the loop waits for a claim.
       this.startWaiting();
       this.wakeSignal.wake();
     };
-    const done = this.deps
+    const settled = this.deps
       .executeTask(task, shutdown, onExecuted)
       .catch((cause: unknown) => {
         // Recording the outcome failed (database down?): the claim stays, the cleaner recovers it.
@@ -258,31 +219,25 @@ export class Worker {
       })
       .finally(() => {
         onExecuted();
-        this.inFlight.delete(task.claimToken);
-        this.deps.metrics.inFlight(this.inFlight.size);
-        this.wakeSignal.wake();
+        this.settle(task);
       });
-    this.inFlight.set(task.claimToken, { task, done });
-  }
-
-  private settling(): Promise<unknown>[] {
-    return [...this.inFlight.values()].flatMap((entry) => (entry.done === null ? [] : [entry.done]));
+    this.held.settlesWith(task, settled);
   }
 
   private async settleWithin(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight.size === 0) return true;
+    if (this.held.size === 0) return true;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    const all = Promise.allSettled(this.settling()).then(() => true);
+    const all = Promise.allSettled(this.held.settling()).then(() => true);
     const drained = await Promise.race([all, timeout]);
     clearTimeout(timer);
     return drained;
   }
 
   private async beat(): Promise<void> {
-    const claims: ClaimRef[] = [...this.inFlight.values()].map(({ task }) => ({ id: task.id, claimToken: task.claimToken }));
+    const claims = this.held.refs();
     if (claims.length === 0) return;
     try {
       await this.deps.queue.refreshHeartbeats(this.options.workerId, claims);
@@ -291,23 +246,6 @@ export class Worker {
     }
   }
 }
-
-interface Waiting {
-  readonly task: ClaimedTask;
-  readonly destination: Destination | null;
-  /** When it was first passed over because its destination held its share (ms since epoch). */
-  blockedSince: number | null;
-}
-
-/**
- * How long a task over its destination's share waits in line for one of that destination's slots
- * before it is given back (postponed), and for how long it is given back. A second: a fast receiver
- * frees a slot within ms, so only a slow or hanging destination's tasks reach it; each postponement
- * is one row write (coalesced with attempt ends), so a stuck destination costs one write per claimed
- * task per second, and a slot it frees is taken again within about a second.
- */
-const FAIR_SHARE_PATIENCE_MS = 1_000;
-const FAIR_SHARE_POSTPONE_MS = 1_000;
 
 /** The shutdown signal of a task that never started: executeTask releases it without running it. */
 const notStarted = AbortSignal.abort(shutdownCause);

@@ -33,7 +33,7 @@ const EARLY_MS = 150;
 const IN_FLIGHT_WAIT_MS = 1_000;
 
 /**
- * DESTINATION_LIMITS on PostgreSQL (migration 0005), for all workers together. A destination no rule
+ * DESTINATION_LIMITS on PostgreSQL (migration 0006), for all workers together. A destination no rule
  * covers costs nothing. The others ask at_worker_take_destination_starts, and the asks of one event
  * loop turn (the tasks of one claimed batch starting together) share one call; in-flight places go
  * back the same way, in one DELETE per group of attempt ends.
