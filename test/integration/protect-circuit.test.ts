@@ -1,3 +1,4 @@
+import { runCli } from './cli-run.js';
 import { startReceiver, type Receiver } from '../support/http-receiver.js';
 import { freePort } from '../support/net.js';
 import { sample } from '../support/prometheus-text.js';
@@ -60,6 +61,8 @@ describe('circuit breaking per destination', () => {
     expect(rows[0]?.n).toBeGreaterThan(0);
     // 10 first attempts, the failed probes, the 10 successes: far fewer calls than 10 tasks x 5 attempts.
     expect(receiver.to('/hook').length).toBeLessThanOrEqual(10 + 10 + 4);
+    // Replaying each history, postponements included, gives the row as it is.
+    expect(await runCli(['verify'], { env: { DATABASE_URL: suite.database.url } })).toMatchObject({ code: 0, stderr: '' });
   });
 
   it('one breaker shared by two workers: a worker that saw no failure postpones the tasks of a circuit another one opened', async () => {
