@@ -25,12 +25,15 @@
 -- What the worker does, and the privilege each needs:
 --   claim, heartbeat, end attempts, recover, operator retry/cancel   SELECT, UPDATE on scheduled_tasks
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
+--   schedule through at_worker_schedule (CLI, client, any language)   the same, + SELECT on both tables, EXECUTE
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
 --   circuit breaking (shared state, its transitions)                 SELECT, INSERT, UPDATE on destination_circuits;
 --                                                                    SELECT, INSERT on destination_circuit_events
 --   destination limits (rate, in-flight places, reserved starts)      SELECT, INSERT, UPDATE on destination_limit_state;
 --                                                                    SELECT, INSERT, UPDATE, DELETE on destination_start_reservations,
 --                                                                    destination_in_flight
+--   recurring schedules: the pass, the CLI, SCHEDULES_FILE             SELECT, INSERT, UPDATE, DELETE on schedules,
+--                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
@@ -49,6 +52,8 @@
 -- column but payload (so a producer can read back its id and follow its tasks' status, but not read
 -- other producers' payloads, which may carry credentials), and nothing on task_events: it can
 -- schedule, never write (or read) history, claim, change or delete a task.
+-- With the functions of migration 0005 it may also schedule through at_worker_schedule (keys included)
+-- and read a task's idempotency_key.
 --   PGOPTIONS='-c at_worker.producer_role=orders_producer' psql -d at_scheduler -f sql/roles.sql
 --   psql -d at_scheduler -c "CREATE ROLE orders_app LOGIN PASSWORD '...' IN ROLE at_worker_producer"
 DO $roles$
@@ -99,11 +104,27 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
-  -- Circuit breaking (migration 0005): the shared state is updated by every worker; its history is appended to.
+  -- Which task types each live worker serves (migration 0007), when the schema has it.
+  IF to_regclass(format('%I.at_worker_presence', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.at_worker_presence FROM %I, %I', schema_name, worker_role, producer_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.at_worker_presence TO %I', schema_name, worker_role);
+  END IF;
+
+  -- Recurring schedules (migration 0004): the workers' pass reads and moves schedules on; the CLI
+  -- adds, changes and removes them; both append to schedule_events, never change it.
+  IF to_regclass(format('%I.schedules', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.schedules, %I.schedule_events FROM %I', schema_name, schema_name, worker_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.schedules TO %I', schema_name, worker_role);
+    EXECUTE format('GRANT SELECT, INSERT ON %I.schedule_events TO %I', schema_name, worker_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE %s, %s TO %I', pg_get_serial_sequence(format('%I.schedules', schema_name), 'id'),
+                   pg_get_serial_sequence(format('%I.schedule_events', schema_name), 'id'), worker_role);
+  END IF;
+
+  -- Circuit breaking (migration 0010): the shared state is updated by every worker; its history is appended to.
   EXECUTE format('REVOKE ALL ON %I.destination_circuits, %I.destination_circuit_events FROM %I', schema_name, schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_circuits TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.destination_circuit_events TO %I', schema_name, worker_role);
-  -- Destination limits (migration 0006): the function runs with the caller's rights, so the tables it writes.
+  -- Destination limits (migration 0011): the function runs with the caller's rights, so the tables it writes.
   EXECUTE format('REVOKE ALL ON %I.destination_limit_state, %I.destination_start_reservations, %I.destination_in_flight FROM %I',
                  schema_name, schema_name, schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_limit_state TO %I', schema_name, worker_role);
@@ -117,10 +138,23 @@ BEGIN
       FROM pg_class AS c
      WHERE c.relkind = 'v' AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = schema_name)
        AND c.relname IN ('task_status_counts', 'running_tasks', 'stuck_tasks', 'task_success_rate',
-                         'task_completion_times', 'tasks_at_last_attempt', 'task_history')
+                         'task_completion_times', 'tasks_at_last_attempt', 'task_history', 'tasks_nobody_serves')
   LOOP
     EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
   END LOOP;
+
+  -- Scheduling through SQL (migration 0005): at_worker_schedule and its set version, which the CLI
+  -- and the TypeScript client call, for both roles. They are SECURITY DEFINER and not executable by
+  -- PUBLIC: they are the one way to give a task an idempotency key, and they check each task first.
+  IF to_regprocedure(format('%I.at_worker_schedule_many(jsonb)', schema_name)) IS NOT NULL THEN
+    FOREACH group_role IN ARRAY ARRAY[worker_role, producer_role] LOOP
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %I.at_worker_schedule_many(jsonb) TO %I', schema_name, group_role);
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %I.at_worker_schedule(text, jsonb, timestamptz, integer, text, interval) TO %I',
+                     schema_name, group_role);
+    END LOOP;
+    -- A producer may look its task up by key (the client's get by key).
+    EXECUTE format('GRANT SELECT (idempotency_key) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
+  END IF;
 
   -- PostgreSQL 14 and older let every role (PUBLIC) create objects in schema public; 15 no longer
   -- does. Without this the worker role could CREATE TABLE there. This changes the schema for every

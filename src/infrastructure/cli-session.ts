@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { createSchemaMigrator } from '../adapters/postgres/migrate.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
+import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
 import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { secretScrubber } from '../shared/redact.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
@@ -35,6 +36,7 @@ export const openCliSession =
     return E.right({
       session: {
         store: createPostgresOperatorStore(opened),
+        schedules: createPostgresScheduleStore(opened),
         migrator: createSchemaMigrator(config.right.database.url, { connectTimeoutMs: config.right.database.connectTimeoutMs }),
         stuckTimeoutMs: config.right.worker.stuckTimeoutMs,
         target,

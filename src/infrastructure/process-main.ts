@@ -14,6 +14,10 @@ const main = async (argv: readonly string[]): Promise<number> => {
     process.stdout.write(`at-worker ${packageVersion()}\n`);
     return 0;
   }
+  if (command === 'dashboard') {
+    const { runDashboard } = await import('./dashboard.js');
+    return runDashboard(rest);
+  }
   if (command !== 'start') {
     const { runCli } = await import('./cli.js');
     return runCli(command, rest);
@@ -30,7 +34,10 @@ const main = async (argv: readonly string[]): Promise<number> => {
   // First, before any other module is loaded (that work would be done twice): the heap flags the
   // worker is sized for (heap-flags.ts says why). Returns once they are set.
   reexecWithHeapFlags();
-  const [E, { decodeConfig, loadEnvironment, startDefaults }] = await Promise.all([import('fp-ts/lib/Either.js'), import('./config/index.js')]);
+  const [E, { decodeConfig, loadEnvironment, startDefaults }] = await Promise.all([
+    import('fp-ts/lib/Either.js'),
+    import('./config/index.js'),
+  ]);
   const embedded = rest.includes('--embedded');
   const config = decodeConfig(startDefaults(loadEnvironment(), { embedded, terminal: process.stdout.isTTY === true }));
   if (E.isLeft(config)) {

@@ -15,4 +15,6 @@ export const TOKENS = {
   RecoverStuck: Symbol.for('at-worker.RecoverStuck'),
   Worker: Symbol.for('at-worker.Worker'),
   Cleaner: Symbol.for('at-worker.Cleaner'),
+  ScheduleStore: Symbol.for('at-worker.ScheduleStore'),
+  Scheduler: Symbol.for('at-worker.Scheduler'),
 } as const;

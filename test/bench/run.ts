@@ -4,7 +4,9 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { errorMessage } from '../../src/shared/error-message.js';
 import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettings } from './harness.js';
+import { runDashboardBench } from './dashboard.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
+import { runScheduling } from './scheduling.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
 
 /**
@@ -17,7 +19,7 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'protect'] as const;
+const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'protect'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
@@ -234,6 +236,12 @@ const main = async () => {
   const wanted = (name: Scenario) => only.includes(name);
   // Without a burst to compare with, the peers run once, first, as before.
   if (peers && !wanted('burst')) await runPeers();
+  // Scheduling needs no worker and no sink.
+  if (wanted('schedule')) {
+    progress('schedule: scheduleMany of 10,000; schedule from 1 and 50 callers; at_worker_schedule beside a plain INSERT');
+    await runScheduling(print);
+  }
+  if (only.every((name) => name === 'schedule')) return;
   const sink = await startSink();
   try {
     let burst: BurstResult | undefined;
@@ -271,6 +279,10 @@ const main = async () => {
       print({ ...burstLine('rss', THROUGHPUT, v8Defaults), node_args: V8_DEFAULT_HEAP.join(' ') });
     }
     if (wanted('protect')) await runProtect(sink, workers, rounds);
+    if (wanted('dashboard')) {
+      const result = await runDashboardBench(sink, THROUGHPUT, progress);
+      print({ scenario: 'dashboard', ...result, concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });
+    }
     if (wanted('idle')) {
       progress('idle: queries per second of an idle worker over 20 s');
       print({ scenario: 'idle', ...(await runIdle(DEFAULTS)), poll_interval_s: 5 });

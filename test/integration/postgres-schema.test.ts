@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as E from 'fp-ts/lib/Either.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -133,6 +134,9 @@ describe('scheduled_tasks and task_events at run time', () => {
       E.right({
         type: 'scheduled', at: row!['occurred_at'], workerId: null,
         taskType: 'email', executeAt: new Date('2031-02-03T04:05:06.789Z'), maxAttempts: 5,
+        // SHA-256 of the payload's jsonb text, and the row's own uuid: what verify checks the row against.
+        payloadSha256: createHash('sha256').update('{"to": "a@example.com"}').digest('hex'),
+        taskUuid: (await fixture.pool.oneFirst(sql.unsafe`SELECT task_uuid FROM scheduled_tasks WHERE id = 1`)) as string,
       }),
     );
   });

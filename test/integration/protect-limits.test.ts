@@ -33,7 +33,10 @@ describe('per-destination limits, across workers', () => {
     await until(async () => (await suite.db.statusCounts())['completed'] === 50, 30_000, 'all 50 tasks completed');
     const times = receiver.to('/rated').map((request) => request.at);
     expect(times).toHaveLength(50);
-    expect(busiestSecond(times)).toBeLessThanOrEqual(11);
+    const sorted = [...times].sort((a, b) => a - b);
+    // On failure, say when each request arrived (ms after the first), to tell a burst from jitter.
+    const arrivals = JSON.stringify(sorted.map((at) => at - sorted[0]!));
+    expect({ busiest: busiestSecond(times) <= 11, arrivals }).toEqual({ busiest: true, arrivals });
     // 50 starts at 10 a second take about 5 s: the limit held them back, it did not just happen to be met.
     expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(4_000);
 

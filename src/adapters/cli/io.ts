@@ -1,5 +1,6 @@
 import type * as E from 'fp-ts/lib/Either.js';
 import type { OperatorStore, SchemaMigrator } from '../../application/operator/ports.js';
+import type { ScheduleStore } from '../../application/schedules/ports.js';
 
 /** The process edge as the commands see it; tests substitute strings for streams and files. */
 export interface CliIo {
@@ -14,6 +15,7 @@ export interface CliIo {
 /** What a command that talks to the database gets: the ports, and the settings it reads. */
 export interface Session {
   readonly store: OperatorStore;
+  readonly schedules: ScheduleStore;
   readonly migrator: SchemaMigrator;
   /** WORKER_STUCK_TIMEOUT, for `stats`. */
   readonly stuckTimeoutMs: number;

@@ -1,3 +1,4 @@
+import type * as E from 'fp-ts/lib/Either.js';
 import type { TaskEvent, TaskId, TaskState, TaskStatus, WorkerId } from '../../domain/index.js';
 
 /**
@@ -17,11 +18,22 @@ export interface NewTask {
   readonly payloadJson: string;
   readonly due: DueTime;
   readonly maxAttempts: number;
+  /** Idempotency key: at most one existing task has it. */
+  readonly key?: string;
 }
 
+/** `created` is false when the key already named a task: that task's id, and nothing written. */
 export interface ScheduledTask {
   readonly id: TaskId;
-  readonly executeAt: Date;
+  readonly created: boolean;
+}
+
+/** The key already names a task that differs from the request in `differs` (task_type, payload, ...). */
+export interface KeyConflict {
+  readonly _tag: 'KeyConflict';
+  readonly key: string;
+  readonly existingId: TaskId;
+  readonly differs: readonly string[];
 }
 
 /** A scheduled_tasks row, as much of it as the operator commands look at. */
@@ -39,6 +51,9 @@ export interface TaskRecord {
   readonly claimToken: string | null;
   /** seq of the task's last event, as the row remembers it. */
   readonly eventSeq: number;
+  /** SHA-256 (hex) of the payload's jsonb text, as it is now. */
+  readonly payloadSha256: string;
+  readonly taskUuid: string | null;
 }
 
 /** A row read for a change, with the database's time of the read (the time of the command). */
@@ -76,10 +91,16 @@ export type RecordedEvent =
       readonly error: string;
     };
 
-/** A row and its whole history, for verify. */
+/**
+ * A task id with its row and its whole history, for verify. `task` is null for a history whose row
+ * is gone; `removedByRetention` says whether retention recorded removing it (always false while the
+ * schema has no retention record, or the row is there).
+ */
 export interface TaskWithHistory {
-  readonly task: TaskRecord;
+  readonly id: TaskId;
+  readonly task: TaskRecord | null;
   readonly history: readonly RecordedEvent[];
+  readonly removedByRetention: boolean;
 }
 
 export interface StuckTaskSummary {
@@ -109,6 +130,8 @@ export interface TaskStats {
   readonly stuck: { readonly count: number; readonly timeoutMs: number; readonly oldest: readonly StuckTaskSummary[] };
   readonly success: { readonly completed: number; readonly failed: number; readonly ratePercent: number | null };
   readonly completionTimes: readonly { readonly taskType: string; readonly completed: number; readonly avgSeconds: number }[];
+  /** Pending tasks, by type, that no worker seen within the stuck timeout serves (they wait for one). */
+  readonly nobodyServes: readonly { readonly taskType: string; readonly pending: number }[];
   readonly lastAttempt: { readonly count: number; readonly latest: readonly LastAttemptTask[] };
   /** Destinations whose circuit is open or half-open (probing), all workers together. */
   readonly openCircuits: readonly CircuitSummary[];
@@ -140,8 +163,14 @@ export interface CircuitTransitionRecord {
 export type CloseCircuitResult = 'closed' | 'not_open';
 
 export interface OperatorStore {
-  /** Inserts one task; the table's trigger records its 'scheduled' event and wakes the workers. */
-  insertTask(task: NewTask): Promise<ScheduledTask>;
+  /**
+   * Inserts the tasks in one statement (the table's trigger records each one's 'scheduled' event and
+   * wakes the workers), one result per task in order; a task whose key exists is not inserted again.
+   * A key conflict writes nothing at all.
+   */
+  insertTasks(tasks: readonly NewTask[]): Promise<E.Either<KeyConflict, readonly ScheduledTask[]>>;
+  /** The id of the task that has this idempotency key, if one exists. */
+  findTaskIdByKey(key: string): Promise<TaskId | null>;
   findTask(id: TaskId): Promise<TaskSnapshot | null>;
   /** Writes the change and its events in one transaction, fenced as OperatorChange says. */
   applyChange(change: OperatorChange): Promise<ChangeResult>;

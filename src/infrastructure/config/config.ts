@@ -71,6 +71,11 @@ export const EnvSchema = t.type({
   SMTP_TIMEOUT: duration('seconds', 30),
   EMAIL_FROM: optionalText,
   HTTP_PORT: port(8080),
+  SCHEDULES_FILE: optionalText,
+  SCHEDULES_LOOKAHEAD: duration('seconds', 60),
+  SCHEDULES_INTERVAL: duration('seconds', 10),
+  SCHEDULES_MISFIRE_GRACE: duration('seconds', 30),
+  DASHBOARD_TOKEN: optionalText,
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),
   LOG_FORMAT: oneOf(['json', 'pretty'], 'json'),
 });
@@ -113,6 +118,15 @@ export interface Config {
     readonly from: string | null;
   };
   readonly healthPort: number;
+  readonly schedules: {
+    /** SCHEDULES_FILE: applied at start-up; null for none. */
+    readonly file: string | null;
+    readonly lookAheadMs: number;
+    readonly intervalMs: number;
+    readonly misfireGraceMs: number;
+  };
+  /** `at-worker dashboard`: actions (retry, cancel) need this token; null keeps it read-only. */
+  readonly dashboard: { readonly token: string | null };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'pretty' };
   /** Values that must never appear in a log line, event or error message. */
   readonly secrets: readonly string[];
@@ -141,6 +155,8 @@ const crossCheck = (env: Env): string | null => {
   const limits = parseDestinationLimits(env.DESTINATION_LIMITS ?? '');
   if (E.isLeft(limits)) return limits.left;
   if (env.CIRCUIT_MAX_COOL_OFF < env.CIRCUIT_COOL_OFF) return 'CIRCUIT_MAX_COOL_OFF must not be shorter than CIRCUIT_COOL_OFF';
+  // Guessable tokens defeat the point; 16 characters is the floor (`openssl rand -hex 16` gives 32).
+  if (env.DASHBOARD_TOKEN !== null && env.DASHBOARD_TOKEN.length < 16) return 'DASHBOARD_TOKEN must be at least 16 characters';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
   if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
@@ -199,6 +215,13 @@ const toConfig = (env: Env): Config => {
       from: env.EMAIL_FROM,
     },
     healthPort: env.HTTP_PORT,
+    schedules: {
+      file: env.SCHEDULES_FILE === '' ? null : env.SCHEDULES_FILE,
+      lookAheadMs: env.SCHEDULES_LOOKAHEAD,
+      intervalMs: env.SCHEDULES_INTERVAL,
+      misfireGraceMs: env.SCHEDULES_MISFIRE_GRACE,
+    },
+    dashboard: { token: env.DASHBOARD_TOKEN },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
     secrets: collectSecrets(env, databaseUrl),
   };
@@ -224,6 +247,7 @@ const collectSecrets = (env: Env, databaseUrl: string): string[] => {
   const secrets = [
     env.DATABASE_URL === null ? env.DB_PASSWORD : null,
     env.SMTP_PASSWORD,
+    env.DASHBOARD_TOKEN,
     ...fromUrl(databaseUrl),
     ...fromUrl(env.AMQP_URL),
     ...env.WEBHOOK_SECRET,
