@@ -124,7 +124,7 @@ BEGIN
   EXECUTE format('REVOKE ALL ON %I.destination_circuits, %I.destination_circuit_events FROM %I', schema_name, schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_circuits TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.destination_circuit_events TO %I', schema_name, worker_role);
-  -- Destination limits (migration 0011): the function runs with the caller's rights, so the tables it writes.
+  -- Destination limits (migration 0010): the function runs with the caller's rights, so the tables it writes.
   EXECUTE format('REVOKE ALL ON %I.destination_limit_state, %I.destination_start_reservations, %I.destination_in_flight FROM %I',
                  schema_name, schema_name, schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_limit_state TO %I', schema_name, worker_role);

@@ -41,7 +41,7 @@ const TAKE_WINDOW_MS = 5;
 const IN_FLIGHT_WAIT_MS = 1_000;
 
 /**
- * DESTINATION_LIMITS on PostgreSQL (migration 0011), for all workers together. A destination no rule
+ * DESTINATION_LIMITS on PostgreSQL (migration 0010), for all workers together. A destination no rule
  * covers costs nothing. The others ask at_worker_take_destination_starts, and the asks made within
  * TAKE_WINDOW_MS of each other share one call; in-flight places go
  * back the same way, in one DELETE per group of attempt ends.
