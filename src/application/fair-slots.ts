@@ -10,6 +10,12 @@ import type { ClaimedTask } from './ports.js';
  */
 export const FAIR_SHARE_PATIENCE_MS = 1_000;
 export const FAIR_SHARE_POSTPONE_MS = 1_000;
+/**
+ * A destination is slow while one of its tasks here has run this long. Only a slow destination's
+ * waiting tasks are given back: a burst to one healthy receiver on a busy machine may wait in line
+ * longer than a second, and giving its tasks back would only cost writes and claims.
+ */
+export const FAIR_SHARE_SLOW_MS = 5_000;
 
 /**
  * Fair slots (DESTINATION_MAX_SHARE): how many of a worker's executing tasks each destination holds,
@@ -19,6 +25,8 @@ export const FAIR_SHARE_POSTPONE_MS = 1_000;
  */
 export class FairSlots {
   private readonly busy = new Map<Destination, number>();
+  /** When each executing task started, by destination (a destination holds at most its share). */
+  private readonly startedAt = new Map<Destination, Map<string, number>>();
   private readonly destinations = new Map<string, Destination | null>();
   private readonly blockedSince = new Map<string, number>();
   readonly slotsPerDestination: number;
@@ -47,17 +55,28 @@ export class FairSlots {
     return false;
   }
 
-  /** The tasks among `waiting` passed over for FAIR_SHARE_PATIENCE_MS, and when the next one will be. */
+  /**
+   * The tasks among `waiting` of a slow destination passed over for FAIR_SHARE_PATIENCE_MS, and when
+   * the next one may be.
+   */
   outOfPatience(waiting: readonly ClaimedTask[], now: number): { readonly due: ClaimedTask[]; readonly nextAt: number | null } {
     const due: ClaimedTask[] = [];
     let nextAt: number | null = null;
     for (const task of waiting) {
       const since = this.blockedSince.get(task.claimToken);
       if (since === undefined || this.mayStart(task, now)) continue;
-      if (now - since >= FAIR_SHARE_PATIENCE_MS) due.push(task);
-      else nextAt = Math.min(nextAt ?? Infinity, since + FAIR_SHARE_PATIENCE_MS);
+      const slowSince = this.oldestStart(this.destinationOf(task)!) + FAIR_SHARE_SLOW_MS;
+      const dueAt = Math.max(since + FAIR_SHARE_PATIENCE_MS, slowSince);
+      if (now >= dueAt) due.push(task);
+      else nextAt = Math.min(nextAt ?? Infinity, dueAt);
     }
     return { due, nextAt };
+  }
+
+  private oldestStart(destination: Destination): number {
+    let oldest = Infinity;
+    for (const at of this.startedAt.get(destination)?.values() ?? []) oldest = Math.min(oldest, at);
+    return oldest;
   }
 
   /** How many slots `destination` holds now. */
@@ -65,15 +84,22 @@ export class FairSlots {
     return this.busy.get(destination) ?? 0;
   }
 
-  started(task: ClaimedTask): void {
+  started(task: ClaimedTask, now: number = Date.now()): void {
     this.blockedSince.delete(task.claimToken);
     const destination = this.destinationOf(task);
-    if (destination !== null) this.busy.set(destination, (this.busy.get(destination) ?? 0) + 1);
+    if (destination === null) return;
+    this.busy.set(destination, (this.busy.get(destination) ?? 0) + 1);
+    let starts = this.startedAt.get(destination);
+    if (starts === undefined) this.startedAt.set(destination, (starts = new Map()));
+    starts.set(task.claimToken, now);
   }
 
   executed(task: ClaimedTask): void {
     const destination = this.destinationOf(task);
     if (destination === null) return;
+    const starts = this.startedAt.get(destination);
+    starts?.delete(task.claimToken);
+    if (starts?.size === 0) this.startedAt.delete(destination);
     const left = (this.busy.get(destination) ?? 1) - 1;
     if (left <= 0) this.busy.delete(destination);
     else this.busy.set(destination, left);

@@ -154,10 +154,10 @@ export class Worker {
   /**
    * Starts claimed tasks while slots are free (never once stopping: those are released instead).
    * Fair slots: a task whose destination already holds its share of the slots is passed over for the
-   * next one and waits in line; one that has waited FAIR_SHARE_PATIENCE_MS is postponed (given back
-   * unrun), so a destination that hangs holds at most its share and cannot fill the line either,
-   * while a fast destination at its share (a burst to one receiver) only waits a few ms for its own
-   * slots, without a write per task.
+   * next one and waits in line; one of a slow destination (a task of it has run FAIR_SHARE_SLOW_MS)
+   * that has waited FAIR_SHARE_PATIENCE_MS is postponed (given back unrun), so a destination that
+   * hangs holds at most its share and cannot fill the line either, while a healthy destination at
+   * its share (a burst to one receiver) only waits in line for its own slots, without a write.
    */
   private startWaiting(): void {
     if (this.stopping) return;
@@ -165,7 +165,7 @@ export class Worker {
     while (this.held.executing < this.options.concurrency) {
       const task = this.held.startNext((candidate) => this.fair.mayStart(candidate, now));
       if (task === undefined) break;
-      this.fair.started(task);
+      this.fair.started(task, now);
       this.launch(task, this.shutdown.signal);
     }
     if (this.held.waiting > 0) this.postponeOutOfPatience(now);

@@ -24,14 +24,15 @@ describe('fair slots between destinations', () => {
   });
 
   it("a hanging destination holds at most its share of the slots while the healthy one's tasks complete", async () => {
-    // The hanging destination's tasks are older, so they are claimed first.
+    // The hanging destination's tasks are older, so they are claimed first. Its waiting tasks are
+    // given back once it is slow (a request open 5 s), so the healthy ones get claimed.
     await insertHttpBurst(suite.db, hanging.url('/hang'), 20);
     await suite.db.client.query(`UPDATE scheduled_tasks SET execute_at = now() - interval '1 minute'`);
     await insertHttpBurst(suite.db, healthy.url('/ok'), 30);
     const httpPort = await freePort();
     suite.start({ WORKER_CONCURRENCY: '4', DESTINATION_MAX_SHARE: '0.5', HTTP_TIMEOUT: '120', HTTP_PORT: String(httpPort) });
 
-    await until(async () => (await suite.db.statusCounts())['completed'] === 30, 30_000, "all 30 of the healthy destination's tasks completed");
+    await until(async () => (await suite.db.statusCounts())['completed'] === 30, 60_000, "all 30 of the healthy destination's tasks completed");
     const counts = await suite.db.statusCounts();
     expect(healthy.requests).toHaveLength(30);
     // Two of the four slots: the hanging receiver has seen two requests and no more.
@@ -49,5 +50,5 @@ describe('fair slots between destinations', () => {
     expect(String(rows[0]?.data['detail'])).toMatch(/holds 2 of this worker's 4 slots/);
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     expect(sample(metrics, 'at_worker_tasks_postponed_total', { task_type: 'http_callback', reason: 'fair_share' })).toBeGreaterThan(0);
-  });
+  }, 120_000);
 });
