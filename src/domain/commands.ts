@@ -10,6 +10,10 @@ export type TaskCommand =
       readonly taskType: string;
       readonly executeAt: Date;
       readonly maxAttempts: number;
+      /** What the 'scheduled' event also records, when the scheduler knows it (see ScheduledEvent). */
+      readonly payloadSha256?: string;
+      readonly taskUuid?: string | null;
+      readonly key?: string;
     }
   | { readonly type: 'Claim'; readonly now: Date; readonly workerId: WorkerId; readonly claimToken: ClaimToken }
   | {

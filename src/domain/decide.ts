@@ -35,6 +35,9 @@ export const decide = (state: TaskState, command: TaskCommand): Decision => {
           taskType: command.taskType,
           executeAt: command.executeAt,
           maxAttempts: command.maxAttempts,
+          ...(command.payloadSha256 === undefined ? {} : { payloadSha256: command.payloadSha256 }),
+          ...(command.taskUuid === undefined ? {} : { taskUuid: command.taskUuid }),
+          ...(command.key === undefined ? {} : { key: command.key }),
         },
       ]);
     case 'Claim':

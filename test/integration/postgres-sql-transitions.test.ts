@@ -41,6 +41,12 @@ describe('the transitions SQL writes, replayed through the domain', () => {
     };
   };
 
+  /** What the trigger also records from the row: the payload's digest (of jsonb's text) and task_uuid. */
+  const recorded = async (id: string): Promise<{ payloadSha256: string; taskUuid: string }> =>
+    fixture.pool.one(sql.unsafe`
+      SELECT encode(sha256(convert_to(payload::text, 'UTF8')), 'hex') AS "payloadSha256", task_uuid::text AS "taskUuid"
+        FROM scheduled_tasks WHERE id = ${id}::bigint`) as Promise<{ payloadSha256: string; taskUuid: string }>;
+
   /** Claims `id`, then checks its last event against the decider and the replay against the row. */
   const claimAndCheck = async (id: string, workerId: string): Promise<ClaimedTask> => {
     const [task] = await queue.claimDueTasks(workerId, 1);
@@ -74,6 +80,7 @@ describe('the transitions SQL writes, replayed through the domain', () => {
         taskType: stored.taskType,
         executeAt: stored.executeAt,
         maxAttempts: stored.maxAttempts,
+        ...(await recorded(id)),
       });
       expect(decided).toEqual(E.right(events));
       expect(replay(events)).toEqual({ status: 'pending', ...stored });
