@@ -27,6 +27,11 @@
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
 --   schedule through at_worker_schedule (CLI, client, any language)   the same, + SELECT on both tables, EXECUTE
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
+--   circuit breaking (shared state, its transitions)                 SELECT, INSERT, UPDATE on destination_circuits;
+--                                                                    SELECT, INSERT on destination_circuit_events
+--   destination limits (rate, in-flight places, reserved starts)      SELECT, INSERT, UPDATE on destination_limit_state;
+--                                                                    SELECT, INSERT, UPDATE, DELETE on destination_start_reservations,
+--                                                                    destination_in_flight
 --   recurring schedules: the pass, the CLI, SCHEDULES_FILE             SELECT, INSERT, UPDATE, DELETE on schedules,
 --                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
@@ -115,6 +120,17 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SEQUENCE %s, %s TO %I', pg_get_serial_sequence(format('%I.schedules', schema_name), 'id'),
                    pg_get_serial_sequence(format('%I.schedule_events', schema_name), 'id'), worker_role);
   END IF;
+
+  -- Circuit breaking (migration 0010): the shared state is updated by every worker; its history is appended to.
+  EXECUTE format('REVOKE ALL ON %I.destination_circuits, %I.destination_circuit_events FROM %I', schema_name, schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_circuits TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT ON %I.destination_circuit_events TO %I', schema_name, worker_role);
+  -- Destination limits (migration 0010): the function runs with the caller's rights, so the tables it writes.
+  EXECUTE format('REVOKE ALL ON %I.destination_limit_state, %I.destination_start_reservations, %I.destination_in_flight FROM %I',
+                 schema_name, schema_name, schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_limit_state TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.destination_start_reservations, %I.destination_in_flight TO %I',
+                 schema_name, schema_name, worker_role);
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.

@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import {
   describeDomainError,
+  destinationOf,
   type ExecutionOutcome,
   permanentFailure,
   retryableFailure,
@@ -12,6 +13,8 @@ import { errorMessage } from '../shared/error-message.js';
 import { attemptOutcome, startAttemptTrace, type AttemptTrace } from './attempt-trace.js';
 import { processingState } from './claimed-state.js';
 import { decideAndRecord } from './decide-and-record.js';
+import { circuitVerdict, type DestinationGuard } from './destination-guard.js';
+import type { PostponeTask } from './postpone-task.js';
 import type {
   AttemptEndResult,
   ClaimedTask,
@@ -37,6 +40,8 @@ export interface ExecuteTaskDeps {
   readonly taskTimeoutMs: number;
   /** Spans of each attempt (docs/tracing.md); none when absent or off. */
   readonly tracer?: Tracer;
+  /** Circuit breaking and destination limits; without it every task runs when started. */
+  readonly guard?: { readonly destinations: DestinationGuard; readonly postpone: PostponeTask };
 }
 
 /** Why a running task was aborted; carried as the AbortSignal's reason. */
@@ -55,6 +60,11 @@ export type ExecuteTask = (task: ClaimedTask, shutdown: AbortSignal, onExecuted?
 export const executeTask =
   (deps: ExecuteTaskDeps): ExecuteTask =>
   async (task, shutdown, onExecuted) => {
+    const guarded = deps.guard === undefined || shutdown.aborted ? null : await admit(deps.guard, task);
+    if (guarded?.admission._tag === 'Postponed') {
+      onExecuted?.();
+      return deps.guard!.postpone(task, { ...guarded.admission, destination: guarded.destination });
+    }
     const started = deps.clock.now();
     const { signal, aborted, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
@@ -72,6 +82,12 @@ export const executeTask =
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();
     const command = commandFor(deps, task, outcome, signal, ran, now, durationMs);
+    if (guarded !== null && guarded.admission._tag === 'Admitted') {
+      // Cut off by shutdown is not the destination's doing: it neither opens nor closes its circuit.
+      const verdict = (signal.reason as AbortCause | undefined)?._tag === 'Shutdown' ? 'none' : circuitVerdict(command);
+      const cause = command.type === 'Fail' ? command.error : 'succeeded';
+      deps.guard!.destinations.settle(guarded.destination, guarded.admission, verdict, cause);
+    }
     const failure = outcome._tag === 'Failed' ? outcome.error : null;
     const recorded = trace?.recording();
     let ended;
@@ -94,6 +110,13 @@ export const executeTask =
     report(deps, task, command, outcome, decision.next.status, result, durationMs);
     return result;
   };
+
+/** The guard's word on a task with a destination; null for one without (it runs unguarded). */
+const admit = async (guard: NonNullable<ExecuteTaskDeps['guard']>, task: ClaimedTask) => {
+  const destination = destinationOf(task.taskType, task.payload);
+  if (destination === null) return null;
+  return { destination, admission: await guard.destinations.admit(destination, task) };
+};
 
 const runExecutor = async (
   executors: ExecutorsByType,

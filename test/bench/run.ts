@@ -20,7 +20,9 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info
  * (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'tracing'] as const;
+const SCENARIOS = [
+  'burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'protect', 'tracing',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
@@ -192,6 +194,43 @@ const runBurstRounds = async (sink: Sink, workers: number, rounds: number, peers
   return [...bursts].sort((a, b) => (a.sink_per_sec ?? 0) - (b.sink_per_sec ?? 0))[Math.floor(bursts.length / 2)]!;
 };
 
+/**
+ * What protecting receivers costs a burst that none of it holds back, in the same run, arms
+ * alternating (A B C A B C ...) so the machine's drift falls on all of them: `none` is the burst with
+ * fair slots off (DESTINATION_MAX_SHARE=1) and no limits; `fair` the defaults (fair slots at 0.5,
+ * circuit breaking on); `limits` the defaults plus a limit on every destination far above the
+ * burst's pace, so each start goes through at_worker_take_destination_starts without waiting.
+ */
+const PROTECT_ARMS: readonly { readonly arm: string; readonly env: Readonly<Record<string, string>> }[] = [
+  { arm: 'none', env: { DESTINATION_MAX_SHARE: '1', CIRCUIT_FAILURE_THRESHOLD: '0' } },
+  { arm: 'fair', env: {} },
+  { arm: 'limits', env: { DESTINATION_LIMITS: '* in_flight=100000 rate=1000000' } },
+];
+
+const runProtect = async (sink: Sink, workers: number, rounds: number): Promise<void> => {
+  const rates = new Map<string, number[]>(PROTECT_ARMS.map(({ arm }) => [arm, []]));
+  for (let round = 1; round <= Math.max(2, rounds); round += 1) {
+    for (const { arm, env } of PROTECT_ARMS) {
+      progress(`protect round ${round}, ${arm}: 10,000 tasks due now, ${workers} worker process(es)`);
+      const burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, env });
+      print({ ...burstLine('protect', THROUGHPUT, burst), arm, env, round });
+      if (burst.sink_per_sec !== null) rates.get(arm)!.push(burst.sink_per_sec);
+    }
+  }
+  const medianOf = (arm: string) => median(rates.get(arm) ?? []);
+  const none = medianOf('none');
+  const ratio = (arm: string) => {
+    const rate = medianOf(arm);
+    return rate === null || none === null ? null : hundredths(rate / none);
+  };
+  print({
+    scenario: 'protect-summary',
+    median_sink_per_sec: Object.fromEntries(PROTECT_ARMS.map(({ arm }) => [arm, hundredths(medianOf(arm))])),
+    ratio_to_none: { fair: ratio('fair'), limits: ratio('limits') },
+    limits_to_fair: medianOf('limits') === null || medianOf('fair') === null ? null : hundredths(medianOf('limits')! / medianOf('fair')!),
+  });
+};
+
 const main = async () => {
   const { only, peers, workers, rounds } = parseArgs(process.argv.slice(2));
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
@@ -248,6 +287,7 @@ const main = async () => {
       const v8Defaults = await runBurst(sink, THROUGHPUT, { tasks: 100_000, workers: 1, nodeArgs: V8_DEFAULT_HEAP });
       print({ ...burstLine('rss', THROUGHPUT, v8Defaults), node_args: V8_DEFAULT_HEAP.join(' ') });
     }
+    if (wanted('protect')) await runProtect(sink, workers, rounds);
     if (wanted('dashboard')) {
       const result = await runDashboardBench(sink, THROUGHPUT, progress);
       print({ scenario: 'dashboard', ...result, concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });

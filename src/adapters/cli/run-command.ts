@@ -3,6 +3,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from './args.js';
 import { usage, type ArgumentError, type CliCommand, type CommandPorts } from './command.js';
 import { cancelCommand, retryCommand } from './commands/change.js';
+import { circuitsCommand } from './commands/circuits.js';
 import { historyCommand } from './commands/history.js';
 import { migrateCommand } from './commands/migrate.js';
 import { scheduleCommand } from './commands/schedule.js';
@@ -21,6 +22,7 @@ export const COMMANDS: readonly CliCommand[] = [
   verifyCommand,
   retryCommand,
   cancelCommand,
+  circuitsCommand,
 ];
 
 const HELP_WORDS = new Set(['help', '--help', '-h']);

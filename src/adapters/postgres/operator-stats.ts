@@ -2,6 +2,7 @@ import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
 import type { TaskStats } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
+import { circuitSummaries } from './operator-circuits.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
 const CountByStatus = t.type({ status: t.string, count: t.number });
@@ -52,6 +53,7 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
       SELECT id, task_type, status, attempts, max_attempts, error_message, updated_at
         FROM tasks_at_last_attempt
        LIMIT ${listLimit}`)).rows);
+    const openCircuits = await circuitSummaries(tx, true);
 
     const countsByStatus = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
     for (const row of counts) if (row.status in countsByStatus) countsByStatus[row.status as TaskStatus] = row.count;
@@ -76,5 +78,6 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
           maxAttempts: row.max_attempts, errorMessage: row.error_message, updatedAt: row.updated_at,
         })),
       },
+      openCircuits,
     };
   });

@@ -43,6 +43,11 @@ export const renderStats = (stats: TaskStats): string => {
       task.id, task.taskType, task.status, `${task.attempts} of ${task.maxAttempts}`, formatTime(task.updatedAt), task.errorMessage ?? '-',
     ]),
   );
+  const circuits = tableOr(
+    stats.openCircuits.length === 0 && 'none',
+    ['DESTINATION', 'STATUS', 'UNTIL', 'CAUSE'],
+    stats.openCircuits.map((c) => [c.destination, c.status.replace('_', '-'), formatTime(c.openUntil), c.lastCause ?? '-']),
+  );
   const waiting = tableOr(
     stats.nobodyServes.length === 0 && 'none',
     ['TYPE', 'PENDING'],
@@ -57,6 +62,7 @@ export const renderStats = (stats: TaskStats): string => {
     section('Average seconds from execute_at to completion, by task type', times),
     section(`Pending tasks no running worker serves (none seen within ${timeout} runs their type)`, waiting),
     section(`${LAST_ATTEMPT_TITLE}: ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
+    section(`Open circuits (their tasks are postponed; \`at-worker circuits\` for their history): ${stats.openCircuits.length}`, circuits),
   ].join('\n');
 };
 
@@ -68,7 +74,8 @@ export const statsCommand: CliCommand = {
 The seed's monitoring queries in one snapshot: tasks by status, stuck tasks (processing, no
 heartbeat for longer than WORKER_STUCK_TIMEOUT), success rate (completed / (completed + failed)),
 average seconds from execute_at to completion per task type, pending tasks of a type no running worker
-serves (they wait for a worker configured for it), and tasks at their last attempt.
+serves (they wait for a worker configured for it), tasks at their last attempt, and the destinations
+whose circuit is open or half-open.
 The same numbers come from the operator views of sql/migrations/0001_baseline.sql (task_status_counts, stuck_tasks,
 task_success_rate, task_completion_times, tasks_at_last_attempt; tasks_nobody_serves from migration 0007).
 
