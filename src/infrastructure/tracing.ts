@@ -22,5 +22,5 @@ export const startTracing = async (config: Config, logger: Logger): Promise<Trac
   const { createOtlpTracing } = await import('../adapters/observability/otel-tracer.js');
   const tracing = await createOtlpTracing({ serviceName: config.tracing.serviceName, workerId: config.worker.id });
   logger.info('Tracing on: spans are exported over OTLP (OTEL_TRACES_EXPORTER=otlp)', { service_name: config.tracing.serviceName });
-  return { tracer: tracing.tracer, close: tracing.shutdown };
+  return { tracer: tracing.tracer, close: () => tracing.shutdown() };
 };

@@ -44,7 +44,9 @@ export const runTracingBench = async (
           sink_per_sec: burst.sink_per_sec,
           worker_cpu_us_per_task: burst.cpu_us_per_task.worker,
           events_ok: burst.events_ok,
-          ...(variant.name === 'on' ? { otlp_exports: collector.exports() - exportsBefore, otlp_bytes: collector.bytes() - bytesBefore } : {}),
+          ...(variant.name === 'on'
+            ? { otlp_exports: collector.exports() - exportsBefore, otlp_bytes: collector.bytes() - bytesBefore }
+            : {}),
         });
       }
     }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
+import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { sql } from 'slonik';
@@ -77,9 +77,9 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
     const ids: string[] = [];
     for (const task of tasks) {
       ids.push(
-        await fixture.pool.oneFirst(sql.unsafe`
+        (await fixture.pool.oneFirst(sql.unsafe`
           INSERT INTO scheduled_tasks (task_type, payload, traceparent)
-          VALUES (${task.taskType}, ${JSON.stringify(task.payload)}::jsonb, ${task.traceparent}) RETURNING id::text`) as string,
+          VALUES (${task.taskType}, ${JSON.stringify(task.payload)}::jsonb, ${task.traceparent}) RETURNING id::text`)) as string,
       );
     }
     const queue = createPostgresTaskQueue(fixture.pool, { withTraceparent: true });
@@ -132,7 +132,7 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
     expect(request?.headers['traceparent']).toBe(`00-${PRODUCER_TRACE}-${execute.spanContext().spanId}-01`);
   });
 
-  it('without a traceparent, or with a malformed one (warned, the task still completes), the attempt is its claim\'s child', async () => {
+  it("without a traceparent, or with a malformed one (warned, the task still completes), the attempt is its claim's child", async () => {
     const [plain, malformed] = await runOnce([
       { taskType: 'http_callback', payload: { url: receiver.url('/plain'), data: {} }, traceparent: null },
       { taskType: 'http_callback', payload: { url: receiver.url('/malformed'), data: {} }, traceparent: '00-not-a-trace-01' },
@@ -166,7 +166,7 @@ describe('tracing: spans of claims and attempts, and the context a delivery carr
       { taskType: 'rabbitmq', payload: { queue: queueName, message: { n: 1 }, headers: { source: 'billing' } }, traceparent: PRODUCER },
     ]);
     const execute = forTask('at-worker execute rabbitmq', id!);
-    const message = (await channel!.get(queueName, { noAck: true })) as GetMessage | false;
+    const message = await channel!.get(queueName, { noAck: true });
     expect(message && message.properties.headers).toMatchObject({
       source: 'billing',
       traceparent: `00-${PRODUCER_TRACE}-${execute.spanContext().spanId}-01`,

@@ -29,7 +29,7 @@ describe('checkTraceparent (W3C Trace Context)', () => {
     expect(traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
   });
 
-  it("the client refuses a malformed traceparent option naming the field, and passes a valid one on", () => {
+  it('the client refuses a malformed traceparent option naming the field, and passes a valid one on', () => {
     const request = { type: 'http_callback', payload: { url: 'https://example.com/hook', data: {} } } as const;
     const refused = toStoredRequest({ ...request, traceparent: 'nope' });
     expect(refused).toEqual(E.left(expect.stringMatching(/^traceparent: expected a W3C traceparent/)));
