@@ -1,0 +1,84 @@
+import { errorMessage } from '../domain/index.js';
+import type { Logger } from './ports.js';
+import { WakeSignal } from './wake-signal.js';
+
+/** How long finished tasks are kept, in milliseconds; null keeps them for ever. */
+export interface RetentionPolicy {
+  /** Completed and cancelled tasks, from their end. */
+  readonly finishedMs: number | null;
+  /** Failed tasks, from their end. */
+  readonly failedMs: number | null;
+}
+
+/** What one maintenance pass did. All zero when another worker's pass held the lock. */
+export interface MaintenanceReport {
+  readonly partitionsCreated: number;
+  readonly tasksRemoved: number;
+  readonly eventsRemoved: number;
+  readonly partitionsDropped: readonly string[];
+}
+
+/** The store's side of maintenance: partitions ahead of need, then retention, one worker at a time. */
+export interface HistoryMaintenanceStore {
+  runPass(workerId: string, policy: RetentionPolicy): Promise<MaintenanceReport>;
+}
+
+export const describePolicy = (policy: RetentionPolicy): string => {
+  const one = (ms: number | null) => (ms === null ? 'forever' : `${ms / 86_400_000 >= 1 && ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : `${ms / 1000}s`}`);
+  return `completed and cancelled ${one(policy.finishedMs)}, failed ${one(policy.failedMs)}`;
+};
+
+/**
+ * Runs a maintenance pass at start and then every `intervalMs` until stopped, never overlapping. Every
+ * worker runs one; the store lets one pass at a time do the work, so N workers cost one pass.
+ */
+export class HistoryMaintenance {
+  private readonly stopSignal = new WakeSignal();
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+
+  constructor(
+    private readonly options: { readonly intervalMs: number; readonly workerId: string; readonly policy: RetentionPolicy },
+    private readonly store: HistoryMaintenanceStore,
+    private readonly logger: Logger,
+    private readonly onPass: (report: MaintenanceReport) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    if (this.loop !== null) return;
+    this.logger.info(`[Maintenance] Started with interval ${this.options.intervalMs / 1000} s, retention ${describePolicy(this.options.policy)}`);
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopSignal.wake();
+    await this.loop;
+  }
+
+  /** One pass now; the loop calls it, and so can a test or an operator command. */
+  async runOnce(): Promise<MaintenanceReport> {
+    const report = await this.store.runPass(this.options.workerId, this.options.policy);
+    if (report.tasksRemoved > 0 || report.eventsRemoved > 0 || report.partitionsDropped.length > 0) {
+      this.logger.info(
+        `[Maintenance] Retention removed ${report.tasksRemoved} tasks and ${report.eventsRemoved} events` +
+          `${report.partitionsDropped.length > 0 ? `, dropped ${report.partitionsDropped.join(', ')}` : ''}`,
+        { ...report, partitionsDropped: report.partitionsDropped.length },
+      );
+    }
+    if (report.partitionsCreated > 0) this.logger.info(`[Maintenance] Created ${report.partitionsCreated} history partition(s) ahead of need`);
+    this.onPass(report);
+    return report;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.runOnce();
+      } catch (cause) {
+        this.logger.error(`[Maintenance] Pass failed: ${errorMessage(cause)}`);
+      }
+      await this.stopSignal.wait(this.options.intervalMs);
+    }
+  }
+}
