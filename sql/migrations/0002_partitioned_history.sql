@@ -28,6 +28,23 @@ CREATE TABLE task_events (
   PRIMARY KEY (task_id, seq)
 ) PARTITION BY RANGE (task_id);
 
+-- Any other index the old table has (one a later release or a DBA added) is made on the parent too,
+-- under its own name, so every partition gets it; the ATTACH below adopts the old table's copy.
+DO $$
+DECLARE
+  old_index record;
+BEGIN
+  FOR old_index IN
+    SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
+      FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
+     WHERE i.indrelid = 'task_events_before_partitioning'::regclass AND NOT i.indisprimary
+  LOOP
+    EXECUTE format('ALTER INDEX %I RENAME TO %I', old_index.name, left(old_index.name, 50) || '_before_partitioning');
+    EXECUTE regexp_replace(old_index.definition, ' ON (\S+\.)?task_events_before_partitioning ', ' ON task_events ');
+  END LOOP;
+END
+$$;
+
 -- The view reads the parent; recreated so it does not follow the renamed table
 -- (a view refers to a table by identity, not by name).
 CREATE OR REPLACE VIEW task_history AS

@@ -43,7 +43,10 @@ describe('upgrading a database in use', () => {
 
   /** The schema before migrations, with tasks in every status and the histories the worker wrote. */
   const oldDatabaseWithHistory = async () => {
-    await withClient(database.url, async (client) => client.query(await readFile(join(fixtures, 'ddl-before-migrations.sql'), 'utf8')));
+    await withClient(database.url, async (client) => {
+      await client.query(await readFile(join(fixtures, 'ddl-before-migrations.sql'), 'utf8'));
+      await client.query('CREATE INDEX task_events_occurred_brin ON task_events USING brin (occurred_at)');
+    });
     const pool = await createPostgresPool(database.url, 2);
     try {
       const make = scenario(pool);
@@ -82,6 +85,10 @@ describe('upgrading a database in use', () => {
     expect(second.applied).toEqual([]);
     expect(await snapshot(database.url)).toEqual(before);
 
+    // An index a DBA added to the old table is kept, now on every partition.
+    const indexed = await withClient(database.url, (client) =>
+      client.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE indexdef LIKE '%USING brin (occurred_at)%'`));
+    expect(indexed.rows[0].n).toBeGreaterThanOrEqual(4);
     const verify = await runCli(['verify'], { env: { DATABASE_URL: database.url } });
     expect(verify).toEqual({ code: 0, stdout: 'Verified 7 tasks: every row agrees with its history.\n', stderr: '' });
   });
