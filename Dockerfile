@@ -6,13 +6,14 @@
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: the only install scripts in the tree are dev-time ones (the `node` package
-# fetching a second Node binary, embedded-postgres hydrating its symlinks); this image has Node 24.
+# --ignore-scripts: the install scripts in the tree are dev-time ones (the `node` package fetching a
+# second Node binary, embedded-postgres hydrating its symlinks; this image has Node 24) and the
+# project's `prepare`, the build, which needs the sources copied below and runs after them.
 RUN npm ci --ignore-scripts
 COPY . .
 # tsc through the image's node, not `npm run build`: with --ignore-scripts, node_modules/.bin/node
 # (the `node` devDependency) is not set up, and npm puts .bin first on the PATH.
-RUN mkdir -p bin && node node_modules/typescript/bin/tsc -p tsconfig.json
+RUN mkdir -p bin && node node_modules/typescript/bin/tsc -b tsconfig.json
 
 # ---- runtime: production dependencies and compiled JavaScript only ----------------------------------
 FROM node:24-slim AS runtime

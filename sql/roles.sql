@@ -43,13 +43,23 @@
 -- wall, for the owner); TRIGGER, REFERENCES; CREATE on the schema; ownership of anything (so no ALTER,
 -- DROP, or DISABLE TRIGGER).
 --
--- The triggers need nothing extra: trigger functions are not SECURITY DEFINER, so they run with the
--- privileges of whoever fired them, and EXECUTE is checked when a trigger is created, not when it
--- fires. scheduled_tasks_record_scheduled INSERTs into task_events (granted above) and calls
--- pg_notify (open to all); task_events_reject_change only raises.
+-- The triggers need nothing extra. scheduled_tasks_record_scheduled, which writes each new task's
+-- 'scheduled' event, is SECURITY DEFINER (it runs as the tables' owner, with a fixed search_path), so
+-- whoever inserts a task needs no right on task_events; task_events_reject_change only raises.
+--
+-- A second group role, for the services that only schedule tasks (`at_worker_producer`, or the name in
+-- the setting at_worker.producer_role): INSERT of a new task's columns (task_type, payload, execute_at,
+-- max_attempts) into scheduled_tasks and its id sequence, SELECT on every
+-- column but payload (so a producer can read back its id and follow its tasks' status, but not read
+-- other producers' payloads, which may carry credentials), and nothing on task_events: it can
+-- schedule, never write (or read) history, claim, change or delete a task.
+--   PGOPTIONS='-c at_worker.producer_role=orders_producer' psql -d at_scheduler -f sql/roles.sql
+--   psql -d at_scheduler -c "CREATE ROLE orders_app LOGIN PASSWORD '...' IN ROLE at_worker_producer"
 DO $roles$
 DECLARE
   worker_role constant text := coalesce(nullif(current_setting('at_worker.role', true), ''), 'at_worker');
+  producer_role constant text := coalesce(nullif(current_setting('at_worker.producer_role', true), ''), 'at_worker_producer');
+  group_role text;
   -- The migrations create their objects in the first schema of the search_path; this file looks in the same.
   schema_name constant text := current_schema();
   id_sequence constant text := pg_get_serial_sequence(format('%I.scheduled_tasks', current_schema()), 'id');
@@ -59,19 +69,39 @@ BEGIN
      OR to_regclass(format('%I.at_worker_migrations', schema_name)) IS NULL THEN
     RAISE EXCEPTION 'scheduled_tasks, task_events and at_worker_migrations not found in schema %: apply the migrations first (at-worker migrate)', schema_name;
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = worker_role) THEN
-    EXECUTE format('CREATE ROLE %I NOLOGIN', worker_role);
+  IF worker_role = producer_role THEN
+    RAISE EXCEPTION 'at_worker.role and at_worker.producer_role name the same role %', worker_role;
   END IF;
-  -- The REVOKE below would strip the owner of its own rights, and a superuser ignores grants anyway:
-  -- either means the parameter names the wrong role.
-  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = worker_role AND rolsuper)
-     OR pg_has_role(worker_role, (SELECT relowner FROM pg_class WHERE oid = format('%I.scheduled_tasks', schema_name)::regclass), 'USAGE') THEN
-    RAISE EXCEPTION 'role % is a superuser or owns the tables; at_worker.role must name a separate role', worker_role;
-  END IF;
+  FOREACH group_role IN ARRAY ARRAY[worker_role, producer_role] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = group_role) THEN
+      EXECUTE format('CREATE ROLE %I NOLOGIN', group_role);
+    END IF;
+    -- The REVOKE below would strip the owner of its own rights, and a superuser ignores grants anyway:
+    -- either means the parameter names the wrong role.
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = group_role AND rolsuper)
+       OR pg_has_role(group_role, (SELECT relowner FROM pg_class WHERE oid = format('%I.scheduled_tasks', schema_name)::regclass), 'USAGE') THEN
+      RAISE EXCEPTION 'role % is a superuser or owns the tables; at_worker.role and at_worker.producer_role must name separate roles', group_role;
+    END IF;
+    EXECUTE format('REVOKE ALL ON %I.scheduled_tasks, %I.task_events, %I.at_worker_migrations FROM %I',
+                   schema_name, schema_name, schema_name, group_role);
+    EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM %I', id_sequence, group_role);
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), group_role);
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', schema_name, group_role);
+    EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM %I', schema_name, group_role);
+  END LOOP;
 
-  EXECUTE format('REVOKE ALL ON %I.scheduled_tasks, %I.task_events, %I.at_worker_migrations FROM %I',
-                 schema_name, schema_name, schema_name, worker_role);
-  EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM %I', id_sequence, worker_role);
+  -- The producer: schedule, and follow its tasks. INSERT names the columns a new task is made of, so
+  -- a producer cannot insert a task already running, finished, or with its counters set (attempts,
+  -- event_seq); the rest take their defaults.
+  EXECUTE format('GRANT INSERT (task_type, payload, execute_at, max_attempts) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
+  EXECUTE format('GRANT SELECT (id, task_type, status, attempts, max_attempts, execute_at, created_at, updated_at, '
+                 'completed_at, error_message) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
+  EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, producer_role);
+
+  -- The worker.
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.scheduled_tasks TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
   IF to_regclass(format('%I.task_events_partitions', schema_name)) IS NOT NULL THEN
     EXECUTE format('REVOKE ALL ON %I.task_events_partitions, %I.at_worker_retention_passes FROM %I', schema_name, schema_name, worker_role);
     EXECUTE format('GRANT SELECT ON %I.task_events_partitions, %I.at_worker_retention_passes TO %I', schema_name, schema_name, worker_role);
@@ -80,12 +110,6 @@ BEGIN
                    '%1$I.at_worker_history_retire(text, interval, interval, integer), %1$I.at_worker_history_drop_detached(), '
                    '%1$I.at_worker_removed_by_retention(bigint) TO %2$I', schema_name, worker_role);
   END IF;
-
-  EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), worker_role);
-  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', schema_name, worker_role);
-  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.scheduled_tasks TO %I', schema_name, worker_role);
-  EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
-  EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
@@ -105,6 +129,5 @@ BEGIN
   -- role in this database, as PostgreSQL's own "secure schema usage pattern" recommends; on 15+ it
   -- is a no-op.
   EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC', schema_name);
-  EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM %I', schema_name, worker_role);
 END
 $roles$;

@@ -1,4 +1,5 @@
-import { errorMessage } from '../domain/index.js';
+import { doublingDelay } from '../shared/backoff.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { Clock, Logger, WakeUpSource } from './ports.js';
 
 export interface DueTimerOptions {
@@ -110,7 +111,7 @@ export class DueTimer implements WakeUpSource {
       this.wake();
       return;
     }
-    const backoff = Math.min(FIRST_BACKOFF_MS * 2 ** (this.pastDueStreak - 2), Math.max(1, this.options.horizonMs / 4));
+    const backoff = doublingDelay(FIRST_BACKOFF_MS, Math.max(1, this.options.horizonMs / 4), this.pastDueStreak - 1);
     this.armAt(now + backoff, backoff);
   }
 

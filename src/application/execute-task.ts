@@ -1,17 +1,16 @@
 import * as E from 'fp-ts/lib/Either.js';
 import {
-  cutText,
-  decide,
   describeDomainError,
-  errorMessage,
   type ExecutionOutcome,
   permanentFailure,
-  replay,
   retryableFailure,
   type RetryPolicy,
   type TaskCommand,
 } from '../domain/index.js';
+import { cutText } from '../shared/cut-text.js';
+import { errorMessage } from '../shared/error-message.js';
 import { processingState } from './claimed-state.js';
+import { decideAndRecord } from './decide-and-record.js';
 import type {
   AttemptEndResult,
   ClaimedTask,
@@ -54,28 +53,28 @@ export const executeTask =
     const started = deps.clock.now();
     const { signal, aborted, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
+    // Shutdown began before this task started (it was claimed ahead): released without running.
+    const ran = !signal.aborted;
     try {
-      // Shutdown began before this task started (it was claimed ahead): released without running.
-      outcome = signal.aborted ? abortedOutcome(signal.reason) : await runExecutor(deps.executors, task, signal, aborted);
+      outcome = ran ? await runExecutor(deps.executors, task, signal, aborted) : abortedOutcome(signal.reason);
     } finally {
       dispose();
       onExecuted?.();
     }
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();
-    const command = commandFor(deps, task, outcome, signal, now, durationMs);
-    const state = processingState(task);
-    const decision = decide(state, command);
-    if (E.isLeft(decision)) {
+    const command = commandFor(deps, task, outcome, signal, ran, now, durationMs);
+    const failure = outcome._tag === 'Failed' ? outcome.error : null;
+    const ended = await decideAndRecord(processingState(task), command, ({ events, next }) =>
+      deps.queue.endAttempt({ claim: task, events, next, errorMessage: failure }),
+    );
+    if (E.isLeft(ended)) {
       // Cannot happen for a claim we hold; if it does, leave the row for the cleaner and say why.
-      deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(decision.left)}`, { taskId: task.id });
+      deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(ended.left)}`, { taskId: task.id });
       return 'fenced';
     }
-    const events = decision.right;
-    const next = replay(events, state);
-    const errorMessage = outcome._tag === 'Failed' ? outcome.error : null;
-    const result = await deps.queue.endAttempt({ claim: task, events, next, errorMessage });
-    report(deps, task, command, outcome, next.status, result, durationMs);
+    const { decision, recorded: result } = ended.right;
+    report(deps, task, command, outcome, decision.next.status, result, durationMs);
     return result;
   };
 
@@ -103,6 +102,7 @@ const commandFor = (
   task: ClaimedTask,
   outcome: ExecutionOutcome,
   signal: AbortSignal,
+  ran: boolean,
   now: Date,
   durationMs: number,
 ): TaskCommand => {
@@ -111,15 +111,18 @@ const commandFor = (
     return { type: 'Complete', ...claim, details: { ...outcome.details, duration_ms: durationMs } };
   }
   const cause = signal.aborted ? (signal.reason as AbortCause | undefined) : undefined;
-  if (cause?._tag === 'Shutdown') {
+  // Only a task that never started goes back for free. One cut off by shutdown may already have
+  // reached its receiver, so it costs an attempt like a timeout does: otherwise a task that always
+  // outlasts SHUTDOWN_TIMEOUT would be delivered again on every restart, for ever.
+  if (cause?._tag === 'Shutdown' && !ran) {
     return { type: 'Release', ...claim, reason: 'worker shutting down' };
   }
-  const error = cause?._tag === 'TaskTimeout' ? describeAbort(cause) : outcome.error;
+  const error = cause === undefined ? outcome.error : describeAbort(cause);
   return {
     type: 'Fail',
     ...claim,
     error,
-    retryable: cause?._tag === 'TaskTimeout' ? true : outcome.retryable,
+    retryable: cause === undefined ? outcome.retryable : true,
     ...(outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs }),
     details: { ...outcome.details, duration_ms: durationMs },
     policy: deps.retryPolicy,
@@ -224,6 +227,6 @@ const abortedOutcome = (reason: unknown): ExecutionOutcome => retryableFailure(d
 const describeAbort = (reason: unknown): string => {
   const cause = reason as AbortCause | undefined;
   if (cause?._tag === 'TaskTimeout') return `task timed out after ${cause.afterMs} ms (TASK_TIMEOUT)`;
-  if (cause?._tag === 'Shutdown') return 'aborted: worker shutting down';
+  if (cause?._tag === 'Shutdown') return 'interrupted by shutdown (SHUTDOWN_TIMEOUT) while running: counted as an attempt';
   return `aborted: ${errorMessage(reason)}`;
 };

@@ -1,7 +1,9 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { decide, describeDomainError, errorMessage, replay } from '../domain/index.js';
+import { describeDomainError, type TaskEvent } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import { processingState } from './claimed-state.js';
-import type { AttemptEndResult, Clock, Logger, TaskQueue, WorkerMetrics } from './ports.js';
+import { decideAndRecord } from './decide-and-record.js';
+import type { Clock, Logger, TaskQueue, WorkerMetrics } from './ports.js';
 
 export interface RecoverStuckDeps {
   readonly workerId: string;
@@ -38,25 +40,12 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
     const stuck = await deps.queue.findStuckTasks(deps.stuckTimeoutMs, PAGE_SIZE);
     let changed = 0;
     for (const task of stuck) {
-      const state = processingState(task);
-      const decision = decide(state, { type: 'RecoverStuck', now, workerId: deps.workerId, claimToken: task.claimToken, stuckFor });
-      if (E.isLeft(decision)) {
-        deps.logger.error(`[Cleaner] Task ${task.id}: ${describeDomainError(decision.left)}`, { taskId: task.id });
-        report.skipped += 1;
-        continue;
-      }
-      const next = replay(decision.right, state);
-      const error = decision.right[0] !== undefined && 'error' in decision.right[0] ? decision.right[0].error : null;
-      let result: AttemptEndResult;
+      const command = { type: 'RecoverStuck', now, workerId: deps.workerId, claimToken: task.claimToken, stuckFor } as const;
+      let ended;
       try {
-        result = await deps.queue.endAttempt({
-          claim: task,
-          events: decision.right,
-          next,
-          errorMessage: error,
-          onlyIfSilentForMs: deps.stuckTimeoutMs,
-        });
-        failedWritesInARow = 0;
+        ended = await decideAndRecord(processingState(task), command, ({ events, next }) =>
+          deps.queue.endAttempt({ claim: task, events, next, errorMessage: errorOf(events), onlyIfSilentForMs: deps.stuckTimeoutMs }),
+        );
       } catch (cause) {
         // One task the store will not take must not hold up the stuck tasks behind it (the next
         // sweep would start from the same row); several in a row mean the store itself is failing.
@@ -66,6 +55,14 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
         report.skipped += 1;
         continue;
       }
+      if (E.isLeft(ended)) {
+        deps.logger.error(`[Cleaner] Task ${task.id}: ${describeDomainError(ended.left)}`, { taskId: task.id });
+        report.skipped += 1;
+        continue;
+      }
+      failedWritesInARow = 0;
+      const { decision: { events, next }, recorded: result } = ended.right;
+      const error = errorOf(events);
       if (result === 'fenced') {
         report.skipped += 1;
         continue;
@@ -85,6 +82,12 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
     // A short page is the last one; a page where every write was fenced would otherwise loop forever.
     if (stuck.length < PAGE_SIZE || changed === 0) return report;
   }
+};
+
+/** The recovery's reason, as its event says it. */
+const errorOf = (events: readonly TaskEvent[]): string | null => {
+  const first = events[0];
+  return first !== undefined && 'error' in first ? first.error : null;
 };
 
 const describeDuration = (ms: number): string =>

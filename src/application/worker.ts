@@ -1,4 +1,4 @@
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
 import type { ClaimedTask, ClaimRef, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';

@@ -15,6 +15,10 @@ type Decision = E.Either<DomainError, readonly TaskEvent[]>;
  *                          │  Cancel            │ ├──Fail (permanent | exhausted)────▶ failed ──Retry──▶ pending
  *                          │  ▼                 │ ├──RecoverStuck──▶ pending, or failed when exhausted
  *                          │ cancelled          │ └──Release (shutdown)──▶ pending, attempt not consumed
+ *
+ * Schedule and Claim are carried out in SQL (the insert trigger, at_worker_claim_due_tasks), so that
+ * plain INSERTs get their event and a claim is one round trip; this function stays their rule, and
+ * test/integration/postgres-sql-transitions.test.ts holds the SQL to it.
  */
 export const decide = (state: TaskState, command: TaskCommand): Decision => {
   switch (command.type) {

@@ -6,5 +6,3 @@ export * from './retry-policy.js';
 export * from './decide.js';
 export * from './evolve.js';
 export * from './execution.js';
-export * from './error-message.js';
-export * from './cut-text.js';

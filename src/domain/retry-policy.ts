@@ -1,3 +1,5 @@
+import { doublingDelay } from '../shared/backoff.js';
+
 /**
  * Exponential backoff with "equal jitter": the n-th retry waits between half and all of
  * min(maxDelay, baseDelay * 2^(n-1)). Half is kept fixed so a retry never fires immediately after a
@@ -19,8 +21,7 @@ export const retryDelayMs = (
   jitter: number,
   retryAfterMs?: number,
 ): number => {
-  const exponent = Math.max(0, failedAttempt - 1);
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(exponent, 52));
+  const ceiling = doublingDelay(policy.baseDelayMs, policy.maxDelayMs, failedAttempt);
   const clampedJitter = Math.min(Math.max(jitter, 0), 1);
   const backoff = ceiling / 2 + (ceiling / 2) * clampedJitter;
   const requested = retryAfterMs !== undefined && retryAfterMs > 0 ? Math.min(retryAfterMs, policy.maxDelayMs) : 0;

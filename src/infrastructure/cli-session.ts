@@ -3,10 +3,10 @@ import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { createSchemaMigrator } from '../adapters/postgres/migrate.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
 import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
-import { errorMessage } from '../domain/index.js';
+import { secretScrubber } from '../shared/redact.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
+import { classifyConnectFailure, describeConnectFailure } from './connect-failure.js';
 import { describeTarget, openProvenPool } from './database.js';
-import { secretScrubber } from './logging.js';
 
 // `history` reads the row and its events side by side; nothing here needs more.
 const POOL_SIZE = 2;
@@ -29,10 +29,8 @@ export const openCliSession =
     try {
       opened = await openProvenPool(config.right.database.url, POOL_SIZE);
     } catch (cause) {
-      return E.left({
-        exitCode: EXIT.no,
-        message: `Failed to connect to database ${target}: ${errorMessage(cause)}`,
-      });
+      const failure = classifyConnectFailure(cause, config.right.database.url);
+      return E.left({ exitCode: EXIT.no, message: `Failed to connect to database ${target}: ${describeConnectFailure(failure)}` });
     }
     return E.right({
       session: {

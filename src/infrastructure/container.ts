@@ -40,7 +40,11 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
   container
     .bind<TaskQueue>(TOKENS.TaskQueue)
     .toDynamicValue((context) =>
-      createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), { endRetryForMs: config.worker.stuckTimeoutMs }),
+      createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
+        endRetryForMs: config.worker.stuckTimeoutMs,
+        onRefusedClaim: ({ id, taskType, reason }) =>
+          inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
+      }),
     );
 
   const common = (context: { get<T>(token: symbol): T }) => ({

@@ -2,12 +2,15 @@ import { setTimeout } from 'node:timers/promises';
 import { sql } from 'slonik';
 import type { Logger } from '../application/ports.js';
 import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
-import { errorMessage } from '../domain/index.js';
+import { doublingDelay } from '../shared/backoff.js';
+import { classifyConnectFailure, describeConnectFailure } from './connect-failure.js';
 
 /**
  * Connects and proves the connection with a query, retrying for `patienceMs`: in docker-compose the
  * worker often starts before PostgreSQL accepts connections, and a worker that gives up at once
- * would be restarted in a loop instead. Each failure is logged with the seed's message. `abort`
+ * would be restarted in a loop instead. Each failure is logged with the seed's message. A failure
+ * that waiting cannot fix (no such database or role, a wrong password: connect-failure.ts) ends it
+ * at once, with what to do. `abort`
  * (a shutdown signal) ends the retrying at once: the promise rejects with its reason.
  */
 export const connectToDatabase = async (
@@ -24,10 +27,12 @@ export const connectToDatabase = async (
       logger.info('Successfully connected to database', { target: describeTarget(url) });
       return pool;
     } catch (cause) {
-      const reason = errorMessage(cause);
-      logger.error(`Failed to connect to database: ${reason}`, { target: describeTarget(url), attempt });
-      if (Date.now() >= deadline) throw new Error(`Failed to connect to database ${describeTarget(url)}: ${reason}`);
-      await setTimeout(Math.min(5000, 250 * 2 ** attempt), undefined, { signal: abort }).catch(() => abort?.throwIfAborted());
+      const failure = classifyConnectFailure(cause, url);
+      logger.error(`Failed to connect to database: ${failure.reason}`, { target: describeTarget(url), attempt });
+      if (failure._tag === 'Lasting' || Date.now() >= deadline) {
+        throw new Error(`Failed to connect to database ${describeTarget(url)}: ${describeConnectFailure(failure)}`);
+      }
+      await setTimeout(doublingDelay(500, 5000, attempt), undefined, { signal: abort }).catch(() => abort?.throwIfAborted());
     }
   }
 };
@@ -50,7 +55,8 @@ export const openProvenPool = async (url: string, poolSize: number): Promise<Dat
 export const describeTarget = (url: string): string => {
   try {
     const parsed = new URL(url);
-    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
+    // The host as the driver decodes it: a socket directory reads /var/run/postgresql, not %2Fvar...
+    return `${decodeURIComponent(parsed.hostname) || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
   } catch {
     return '(unparseable DATABASE_URL)';
   }

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../application/ports.js';
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import { initialise, startServer, type Binaries, type RunAs } from './embedded-postgres-process.js';
 
 export interface EmbeddedPostgresOptions {

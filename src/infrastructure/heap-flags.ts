@@ -1,4 +1,4 @@
-import { errorMessage } from '../domain/error-message.js';
+import { errorMessage } from '../shared/error-message.js';
 
 /**
  * The V8 heap sizing `at-worker start` runs with, and the one re-exec that applies it.

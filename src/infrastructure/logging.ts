@@ -1,5 +1,6 @@
 import pino from 'pino';
 import type { LogFields, Logger } from '../application/ports.js';
+import { secretScrubber } from '../shared/redact.js';
 
 export interface LoggingOptions {
   readonly level: 'debug' | 'info' | 'warn' | 'error';
@@ -52,21 +53,4 @@ const prettyWriter = (options: LoggingOptions): Write => {
     const line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${options.workerId}] ${message}${extras ? `  ${extras}` : ''}`;
     out.write(`${line}\n`);
   };
-};
-
-/** Replaces every occurrence of a secret in any string inside `value` with `***`. */
-export const secretScrubber = (secrets: readonly string[]) => {
-  const patterns = [...secrets].sort((a, b) => b.length - a.length);
-  const scrubString = (text: string): string =>
-    patterns.reduce((current, secret) => (current.includes(secret) ? current.split(secret).join('***') : current), text);
-  const scrub = (value: unknown): unknown => {
-    if (patterns.length === 0) return value;
-    if (typeof value === 'string') return scrubString(value);
-    if (Array.isArray(value)) return value.map(scrub);
-    if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-      return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, scrub(inner)]));
-    }
-    return value;
-  };
-  return scrub;
 };

@@ -4,7 +4,7 @@ import { startHealthServer, type Readiness } from '../adapters/observability/hea
 import { createPrometheusMetrics } from '../adapters/observability/prometheus-metrics.js';
 import { countByStatus } from '../adapters/postgres/count-by-status.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
 
 /** Extra readiness conditions (e.g. the LISTEN connection) reported alongside the database check. */

@@ -3,11 +3,12 @@ import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
 import { closePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
 import { buildContainer } from './container.js';
 import { connectToDatabase } from './database.js';
 import { createExecutors } from './executors.js';
+import { firstTaskHint } from './first-task-hint.js';
 import { createLogger } from './logging.js';
 import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
@@ -16,7 +17,7 @@ import { startWakeUps } from './wake-ups.js';
 type Closer = () => Promise<void>;
 
 /**
- * The worker's whole life: connect, migrate, start the loop and the cleaner, then on SIGTERM/SIGINT
+ * The worker's whole life: connect, migrate, start the loop and the cleaner, then on SIGTERM/SIGINT/SIGHUP
  * stop claiming, let in-flight tasks finish up to SHUTDOWN_TIMEOUT, release the rest, and close
  * everything in reverse order. A second signal exits at once; the cleaner of another worker (or of
  * this one, next start) recovers whatever was left in processing.
@@ -59,7 +60,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     if (!signals.received.aborted) {
       worker.start();
       cleaner.start();
-      if (options.embedded) logger.info(FIRST_TASK_HINT);
+      // Plain text, to be copied: on stdout between the readable log lines, or on stderr when
+      // stdout carries JSON for a collector.
+      if (options.embedded) (config.log.format === 'pretty' ? process.stdout : process.stderr).write(firstTaskHint(databaseUrl));
     }
 
     await signals.first;
@@ -78,28 +81,32 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
   }
 };
 
+// SIGHUP too: a worker started from a terminal gets it when the session ends, and Node's default
+// for it is to die on the spot with no log line, leaving its tasks to the stuck timeout. A hang-up
+// means nobody is watching this process any more, so it stops as on SIGTERM (no reload is offered:
+// the configuration is read once, at start).
+const STOP_SIGNALS = { SIGTERM: 'terminated', SIGINT: 'interrupt', SIGHUP: 'hangup' } as const;
+type StopSignal = keyof typeof STOP_SIGNALS;
+
 /**
- * Listens for SIGTERM/SIGINT at once. Node has no handler until one is added, and the default ends
- * the process on the spot: listening only after the worker started left a moment in which a
- * signal killed a worker that had begun claiming, skipping the graceful shutdown. The first
+ * Listens for SIGTERM, SIGINT and SIGHUP at once. Node has no handler until one is added, and the
+ * default ends the process on the spot: listening only after the worker started left a moment in
+ * which a signal killed a worker that had begun claiming, skipping the graceful shutdown. The first
  * signal aborts `received` and resolves `first`; a second one exits at once.
  */
 const listenForSignals = (logger: Logger): { readonly first: Promise<NodeJS.Signals>; readonly received: AbortSignal } => {
   const controller = new AbortController();
+  const names = Object.keys(STOP_SIGNALS) as StopSignal[];
   const first = new Promise<NodeJS.Signals>((resolve) => {
-    const on = (signal: NodeJS.Signals) => () => {
-      process.removeListener('SIGTERM', onTerm);
-      process.removeListener('SIGINT', onInt);
-      logger.info(`Received signal ${signal === 'SIGINT' ? 'interrupt' : 'terminated'}, initiating graceful shutdown...`);
-      process.once('SIGTERM', () => exitNow(logger));
-      process.once('SIGINT', () => exitNow(logger));
+    const handlers = new Map(names.map((signal) => [signal, () => onFirst(signal)] as const));
+    const onFirst = (signal: StopSignal) => {
+      handlers.forEach((handler, name) => process.removeListener(name, handler));
+      logger.info(`Received signal ${STOP_SIGNALS[signal]}, initiating graceful shutdown...`);
+      names.forEach((name) => process.once(name, () => exitNow(logger)));
       controller.abort(new Error(`stopped by ${signal} during start-up`));
       resolve(signal);
     };
-    const onTerm = on('SIGTERM');
-    const onInt = on('SIGINT');
-    process.once('SIGTERM', onTerm);
-    process.once('SIGINT', onInt);
+    handlers.forEach((handler, name) => process.once(name, handler));
   });
   return { first, received: controller.signal };
 };
@@ -127,7 +134,3 @@ const startEmbedded = async (logger: Logger, closers: Closer[], url: string): Pr
   closers.push(embedded.stop);
   return embedded.url;
 };
-
-const FIRST_TASK_HINT = `Embedded PostgreSQL is ready. From a second terminal, schedule a first task:
-  npx at-worker schedule --type http_callback --payload '{"url":"https://example.com/hook","data":{"hello":"world"}}'
-  npx at-worker history <id>`;

@@ -1,5 +1,5 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { errorMessage } from '../../src/domain/error-message.js';
+import { errorMessage } from '../../src/shared/error-message.js';
 import { createTestDatabase } from '../support/database.js';
 import { adminUrl, percentile, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
 

@@ -1,6 +1,6 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
-import { errorMessage } from '../../src/domain/error-message.js';
+import { errorMessage } from '../../src/shared/error-message.js';
 import { cpuMs, machineCpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sinkStats, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerProcess, type WorkerSettings } from './harness.js';
 
 /** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */

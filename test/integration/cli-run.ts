@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAIN } from '../support/worker-process.js';
@@ -12,15 +12,17 @@ export interface CliResult {
 
 /**
  * `at-worker <args>` as an operator runs it: the compiled entry point in its own process, in an
- * empty directory (so no developer's ./.env leaks in), configured only by `env`.
+ * empty directory (so no developer's ./.env leaks in, and removed when the command exits), configured
+ * only by `env`.
  */
 export const runCli = (
   args: readonly string[],
   options: { readonly env?: Record<string, string>; readonly stdin?: string; readonly cwd?: string } = {},
 ): Promise<CliResult> => {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
+  const ownDirectory = options.cwd === undefined ? mkdtempSync(join(tmpdir(), 'atw-cli-')) : undefined;
   const child = spawn(process.execPath, [MAIN, ...args], {
-    cwd: options.cwd ?? mkdtempSync(join(tmpdir(), 'atw-cli-')),
+    cwd: options.cwd ?? ownDirectory,
     env: { PATH: process.env['PATH'] ?? '', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -30,8 +32,17 @@ export const runCli = (
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   child.stdin.end(options.stdin ?? '');
   return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    const removeDirectory = () => {
+      if (ownDirectory !== undefined) rmSync(ownDirectory, { recursive: true, force: true });
+    };
+    child.on('error', (error) => {
+      removeDirectory();
+      reject(error);
+    });
+    child.on('close', (code) => {
+      removeDirectory();
+      resolve({ code, stdout, stderr });
+    });
   });
 };
 

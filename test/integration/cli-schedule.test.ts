@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -72,7 +72,9 @@ describe('at-worker schedule, help and usage', () => {
   it('reads the payload from a file (@path) and from standard input (-)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'atw-payload-'));
     writeFileSync(join(dir, 'mail.json'), JSON.stringify({ to: 'ops@example.com', subject: 'hi', text: 'hello' }));
-    const fromFile = await runCli(['schedule', '--type', 'email', '--payload', '@mail.json'], { env, cwd: dir });
+    const fromFile = await runCli(['schedule', '--type', 'email', '--payload', '@mail.json'], { env, cwd: dir }).finally(() =>
+      rmSync(dir, { recursive: true, force: true }),
+    );
     const fromStdin = await runCli(['schedule', '--type', 'rabbitmq', '--payload', '-'], {
       env,
       stdin: JSON.stringify({ queue: 'orders', message: { id: 7 } }),

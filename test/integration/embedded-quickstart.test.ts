@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -46,6 +46,17 @@ describe('quick start with the embedded database', () => {
     }
     expect(receiver.to('/first-task').map((request) => request.body.toString())).toEqual(['hello from the quick start']);
 
+    // The hint it printed, copied into a second terminal (another working directory, no DB_* set):
+    // plain commands that reach this database, DB_PORT included. Only the callback's URL changes.
+    const hinted = first.output().split('\n').filter((line) => line.startsWith('  ') && line.includes('npx at-worker schedule'));
+    expect(hinted).toEqual([expect.stringMatching(new RegExp(`^  DB_PORT=${dbPort} npx at-worker schedule --type http_callback --payload '\\{"url"`))]);
+    const copied = (hinted[0] as string).replace('https://example.com/hook', receiver.url('/hinted')).replace('npx at-worker', `"${process.execPath}" "${MAIN}"`);
+    const scheduled = spawnSync('sh', ['-c', copied], { cwd: tmpdir(), encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+    expect(scheduled.stderr).toBe('');
+    expect(scheduled.stdout).toMatch(/^\d+\n$/);
+    await first.until(async () => receiver.to('/hinted').length === 1, 30_000);
+    expect(JSON.parse(receiver.to('/hinted')[0]?.body.toString() ?? '')).toEqual({ hello: 'world' });
+
     process.kill(-(first.child.pid as number), 'SIGINT');
     expect(await first.exited).toBe(0);
     expect(first.output()).toContain('Received signal interrupt, initiating graceful shutdown...');
@@ -80,7 +91,6 @@ const startWorker = (cwd: string, dbPort: number, httpPort: number) => {
       DB_PORT: String(dbPort),
       HTTP_PORT: String(httpPort),
       WORKER_POLLING_INTERVAL: '0.2',
-      LOG_FORMAT: 'pretty',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

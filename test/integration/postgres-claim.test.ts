@@ -86,19 +86,23 @@ describe('PostgresTaskQueue.claimDueTasks', () => {
     }
   });
 
-  it('claims and records in one transaction: if the event cannot be written, nothing is claimed', async () => {
+  it('fails alone, and reports, a task whose claimed event cannot be written; the others are claimed with theirs', async () => {
     const [first, second] = await insertTasks(fixture.pool, [{ dueInSeconds: -20 }, { dueInSeconds: -10 }]);
     // A forged event at seq 2 makes the claim's event insert collide with the primary key.
     await fixture.pool.query(sql.unsafe`
       INSERT INTO task_events (task_id, seq, event_type, data) VALUES (${second!}::bigint, 2, 'cancelled', '{}')`);
-    const queue = createPostgresTaskQueue(fixture.pool);
+    const refused: unknown[] = [];
+    const queue = createPostgresTaskQueue(fixture.pool, { onRefusedClaim: (task) => refused.push(task) });
 
-    await expect(queue.claimDueTasks('w', 10)).rejects.toThrow();
+    const claimed = await queue.claimDueTasks('w', 10);
 
-    for (const id of [first!, second!]) {
-      expect(await taskRow(fixture.pool, id)).toMatchObject({ status: 'pending', locked_by: null, claim_token: null, event_seq: 1 });
-    }
-    expect((await eventRows(fixture.pool, first!)).map((row) => row['event_type'])).toEqual(['scheduled']);
+    expect(claimed.map((task) => task.id)).toEqual([first]);
+    expect(await taskRow(fixture.pool, first!)).toMatchObject({ status: 'processing', locked_by: 'w', event_seq: 2 });
+    expect((await eventRows(fixture.pool, first!)).map((row) => row['event_type'])).toEqual(['scheduled', 'claimed']);
+    const reason = 'failed on claim: task_events already holds seq 2 of this task, written outside at-worker';
+    expect(refused).toEqual([{ id: second, taskType: expect.any(String), reason }]);
+    expect(await taskRow(fixture.pool, second!)).toMatchObject({ status: 'failed', error_message: reason, claim_token: null, event_seq: 3 });
+    expect((await eventRows(fixture.pool, second!)).map((row) => row['event_type'])).toEqual(['scheduled', 'cancelled', 'failed']);
   });
 
   it('tells when the next task is due, within a horizon', async () => {

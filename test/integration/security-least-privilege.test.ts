@@ -21,10 +21,13 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
   const suffix = randomBytes(4).toString('hex');
   const group = `atw_group_${suffix}`;
   const login = `atw_login_${suffix}`;
+  const producerGroup = `atw_producers_${suffix}`;
+  const producer = `atw_producer_${suffix}`;
   const password = `pw-${suffix}`;
   let database: TestDatabase;
   let owner: SqlClient;
   let asWorker: pg.Client;
+  let asProducer: pg.Client;
   let receiver: Receiver;
   let worker: WorkerProcess | undefined;
 
@@ -37,7 +40,19 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
       await admin.end();
     }
   };
-  const applyRoles = () => owner.client.query(`SET at_worker.role = '${group}'; ${ROLES_SQL}; RESET at_worker.role`);
+  const applyRoles = () =>
+    owner.client.query(
+      `SET at_worker.role = '${group}'; SET at_worker.producer_role = '${producerGroup}'; ${ROLES_SQL}; ` +
+        'RESET at_worker.role; RESET at_worker.producer_role',
+    );
+  const connectAs = async (role: string) => {
+    const url = new URL(database.url);
+    url.username = role;
+    url.password = password;
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    return client;
+  };
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -47,11 +62,9 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
     // Idempotent: a second run changes nothing and does not fail.
     await applyRoles();
     await owner.client.query(`CREATE ROLE ${login} LOGIN PASSWORD '${password}' IN ROLE ${group}`);
-    const url = new URL(database.url);
-    url.username = login;
-    url.password = password;
-    asWorker = new pg.Client({ connectionString: url.toString() });
-    await asWorker.connect();
+    await owner.client.query(`CREATE ROLE ${producer} LOGIN PASSWORD '${password}' IN ROLE ${producerGroup}`);
+    asWorker = await connectAs(login);
+    asProducer = await connectAs(producer);
     receiver = await startReceiver({
       '/flaky': (_request, response, count) => void response.writeHead(count === 1 ? 503 : 200).end(),
       '/gone': (_request, response) => void response.writeHead(410).end('gone'),
@@ -61,12 +74,12 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
   afterAll(async () => {
     await worker?.stop('SIGKILL');
     await asWorker.end();
+    await asProducer.end();
     await owner.close();
     await receiver.close();
     await database.drop();
     // The database (and every grant in it) is gone, so the roles have nothing left that holds them.
-    await adminQuery(`DROP ROLE IF EXISTS ${login}`);
-    await adminQuery(`DROP ROLE IF EXISTS ${group}`);
+    for (const role of [login, group, producer, producerGroup]) await adminQuery(`DROP ROLE IF EXISTS ${role}`);
   });
 
   it('runs the whole task life cycle as that role, with DB_MIGRATE=false', async () => {
@@ -163,6 +176,45 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
       [login],
     );
     expect(schema.rows[0]).toEqual({ create: false, usage: true });
+  });
+
+  it('lets a producer schedule tasks (the history trigger runs as the owner) but never write history', async () => {
+    const inserted = await asProducer.query<{ id: string }>(
+      `INSERT INTO scheduled_tasks (task_type, payload, execute_at) VALUES ('http_callback', '{"url": "https://example.com", "data": 1}', now() + interval '1 day')
+       RETURNING id`,
+    );
+    const id = inserted.rows[0]!.id;
+    expect((await owner.events(id)).map((event) => event.event_type)).toEqual(['scheduled']);
+    expect((await asProducer.query('SELECT status, attempts FROM scheduled_tasks WHERE id = $1', [id])).rows).toEqual([{ status: 'pending', attempts: 0 }]);
+
+    // A table of its own named task_events, found first on the search_path, does not catch the event.
+    await asProducer.query('CREATE TEMP TABLE task_events (LIKE pg_class)');
+    const second = (await asProducer.query<{ id: string }>(`INSERT INTO scheduled_tasks (task_type, payload) VALUES ('x', '{}') RETURNING id`)).rows[0]!.id;
+    expect((await owner.events(second)).map((event) => event.event_type)).toEqual(['scheduled']);
+    await asProducer.query('DROP TABLE pg_temp.task_events');
+
+    const refused = async (statement: string) =>
+      asProducer.query(statement).then(
+        () => null,
+        (cause: { code?: string; message?: string }) => ({ code: cause.code, message: cause.message }),
+      );
+    for (const statement of [
+      `INSERT INTO task_events (task_id, seq, event_type) VALUES (${id}, 2, 'completed')`,
+      'SELECT * FROM task_events',
+      `UPDATE scheduled_tasks SET status = 'cancelled' WHERE id = ${id}`,
+      `DELETE FROM scheduled_tasks WHERE id = ${id}`,
+      `SELECT payload FROM scheduled_tasks WHERE id = ${id}`,
+      // A task born running, finished, or with its counters set is not a new task.
+      `INSERT INTO scheduled_tasks (task_type, payload, status) VALUES ('x', '{}', 'completed')`,
+      `INSERT INTO scheduled_tasks (task_type, payload, attempts, event_seq) VALUES ('x', '{}', 2147483647, 2147483647)`,
+      `SELECT at_worker_claim_due_tasks('producer', 10)`,
+    ]) {
+      expect({ statement, error: await refused(statement) }).toEqual({ statement, error: { code: '42501', message: expect.stringMatching(/^permission denied/) } });
+    }
+    const trigger = await owner.client.query<{ prosecdef: boolean; proconfig: string[] }>(
+      `SELECT prosecdef, proconfig FROM pg_proc WHERE proname = 'scheduled_tasks_record_scheduled'`,
+    );
+    expect(trigger.rows).toEqual([{ prosecdef: true, proconfig: ['search_path=public, pg_temp'] }]);
   });
 
   it('refuses to run for a role that owns the tables', async () => {

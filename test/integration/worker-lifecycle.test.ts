@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { WORKER_HEAP_FLAGS } from '../../src/infrastructure/heap-flags.js';
+import { fetchOrNull, freePort } from '../support/net.js';
 import { FAST_ENV, MAIN, spawnWorker, until } from '../support/worker-process.js';
 import { insertHttpBurst, useWorkerSuite } from '../support/worker-suite.js';
 
@@ -49,6 +51,19 @@ describe('worker process lifecycle', () => {
     expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
   });
 
+  it('on SIGHUP (its terminal went away) shuts down as on SIGTERM, letting the in-flight task finish', async () => {
+    const worker = suite.start({ SHUTDOWN_TIMEOUT: '10' });
+    await worker.waitForLog(/Started with polling interval/);
+    const before = suite.receiver.to('/one-second').length;
+    const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/one-second'), data: {} });
+    await until(() => suite.receiver.to('/one-second').length === before + 1, 10_000, 'delivery started');
+    expect(await worker.stop('SIGHUP')).toBe(0);
+    expect(worker.child.signalCode).toBeNull();
+    expect(worker.lines.map((line) => line.msg)).toContain('Received signal hangup, initiating graceful shutdown...');
+    expect(worker.lines.at(-1)?.msg).toBe('Shutdown complete');
+    expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+
   it('shuts down gracefully on a SIGTERM sent the moment it says it started', async () => {
     // The signal races the start-up: it must find a handler however early it comes (three tries;
     // a worker that added its handlers only after starting died of the signal in 37 of 40).
@@ -74,7 +89,31 @@ describe('worker process lifecycle', () => {
     ]);
   });
 
-  it('releases a task still running at SHUTDOWN_TIMEOUT without consuming an attempt', async () => {
+  it('on SIGTERM while waiting for the migration lock another process holds, stops at once; no health listener yet', async () => {
+    const holder = new pg.Client({ connectionString: suite.database.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock(hashtext('at-worker:migrate'))`);
+      const port = await freePort();
+      const worker = suite.start({ HTTP_PORT: String(port) });
+      await worker.waitForLog(/^Successfully connected to database$/);
+      // Blocked on the lock: nothing answers health checks, which would call a worker that cannot work alive.
+      await until(async () => (await holder.query<{ waiting: number }>(
+        `SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+      )).rows[0]!.waiting === 1, 10_000, 'the worker waits for the lock');
+      expect(await fetchOrNull(`http://127.0.0.1:${port}/healthz`)).toBeNull();
+      const stopped = Date.now();
+      expect(await worker.stop('SIGTERM')).toBe(0);
+      expect(Date.now() - stopped).toBeLessThan(3000);
+      expect(worker.lines.map((line) => line.msg).slice(-2)).toEqual(['Received signal terminated, initiating graceful shutdown...', 'Shutdown complete']);
+      expect(worker.lines.some((line) => line.msg.startsWith('[Health]'))).toBe(false);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('counts a task still running at SHUTDOWN_TIMEOUT as an attempt, so restarts cannot re-deliver it for ever', async () => {
     const worker = suite.start({ SHUTDOWN_TIMEOUT: '0.5' });
     await worker.waitForLog(/Started with polling interval/);
     const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/forever'), data: {} });
@@ -82,8 +121,8 @@ describe('worker process lifecycle', () => {
     const stopped = Date.now();
     expect(await worker.stop('SIGTERM')).toBe(0);
     expect(Date.now() - stopped).toBeLessThan(5000);
-    expect(await suite.db.task(id)).toMatchObject({ status: 'pending', attempts: 0, locked_by: null });
-    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'released']);
+    expect(await suite.db.task(id)).toMatchObject({ status: 'pending', attempts: 1, locked_by: null });
+    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'retry_scheduled']);
   });
 
   it('refuses bad configuration with one line naming the variable, exit code 2', async () => {

@@ -13,8 +13,9 @@ interface Row {
 
 /**
  * A TaskQueue kept in memory with the same rules as the Postgres one (claim due pending tasks only,
- * fence every attempt end to its claim), so use cases can be tested without a database. The rows'
- * state is always the replay of their events, which is what `verify` checks in the real store.
+ * oldest first; fence every attempt end to its claim), so use cases can be tested without a
+ * database. test/support/task-queue-contract.ts holds it to the PostgreSQL queue's behaviour. The
+ * rows' state is always the replay of their events, which is what `verify` checks in the real store.
  */
 export class InMemoryTaskQueue implements TaskQueue {
   readonly rows = new Map<string, Row>();
@@ -51,8 +52,10 @@ export class InMemoryTaskQueue implements TaskQueue {
   async claimDueTasks(workerId: string, limit: number): Promise<readonly ClaimedTask[]> {
     const now = this.now();
     const due = [...this.rows.values()]
-      .filter((row) => row.state.status === 'pending' && row.state.executeAt <= now)
-      .slice(0, limit);
+      .flatMap((row) => (row.state.status === 'pending' && row.state.executeAt <= now ? [{ row, executeAt: row.state.executeAt }] : []))
+      .sort((a, b) => a.executeAt.getTime() - b.executeAt.getTime() || Number(a.row.id) - Number(b.row.id))
+      .slice(0, limit)
+      .map(({ row }) => row);
     this.claims.push({ limit, claimed: due.length });
     return due.map((row) => {
       const state = row.state as Extract<TaskState, { status: 'pending' }>;
@@ -79,7 +82,8 @@ export class InMemoryTaskQueue implements TaskQueue {
   async endAttempt(end: AttemptEnd): Promise<AttemptEndResult> {
     const row = this.rows.get(end.claim.id);
     if (row === undefined || row.state.status !== 'processing' || row.state.claimToken !== end.claim.claimToken) return 'fenced';
-    if (end.onlyIfSilentForMs !== undefined && row.heartbeatAt !== null && row.heartbeatAt.getTime() >= this.now().getTime() - end.onlyIfSilentForMs) return 'fenced';
+    const silentSince = this.now().getTime() - (end.onlyIfSilentForMs ?? 0);
+    if (end.onlyIfSilentForMs !== undefined && row.heartbeatAt !== null && row.heartbeatAt.getTime() >= silentSince) return 'fenced';
     row.events.push(...end.events);
     row.state = end.next;
     row.heartbeatAt = null;
@@ -102,6 +106,7 @@ export class InMemoryTaskQueue implements TaskQueue {
     const staleBefore = this.now().getTime() - silentForMs;
     return [...this.rows.values()]
       .filter((row) => row.state.status === 'processing' && row.heartbeatAt !== null && row.heartbeatAt.getTime() < staleBefore)
+      .sort((a, b) => (a.heartbeatAt as Date).getTime() - (b.heartbeatAt as Date).getTime())
       .slice(0, limit)
       .map((row) => {
         const state = row.state as Extract<TaskState, { status: 'processing' }>;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,8 @@ export interface LogLine {
 /**
  * The worker as users run it: the compiled entry point in its own process (built by `npm test`'s
  * pretest step), reading configuration from the environment, logging JSON lines we can wait on.
- * It runs in an empty directory so a developer's ./.env cannot leak into the test.
+ * It runs in an empty directory so a developer's ./.env cannot leak into the test; the directory is
+ * removed when the process exits.
  */
 export const spawnWorker = (env: Record<string, string>, args: readonly string[] = ['start']) => {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
@@ -60,7 +61,12 @@ export const spawnWorker = (env: Record<string, string>, args: readonly string[]
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
-  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+  const exited = new Promise<number | null>((resolveExit) =>
+    child.on('exit', (code) => {
+      rmSync(cwd, { recursive: true, force: true });
+      resolveExit(code);
+    }),
+  );
 
   const waitForLog = (pattern: RegExp, timeoutMs = 20_000): Promise<LogLine> =>
     new Promise((resolveLine, reject) => {

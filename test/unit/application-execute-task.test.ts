@@ -95,7 +95,7 @@ describe('ExecuteTask', () => {
     });
   });
 
-  it('releases a task aborted by shutdown without consuming an attempt', async () => {
+  it('counts a task cut off by shutdown as an attempt: its request may have reached the receiver', async () => {
     const shutdown = new AbortController();
     const { queue, run, id } = setup({
       execute: (_task, signal) =>
@@ -104,6 +104,25 @@ describe('ExecuteTask', () => {
     const running = run(await claimOne(queue), shutdown.signal);
     shutdown.abort(shutdownCause);
     await running;
+    expect(queue.state(id)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(queue.history(id).at(-1)).toMatchObject({
+      type: 'retry_scheduled',
+      error: 'interrupted by shutdown (SHUTDOWN_TIMEOUT) while running: counted as an attempt',
+    });
+  });
+
+  it('releases a task whose shutdown began before it started, without consuming an attempt', async () => {
+    const shutdown = new AbortController();
+    let executed = false;
+    const { queue, run, id } = setup({
+      execute: async () => {
+        executed = true;
+        return succeeded();
+      },
+    });
+    shutdown.abort(shutdownCause);
+    await run(await claimOne(queue), shutdown.signal);
+    expect(executed).toBe(false);
     expect(queue.state(id)).toMatchObject({ status: 'pending', attempts: 0 });
     expect(queue.history(id).at(-1)?.type).toBe('released');
   });

@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
-const LAYERS = ['domain', 'application', 'adapters', 'infrastructure'] as const;
+const LAYERS = ['shared', 'domain', 'application', 'adapters', 'infrastructure'] as const;
 type Layer = (typeof LAYERS)[number];
 
 const files = (dir: string): string[] =>
@@ -19,31 +19,44 @@ const importsOf = (file: string): string[] => {
 };
 
 const layerOf = (file: string): Layer => relative(src, file).split('/')[0] as Layer;
+/** The adapter a file of src/adapters belongs to (cli, executors, observability, postgres). */
+const adapterOf = (file: string): string | undefined => relative(src, file).split('/')[1];
 
-const violations = (allowed: (layer: Layer, specifier: string, target: Layer | null) => boolean) =>
+const violations = (allowed: (layer: Layer, specifier: string, target: Layer | null, file: string) => boolean) =>
   files(src).flatMap((file) =>
     importsOf(file)
       .filter((specifier) => {
         const target = specifier.startsWith('.') ? layerOf(resolve(dirname(file), specifier)) : null;
-        return !allowed(layerOf(file), specifier, target);
+        return !allowed(layerOf(file), specifier, target, file);
       })
       .map((specifier) => `${relative(src, file)} imports ${specifier}`),
   );
 
+const FP = /^(fp-ts|io-ts)(\/|$)/;
+
 /** The dependency rule of STYLE.md, checked on every test run so it cannot rot. */
 describe('architecture', () => {
-  it('keeps the domain pure: only the domain itself, fp-ts and io-ts', () => {
+  it('keeps src/shared general and pure: only itself, fp-ts and io-ts, nothing of the project', () => {
+    expect(violations((layer, specifier, target) => layer !== 'shared' || target === 'shared' || FP.test(specifier))).toEqual([]);
+  });
+
+  it('keeps the domain pure: only the domain itself, src/shared, fp-ts and io-ts', () => {
     expect(
-      violations((layer, specifier, target) => layer !== 'domain' || target === 'domain' || /^(fp-ts|io-ts)(\/|$)/.test(specifier)),
+      violations((layer, specifier, target) => layer !== 'domain' || target === 'domain' || target === 'shared' || FP.test(specifier)),
     ).toEqual([]);
   });
 
-  it('lets the application see only the domain, its own ports and fp-ts/io-ts', () => {
+  it('lets the application see only the domain, src/shared, its own ports and fp-ts/io-ts', () => {
+    const inner = new Set<Layer | null>(['domain', 'application', 'shared']);
+    expect(violations((layer, specifier, target) => layer !== 'application' || inner.has(target) || FP.test(specifier))).toEqual([]);
+  });
+
+  it('lets adapters meet only through ports or src/shared: no adapter imports another', () => {
     expect(
-      violations(
-        (layer, specifier, target) =>
-          layer !== 'application' || target === 'domain' || target === 'application' || /^(fp-ts|io-ts)(\/|$)/.test(specifier),
-      ),
+      violations((layer, specifier, target, file) => {
+        if (layer !== 'adapters' || target !== 'adapters') return true;
+        return adapterOf(resolve(dirname(file), specifier)) === adapterOf(file);
+      }),
     ).toEqual([]);
   });
 

@@ -129,3 +129,46 @@ describe('operator commands on an in-memory store', () => {
     );
   });
 });
+
+describe('operator output and hostile text from the database', () => {
+  // Retitles an xterm, turns the output red, and forges a line that looks like the next event.
+  const hostile = '\x1b]0;pwned\x07\x1b[31mhttp_callback\n99  2026-01-01T00:00:00.000Z  completed  forged\u009b2J';
+
+  it('history, verify and stats escape control characters and line breaks instead of writing them', async () => {
+    const store = new InMemoryOperatorStore();
+    const id = store.add(
+      [{ type: 'scheduled', at: t0, workerId: null, taskType: hostile, executeAt: t0, maxAttempts: 3 }, claimed(1), failed(1)],
+      (record) => ({ ...record, status: 'failed', attempts: 1, errorMessage: `boom\x1b[2K\rforged` }),
+    );
+    for (const argv of [['history', id], ['verify', id], ['stats']]) {
+      const { stdout, stderr } = await run(store, argv);
+      expect(stdout + stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+      expect(stdout).not.toMatch(/^99 /m);
+    }
+    const { stdout } = await run(store, ['history', id]);
+    expect(stdout).toContain('\\u001b]0;pwned\\u0007\\u001b[31mhttp_callback\\u000a99');
+    expect(stdout).toContain('Last error: boom\\u001b[2K\\u000dforged');
+  });
+
+  it('history --json stays valid JSON holding the same text', async () => {
+    const store = new InMemoryOperatorStore();
+    const id = store.add([{ type: 'scheduled', at: t0, workerId: null, taskType: hostile, executeAt: t0, maxAttempts: 3 }]);
+    const { stdout } = await run(store, ['history', id, '--json']);
+    expect(stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect((JSON.parse(stdout) as { taskType: string }[])[0]?.taskType).toBe(hostile);
+  });
+});
+
+describe('history of a task the cleaner failed', () => {
+  it('says "stuck" once', async () => {
+    const store = new InMemoryOperatorStore();
+    const error = 'stuck: no heartbeat from w1 for 5m 3s';
+    const id = store.add(
+      [scheduled(1), claimed(1), { type: 'failed', at: t0, workerId: 'w2', attempt: 1, reason: 'stuck', error, details: { previousOwner: 'w1' } }],
+      (record) => ({ ...record, status: 'failed', attempts: 1, errorMessage: error }),
+    );
+    const { stdout } = await run(store, ['history', id]);
+    expect(stdout).toMatch(/failed +w2 +1 +stuck: no heartbeat from w1 for 5m 3s \(previousOwner=w1\)$/m);
+    expect(stdout).not.toContain('stuck: stuck');
+  });
+});

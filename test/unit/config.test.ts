@@ -1,8 +1,10 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseDsn } from '@slonik/utilities';
 import { decodeConfig, loadEnvironment, type Config } from '../../src/infrastructure/config/index.js';
+import { describeTarget } from '../../src/infrastructure/database.js';
 
 const decode = (env: Record<string, string>): Config => {
   const result = decodeConfig(env);
@@ -45,6 +47,28 @@ describe('configuration', () => {
     expect(config.database.url).toBe('postgres://app@db.internal/tasks');
   });
 
+  it('builds a URL the driver reads DB_HOST back from as written: a socket directory, reserved characters', () => {
+    const socket = decode({ DB_HOST: '/var/run/postgresql', DB_USER: 'app', DB_PASSWORD: 'p@ss/word', DB_NAME: 'tasks' });
+    expect(socket.database.url).toBe('postgres://app:p%40ss%2Fword@%2Fvar%2Frun%2Fpostgresql:5432/tasks?sslmode=disable');
+    expect(parseDsn(socket.database.url)).toMatchObject({ host: '/var/run/postgresql', username: 'app', password: 'p@ss/word', databaseName: 'tasks' });
+    expect(describeTarget(socket.database.url)).toBe('/var/run/postgresql:5432/tasks');
+    expect(parseDsn(decode({ DB_HOST: '[::1]' }).database.url)).toMatchObject({ host: '[::1]' });
+    expect(parseDsn(decode({ DB_HOST: 'db.internal' }).database.url)).toMatchObject({ host: 'db.internal', port: 5432 });
+  });
+
+  it('honours host, user and password given as DATABASE_URL query parameters, as libpq does', () => {
+    const config = decode({ DATABASE_URL: 'postgres:///tasks?host=/var/run/postgresql&user=app&password=s%23cret&application_name=w' });
+    expect(parseDsn(config.database.url)).toMatchObject({
+      host: '/var/run/postgresql', username: 'app', password: 's#cret', databaseName: 'tasks', applicationName: 'w',
+    });
+    expect(config.secrets).toContain('s#cret');
+    expect(parseDsn(decode({ DATABASE_URL: 'postgres://db.internal:6432/tasks?user=app' }).database.url)).toMatchObject({
+      host: 'db.internal', port: 6432, username: 'app',
+    });
+    // Nothing to move: the URL is used as given.
+    expect(decode({ DATABASE_URL: 'postgres://app@db.internal/tasks?sslmode=require' }).database.url).toBe('postgres://app@db.internal/tasks?sslmode=require');
+  });
+
   it('refuses a bad value with one line naming the variable and what it expected', () => {
     const message = refusal({ WORKER_BATCH_SIZE: 'ten' });
     expect(message).toBe('Invalid configuration: WORKER_BATCH_SIZE must be a positive integer (got "ten")');
@@ -79,6 +103,14 @@ describe('configuration', () => {
     expect(refusal({ DB_PASSWORD: 's3cret-canary', DB_PORT: 'x' })).not.toContain('s3cret-canary');
   });
 
+  it('hides the user-info of a refused URL, even one no URL parser can read', () => {
+    const database = refusal({ DATABASE_URL: 'postgres://admin:Top#S3cret/Pw@host/db' });
+    expect(database).toBe('Invalid configuration: DATABASE_URL must be a postgres or postgresql URL (got "postgres://***@host/db")');
+    const amqp = refusal({ AMQP_URL: 'amqp://u:Top#S3cret/Pw@mq:5672' });
+    expect(amqp).toBe('Invalid configuration: AMQP_URL must be a amqp or amqps URL (got "amqp://***@mq:5672")');
+    expect(refusal({ DATABASE_URL: 'mysql://h/db?user=u&password=Top#S3cret' })).not.toContain('S3cret');
+  });
+
   it('knows which values are secrets, so logs can scrub them', () => {
     const config = decode({ DB_PASSWORD: 'db-canary', SMTP_USER: 'mailer', SMTP_PASSWORD: 'smtp-canary', AMQP_URL: 'amqp://u:amqp-canary@h:5672' });
     expect(config.secrets).toEqual(expect.arrayContaining(['db-canary', 'smtp-canary', 'amqp-canary']));
@@ -91,6 +123,7 @@ describe('configuration', () => {
     writeFileSync(appEnv, 'WORKER_BATCH_SIZE=7\nWORKER_ID=from-app\nDB_NAME=app_db\n');
     writeFileSync(localEnv, 'WORKER_ID=from-local\nDB_NAME=local_db\n');
     const env = loadEnvironment({ DB_NAME: 'from_process' }, [appEnv, localEnv, join(dir, 'missing.env')]);
+    rmSync(dir, { recursive: true, force: true });
     expect(env).toMatchObject({ WORKER_BATCH_SIZE: '7', WORKER_ID: 'from-local', DB_NAME: 'from_process' });
   });
 });

@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import {
   decide,
   replay,
+  type DomainError,
   type RetryPolicy,
   type TaskCommand,
   type TaskEvent,
@@ -12,12 +13,12 @@ const t0 = new Date('2026-11-28T12:00:00.000Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);
 const policy: RetryPolicy = { baseDelayMs: 10_000, maxDelayMs: 3_600_000 };
 
-const scheduled = (maxAttempts = 3): TaskEvent => ({
+const scheduled = (maxAttempts = 3, executeAt = t0): TaskEvent => ({
   type: 'scheduled',
   at: t0,
   workerId: null,
   taskType: 'http_callback',
-  executeAt: t0,
+  executeAt,
   maxAttempts,
 });
 const claimed = (attempt: number, token = `token-${attempt}`, workerId = 'w1'): TaskEvent => ({
@@ -37,17 +38,25 @@ const retried = (attempt: number): TaskEvent => ({
   details: {},
 });
 
-/** given events, when command: the events decided (or the refusal), and the state they lead to. */
-const given = (events: readonly TaskEvent[]) => {
-  const state = replay(events);
-  return {
-    state,
-    when: (command: TaskCommand) => {
-      const decision = decide(state, command);
-      return { decision, next: E.isRight(decision) ? replay(decision.right, state) : state };
-    },
-  };
-};
+/**
+ * given these events, when this command, then these events (the whole list) or this refusal.
+ * `then` returns the state the decided events lead to, for the cases that also say where the task ends up.
+ */
+const given = (events: readonly TaskEvent[]) => ({
+  when: (command: TaskCommand) => {
+    const state = replay(events);
+    const decision = decide(state, command);
+    return {
+      then: (expected: readonly TaskEvent[]): TaskState => {
+        expect(decision).toEqual(E.right(expected));
+        return replay(expected, state);
+      },
+      thenRefused: (expected: DomainError): void => {
+        expect(decision).toEqual(E.left(expected));
+      },
+    };
+  },
+});
 
 const fail = (token: string, retryable: boolean, extra: Partial<Extract<TaskCommand, { type: 'Fail' }>> = {}): TaskCommand => ({
   type: 'Fail',
@@ -62,119 +71,216 @@ const fail = (token: string, retryable: boolean, extra: Partial<Extract<TaskComm
   ...extra,
 });
 
-const expectRefused = (decision: E.Either<unknown, unknown>, tag: string) => {
-  expect(E.isLeft(decision)).toBe(true);
-  if (E.isLeft(decision)) expect((decision.left as { _tag: string })._tag).toBe(tag);
-};
+const illegal = (command: string, status: TaskState['status']): DomainError => ({ _tag: 'IllegalTransition', command, status });
 
 describe('task decider', () => {
   it('schedules a new task as pending with no attempts used', () => {
-    const { next } = given([]).when({ type: 'Schedule', now: t0, taskType: 'email', executeAt: at(5000), maxAttempts: 3 });
+    const next = given([])
+      .when({ type: 'Schedule', now: t0, taskType: 'email', executeAt: at(5000), maxAttempts: 3 })
+      .then([{ type: 'scheduled', at: t0, workerId: null, taskType: 'email', executeAt: at(5000), maxAttempts: 3 }]);
     expect(next).toEqual({ status: 'pending', taskType: 'email', attempts: 0, maxAttempts: 3, executeAt: at(5000) });
   });
 
   it('refuses to schedule with max_attempts below one', () => {
-    const { decision } = given([]).when({ type: 'Schedule', now: t0, taskType: 'email', executeAt: t0, maxAttempts: 0 });
-    expectRefused(decision, 'InvalidCommand');
+    given([])
+      .when({ type: 'Schedule', now: t0, taskType: 'email', executeAt: t0, maxAttempts: 0 })
+      .thenRefused({ _tag: 'InvalidCommand', reason: 'max_attempts must be a positive integer' });
+  });
+
+  it('refuses to schedule a task that already exists', () => {
+    given([scheduled()])
+      .when({ type: 'Schedule', now: t0, taskType: 'email', executeAt: t0, maxAttempts: 3 })
+      .thenRefused(illegal('schedule', 'pending'));
   });
 
   it('claims a due pending task for attempt 1', () => {
-    const { decision, next } = given([scheduled()]).when({ type: 'Claim', now: t0, workerId: 'w1', claimToken: 'tok' });
-    expect(E.isRight(decision) && decision.right[0]).toMatchObject({ type: 'claimed', attempt: 1, claimToken: 'tok' });
-    expect(next).toMatchObject({ status: 'processing', owner: 'w1', claimToken: 'tok', attempts: 0 });
+    const next = given([scheduled()])
+      .when({ type: 'Claim', now: t0, workerId: 'w1', claimToken: 'tok' })
+      .then([{ type: 'claimed', at: t0, workerId: 'w1', attempt: 1, claimToken: 'tok' }]);
+    expect(next).toEqual({
+      status: 'processing',
+      taskType: 'http_callback',
+      attempts: 0,
+      maxAttempts: 3,
+      executeAt: t0,
+      owner: 'w1',
+      claimToken: 'tok',
+    });
   });
 
   it('does not claim a task that is not due yet', () => {
-    const early: TaskEvent = { ...scheduled(), executeAt: at(60_000) } as TaskEvent;
-    expectRefused(given([early]).when({ type: 'Claim', now: t0, workerId: 'w1', claimToken: 'tok' }).decision, 'InvalidCommand');
+    given([scheduled(3, at(60_000))])
+      .when({ type: 'Claim', now: t0, workerId: 'w1', claimToken: 'tok' })
+      .thenRefused({ _tag: 'InvalidCommand', reason: 'the task is not due yet' });
   });
 
   it('completes the claimed attempt and counts it', () => {
-    const { next } = given([scheduled(), claimed(1)]).when({
-      type: 'Complete',
-      now: at(50),
-      workerId: 'w1',
-      claimToken: 'token-1',
-      details: { http_status: 200 },
-    });
-    expect(next).toMatchObject({ status: 'completed', attempts: 1, completedAt: at(50) });
+    const next = given([scheduled(), claimed(1)])
+      .when({ type: 'Complete', now: at(50), workerId: 'w1', claimToken: 'token-1', details: { http_status: 200 } })
+      .then([{ type: 'completed', at: at(50), workerId: 'w1', attempt: 1, details: { http_status: 200 } }]);
+    expect(next).toEqual({ status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, completedAt: at(50) });
   });
 
   it('sends a retryable failure back to pending, later by backoff', () => {
-    const { decision, next } = given([scheduled(), claimed(1)]).when(fail('token-1', true));
-    expect(E.isRight(decision) && decision.right[0]?.type).toBe('retry_scheduled');
     // attempt 1, base 10 s, jitter 0.5: between 5 and 10 s -> 7.5 s after the failure.
-    expect(next).toMatchObject({ status: 'pending', attempts: 1, executeAt: at(1000 + 7500) });
+    const next = given([scheduled(), claimed(1)])
+      .when(fail('token-1', true))
+      .then([
+        {
+          type: 'retry_scheduled',
+          at: at(1000),
+          workerId: 'w1',
+          attempt: 1,
+          error: 'HTTP 503: busy',
+          details: { http_status: 503 },
+          retryAt: at(1000 + 7500),
+        },
+      ]);
+    expect(next).toEqual({ status: 'pending', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: at(1000 + 7500) });
   });
 
   it('honours a Retry-After longer than the backoff', () => {
-    const { next } = given([scheduled(), claimed(1)]).when(fail('token-1', true, { retryAfterMs: 120_000 }));
-    expect(next).toMatchObject({ status: 'pending', executeAt: at(1000 + 120_000) });
+    given([scheduled(), claimed(1)])
+      .when(fail('token-1', true, { retryAfterMs: 120_000 }))
+      .then([
+        {
+          type: 'retry_scheduled',
+          at: at(1000),
+          workerId: 'w1',
+          attempt: 1,
+          error: 'HTTP 503: busy',
+          details: { http_status: 503 },
+          retryAt: at(1000 + 120_000),
+        },
+      ]);
   });
 
   it('fails at once on a permanent failure, whatever attempts remain', () => {
-    const { decision, next } = given([scheduled(5), claimed(1)]).when(fail('token-1', false));
-    expect(E.isRight(decision) && decision.right[0]).toMatchObject({ type: 'failed', reason: 'permanent', attempt: 1 });
-    expect(next).toMatchObject({ status: 'failed', attempts: 1, error: 'HTTP 503: busy' });
+    const next = given([scheduled(5), claimed(1)])
+      .when(fail('token-1', false))
+      .then([
+        {
+          type: 'failed',
+          at: at(1000),
+          workerId: 'w1',
+          attempt: 1,
+          reason: 'permanent',
+          error: 'HTTP 503: busy',
+          details: { http_status: 503 },
+        },
+      ]);
+    expect(next).toEqual({ status: 'failed', taskType: 'http_callback', attempts: 1, maxAttempts: 5, error: 'HTTP 503: busy' });
   });
 
   it('fails when the last attempt fails, even if retryable', () => {
-    const history = [scheduled(2), claimed(1), retried(1), claimed(2)];
-    const { decision, next } = given(history).when(fail('token-2', true));
-    expect(E.isRight(decision) && decision.right[0]).toMatchObject({ type: 'failed', reason: 'attempts_exhausted', attempt: 2 });
-    expect(next).toMatchObject({ status: 'failed', attempts: 2 });
+    const next = given([scheduled(2), claimed(1), retried(1), claimed(2)])
+      .when(fail('token-2', true))
+      .then([
+        {
+          type: 'failed',
+          at: at(1000),
+          workerId: 'w1',
+          attempt: 2,
+          reason: 'attempts_exhausted',
+          error: 'HTTP 503: busy',
+          details: { http_status: 503 },
+        },
+      ]);
+    expect(next).toEqual({ status: 'failed', taskType: 'http_callback', attempts: 2, maxAttempts: 2, error: 'HTTP 503: busy' });
   });
 
   it('fences an attempt end to the claim that started it', () => {
     const history = [scheduled(), claimed(1, 'old')];
-    expectRefused(given(history).when(fail('stale', true)).decision, 'NotOwner');
-    const byOther = given(history).when({ type: 'Complete', now: t0, workerId: 'w2', claimToken: 'old', details: {} });
-    expectRefused(byOther.decision, 'NotOwner');
+    given(history).when(fail('stale', true)).thenRefused({ _tag: 'NotOwner', command: 'fail' });
+    given(history)
+      .when({ type: 'Complete', now: t0, workerId: 'w2', claimToken: 'old', details: {} })
+      .thenRefused({ _tag: 'NotOwner', command: 'complete' });
   });
 
   it('refuses to complete a task that is not processing', () => {
-    const { decision } = given([scheduled()]).when({ type: 'Complete', now: t0, workerId: 'w1', claimToken: 'x', details: {} });
-    expectRefused(decision, 'IllegalTransition');
+    given([scheduled()])
+      .when({ type: 'Complete', now: t0, workerId: 'w1', claimToken: 'x', details: {} })
+      .thenRefused(illegal('complete', 'pending'));
   });
 
   it('recovers a stuck task to pending, consuming the attempt', () => {
-    const { decision, next } = given([scheduled(), claimed(1, 'tok', 'crashed')]).when({
-      type: 'RecoverStuck',
-      now: at(400_000),
-      workerId: 'cleaner',
-      claimToken: 'tok',
-      stuckFor: '5 min',
-    });
-    expect(E.isRight(decision) && decision.right[0]).toMatchObject({ type: 'recovered', previousOwner: 'crashed', attempt: 1 });
-    expect(next).toMatchObject({ status: 'pending', attempts: 1, executeAt: at(400_000) });
+    const next = given([scheduled(), claimed(1, 'tok', 'crashed')])
+      .when({ type: 'RecoverStuck', now: at(400_000), workerId: 'cleaner', claimToken: 'tok', stuckFor: '5 min' })
+      .then([
+        {
+          type: 'recovered',
+          at: at(400_000),
+          workerId: 'cleaner',
+          attempt: 1,
+          previousOwner: 'crashed',
+          error: 'stuck: no heartbeat from crashed for 5 min',
+        },
+      ]);
+    expect(next).toEqual({ status: 'pending', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: at(400_000) });
   });
 
   it('marks a stuck task failed when that was its last attempt', () => {
-    const history = [scheduled(1), claimed(1, 'tok', 'crashed')];
-    const { next } = given(history).when({ type: 'RecoverStuck', now: t0, workerId: 'cleaner', claimToken: 'tok', stuckFor: '5 min' });
+    const next = given([scheduled(1), claimed(1, 'tok', 'crashed')])
+      .when({ type: 'RecoverStuck', now: t0, workerId: 'cleaner', claimToken: 'tok', stuckFor: '5 min' })
+      .then([
+        {
+          type: 'failed',
+          at: t0,
+          workerId: 'cleaner',
+          attempt: 1,
+          reason: 'stuck',
+          error: 'stuck: no heartbeat from crashed for 5 min',
+          details: { previousOwner: 'crashed' },
+        },
+      ]);
     expect(next).toMatchObject({ status: 'failed', attempts: 1 });
   });
 
+  it('recovers only the claim it found stuck', () => {
+    given([scheduled(), claimed(1, 'tok', 'crashed')])
+      .when({ type: 'RecoverStuck', now: t0, workerId: 'cleaner', claimToken: 'newer', stuckFor: '5 min' })
+      .thenRefused({ _tag: 'NotOwner', command: 'recover' });
+  });
+
   it('releases at shutdown without consuming an attempt', () => {
-    const history = [scheduled(), claimed(1), retried(1), claimed(2)];
-    const { next } = given(history).when({ type: 'Release', now: t0, workerId: 'w1', claimToken: 'token-2', reason: 'shutdown' });
-    expect(next).toMatchObject({ status: 'pending', attempts: 1 });
+    const next = given([scheduled(), claimed(1), retried(1), claimed(2)])
+      .when({ type: 'Release', now: t0, workerId: 'w1', claimToken: 'token-2', reason: 'shutdown' })
+      .then([{ type: 'released', at: t0, workerId: 'w1', attempt: 2, reason: 'shutdown' }]);
+    expect(next).toEqual({ status: 'pending', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: at(11) });
   });
 
-  it('lets an operator retry a failed task with fresh attempts, and nothing else', () => {
-    const failedHistory = [scheduled(1), claimed(1), { ...retried(1), type: 'failed', reason: 'permanent' } as TaskEvent];
-    const { next } = given(failedHistory).when({ type: 'Retry', now: at(9), maxAttempts: 4 });
+  it('lets an operator retry a failed task with fresh attempts', () => {
+    const failed: TaskEvent = { ...retried(1), type: 'failed', reason: 'permanent' } as TaskEvent;
+    const next = given([scheduled(1), claimed(1), failed])
+      .when({ type: 'Retry', now: at(9), maxAttempts: 4 })
+      .then([{ type: 'rescheduled', at: at(9), workerId: null, executeAt: at(9), maxAttempts: 4 }]);
     expect(next).toEqual({ status: 'pending', taskType: 'http_callback', attempts: 0, maxAttempts: 4, executeAt: at(9) });
-    expectRefused(given([scheduled()]).when({ type: 'Retry', now: t0 }).decision, 'IllegalTransition');
   });
 
-  it('cancels only a pending task', () => {
-    expect(given([scheduled()]).when({ type: 'Cancel', now: t0 }).next.status).toBe('cancelled');
-    expectRefused(given([scheduled(), claimed(1)]).when({ type: 'Cancel', now: t0 }).decision, 'IllegalTransition');
+  it('keeps max_attempts on an operator retry that names none', () => {
+    const failed: TaskEvent = { ...retried(1), type: 'failed', reason: 'permanent' } as TaskEvent;
+    given([scheduled(2), claimed(1), failed])
+      .when({ type: 'Retry', now: at(9) })
+      .then([{ type: 'rescheduled', at: at(9), workerId: null, executeAt: at(9), maxAttempts: 2 }]);
+  });
+
+  it('refuses an operator retry of a task that has not failed', () => {
+    given([scheduled()]).when({ type: 'Retry', now: t0 }).thenRefused(illegal('retry', 'pending'));
+  });
+
+  it('cancels a pending task', () => {
+    const next = given([scheduled()])
+      .when({ type: 'Cancel', now: t0 })
+      .then([{ type: 'cancelled', at: t0, workerId: null }]);
+    expect(next).toEqual({ status: 'cancelled', taskType: 'http_callback', attempts: 0, maxAttempts: 3 });
+  });
+
+  it('refuses to cancel a task that is running', () => {
+    given([scheduled(), claimed(1)]).when({ type: 'Cancel', now: t0 }).thenRefused(illegal('cancel', 'processing'));
   });
 
   it('ignores an event that does not fit the state when replaying (verify reports it instead)', () => {
     const tampered: TaskState = replay([scheduled(), { type: 'completed', at: t0, workerId: 'w1', attempt: 1, details: {} }]);
-    expect(tampered.status).toBe('pending');
+    expect(tampered).toEqual({ status: 'pending', taskType: 'http_callback', attempts: 0, maxAttempts: 3, executeAt: t0 });
   });
 });

@@ -1,4 +1,4 @@
-import { bodySnippet, parseRetryAfter, redactSecrets } from '../../src/adapters/executors/http-response.js';
+import { bodySnippet, parseRetryAfter, redactRequestSecrets } from '../../src/adapters/executors/http-response.js';
 
 const now = new Date('2026-01-01T00:00:00Z');
 
@@ -13,6 +13,12 @@ describe('parseRetryAfter', () => {
     // RFC 850 and asctime forms are HTTP-dates too.
     expect(parseRetryAfter('Thursday, 01-Jan-26 00:01:00 GMT', now)).toBe(60_000);
     expect(parseRetryAfter('Thu Jan  1 00:00:10 2026', now)).toBe(10_000);
+  });
+
+  it('records no wait longer than RETRY_MAX_DELAY could ever allow (about 24.8 days)', () => {
+    expect(parseRetryAfter('999999999999999999999999', now)).toBe(2_147_483_647);
+    expect(parseRetryAfter('9'.repeat(400), now)).toBe(2_147_483_647);
+    expect(parseRetryAfter('Fri, 31 Dec 9999 23:59:59 GMT', now)).toBe(2_147_483_647);
   });
 
   it('treats a date in the past as "retry now"', () => {
@@ -59,12 +65,12 @@ describe('bodySnippet', () => {
   });
 });
 
-describe('redactSecrets', () => {
+describe('redactRequestSecrets', () => {
   it('replaces every occurrence, longest secret first', () => {
-    expect(redactSecrets('a Bearer abcdef, abcdef again', ['abcdef', 'Bearer abcdef'])).toBe('a ***, *** again');
+    expect(redactRequestSecrets('a Bearer abcdef, abcdef again', ['abcdef', 'Bearer abcdef'])).toBe('a ***, *** again');
   });
 
   it('leaves tiny values alone (they would blank half the message)', () => {
-    expect(redactSecrets('a b c', ['a'])).toBe('a b c');
+    expect(redactRequestSecrets('a b c', ['a'])).toBe('a b c');
   });
 });

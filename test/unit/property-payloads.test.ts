@@ -5,9 +5,9 @@ import {
   decodeEmailPayload,
   decodeHttpCallbackPayload,
   decodeRabbitMqPayload,
-  describeDecodeErrors,
   HttpCallbackPayload,
 } from '../../src/domain/payloads/index.js';
+import { describeDecodeErrors } from '../../src/shared/decode.js';
 import { decodePayloadFor, KNOWN_TASK_TYPES } from '../../src/domain/payloads/by-type.js';
 
 /**

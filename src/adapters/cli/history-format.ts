@@ -1,6 +1,7 @@
 import type { RecordedEvent, TaskRecord } from '../../application/operator/ports.js';
 import type { Details, TaskEvent } from '../../domain/index.js';
 import { assertNever } from '../../domain/index.js';
+import { printableField } from './printable.js';
 import { formatTime, renderTable } from './table.js';
 
 // jsonb stores keys sorted by length, then bytes; show what people look for first.
@@ -24,6 +25,9 @@ const withDetails = (text: string, details: Details): string => {
   return described === '' ? text : `${text} (${described})`;
 };
 
+// The cleaner's error already says `stuck: no heartbeat ...`; the reason is not said twice.
+const withReason = (reason: string, error: string): string => (error.startsWith(`${reason}:`) ? error : `${reason}: ${error}`);
+
 /** The DETAILS column: what an operator asks next about each kind of event. */
 export const describeEvent = (event: TaskEvent): string => {
   switch (event.type) {
@@ -36,7 +40,7 @@ export const describeEvent = (event: TaskEvent): string => {
     case 'retry_scheduled':
       return withDetails(`${event.error}; retry at ${event.retryAt.toISOString()}`, event.details);
     case 'failed':
-      return withDetails(`${event.reason.replace('_', ' ')}: ${event.error}`, event.details);
+      return withDetails(withReason(event.reason.replace('_', ' '), event.error), event.details);
     case 'recovered':
       return event.error;
     case 'released':
@@ -71,9 +75,10 @@ export const historyRow = (recorded: RecordedEvent): string[] => {
 export const describeTask = (id: string, task: TaskRecord | null): string => {
   if (task === null) return `Task ${id}: no row in scheduled_tasks (deleted or archived); its history:\n`;
   const due = task.status === 'pending' ? `, due ${task.executeAt.toISOString()}` : '';
-  const owner = task.status === 'processing' && task.owner !== null ? ` on ${task.owner}` : '';
-  const error = task.errorMessage === null ? '' : `\nLast error: ${task.errorMessage}`;
-  return `Task ${id}: ${task.taskType}, ${task.status}${owner}, ${task.attempts} of ${task.maxAttempts} attempts used${due}${error}\n`;
+  const owner = task.status === 'processing' && task.owner !== null ? ` on ${printableField(task.owner)}` : '';
+  const error = task.errorMessage === null ? '' : `\nLast error: ${printableField(task.errorMessage)}`;
+  const type = printableField(task.taskType);
+  return `Task ${id}: ${type}, ${task.status}${owner}, ${task.attempts} of ${task.maxAttempts} attempts used${due}${error}\n`;
 };
 
 export const renderHistory = (id: string, task: TaskRecord | null, events: readonly RecordedEvent[]): string =>

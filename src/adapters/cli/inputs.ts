@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { TaskId } from '../../domain/index.js';
-import { errorMessage } from '../../domain/index.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 /**
  * Decoders for command-line values. Each failure is one line naming the option and what it expected,

@@ -1,3 +1,4 @@
+import { printableIo } from './printable.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from './args.js';
 import { usage, type ArgumentError, type CliCommand } from './command.js';
@@ -8,7 +9,7 @@ import { scheduleCommand } from './commands/schedule.js';
 import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT, oneLine, type CliIo, type OpenSession } from './io.js';
-import { errorMessage } from '../../domain/index.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export const COMMANDS: readonly CliCommand[] = [
   migrateCommand,
@@ -27,7 +28,8 @@ export const USAGE = `Usage: at-worker <command> [options]
 Commands:
   start      run the worker (what \`npm start\` runs); --embedded: on a bundled PostgreSQL
 ${COMMANDS.map((command) => `  ${command.name.padEnd(9)}  ${command.summary}`).join('\n')}
-  help       this text; \`at-worker <command> --help\` describes one command
+  help       this text (also a bare \`at-worker\`); \`at-worker <command> --help\` describes one command
+  --version  the version of at-worker
 
 Configuration comes from the environment, ./.env and /app/.env, as for the worker (DATABASE_URL,
 or DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME, DB_SSLMODE).
@@ -49,7 +51,7 @@ export const runOperatorCommand = async (
   argv: readonly string[],
   deps: { readonly io: CliIo; readonly openSession: OpenSession },
 ): Promise<number> => {
-  const { io } = deps;
+  const io = printableIo(deps.io);
   if (HELP_WORDS.has(command)) {
     const topic = COMMANDS.find((candidate) => candidate.name === argv[0]);
     io.stdout(topic?.help ?? USAGE);

@@ -1,10 +1,13 @@
+import { printableField } from './printable.js';
+
 /**
  * A plain-text table: columns padded to their widest cell, two spaces apart, the last column left
  * ragged (it holds free text such as error messages, which should not be cut). No colours or
- * box-drawing, so it survives `| grep`, `| less` and copying into a ticket.
+ * box-drawing, so it survives `| grep`, `| less` and copying into a ticket. Cells are printable
+ * fields: a value holding a line break or a control character cannot forge a row or drive the terminal.
  */
 export const renderTable = (header: readonly string[], rows: readonly (readonly string[])[]): string => {
-  const all = [header, ...rows];
+  const all = [header, ...rows.map((row) => row.map(printableField))];
   const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
   return all
     .map((row) =>

@@ -1,6 +1,6 @@
 import { permanentFailure, retryableFailure, type ExecutionOutcome } from '../../domain/execution.js';
 import type { Details } from '../../domain/events.js';
-import { cutText } from '../../domain/cut-text.js';
+import { cutText } from '../../shared/cut-text.js';
 import { oneLine } from './message-text.js';
 
 /** The fields nodemailer puts on its errors (SMTP replies and network failures alike). */

@@ -2,7 +2,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { createTransport } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { ClaimedTask, Logger, TaskExecutor } from '../../application/ports.js';
-import { cutText } from '../../domain/cut-text.js';
+import { cutText } from '../../shared/cut-text.js';
+import { secretRedactor } from '../../shared/redact.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import {
   decodeEmailAddress,
@@ -12,7 +13,7 @@ import {
   type Mailbox,
 } from '../../domain/payloads/email.js';
 import { classifySmtpError } from './email-errors.js';
-import { abortReason, replaceSecrets } from './message-text.js';
+import { abortReason } from './message-text.js';
 
 export interface EmailExecutorOptions {
   /** SMTP_HOST */
@@ -51,7 +52,7 @@ export const createEmailExecutor = (options: EmailExecutorOptions): EmailExecuto
   }
   const configuredFrom = options.from === undefined ? undefined : parseConfiguredFrom(options.from);
   const secrets = secretsOf(options.password);
-  const scrub = (text: string): string => replaceSecrets(text, secrets);
+  const scrub = secretRedactor(secrets);
   const transport = createTransport({
     pool: true,
     host: options.host,

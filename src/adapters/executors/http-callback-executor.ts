@@ -5,7 +5,8 @@ import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } 
 import { decodeHttpCallbackPayload, redactUrl } from '../../domain/payloads/http-callback.js';
 import { buildCallbackRequest, type CallbackRequest } from './http-callback-request.js';
 import { startExchange, type Exchange } from './http-exchange.js';
-import { bodySnippet, parseRetryAfter, redactSecrets } from './http-response.js';
+import { findCause } from '../../shared/error-cause.js';
+import { bodySnippet, parseRetryAfter, redactRequestSecrets } from './http-response.js';
 import { oneLine } from './message-text.js';
 import { AddressRefusedError, createAddressPolicy, guardedConnector, type ResolveHost } from './ssrf-guard.js';
 import { decodeWebhookSecrets } from './webhook-signature.js';
@@ -164,7 +165,7 @@ const classifyError = (
   // The caller's reason (TASK_TIMEOUT, shutdown) wins: the caller inspects signal.reason itself.
   if (taskSignal.aborted) return retryableFailure(`aborted: ${describeReason(taskSignal.reason)}`);
   if (timedOut) return retryableFailure(`timed out after ${timeoutMs} ms`);
-  const message = oneLine(redactSecrets(describeError(error), request.secrets));
+  const message = oneLine(redactRequestSecrets(describeError(error), request.secrets));
   // undici refuses some requests before sending them (e.g. an invalid header): that will not change.
   if (isCode(error, 'UND_ERR_INVALID_ARG')) return permanentFailure(`invalid request: ${message}`);
   return retryableFailure(`network error: ${message}`);
@@ -181,14 +182,6 @@ interface ErrorLike {
 }
 const asErrorLike = (value: unknown): ErrorLike | undefined =>
   typeof value === 'object' && value !== null ? (value as ErrorLike) : undefined;
-
-const findCause = (error: unknown, predicate: (cause: unknown) => boolean): unknown => {
-  for (let cause = error, depth = 0; cause !== undefined && depth < 5; depth += 1) {
-    if (predicate(cause)) return cause;
-    cause = asErrorLike(cause)?.cause;
-  }
-  return undefined;
-};
 
 const isCode = (error: unknown, code: string): boolean => asErrorLike(error)?.code === code;
 

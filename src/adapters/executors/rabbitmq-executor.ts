@@ -2,10 +2,11 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { ClaimedTask, Logger, TaskExecutor } from '../../application/ports.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import { decodeRabbitMqPayload, rabbitMqMessageId, type RabbitMqPublication } from '../../domain/payloads/rabbitmq.js';
-import { errorMessage } from '../../domain/error-message.js';
+import { errorMessage } from '../../shared/error-message.js';
+import { secretRedactor } from '../../shared/redact.js';
 import { openLink, type Link } from './rabbitmq-link.js';
 import { waitAtMost } from './rabbitmq-wait.js';
-import { replaceSecrets, safeDecode } from './message-text.js';
+import { safeDecode } from './message-text.js';
 
 export interface RabbitMqExecutorOptions {
   /** AMQP_URL, e.g. amqp://user:password@host:5672/vhost. Never shown with its password. */
@@ -32,7 +33,8 @@ export interface RabbitMqExecutor extends TaskExecutor {
  */
 export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): RabbitMqExecutor => {
   const { shownUrl, secrets } = urlSecrets(options.url);
-  const scrub = (text: string): string => replaceSecrets(replaceAll(text, options.url, shownUrl), secrets);
+  const redact = secretRedactor(secrets);
+  const scrub = (text: string): string => redact(replaceAll(text, options.url, shownUrl));
   const connectTimeoutMs = options.connectTimeoutMs ?? options.confirmTimeoutMs;
   let current: Promise<Link> | null = null;
   // The link once open, so close() need not wait for a connect that may hang until its timeout.

@@ -1,6 +1,6 @@
 import { connect, type ChannelModel, type ConfirmChannel, type Message, type Options } from 'amqplib';
 import type { Logger } from '../../application/ports.js';
-import { errorMessage } from '../../domain/index.js';
+import { errorMessage } from '../../shared/error-message.js';
 import { waitAtMost } from './rabbitmq-wait.js';
 
 /** How one publish ended, as far as the broker told us. */

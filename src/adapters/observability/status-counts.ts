@@ -1,5 +1,5 @@
 import type { Logger } from '../../application/ports.js';
-import { errorMessage } from '../../domain/index.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 /** status → number of rows, e.g. `{ pending: 12, processing: 3, completed: 900, failed: 2 }`. */
 export type CountByStatus = () => Promise<Readonly<Record<string, number>>>;

@@ -2,20 +2,33 @@ import * as t from 'io-ts';
 import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik';
 import type { ClaimedTask } from '../../application/ports.js';
 import type { WorkerId } from '../../domain/index.js';
+import { parseExactJson } from './exact-json.js';
 import { prepared } from './prepared.js';
 import { DateFromRow, decodeRows, Int8String } from './rows.js';
 
 const ClaimedRow = t.type({
   id: Int8String,
   task_type: t.string,
-  payload: t.unknown,
+  payload_json: t.string,
   attempts: t.number,
   max_attempts: t.number,
   execute_at: DateFromRow,
   locked_by: t.string,
   claim_token: t.string,
   locked_at: DateFromRow,
+  refusal: t.null,
 });
+// A due row the claim could not take soundly (used-up attempts, a history that cannot take its next
+// event): the function has already failed it, alone, and says why.
+const RefusedRow = t.type({ id: Int8String, task_type: t.string, refusal: t.string });
+const ClaimRow = t.union([ClaimedRow, RefusedRow]);
+
+/** A task failed on claim instead of being claimed, with the reason written to its row and history. */
+export interface RefusedClaim {
+  readonly id: string;
+  readonly taskType: string;
+  readonly reason: string;
+}
 
 /**
  * Claims up to `limit` due pending tasks, oldest first, in ONE statement: the database function
@@ -23,25 +36,32 @@ const ClaimedRow = t.type({
  * processing under this worker with a fresh claim token, and appends each one's 'claimed' event,
  * whose data has the shape event-codec.ts decodes (attempt = attempts + 1, and claim_token). The
  * function's comment says why it is a function (bitmap scans off for the claim only) and what that
- * measured; the call is a prepared statement, parsed once per connection.
+ * measured; the call is a prepared statement, parsed once per connection. The payload is read as
+ * jsonb's text and parsed here, so that its numbers reach the receiver with every digit (exact-json.ts).
  */
 export const claimDueTasks = async (
   db: DatabasePool | DatabaseTransactionConnection,
   workerId: WorkerId,
   limit: number,
+  onRefused: (refused: RefusedClaim) => void = () => undefined,
 ): Promise<ClaimedTask[]> => {
   if (limit <= 0) return [];
   const result = await db.query(
     prepared(
       'at_worker_claim_due_tasks',
-      sql.unsafe`SELECT id, task_type, payload, attempts, max_attempts, execute_at, locked_by, claim_token, locked_at
+      sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
+                        locked_at, refusal
                    FROM at_worker_claim_due_tasks(${workerId}, ${limit})`,
     ),
   );
-  return decodeRows(ClaimedRow, 'claimDueTasks', result.rows).map((row) => ({
+  const rows = decodeRows(ClaimRow, 'claimDueTasks', result.rows);
+  for (const row of rows) {
+    if (row.refusal !== null) onRefused({ id: row.id, taskType: row.task_type, reason: row.refusal });
+  }
+  return rows.filter((row): row is t.TypeOf<typeof ClaimedRow> => row.refusal === null).map((row) => ({
     id: row.id,
     taskType: row.task_type,
-    payload: row.payload,
+    payload: parseExactJson(row.payload_json),
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     executeAt: row.execute_at,

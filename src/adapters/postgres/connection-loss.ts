@@ -1,5 +1,7 @@
 import { setTimeout } from 'node:timers/promises';
 import { BackendTerminatedError, BackendTerminatedUnexpectedlyError, ConnectionError } from 'slonik';
+import { doublingDelay } from '../../shared/backoff.js';
+import { findCause } from '../../shared/error-cause.js';
 
 // SQLSTATE 57P01 admin_shutdown (pg_terminate_backend, a fast shutdown), 57P02 crash_shutdown,
 // 57P03 cannot_connect_now (starting up, in recovery); class 08 is "connection exception".
@@ -11,21 +13,19 @@ const LOST_SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIME
  * network reset) rather than because of the statement itself. Only the first kind is worth running
  * again on a fresh connection: the pool replaces dead connections by itself.
  */
-export const isConnectionLoss = (error: unknown): boolean => {
-  for (let cause = error, depth = 0; typeof cause === 'object' && cause !== null && depth < 5; depth += 1) {
-    if (
-      cause instanceof BackendTerminatedError ||
-      cause instanceof BackendTerminatedUnexpectedlyError ||
-      cause instanceof ConnectionError
-    ) {
-      return true;
-    }
-    const { code, message } = cause as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && (LOST_SQLSTATES.has(code) || code.startsWith('08') || LOST_SOCKET_CODES.has(code))) return true;
-    if (message === 'Connection terminated unexpectedly') return true;
-    cause = (cause as { cause?: unknown }).cause;
+export const isConnectionLoss = (error: unknown): boolean => findCause(error, isLostConnection) !== undefined;
+
+const isLostConnection = (cause: object): boolean => {
+  if (
+    cause instanceof BackendTerminatedError ||
+    cause instanceof BackendTerminatedUnexpectedlyError ||
+    cause instanceof ConnectionError
+  ) {
+    return true;
   }
-  return false;
+  const { code, message } = cause as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (LOST_SQLSTATES.has(code) || code.startsWith('08') || LOST_SOCKET_CODES.has(code))) return true;
+  return message === 'Connection terminated unexpectedly';
 };
 
 export interface ConnectionRetryOptions {
@@ -63,7 +63,7 @@ export const retryOnConnectionLoss = async <T>(
       return await run();
     } catch (error) {
       if (attempt >= options.attempts || !isConnectionLoss(error) || options.stop?.aborted === true) throw error;
-      const delay = Math.min(options.firstDelayMs * 2 ** (attempt - 1), options.maxDelayMs ?? Infinity);
+      const delay = doublingDelay(options.firstDelayMs, options.maxDelayMs ?? Infinity, attempt);
       if (options.giveUpAfterMs !== undefined && Date.now() + delay - startedAt > options.giveUpAfterMs) throw error;
       // Node's timer rejects at once when `stop` is aborted, during the pause or before it.
       const paused = await setTimeout(delay, true, { signal: options.stop }).catch(() => false);

@@ -2,7 +2,7 @@ import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
 import type { AttemptEnd, AttemptEndResult } from '../../application/ports.js';
 import { eventToRow, type EventRow } from './event-codec.js';
-import { jsonbText } from './jsonb-text.js';
+import { jsonbText } from '../../shared/jsonb-text.js';
 import { prepared } from './prepared.js';
 import { compareTaskIds, decodeRows } from './rows.js';
 

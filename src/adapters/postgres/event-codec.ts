@@ -3,7 +3,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import type { FailureReason, TaskEvent, TaskEventType } from '../../domain/index.js';
 import { assertNever, TASK_EVENT_TYPES } from '../../domain/index.js';
-import { decodeWith } from '../../domain/payloads/decode.js';
+import { decodeWith } from '../../shared/decode.js';
 
 /**
  * TaskEvent ⇄ task_events row. `data` uses snake_case keys, like the table's columns, so an operator

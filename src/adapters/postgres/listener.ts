@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Clock, Logger } from '../../application/ports.js';
-import { errorMessage } from '../../domain/index.js';
+import { doublingDelay } from '../../shared/backoff.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 /** The channel the INSERT trigger (sql/migrations) notifies, with the earliest new execute_at (epoch ms). */
 export const TASKS_CHANNEL = 'at_worker_tasks';
@@ -66,7 +67,7 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
   let warnedAtStart = false;
   const fallback = `${options.pollIntervalMs / 1000}s`;
   let retry: NodeJS.Timeout | null = null;
-  let backoffMs = minBackoffMs;
+  let failedTries = 0;
 
   const onNotification = (message: pg.Notification): void => {
     if (message.channel !== TASKS_CHANNEL) return;
@@ -115,8 +116,8 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
 
   const schedule = (): void => {
     if (closed || retry !== null) return;
-    const delay = backoffMs;
-    backoffMs = Math.min(maxBackoffMs, backoffMs * 2);
+    failedTries += 1;
+    const delay = doublingDelay(minBackoffMs, maxBackoffMs, failedTries);
     retry = setTimeout(() => {
       retry = null;
       void connect();
@@ -152,7 +153,7 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
     }
     listening = true;
     startChecking(current);
-    backoffMs = minBackoffMs;
+    failedTries = 0;
     const downMs = downSince === null ? 0 : options.clock.now().getTime() - downSince;
     if (everConnected || warnedAtStart) options.logger.info(`LISTEN connection restored after ${(downMs / 1000).toFixed(1)}s`);
     else options.logger.debug(`Listening on channel ${TASKS_CHANNEL} for new tasks`);

@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { describeDecodeErrors } from '../../domain/payloads/decode.js';
+import { describeDecodeErrors } from '../../shared/decode.js';
 
 /** A timestamptz as the pool's type parser returns it: a valid Date. */
 export const DateFromRow = new t.Type<Date, Date, unknown>(

@@ -1,6 +1,6 @@
 import type { DatabasePool } from 'slonik';
 import type { AttemptEnd, AttemptEndResult, TaskQueue } from '../../application/ports.js';
-import { claimDueTasks } from './claim-due-tasks.js';
+import { claimDueTasks, type RefusedClaim } from './claim-due-tasks.js';
 import { createCoalescer, type CoalescerOptions } from './coalescer.js';
 import { DEFAULT_CONNECTION_RETRY, isConnectionLoss, type ConnectionRetryOptions } from './connection-loss.js';
 import { endAttemptsDespiteConnectionLoss } from './end-attempts-after-loss.js';
@@ -34,6 +34,8 @@ export interface PostgresTaskQueueOptions {
    * cleaner may have taken the task, and the fenced end changes nothing. Unset: 5 tries in 1.5 s.
    */
   readonly endRetryForMs?: number;
+  /** Told of every due task the claim failed instead of claiming (see claim-due-tasks.ts). */
+  readonly onRefusedClaim?: (refused: RefusedClaim) => void;
 }
 
 const DEFAULT_END_ATTEMPT_COALESCING: CoalescerOptions = { windowMs: 8, maxBatch: 500 };
@@ -48,10 +50,13 @@ export class PostgresTaskQueue implements TaskQueue {
   private readonly coalescedEnd: (end: AttemptEnd) => Promise<AttemptEndResult>;
   private readonly stopRetrying = new AbortController();
 
+  private readonly onRefusedClaim: (refused: RefusedClaim) => void;
+
   constructor(
     private readonly pool: DatabasePool,
     options: PostgresTaskQueueOptions = {},
   ) {
+    this.onRefusedClaim = options.onRefusedClaim ?? (() => undefined);
     const retry = endRetry(options.endRetryForMs, this.stopRetrying.signal);
     this.coalescedEnd = createCoalescer<AttemptEnd, AttemptEndResult>(
       {
@@ -67,7 +72,7 @@ export class PostgresTaskQueue implements TaskQueue {
 
   giveUpRetries: NonNullable<TaskQueue['giveUpRetries']> = () => this.stopRetrying.abort();
 
-  claimDueTasks: TaskQueue['claimDueTasks'] = (workerId, limit) => claimDueTasks(this.pool, workerId, limit);
+  claimDueTasks: TaskQueue['claimDueTasks'] = (workerId, limit) => claimDueTasks(this.pool, workerId, limit, this.onRefusedClaim);
   endAttempt: TaskQueue['endAttempt'] = (end) => this.coalescedEnd(end);
   refreshHeartbeats: TaskQueue['refreshHeartbeats'] = (workerId, claims) => refreshHeartbeats(this.pool, workerId, claims);
   findStuckTasks: TaskQueue['findStuckTasks'] = (silentForMs, limit) => findStuckTasks(this.pool, silentForMs, limit);

@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { decide, describeDomainError, replay, type TaskCommand, type TaskEvent, type TaskId, type TaskState } from '../../domain/index.js';
+import { describeDomainError, type TaskCommand, type TaskEvent, type TaskId, type TaskState } from '../../domain/index.js';
+import { decideAndRecord } from '../decide-and-record.js';
 import type { OperatorStore, TaskRecord } from './ports.js';
 import { stateOfRecord } from './task-state.js';
 
@@ -35,18 +36,17 @@ export const changeTask =
       const snapshot = await store.findTask(id);
       if (snapshot === null) return E.left({ _tag: 'TaskNotFound', id });
       const state = stateOfRecord(snapshot.task);
-      const decision = decide(state, command(snapshot.now));
-      if (E.isLeft(decision)) return E.left({ _tag: 'Refused', id, reason: describeDomainError(decision.left) });
-      const events = decision.right;
-      const next = replay(events, state);
-      const result = await store.applyChange({
-        id,
-        expected: { status: snapshot.task.status, eventSeq: snapshot.task.eventSeq },
-        events,
-        next,
-        clearError: options.clearError,
-      });
-      if (result === 'applied') return E.right({ before: snapshot.task, events, next });
+      const changed = await decideAndRecord(state, command(snapshot.now), ({ events, next }) =>
+        store.applyChange({
+          id,
+          expected: { status: snapshot.task.status, eventSeq: snapshot.task.eventSeq },
+          events,
+          next,
+          clearError: options.clearError,
+        }),
+      );
+      if (E.isLeft(changed)) return E.left({ _tag: 'Refused', id, reason: describeDomainError(changed.left) });
+      if (changed.right.recorded === 'applied') return E.right({ before: snapshot.task, ...changed.right.decision });
     }
     return E.left({ _tag: 'Contended', id, tries: MAX_TRIES });
   };

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { decodeWith } from './decode.js';
+import { decodeWith } from '../../shared/decode.js';
 
 /** One mailbox: `user@example.com`, or `Name <user@example.com>` parsed into its two parts. */
 export interface Mailbox {

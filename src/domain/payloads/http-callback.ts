@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { checkWith, Present } from './decode.js';
+import { checkWith, Present } from '../../shared/decode.js';
 
 /**
  * A URL as it may be shown to an operator: user-info (`user:password@`) replaced by `***`. Query

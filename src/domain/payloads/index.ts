@@ -1,4 +1,3 @@
-export * from './decode.js';
 export * from './http-callback.js';
 export * from './rabbitmq.js';
 export * from './email.js';

@@ -1,8 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { flow } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { errorMessage } from '../error-message.js';
-import { decodeWith, Present } from './decode.js';
+import { errorMessage } from '../../shared/error-message.js';
+import { decodeWith, Present } from '../../shared/decode.js';
 
 // AMQP 0-9-1 encodes exchange names, routing keys, property strings and header names as
 // "shortstr": one length byte, so at most 255 bytes on the wire. Longer ones cannot be sent at all.

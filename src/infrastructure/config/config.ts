@@ -20,10 +20,12 @@ import {
   url,
   urlOrOff,
 } from './env-codecs.js';
+import { urlHost, withQueryCredentials } from './database-url.js';
+import { redactCredentials } from './redact.js';
 
 /**
  * Every variable the service reads, with its default. The seed's table (DB_*, WORKER_*) keeps its
- * names, units and defaults; the rest are ours. README's configuration table and .env.example list
+ * names, units and defaults; the rest are ours. docs/configuration.md's table and .env.example list
  * the same set — keep the three in step.
  */
 export const EnvSchema = t.type({
@@ -130,7 +132,7 @@ const crossCheck = (env: Env): string | null => {
 };
 
 const toConfig = (env: Env): Config => {
-  const databaseUrl = env.DATABASE_URL ?? composeDatabaseUrl(env);
+  const databaseUrl = env.DATABASE_URL === null ? composeDatabaseUrl(env) : withQueryCredentials(env.DATABASE_URL);
   return {
     database: {
       url: databaseUrl,
@@ -176,7 +178,7 @@ const toConfig = (env: Env): Config => {
 
 const composeDatabaseUrl = (env: Env): string => {
   const credentials = `${encodeURIComponent(env.DB_USER)}:${encodeURIComponent(env.DB_PASSWORD)}`;
-  return `postgres://${credentials}@${env.DB_HOST}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME)}?sslmode=${env.DB_SSLMODE}`;
+  return `postgres://${credentials}@${urlHost(env.DB_HOST)}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME)}?sslmode=${env.DB_SSLMODE}`;
 };
 
 const PUBLIC_DEFAULTS = new Set(['postgres', 'guest']);
@@ -212,7 +214,9 @@ const describeEnvErrors = (errors: t.Errors): string => {
     if (seen.has(variable)) continue;
     seen.add(variable);
     const expected = error.context[error.context.length - 1]?.type.name ?? 'a valid value';
-    parts.push(error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(error.value)})`);
+    // A refused URL may still hold a password (an unencoded '#' in it is a common cause of the refusal).
+    const shown = typeof error.value === 'string' ? redactCredentials(error.value) : error.value;
+    parts.push(error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(shown)})`);
   }
   return `Invalid configuration: ${parts.join('; ')}`;
 };

@@ -5,9 +5,9 @@ import { decodePayloadFor, KNOWN_TASK_TYPES, type PayloadRejection } from '../..
 import type { ParsedArgs } from '../args.js';
 import { expectPositionals, fail, input, usage, type ArgumentError, type CliCommand } from '../command.js';
 import { decodeDelay, decodeInstant, decodePositiveInteger, parseJson, payloadSource } from '../inputs.js';
-import { jsonbRefuses } from '../../postgres/jsonb-text.js';
+import { jsonbRefuses } from '../../../shared/jsonb-text.js';
 import { EXIT, type CliIo } from '../io.js';
-import { errorMessage } from '../../../domain/index.js';
+import { errorMessage } from '../../../shared/error-message.js';
 
 // The column default, so a task scheduled here and one inserted with plain SQL behave alike.
 const DEFAULT_MAX_ATTEMPTS = 3;

@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { verifyTasks } from '../../../application/operator/verify-tasks.js';
 import { fail, taskIdArgument, type CliCommand } from '../command.js';
 import { EXIT } from '../io.js';
+import { printableField } from '../printable.js';
 import { formatCount } from '../table.js';
 
 // 1,000 tasks with their events (a handful each) is one statement of a few hundred kB: large enough
@@ -35,7 +36,7 @@ however many tasks there are; on a long run, progress goes to stderr.
         pageSize: PAGE_SIZE,
         onMismatch: (mismatch) => {
           mismatches += 1;
-          io.stdout(`task ${mismatch.id}: ${mismatch.problems.join('; ')}\n`);
+          io.stdout(`task ${mismatch.id}: ${mismatch.problems.map(printableField).join('; ')}\n`);
         },
         onProgress: (checked, total) => {
           const now = io.monotonicNow();

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { cutText } from '../cut-text.js';
-import { errorMessage } from '../error-message.js';
+import { cutText } from './cut-text.js';
+import { errorMessage } from './error-message.js';
 
 /**
  * Turns io-ts errors into one readable line that names the field, e.g.

@@ -1,4 +1,4 @@
-import { cutText } from '../../src/domain/index.js';
+import { cutText } from '../../src/shared/cut-text.js';
 
 describe('cutText', () => {
   it('leaves text within the limit alone, and marks text it cuts', () => {

@@ -1,4 +1,4 @@
-import { jsonbRefuses, jsonbText } from '../../src/adapters/postgres/jsonb-text.js';
+import { jsonbRefuses, jsonbText } from '../../src/shared/jsonb-text.js';
 
 describe('jsonb text', () => {
   const halfEmoji = '😀'.slice(0, 1);

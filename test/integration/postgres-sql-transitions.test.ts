@@ -1,0 +1,115 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { sql } from 'slonik';
+import { decodeEventRow } from '../../src/adapters/postgres/event-codec.js';
+import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
+import type { ClaimedTask, TaskQueue } from '../../src/application/ports.js';
+import { decide, initialState, replay, type TaskEvent } from '../../src/domain/index.js';
+import { attemptEnd, eventRows, openFixture, taskRow, type Fixture } from './postgres-fixtures.js';
+
+/**
+ * Two transitions are written by SQL, not by the decider: 'scheduled' by the insert trigger (any
+ * service may insert with plain SQL) and 'claimed' by at_worker_claim_due_tasks (one round trip).
+ * The decider stays the home of both rules; these tests hold the SQL copies to it: each event the
+ * SQL writes must be exactly the one `decide` produces from the state before it, and the replay of
+ * the history through `evolve` must be the row.
+ */
+describe('the transitions SQL writes, replayed through the domain', () => {
+  let fixture: Fixture;
+  let queue: TaskQueue;
+  beforeEach(async () => {
+    fixture = await openFixture();
+    queue = createPostgresTaskQueue(fixture.pool);
+  });
+  afterEach(async () => {
+    await fixture.close();
+  });
+
+  const history = async (id: string): Promise<TaskEvent[]> =>
+    (await eventRows(fixture.pool, id)).map((row) => {
+      const event = decodeEventRow(row);
+      if (E.isLeft(event)) throw new Error(event.left);
+      return event.right;
+    });
+
+  const row = async (id: string) => {
+    const r = await taskRow(fixture.pool, id);
+    return {
+      taskType: r['task_type'] as string,
+      attempts: r['attempts'] as number,
+      maxAttempts: r['max_attempts'] as number,
+      executeAt: r['execute_at'] as Date,
+    };
+  };
+
+  /** Claims `id`, then checks its last event against the decider and the replay against the row. */
+  const claimAndCheck = async (id: string, workerId: string): Promise<ClaimedTask> => {
+    const [task] = await queue.claimDueTasks(workerId, 1);
+    expect(task?.id).toBe(id);
+    const events = await history(id);
+    const before = replay(events.slice(0, -1));
+    const decided = decide(before, { type: 'Claim', now: task!.claimedAt, workerId, claimToken: task!.claimToken });
+    expect(decided).toEqual(E.right([events.at(-1)]));
+    expect(replay(events)).toEqual({ status: 'processing', ...(await row(id)), owner: workerId, claimToken: task!.claimToken });
+    return task!;
+  };
+
+  it("writes the 'scheduled' event the decider decides for every row of a plain INSERT", async () => {
+    const inserted = await fixture.pool.query(sql.unsafe`
+      INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts)
+      VALUES ('http_callback', '{"url": "https://example.com/hook", "data": {}}', now() + interval '5 minutes', 7),
+             ('email', '{"to": "ann@example.com", "subject": "hi", "text": "hello"}', now() - interval '1 day', 1)
+      RETURNING id`);
+    const seedStyle = await fixture.pool.query(sql.unsafe`
+      INSERT INTO scheduled_tasks (task_type, payload, execute_at)
+      VALUES ('rabbitmq', '{"queue": "orders", "message": {}}', now()) RETURNING id`);
+    const ids = [...inserted.rows, ...seedStyle.rows].map((r) => String((r as { id: unknown }).id));
+    expect(ids).toHaveLength(3);
+
+    for (const id of ids) {
+      const events = await history(id);
+      const stored = await row(id);
+      const decided = decide(initialState(), {
+        type: 'Schedule',
+        now: events[0]!.at,
+        taskType: stored.taskType,
+        executeAt: stored.executeAt,
+        maxAttempts: stored.maxAttempts,
+      });
+      expect(decided).toEqual(E.right(events));
+      expect(replay(events)).toEqual({ status: 'pending', ...stored });
+    }
+  });
+
+  it("writes the 'claimed' event the decider decides, with the attempt number it counts, whatever came before", async () => {
+    const [id] = (
+      await fixture.pool.query(sql.unsafe`
+        INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts)
+        VALUES ('http_callback', '{"url": "https://example.com/hook", "data": {}}', now() - interval '1 second', 5)
+        RETURNING id`)
+    ).rows.map((r) => String((r as { id: unknown }).id));
+
+    const first = await claimAndCheck(id!, 'worker-a');
+    const retry = { policy: { baseDelayMs: 1, maxDelayMs: 1 }, jitter: 0, retryable: true, error: 'HTTP 503', details: {} };
+    const failure = { type: 'Fail', now: new Date(), workerId: 'worker-a', claimToken: first.claimToken, ...retry } as const;
+    await queue.endAttempt(attemptEnd(first, failure));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    const second = await claimAndCheck(id!, 'worker-b');
+    await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET heartbeat_at = now() - interval '1 hour' WHERE id = ${id!}::bigint`);
+    const recovery = attemptEnd(
+      second,
+      { type: 'RecoverStuck', now: new Date(), workerId: 'cleaner', claimToken: second.claimToken, stuckFor: '1 hour' },
+      null,
+      60_000,
+    );
+    expect(await queue.endAttempt(recovery)).toBe('applied');
+
+    const third = await claimAndCheck(id!, 'worker-c');
+    const release = { type: 'Release', now: new Date(), workerId: 'worker-c', claimToken: third.claimToken, reason: 'shutdown' } as const;
+    expect(await queue.endAttempt(attemptEnd(third, release))).toBe('applied');
+
+    await claimAndCheck(id!, 'worker-a');
+    const attempts = (await history(id!)).flatMap((event) => (event.type === 'claimed' ? [event.attempt] : []));
+    expect(attempts).toEqual([1, 2, 3, 3]);
+  });
+});
