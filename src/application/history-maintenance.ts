@@ -1,4 +1,4 @@
-import { errorMessage } from '../domain/index.js';
+import { errorMessage } from '../shared/error-message.js';
 import type { Logger } from './ports.js';
 import { WakeSignal } from './wake-signal.js';
 

@@ -4,10 +4,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applySchema, migrationScript, migrationStatus } from '../../src/adapters/postgres/migrate.js';
 import { describeMigration, loadMigrations } from '../../src/adapters/postgres/migration-files.js';
-import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/database.js';
 import { runCli } from './cli-run.js';
 import { scenario } from './cli-operator-scenario.js';
+import { openFixture } from './postgres-fixtures.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../fixtures');
 
@@ -41,35 +41,39 @@ describe('upgrading a database in use', () => {
     await database.drop();
   });
 
-  /** The schema before migrations, with tasks in every status and the histories the worker wrote. */
+  /**
+   * The schema before migrations, holding tasks in every status with the histories a worker writes.
+   * Today's worker writes them (in a database of today's schema), and they are copied over row for
+   * row with the triggers off, as they would sit in a database the old worker filled.
+   */
   const oldDatabaseWithHistory = async () => {
+    const source = await openFixture(2);
+    let rows: { tasks: unknown; events: unknown };
+    try {
+      const make = scenario(source.pool);
+      await make.completed();
+      await make.failed();
+      await make.failed({ maxAttempts: 1 }, 'exhausted');
+      await make.retrying();
+      await make.running();
+      await make.pending({ dueInSeconds: 3600 });
+      const cancelled = await make.pending({ dueInSeconds: 3600 });
+      expect((await runCli(['cancel', cancelled], { env: { DATABASE_URL: source.database.url } })).code).toBe(0);
+      rows = await withClient(source.database.url, async (client) => ({
+        tasks: (await client.query('SELECT json_agg(t) AS rows FROM scheduled_tasks AS t')).rows[0].rows,
+        events: (await client.query('SELECT json_agg(e) AS rows FROM task_events AS e')).rows[0].rows,
+      }));
+    } finally {
+      await source.close();
+    }
     await withClient(database.url, async (client) => {
       await client.query(await readFile(join(fixtures, 'ddl-before-migrations.sql'), 'utf8'));
       await client.query('CREATE INDEX task_events_occurred_brin ON task_events USING brin (occurred_at)');
+      await client.query(`SET session_replication_role = replica`);
+      await client.query(`INSERT INTO scheduled_tasks SELECT * FROM json_populate_recordset(NULL::scheduled_tasks, $1)`, [JSON.stringify(rows.tasks)]);
+      await client.query(`INSERT INTO task_events SELECT * FROM json_populate_recordset(NULL::task_events, $1)`, [JSON.stringify(rows.events)]);
+      await client.query(`SELECT setval(pg_get_serial_sequence('scheduled_tasks', 'id'), (SELECT max(id) FROM scheduled_tasks))`);
     });
-    const pool = await createPostgresPool(database.url, 2);
-    try {
-      const make = scenario(pool);
-      const ids = {
-        completed: await make.completed(),
-        failed: await make.failed(),
-        exhausted: await make.failed({ maxAttempts: 1 }, 'exhausted'),
-        retrying: await make.retrying(),
-        running: await make.running(),
-        pending: await make.pending({ dueInSeconds: 3600 }),
-        cancelled: await make.pending({ dueInSeconds: 3600 }),
-      };
-      // Cancelled as the worker of that schema did: the row and its event in one statement.
-      await withClient(database.url, (client) =>
-        client.query(`
-          WITH t AS (UPDATE scheduled_tasks SET status = 'cancelled', updated_at = now(), event_seq = event_seq + 1
-                      WHERE id = ${ids.cancelled} RETURNING id, event_seq)
-          INSERT INTO task_events (task_id, seq, event_type) SELECT id, event_seq, 'cancelled' FROM t`),
-      );
-      return ids;
-    } finally {
-      await closePool(pool);
-    }
   };
 
   it('keeps every task and every event of every status across all migrations, and verify agrees', async () => {

@@ -1,4 +1,4 @@
--- Migration 0003: retention. Finished tasks past their retention leave scheduled_tasks together with
+-- Migration 0005: retention. Finished tasks past their retention leave scheduled_tasks together with
 -- their whole history, through one narrow door the worker role may call (at_worker_history_retire),
 -- and every removal is recorded in at_worker_retention_passes. docs/storage.md has the design.
 
@@ -23,7 +23,7 @@ CREATE TABLE at_worker_retention_passes (
 CREATE INDEX at_worker_retention_passes_span_idx ON at_worker_retention_passes (removed_from, removed_to);
 
 CREATE OR REPLACE FUNCTION at_worker_removed_by_retention(p_task_id bigint) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE SECURITY DEFINER AS $$
   SELECT EXISTS (SELECT 1 FROM at_worker_retention_passes
                   WHERE (removed_from <= p_task_id AND p_task_id <= removed_to) OR p_task_id = ANY (removed_ids))
 $$;
@@ -59,7 +59,7 @@ ALTER TABLE task_events_partitions ADD COLUMN retiring_since timestamptz;
 CREATE OR REPLACE FUNCTION at_worker_history_retire(p_worker text, p_finished_retention interval,
                                                     p_failed_retention interval, p_batch integer)
 RETURNS TABLE (tasks_removed bigint, events_removed bigint, partition_detached text, more boolean)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
   finished_before constant timestamptz := now() - p_finished_retention;
   failed_before constant timestamptz := now() - p_failed_retention;
@@ -180,7 +180,7 @@ $$;
 -- parent is not held while the files are unlinked; dropping a detached table locks only that table,
 -- which nothing reads or writes any more. Returns the names dropped.
 CREATE OR REPLACE FUNCTION at_worker_history_drop_detached() RETURNS SETOF text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
   partition_name text;
 BEGIN
@@ -202,3 +202,12 @@ $$;
 REVOKE ALL ON FUNCTION at_worker_history_retire(text, interval, interval, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION at_worker_history_drop_detached() FROM PUBLIC;
 REVOKE ALL ON FUNCTION at_worker_removed_by_retention(bigint) FROM PUBLIC;
+
+-- A fixed search_path for the SECURITY DEFINER functions (see migration 0004).
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION at_worker_history_retire(text, interval, interval, integer) SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION at_worker_history_drop_detached() SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION at_worker_removed_by_retention(bigint) SET search_path = %I, pg_temp', current_schema());
+END
+$$;

@@ -1,4 +1,4 @@
--- Migration 0002: task_events becomes a table partitioned by RANGE (task_id), so that removing old
+-- Migration 0004: task_events becomes a table partitioned by RANGE (task_id), so that removing old
 -- history detaches and drops a partition instead of deleting rows. docs/storage.md explains the
 -- design and the measurements behind it; in short:
 --   * The key is task_id, not occurred_at: every event of a task lands in one partition, so a task's
@@ -96,7 +96,7 @@ $$;
 -- attached: CREATE TABLE ... PARTITION OF locks the parent against every insert, ATTACH only against
 -- other DDL (and scans the DEFAULT partition, which is normally empty).
 CREATE OR REPLACE FUNCTION at_worker_history_add_partition(p_first bigint, p_end bigint) RETURNS text
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
   partition_name constant text := format('task_events_%s', lpad(p_first::text, 12, '0'));
 BEGIN
@@ -113,7 +113,7 @@ $$;
 
 -- The highest task id handed out so far (0 before the first).
 CREATE OR REPLACE FUNCTION at_worker_last_task_id() RETURNS bigint
-LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE AS $$
   SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('scheduled_tasks', 'id')::regclass), 0)
 $$;
 
@@ -122,7 +122,7 @@ $$;
 -- taken with try, so workers never queue behind each other's pass. SECURITY DEFINER, so the worker
 -- role can run it without the right to create tables; it creates nothing but these partitions.
 CREATE OR REPLACE FUNCTION at_worker_history_prepare(p_size bigint, p_ahead integer) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
   next_first bigint;
   stray bigint;
@@ -178,3 +178,14 @@ SELECT at_worker_history_prepare(1000000, 2);
 -- Functions are executable by PUBLIC by default; these are the workers' alone (sql/roles.sql grants them).
 REVOKE ALL ON FUNCTION at_worker_history_prepare(bigint, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION at_worker_history_add_partition(bigint, bigint) FROM PUBLIC;
+
+-- A fixed search_path (this schema, then pg_temp last), as for every SECURITY DEFINER function here:
+-- a caller cannot put a table of its own (a temporary one, or one in a schema earlier on its path) in
+-- the way of the names the bodies use. Functions they call run with it too.
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION at_worker_history_prepare(bigint, integer) SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION at_worker_history_add_partition(bigint, bigint) SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION at_worker_last_task_id() SET search_path = %I, pg_temp', current_schema());
+END
+$$;
