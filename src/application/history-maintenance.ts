@@ -20,7 +20,8 @@ export interface MaintenanceReport {
 
 /** The store's side of maintenance: partitions ahead of need, then retention, one worker at a time. */
 export interface HistoryMaintenanceStore {
-  runPass(workerId: string, policy: RetentionPolicy): Promise<MaintenanceReport>;
+  /** `stopping` is asked between steps: a pass behind a large backlog ends early at shutdown. */
+  runPass(workerId: string, policy: RetentionPolicy, stopping?: () => boolean): Promise<MaintenanceReport>;
 }
 
 export const describePolicy = (policy: RetentionPolicy): string => {
@@ -58,7 +59,7 @@ export class HistoryMaintenance {
 
   /** One pass now; the loop calls it, and so can a test or an operator command. */
   async runOnce(): Promise<MaintenanceReport> {
-    const report = await this.store.runPass(this.options.workerId, this.options.policy);
+    const report = await this.store.runPass(this.options.workerId, this.options.policy, () => this.stopped);
     if (report.tasksRemoved > 0 || report.eventsRemoved > 0 || report.partitionsDropped.length > 0) {
       this.logger.info(
         `[Maintenance] Retention removed ${report.tasksRemoved} tasks and ${report.eventsRemoved} events` +

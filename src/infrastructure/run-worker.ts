@@ -1,4 +1,5 @@
 import type { Cleaner } from '../application/cleaner.js';
+import type { HistoryMaintenance } from '../application/history-maintenance.js';
 import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
 import { closePool } from '../adapters/postgres/pool.js';
@@ -57,9 +58,11 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     });
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
+    const maintenance = container.get<HistoryMaintenance>(TOKENS.HistoryMaintenance);
     if (!signals.received.aborted) {
       worker.start();
       cleaner.start();
+      maintenance.start();
       // Plain text, to be copied: on stdout between the readable log lines, or on stderr when
       // stdout carries JSON for a collector.
       if (options.embedded) (config.log.format === 'pretty' ? process.stdout : process.stderr).write(firstTaskHint(databaseUrl));
@@ -68,7 +71,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     await signals.first;
     // Together: the worker stops claiming at once, even while a cleaner sweep is still waiting on
     // the database, and SHUTDOWN_TIMEOUT runs from the signal.
-    await Promise.all([cleaner.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
+    await Promise.all([cleaner.stop(), maintenance.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
     await closeAll(closers, logger);
     logger.info('Shutdown complete');
     return 0;

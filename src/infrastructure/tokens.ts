@@ -13,4 +13,5 @@ export const TOKENS = {
   RecoverStuck: Symbol.for('at-worker.RecoverStuck'),
   Worker: Symbol.for('at-worker.Worker'),
   Cleaner: Symbol.for('at-worker.Cleaner'),
+  HistoryMaintenance: Symbol.for('at-worker.HistoryMaintenance'),
 } as const;

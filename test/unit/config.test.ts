@@ -156,4 +156,21 @@ describe('configuration of the rabbitmq and email executors', () => {
     expect(refusal({ EMAIL_FROM: 'not an address' })).toMatch(/^Invalid configuration: EMAIL_FROM/);
     expect(refusal({ SMTP_USER: 'me' })).toBe('Invalid configuration: SMTP_USER and SMTP_PASSWORD must be set together');
   });
+
+  it('reads retention as a duration with a unit or forever, defaulting to 30 days and 90 for failed tasks', () => {
+    expect(decode({}).storage).toEqual({
+      finishedRetentionMs: 30 * 86_400_000, failedRetentionMs: 90 * 86_400_000, partitionSize: 1_000_000, maintenanceIntervalMs: 60_000,
+    });
+    expect(decode({ TASK_RETENTION: '12h', TASK_RETENTION_FAILED: 'forever' }).storage).toMatchObject({
+      finishedRetentionMs: 12 * 3_600_000, failedRetentionMs: null,
+    });
+    expect(decode({ TASK_RETENTION: 'Forever', TASK_RETENTION_FAILED: '90s' }).storage).toMatchObject({
+      finishedRetentionMs: null, failedRetentionMs: 90_000,
+    });
+    expect(refusal({ TASK_RETENTION: '30' })).toBe(
+      `Invalid configuration: TASK_RETENTION must be a duration with a unit (30d, 12h, 15m, 90s) or 'forever' (got "30")`,
+    );
+    expect(refusal({ TASK_RETENTION_FAILED: '-1d' })).toMatch(/^Invalid configuration: TASK_RETENTION_FAILED must be a duration/);
+    expect(refusal({ TASK_HISTORY_PARTITION_SIZE: '0' })).toMatch(/^Invalid configuration: TASK_HISTORY_PARTITION_SIZE must be a positive integer/);
+  });
 });

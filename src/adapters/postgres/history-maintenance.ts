@@ -26,7 +26,7 @@ const interval = (ms: number | null): string | null => (ms === null ? null : `${
  * what was detached. Each call is its own statement and transaction, so no lock outlives a step.
  */
 export const createHistoryMaintenanceStore = (pool: DatabasePool, options: HistoryMaintenanceOptions): HistoryMaintenanceStore => ({
-  runPass: async (workerId: string, policy: RetentionPolicy): Promise<MaintenanceReport> => {
+  runPass: async (workerId: string, policy: RetentionPolicy, stopping = () => false): Promise<MaintenanceReport> => {
     const created = decodeRows(Created, 'at_worker_history_prepare', [
       await pool.one(sql.unsafe`
         SELECT at_worker_history_prepare(${options.partitionSize}::bigint, ${options.partitionsAhead ?? 2}::integer) AS created`),
@@ -42,7 +42,7 @@ export const createHistoryMaintenanceStore = (pool: DatabasePool, options: Histo
       ]);
       tasksRemoved += result!.tasks_removed;
       eventsRemoved += result!.events_removed;
-      if (!result!.more) break;
+      if (!result!.more || stopping()) break;
     }
     const dropped = decodeRows(Dropped, 'at_worker_history_drop_detached', await pool.any(sql.unsafe`
       SELECT name FROM at_worker_history_drop_detached() AS name`));

@@ -16,6 +16,7 @@ import {
   optionalText,
   port,
   positiveInteger,
+  retention,
   text,
   url,
   urlOrOff,
@@ -64,6 +65,10 @@ export const EnvSchema = t.type({
   SMTP_TIMEOUT: duration('seconds', 30),
   EMAIL_FROM: optionalText,
   HTTP_PORT: port(8080),
+  TASK_RETENTION: retention('30d'),
+  TASK_RETENTION_FAILED: retention('90d'),
+  TASK_HISTORY_PARTITION_SIZE: positiveInteger(1_000_000),
+  MAINTENANCE_INTERVAL: duration('seconds', 60),
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),
   LOG_FORMAT: oneOf(['json', 'pretty'], 'json'),
 });
@@ -99,6 +104,13 @@ export interface Config {
     readonly timeoutMs: number;
     readonly from: string | null;
   };
+  /** Retention and history partitions (docs/storage.md). Retention in ms; null keeps for ever. */
+  readonly storage: {
+    readonly finishedRetentionMs: number | null;
+    readonly failedRetentionMs: number | null;
+    readonly partitionSize: number;
+    readonly maintenanceIntervalMs: number;
+  };
   readonly healthPort: number;
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'pretty' };
   /** Values that must never appear in a log line, event or error message. */
@@ -127,6 +139,7 @@ const crossCheck = (env: Env): string | null => {
   if ((env.SMTP_USER === null) !== (env.SMTP_PASSWORD === null)) return 'SMTP_USER and SMTP_PASSWORD must be set together';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
+  if (env.TASK_HISTORY_PARTITION_SIZE > 1_000_000_000) return 'TASK_HISTORY_PARTITION_SIZE must be at most 1000000000 task ids';
   if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
   return null;
 };
@@ -169,6 +182,12 @@ const toConfig = (env: Env): Config => {
       password: env.SMTP_PASSWORD,
       timeoutMs: env.SMTP_TIMEOUT,
       from: env.EMAIL_FROM,
+    },
+    storage: {
+      finishedRetentionMs: env.TASK_RETENTION,
+      failedRetentionMs: env.TASK_RETENTION_FAILED,
+      partitionSize: env.TASK_HISTORY_PARTITION_SIZE,
+      maintenanceIntervalMs: env.MAINTENANCE_INTERVAL,
     },
     healthPort: env.HTTP_PORT,
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },

@@ -57,6 +57,23 @@ export const duration = (unit: 'seconds' | 'minutes', fallbackInUnits: number) =
   }, fallbackInUnits * factor);
 };
 
+const RETENTION_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * How long to keep something: a whole number with a unit (`30d`, `12h`, `15m`, `90s`), or `forever`
+ * (decoded to null). Unlike the timers above it is never waited on, so it may be years long.
+ */
+export const retention = (fallback: string) =>
+  fromEnv<number | null>(
+    "a duration with a unit (30d, 12h, 15m, 90s) or 'forever'",
+    (raw) => {
+      if (raw.toLowerCase() === 'forever') return null;
+      const match = /^(\d{1,6})([smhd])$/.exec(raw);
+      return match === null ? undefined : Number(match[1]) * (RETENTION_UNITS[match[2] as string] as number);
+    },
+    fallback === 'forever' ? null : Number(fallback.slice(0, -1)) * (RETENTION_UNITS[fallback.slice(-1)] as number),
+  );
+
 export const boolean = (fallback: boolean) =>
   fromEnv('true or false', (raw) => {
     const value = raw.toLowerCase();
