@@ -24,10 +24,15 @@ export interface HistoryMaintenanceStore {
   runPass(workerId: string, policy: RetentionPolicy, stopping?: () => boolean): Promise<MaintenanceReport>;
 }
 
-export const describePolicy = (policy: RetentionPolicy): string => {
-  const one = (ms: number | null) => (ms === null ? 'forever' : `${ms / 86_400_000 >= 1 && ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : `${ms / 1000}s`}`);
-  return `completed and cancelled ${one(policy.finishedMs)}, failed ${one(policy.failedMs)}`;
+/** `30d`, `12h`, `15m`, `90s` (the largest unit that divides it), or `forever`: as TASK_RETENTION is written. */
+export const describeRetention = (ms: number | null): string => {
+  if (ms === null) return 'forever';
+  const unit = ([['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const).find(([, size]) => ms % size === 0);
+  return unit === undefined ? `${ms / 1000}s` : `${ms / unit[1]}${unit[0]}`;
 };
+
+export const describePolicy = (policy: RetentionPolicy): string =>
+  `completed and cancelled kept ${describeRetention(policy.finishedMs)}, failed ${describeRetention(policy.failedMs)}`;
 
 /**
  * Runs a maintenance pass at start and then every `intervalMs` until stopped, never overlapping. Every

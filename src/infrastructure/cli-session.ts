@@ -37,6 +37,7 @@ export const openCliSession =
         store: createPostgresOperatorStore(opened),
         migrator: createSchemaMigrator(config.right.database.url, { connectTimeoutMs: config.right.database.connectTimeoutMs }),
         stuckTimeoutMs: config.right.worker.stuckTimeoutMs,
+        retention: { finishedMs: config.right.storage.finishedRetentionMs, failedMs: config.right.storage.failedRetentionMs },
         target,
       },
       close: () => closePool(opened),

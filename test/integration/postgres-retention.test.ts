@@ -103,6 +103,12 @@ describe('partitioned history and retention', () => {
 
     const verify = await runCli(['verify'], { env: { DATABASE_URL: fixture.database.url } });
     expect(verify).toEqual({ code: 0, stdout: 'Verified 4 tasks: every row agrees with its history.\n', stderr: '' });
+
+    const stats = await runCli(['stats'], { env: { DATABASE_URL: fixture.database.url, TASK_RETENTION_FAILED: 'forever' } });
+    expect(stats.stdout).toContain('Storage and retention: completed and cancelled kept 30d, failed forever (TASK_RETENTION, TASK_RETENTION_FAILED)');
+    expect(stats.stdout).toMatch(new RegExp(`oldest kept: task ${longLived}, history since \\d{4}-`));
+    expect(stats.stdout).toContain('removed by retention so far: 14 tasks,');
+    expect(stats.stdout).toMatch(/last removal: \d{4}-\S+ .*by worker-r/);
   });
 
   it('lets three workers run maintenance at once: each task removed once, no deadlock, no missing partition', async () => {

@@ -1,4 +1,5 @@
 import type * as E from 'fp-ts/lib/Either.js';
+import type { RetentionPolicy } from '../../application/history-maintenance.js';
 import type { OperatorStore, SchemaMigrator } from '../../application/operator/ports.js';
 
 /** The process edge as the commands see it; tests substitute strings for streams and files. */
@@ -17,6 +18,8 @@ export interface Session {
   readonly migrator: SchemaMigrator;
   /** WORKER_STUCK_TIMEOUT, for `stats`. */
   readonly stuckTimeoutMs: number;
+  /** TASK_RETENTION and TASK_RETENTION_FAILED, for `stats` and `export`. */
+  readonly retention: RetentionPolicy;
   /** host:port/database, without credentials, for messages. */
   readonly target: string;
 }

@@ -2,6 +2,7 @@ import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
 import type { TaskStats } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
+import { storageStats } from './storage-stats.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
 const CountByStatus = t.type({ status: t.string, count: t.number });
@@ -51,6 +52,7 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
 
     const countsByStatus = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
     for (const row of counts) if (row.status in countsByStatus) countsByStatus[row.status as TaskStatus] = row.count;
+    const storage = await storageStats(tx);
     return {
       countsByStatus,
       total: Object.values(countsByStatus).reduce((sum, count) => sum + count, 0),
@@ -71,5 +73,6 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
           maxAttempts: row.max_attempts, errorMessage: row.error_message, updatedAt: row.updated_at,
         })),
       },
+      storage,
     };
   });

@@ -103,6 +103,17 @@ export interface LastAttemptTask {
 }
 
 /** The seed's monitoring set, read in one consistent snapshot. */
+/** What retention kept and removed (docs/storage.md). */
+export interface StorageStats {
+  /** The lowest task id still kept, and when its history begins; null when no task is kept. */
+  readonly oldestTask: { readonly id: TaskId; readonly historySince: Date | null } | null;
+  /** Partitions of task_events in use. */
+  readonly partitions: number;
+  /** Everything retention has removed so far, from its record. */
+  readonly removed: { readonly tasks: number; readonly events: number };
+  readonly lastPass: { readonly at: Date; readonly workerId: string } | null;
+}
+
 export interface TaskStats {
   readonly countsByStatus: Readonly<Record<TaskStatus, number>>;
   readonly total: number;
@@ -110,6 +121,7 @@ export interface TaskStats {
   readonly success: { readonly completed: number; readonly failed: number; readonly ratePercent: number | null };
   readonly completionTimes: readonly { readonly taskType: string; readonly completed: number; readonly avgSeconds: number }[];
   readonly lastAttempt: { readonly count: number; readonly latest: readonly LastAttemptTask[] };
+  readonly storage: StorageStats;
 }
 
 export interface OperatorStore {

@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
-import type { TaskStats } from '../../../application/operator/ports.js';
+import { describePolicy, describeRetention, type RetentionPolicy } from '../../../application/history-maintenance.js';
+import type { StorageStats, TaskStats } from '../../../application/operator/ports.js';
 import { readStats } from '../../../application/operator/read-stats.js';
 import { expectPositionals, type CliCommand } from '../command.js';
 import { EXIT } from '../io.js';
@@ -13,7 +14,18 @@ const section = (title: string, body: string): string => `${title}\n${indent(bod
 const tableOr = (empty: string | false, header: readonly string[], rows: readonly (readonly string[])[]): string =>
   empty === false ? renderTable(header, rows) : `${empty}\n`;
 
-export const renderStats = (stats: TaskStats): string => {
+const renderStorage = (storage: StorageStats, retention: RetentionPolicy): string => {
+  const oldest = storage.oldestTask === null ? 'no task kept' : `task ${storage.oldestTask.id}, history since ${
+    storage.oldestTask.historySince === null ? '(none)' : formatTime(storage.oldestTask.historySince)}`;
+  const lastPass = storage.lastPass === null ? 'none has removed anything yet' : `${formatTime(storage.lastPass.at)} by ${storage.lastPass.workerId}`;
+  return section(`Storage and retention: ${describePolicy(retention)} (TASK_RETENTION, TASK_RETENTION_FAILED)`, [
+    `oldest kept: ${oldest}`,
+    `history partitions in use: ${formatCount(storage.partitions)}`,
+    `removed by retention so far: ${formatCount(storage.removed.tasks)} tasks, ${formatCount(storage.removed.events)} events; last removal: ${lastPass}`,
+  ].join('\n') + '\n');
+};
+
+export const renderStats = (stats: TaskStats, retention?: RetentionPolicy): string => {
   const statuses = Object.entries(stats.countsByStatus).map(([status, count]) => [status, formatCount(count)]);
   const counts = renderTable(['STATUS', 'TASKS'], [...statuses, ['total', formatCount(stats.total)]]);
 
@@ -51,6 +63,7 @@ export const renderStats = (stats: TaskStats): string => {
     `Success rate (completed / finished): ${success}\n`,
     section('Average seconds from execute_at to completion, by task type', times),
     section(`At their last attempt (attempts >= max_attempts - 1, not completed or cancelled): ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
+    ...(retention === undefined ? [] : [renderStorage(stats.storage, retention)]),
   ].join('\n');
 };
 
@@ -61,7 +74,8 @@ export const statsCommand: CliCommand = {
 
 The seed's monitoring queries in one snapshot: tasks by status, stuck tasks (processing, no
 heartbeat for longer than WORKER_STUCK_TIMEOUT), success rate (completed / (completed + failed)),
-average seconds from execute_at to completion per task type, and tasks at their last attempt.
+average seconds from execute_at to completion per task type, tasks at their last attempt, and
+the retention in force with the oldest history kept and what retention has removed.
 The same numbers come from the operator views of sql/migrations/0001_baseline.sql (task_status_counts, stuck_tasks,
 task_success_rate, task_completion_times, tasks_at_last_attempt).
 
@@ -74,7 +88,8 @@ task_success_rate, task_completion_times, tasks_at_last_attempt).
     const json = args.flags.has('json');
     return E.right(async (session, io) => {
       const stats = await readStats(session.store)(session.stuckTimeoutMs);
-      io.stdout(json ? `${JSON.stringify(stats, null, 2)}\n` : renderStats(stats));
+      const retention = { completedAndCancelled: describeRetention(session.retention.finishedMs), failed: describeRetention(session.retention.failedMs) };
+      io.stdout(json ? `${JSON.stringify({ ...stats, retention }, null, 2)}\n` : renderStats(stats, session.retention));
       return EXIT.ok;
     });
   },
