@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { createSchemaMigrator } from '../adapters/postgres/migrate.js';
+import { createFinishedHistories } from '../adapters/postgres/history-export.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
 import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { secretScrubber } from '../shared/redact.js';
@@ -35,6 +36,7 @@ export const openCliSession =
     return E.right({
       session: {
         store: createPostgresOperatorStore(opened),
+        histories: createFinishedHistories(opened),
         migrator: createSchemaMigrator(config.right.database.url, { connectTimeoutMs: config.right.database.connectTimeoutMs }),
         stuckTimeoutMs: config.right.worker.stuckTimeoutMs,
         retention: { finishedMs: config.right.storage.finishedRetentionMs, failedMs: config.right.storage.failedRetentionMs },

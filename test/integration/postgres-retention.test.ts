@@ -181,4 +181,47 @@ describe('partitioned history and retention', () => {
       await admin(`DROP ROLE IF EXISTS ${group}`);
     }
   });
+
+  it('exports what retention would remove as JSON Lines, one task with its events per line, and the archive restores it', async () => {
+    const make = scenario(fixture.pool);
+    const finished = [await make.completed(), await make.failed(), await make.completed()];
+    const live = await make.pending({ dueInSeconds: 3600 });
+    await query(`SELECT setval(pg_get_serial_sequence('scheduled_tasks', 'id'), 2000010)`);
+    const young = await make.completed();
+    await ended(finished, 31);
+    await ended([finished[1]!], 91); // failed: kept 90 days
+    const before = new Date(Date.now() - 30 * DAY);
+    const rowsOf = async (ids: readonly string[]) => ({
+      tasks: await query(`SELECT to_jsonb(s)::text AS j FROM scheduled_tasks AS s WHERE id IN (${ids.join(',')}) ORDER BY id`),
+      events: await query(`SELECT to_jsonb(e)::text AS j FROM task_events AS e WHERE task_id IN (${ids.join(',')}) ORDER BY task_id, seq`),
+    });
+    const original = await rowsOf(finished);
+
+    const exported = await runCli(['export', '--before', before.toISOString()], { env: { DATABASE_URL: fixture.database.url } });
+    expect(exported).toMatchObject({ code: 0, stderr: '' });
+    const lines = exported.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines.map((line) => String(JSON.parse(line).task.id))).toEqual(finished);
+    expect(exported.stdout).not.toContain(`"id": ${live}`);
+    expect(exported.stdout).not.toContain(`"id": ${young}`);
+
+    await store().runPass('w', POLICY);
+    expect(await existing([...finished, live, young])).toEqual([live, young]);
+    // Restored from the archive alone, into tables of the same shape: the same rows, byte for byte.
+    await query(`CREATE TABLE restored_tasks (LIKE scheduled_tasks); CREATE TABLE restored_events (LIKE task_events)`);
+    await withClient(fixture.database.url, async (client) => {
+      for (const line of lines) {
+        await client.query(`INSERT INTO restored_tasks SELECT * FROM jsonb_populate_record(NULL::restored_tasks, ($1::jsonb)->'task')`, [line]);
+        await client.query(`INSERT INTO restored_events SELECT * FROM jsonb_populate_recordset(NULL::restored_events, ($1::jsonb)->'events')`, [line]);
+      }
+    });
+    expect({
+      tasks: await query(`SELECT to_jsonb(s)::text AS j FROM restored_tasks AS s ORDER BY id`),
+      events: await query(`SELECT to_jsonb(e)::text AS j FROM restored_events AS e ORDER BY task_id, seq`),
+    }).toEqual(original);
+
+    const refused = await runCli(['export', '--before', 'yesterday'], { env: { DATABASE_URL: fixture.database.url } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^at-worker export: --before/);
+  });
 });

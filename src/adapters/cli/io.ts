@@ -1,6 +1,6 @@
 import type * as E from 'fp-ts/lib/Either.js';
 import type { RetentionPolicy } from '../../application/history-maintenance.js';
-import type { OperatorStore, SchemaMigrator } from '../../application/operator/ports.js';
+import type { FinishedHistories, OperatorStore, SchemaMigrator } from '../../application/operator/ports.js';
 
 /** The process edge as the commands see it; tests substitute strings for streams and files. */
 export interface CliIo {
@@ -10,6 +10,8 @@ export interface CliIo {
   readonly readFile: (path: string) => Promise<string>;
   /** Milliseconds, for throttling progress lines. */
   readonly monotonicNow: () => number;
+  /** Resolves once stdout has taken what was written, so a long stream's memory stays bounded. */
+  readonly stdoutDrained?: () => Promise<void>;
 }
 
 /** What a command that talks to the database gets: the ports, and the settings it reads. */
@@ -18,7 +20,8 @@ export interface Session {
   readonly migrator: SchemaMigrator;
   /** WORKER_STUCK_TIMEOUT, for `stats`. */
   readonly stuckTimeoutMs: number;
-  /** TASK_RETENTION and TASK_RETENTION_FAILED, for `stats` and `export`. */
+  readonly histories: FinishedHistories;
+  /** TASK_RETENTION and TASK_RETENTION_FAILED, for `stats`. */
   readonly retention: RetentionPolicy;
   /** host:port/database, without credentials, for messages. */
   readonly target: string;

@@ -3,6 +3,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from './args.js';
 import { usage, type ArgumentError, type CliCommand } from './command.js';
 import { cancelCommand, retryCommand } from './commands/change.js';
+import { exportCommand } from './commands/export.js';
 import { historyCommand } from './commands/history.js';
 import { migrateCommand } from './commands/migrate.js';
 import { scheduleCommand } from './commands/schedule.js';
@@ -17,6 +18,7 @@ export const COMMANDS: readonly CliCommand[] = [
   historyCommand,
   statsCommand,
   verifyCommand,
+  exportCommand,
   retryCommand,
   cancelCommand,
 ];

@@ -103,6 +103,12 @@ export interface LastAttemptTask {
 }
 
 /** The seed's monitoring set, read in one consistent snapshot. */
+/** Finished histories for `export`: each task as one JSON object with its events, by id. */
+export interface FinishedHistories {
+  /** Up to `limit` tasks finished (completed, cancelled, failed) before `before`, with id above `afterId`. */
+  page(before: Date, afterId: TaskId | null, limit: number): Promise<readonly { readonly id: TaskId; readonly json: string }[]>;
+}
+
 /** What retention kept and removed (docs/storage.md). */
 export interface StorageStats {
   /** The lowest task id still kept, and when its history begins; null when no task is kept. */
