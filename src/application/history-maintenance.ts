@@ -18,6 +18,16 @@ export interface MaintenanceReport {
   readonly partitionsDropped: readonly string[];
 }
 
+/** What keeps the tables healthy for years: autovacuum, and their sizes. */
+export interface StorageHealth {
+  /** The server's `autovacuum` setting. */
+  readonly autovacuumServer: boolean;
+  /** Tables (task_events counted by its partitions) with autovacuum_enabled = false. */
+  readonly autovacuumOffTables: readonly string[];
+  /** Bytes on disk with indexes and TOAST, and the planner's row estimate, per table. */
+  readonly tables: readonly { readonly table: string; readonly bytes: number; readonly rows: number }[];
+}
+
 /** The store's side of maintenance: partitions ahead of need, then retention, one worker at a time. */
 export interface HistoryMaintenanceStore {
   /** `stopping` is asked between steps: a pass behind a large backlog ends early at shutdown. */

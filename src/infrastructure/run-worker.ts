@@ -1,8 +1,9 @@
 import type { Cleaner } from '../application/cleaner.js';
 import type { HistoryMaintenance } from '../application/history-maintenance.js';
+import { autovacuumWarning, readStorageHealth } from '../adapters/postgres/storage-health.js';
 import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
-import { closePool } from '../adapters/postgres/pool.js';
+import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
@@ -40,6 +41,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     const schemaOptions = { logger, signal: signals.received, connectTimeoutMs: config.database.connectTimeoutMs };
     if (config.database.migrate) await migrate(databaseUrl, schemaOptions);
     else await checkSchema(databaseUrl, schemaOptions);
+    await warnIfAutovacuumOff(pool, logger);
 
     const executors = await createExecutors(config, logger);
     closers.push(executors.close);
@@ -81,6 +83,16 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     await closeAll(closers, logger);
     if (stoppedStartUp) logger.info('Shutdown complete');
     return stoppedStartUp ? 0 : 1;
+  }
+};
+
+/** One warning line at start-up when autovacuum is off for the server or the tables; never fatal. */
+const warnIfAutovacuumOff = async (pool: DatabasePool, logger: Logger): Promise<void> => {
+  try {
+    const warning = autovacuumWarning(await readStorageHealth(pool));
+    if (warning !== null) logger.warn(warning);
+  } catch (cause) {
+    logger.warn(`Could not read the autovacuum settings: ${errorMessage(cause)}`);
   }
 };
 

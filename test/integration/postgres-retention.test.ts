@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { sql } from 'slonik';
 import type { RetentionPolicy } from '../../src/application/history-maintenance.js';
+import { createPrometheusMetrics } from '../../src/adapters/observability/prometheus-metrics.js';
+import { autovacuumWarning, readStorageHealth } from '../../src/adapters/postgres/storage-health.js';
 import { createHistoryMaintenanceStore } from '../../src/adapters/postgres/history-maintenance.js';
 import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
 import { DEFAULT_TEST_DATABASE_URL, withClient } from '../support/database.js';
@@ -223,5 +225,25 @@ describe('partitioned history and retention', () => {
     const refused = await runCli(['export', '--before', 'yesterday'], { env: { DATABASE_URL: fixture.database.url } });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^at-worker export: --before/);
+  });
+
+  it('reports autovacuum off for the server or a table, and the tables\' sizes, as a warning and as gauges', async () => {
+    await scenario(fixture.pool).completed();
+    await query(`ALTER TABLE task_events_default SET (autovacuum_enabled = false)`);
+    const health = await readStorageHealth(fixture.pool);
+    const [{ autovacuum }] = (await query('SHOW autovacuum')) as [{ autovacuum: string }];
+    expect(health.autovacuumServer).toBe(autovacuum === 'on');
+    expect(health.autovacuumOffTables).toEqual(['task_events_default']);
+    expect(autovacuumWarning(health)).toMatch(autovacuum === 'on' ? /^Autovacuum is off for task_events_default/ : /^Autovacuum is off on the PostgreSQL server/);
+    expect(autovacuumWarning({ autovacuumServer: true, autovacuumOffTables: [], tables: [] })).toBeNull();
+
+    const { registry } = createPrometheusMetrics({ processMetrics: false, storageHealth: () => readStorageHealth(fixture.pool) });
+    const text = await registry.metrics();
+    expect(text).toContain(`at_worker_autovacuum_enabled{scope="server"} ${autovacuum === 'on' ? 1 : 0}`);
+    expect(text).toContain('at_worker_autovacuum_enabled{scope="task_events_default"} 0');
+    const bytes = (table: string) => Number(new RegExp(`at_worker_table_bytes{table="${table}"} (\\d+)`).exec(text)?.[1]);
+    expect(bytes('scheduled_tasks')).toBeGreaterThan(8192);
+    expect(bytes('task_events')).toBeGreaterThan(8192);
+    expect(text).toMatch(/at_worker_table_rows{table="task_events"} \d+/);
   });
 });

@@ -1,7 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger, WorkerMetrics } from '../../application/ports.js';
 import { KNOWN_TASK_TYPES } from '../../domain/payloads/by-type.js';
+import type { StorageHealth } from '../../application/history-maintenance.js';
 import { cachedStatusCounts, type CountByStatus } from './status-counts.js';
+import { registerStorageGauges } from './storage-gauges.js';
 
 export type { CountByStatus } from './status-counts.js';
 
@@ -15,6 +17,8 @@ export interface PrometheusMetricsOptions {
   readonly statusCacheMs?: number;
   /** A scrape waits this long for countByStatus before serving the last known counts; default 2 s. */
   readonly statusTimeoutMs?: number;
+  /** Autovacuum and table sizes (catalog reads), refreshed at most every 30 s. Omit it: not exported. */
+  readonly storageHealth?: () => Promise<StorageHealth>;
   /** Process metrics (CPU, memory, event loop lag, GC, handles); default true. */
   readonly processMetrics?: boolean;
   readonly logger?: Logger;
@@ -94,6 +98,7 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
       },
     });
   }
+  if (options.storageHealth !== undefined) registerStorageGauges(registry, options.storageHealth, options.logger);
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
 
   const byOutcome = { completed, retried, failed, released } as const;
