@@ -13,6 +13,7 @@ const config: Config = {
   testMatch: ['**/*.test.ts'],
   testTimeout: 60_000,
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  setupFilesAfterEnv: ['<rootDir>/test/support/roarr-teardown.ts'],
 };
 
 export default config;

@@ -1,7 +1,8 @@
 import { errorMessage } from '../shared/error-message.js';
 import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
-import type { ClaimedTask, ClaimRef, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';
+import { HeldClaims } from './held-claims.js';
+import type { ClaimedTask, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';
 import { WakeSignal } from './wake-signal.js';
 
 export interface WorkerOptions {
@@ -30,13 +31,11 @@ export interface WorkerDeps {
  * a freed slot) cuts the sleep short.
  *
  * A slot is freed when the executor returns, not when its outcome has been written: recording is
- * the database's work (coalesced into group commits), and holding the slot through it left slots
- * idle for the write's latency. Measured on 2 cores, concurrency 100, sink arrivals per second: with
- * slow claims (before claim-due-tasks turned bitmap scans off), 20,000 tasks went from 1,700–2,000/s
- * to 3,100–3,900/s (held slots with concurrency 400 also did 3,100/s: it was latency, not work);
- * with today's claim, 10,000 tasks 3,055–3,104/s → 3,139–3,510/s, 30,000 tasks +2–5 %. Tasks
- * whose outcome is still being written stay in flight (heartbeats, graceful shutdown), and at most
- * `concurrency` of them may wait to be written before the loop stops claiming.
+ * the database's work (coalesced into group commits), and holding the slot through it leaves the
+ * slot idle for the write's latency (10,000 tasks: 3,055–3,104/s → 3,139–3,510/s; see
+ * docs/performance.md). Tasks whose outcome is still being written stay in flight (heartbeats,
+ * graceful shutdown), and at most `concurrency` of them may wait to be written before the loop
+ * stops claiming.
  *
  * With `prefetch` > 0 the worker also holds up to that many claimed tasks that have not started: a
  * freed slot starts the next one at once instead of waiting for a claim's round trip, and claims
@@ -44,19 +43,11 @@ export interface WorkerDeps {
  * ones; at shutdown they are released at once without being run.
  */
 export class Worker {
-  /**
-   * Every claim this worker holds: waiting, executing, or having its outcome written. Keyed by claim
-   * token, not task id: a task the cleaner took back (this worker stalled) may be claimed again
-   * here while its old attempt still settles, and the old attempt's end must not drop the new claim.
-   */
-  private readonly inFlight = new Map<string, { task: ClaimedTask; done: Promise<unknown> | null }>();
-  /** Claimed ahead (prefetch), not started yet, oldest first. */
-  private readonly waiting: ClaimedTask[] = [];
+  /** Every claim this worker holds, waiting, executing or recording. */
+  private readonly held = new HeldClaims();
   private readonly wakeSignal = new WakeSignal();
   private readonly shutdown = new AbortController();
   private stopping = false;
-  /** Tasks whose executor has not returned yet; `inFlight` also holds those being recorded. */
-  private executing = 0;
   private loop: Promise<void> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
 
@@ -69,8 +60,9 @@ export class Worker {
 
   start(): void {
     if (this.loop !== null) return;
+    const { workerId, pollIntervalMs, batchSize, concurrency } = this.options;
     this.deps.logger.info(
-      `[Worker ${this.options.workerId}] Started with polling interval ${this.options.pollIntervalMs / 1000}s, batch size ${this.options.batchSize}, concurrency ${this.options.concurrency}`,
+      `[Worker ${workerId}] Started with polling interval ${pollIntervalMs / 1000}s, batch size ${batchSize}, concurrency ${concurrency}`,
     );
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
@@ -78,7 +70,7 @@ export class Worker {
   }
 
   get inFlightCount(): number {
-    return this.inFlight.size;
+    return this.held.size;
   }
 
   /**
@@ -92,15 +84,15 @@ export class Worker {
     this.wakeSignal.wake();
     await this.loop;
     // Claimed ahead but never started: released now, so another worker can take them.
-    for (const task of this.waiting.splice(0)) this.launch(task, notStarted);
+    for (const task of this.held.startAll()) this.launch(task, notStarted);
     const drained = await this.settleWithin(timeoutMs);
     if (!drained) {
       this.deps.logger.warn(
-        `[Worker ${this.options.workerId}] Shutdown timeout reached, releasing ${this.inFlight.size} unfinished tasks to pending`,
+        `[Worker ${this.options.workerId}] Shutdown timeout reached, releasing ${this.held.size} unfinished tasks to pending`,
       );
       this.shutdown.abort(shutdownCause);
       this.deps.queue.giveUpRetries?.();
-      await Promise.allSettled(this.settling());
+      await Promise.allSettled(this.held.settling());
     }
     // Nothing of this worker's is left to write; a cleaner sweep still retrying stops too.
     this.deps.queue.giveUpRetries?.();
@@ -113,12 +105,10 @@ export class Worker {
     const prefetch = this.options.prefetch ?? 0;
     while (!this.stopping) {
       this.startWaiting();
-      const room = Math.min(
-        concurrency + prefetch - this.executing - this.waiting.length,
-        2 * concurrency + prefetch - this.inFlight.size,
-      );
+      const { held } = this;
+      const room = Math.min(concurrency + prefetch - held.executing - held.waiting, 2 * concurrency + prefetch - held.size);
       // While claimed tasks wait, claiming one at a time would cost a round trip per task.
-      const worthClaiming = this.waiting.length === 0 ? 1 : Math.ceil(Math.min(batchSize, prefetch) / 2);
+      const worthClaiming = held.waiting === 0 ? 1 : Math.ceil(Math.min(batchSize, prefetch) / 2);
       if (room < worthClaiming) {
         // A finishing task wakes us; the poll interval is only a backstop.
         await this.wakeSignal.wait(this.options.pollIntervalMs);
@@ -133,11 +123,8 @@ export class Worker {
         await this.wakeSignal.wait(this.options.pollIntervalMs);
         continue;
       }
-      for (const task of tasks) {
-        this.inFlight.set(task.claimToken, { task, done: null });
-        this.waiting.push(task);
-      }
-      this.deps.metrics.inFlight(this.inFlight.size);
+      for (const task of tasks) this.held.add(task);
+      this.deps.metrics.inFlight(this.held.size);
       this.startWaiting();
       if (tasks.length < limit) {
         for (const source of this.deps.wakeUps) source.idle?.();
@@ -148,23 +135,22 @@ export class Worker {
 
   /** Starts claimed tasks while slots are free (never once stopping: those are released instead). */
   private startWaiting(): void {
-    while (!this.stopping && this.executing < this.options.concurrency && this.waiting.length > 0) {
-      this.launch(this.waiting.shift()!, this.shutdown.signal);
+    while (!this.stopping && this.held.executing < this.options.concurrency) {
+      const task = this.held.startNext();
+      if (task === undefined) return;
+      this.launch(task, this.shutdown.signal);
     }
   }
 
+  /** Runs a task `held` has just moved to executing. */
   private launch(task: ClaimedTask, shutdown: AbortSignal): void {
-    this.executing += 1;
-    let executed = false;
     const onExecuted = () => {
-      if (executed) return;
-      executed = true;
-      this.executing -= 1;
+      if (!this.held.executed(task)) return;
       // The freed slot takes a claimed-ahead task now, even while the loop waits for a claim.
       this.startWaiting();
       this.wakeSignal.wake();
     };
-    const done = this.deps
+    const settled = this.deps
       .executeTask(task, shutdown, onExecuted)
       .catch((cause: unknown) => {
         // Recording the outcome failed (database down?): the claim stays, the cleaner recovers it.
@@ -172,31 +158,27 @@ export class Worker {
       })
       .finally(() => {
         onExecuted();
-        this.inFlight.delete(task.claimToken);
-        this.deps.metrics.inFlight(this.inFlight.size);
+        this.held.settled(task);
+        this.deps.metrics.inFlight(this.held.size);
         this.wakeSignal.wake();
       });
-    this.inFlight.set(task.claimToken, { task, done });
-  }
-
-  private settling(): Promise<unknown>[] {
-    return [...this.inFlight.values()].flatMap((entry) => (entry.done === null ? [] : [entry.done]));
+    this.held.settlesWith(task, settled);
   }
 
   private async settleWithin(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight.size === 0) return true;
+    if (this.held.size === 0) return true;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    const all = Promise.allSettled(this.settling()).then(() => true);
+    const all = Promise.allSettled(this.held.settling()).then(() => true);
     const drained = await Promise.race([all, timeout]);
     clearTimeout(timer);
     return drained;
   }
 
   private async beat(): Promise<void> {
-    const claims: ClaimRef[] = [...this.inFlight.values()].map(({ task }) => ({ id: task.id, claimToken: task.claimToken }));
+    const claims = this.held.refs();
     if (claims.length === 0) return;
     try {
       await this.deps.queue.refreshHeartbeats(this.options.workerId, claims);

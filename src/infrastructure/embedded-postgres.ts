@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../application/ports.js';
 import { errorMessage } from '../shared/error-message.js';
+import { checkReachableByServer, claimDataDir, portTakenHint, stopLeftoverServer } from './embedded-postgres-guards.js';
 import { initialise, startServer, type Binaries, type RunAs } from './embedded-postgres-process.js';
 
 export interface EmbeddedPostgresOptions {
@@ -44,7 +45,8 @@ export interface EmbeddedPostgres {
  * (`detached`) and stops only when `stop()` is called, after the worker has finished.
  *
  * PostgreSQL refuses to run as root: as root, it runs as the system user `postgres`, which then owns
- * the cluster directory (every directory above it must be enterable by that user).
+ * the cluster directory (every directory above it must be enterable by that user). Before starting,
+ * embedded-postgres-guards.ts checks that, and stops a server a killed worker left running here.
  */
 export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> => {
   const port = options.port ?? 5432;
@@ -57,11 +59,18 @@ export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions): P
   const runAs = await runAsUser();
 
   await mkdir(dataDir, { recursive: true });
+  await checkReachableByServer(dataDir, runAs);
   if (!existsSync(join(clusterDir, 'PG_VERSION'))) {
     options.logger.info(`[Embedded PostgreSQL] First run: initialising a new cluster in ${clusterDir}`);
     await initialise(binaries, { dataDir, clusterDir, user, password, runAs, logger: options.logger });
   }
-  const server = await startServer(binaries, { clusterDir, port, runAs, logger: options.logger, timeoutMs: options.startTimeoutMs ?? 60_000 });
+  await stopLeftoverServer(dataDir, clusterDir, options.logger);
+  const started = await startServer(binaries, { clusterDir, port, runAs, logger: options.logger, timeoutMs: options.startTimeoutMs ?? 60_000 })
+    .catch((cause: unknown) => {
+      throw new Error(portTakenHint(errorMessage(cause), port) ?? errorMessage(cause));
+    });
+  const forget = await claimDataDir(dataDir);
+  const server = { stop: () => started.stop().then(forget) };
   const urlOf = (name: string) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(name)}`;
   const url = urlOf(database);
   try {

@@ -42,6 +42,9 @@ export const startObservability = async (
       const failing = probes.map((probe) => probe()).find((readiness) => !readiness.ok);
       return failing ?? { ok: true };
     },
+  }).catch((cause: unknown) => {
+    // A second worker on one host with the default port is the usual cause (docs/operations.md, Scaling).
+    throw new Error(`${errorMessage(cause)}; set HTTP_PORT to a free port (each worker on a host needs its own; 0 turns it off)`);
   });
   return { metrics, close: () => server.close() };
 };

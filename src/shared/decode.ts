@@ -74,9 +74,8 @@ export const decodeWith =
  * decodeWith for a codec that only checks, whose `is` is exact: true exactly when `decode` succeeds
  * (a property test holds each such codec to that). Its output is its input, as `t.Type<A, A, unknown>`
  * says, so a valid value is returned as it is and `decode` runs only to explain a refusal. Every
- * task's payload is decoded once per attempt. For http_callback, warm, `decode` takes 0.65-0.69 µs
- * and `is` 0.25-0.30; the worker's allocations in a 20,000-task burst went from 28.2 to 26.8 KB per
- * task (sampling heap profile), `decode`'s contexts, Eithers and merged copies gone.
+ * task's payload is checked once per attempt: for http_callback, warm, `is` takes 0.25-0.30 µs
+ * against `decode`'s 0.65-0.69, and allocates none of its contexts and Eithers.
  */
 export const checkWith = <A>(codec: t.Type<A, A, unknown>, root: string) => {
   const explain = decodeWith(codec, root);

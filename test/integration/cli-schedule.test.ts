@@ -69,6 +69,26 @@ describe('at-worker schedule, help and usage', () => {
     expect((await task(now.stdout.trim()))?.due_in).toBeLessThanOrEqual(0);
   });
 
+  it('accepts an --at in the past, saying that the task runs now', async () => {
+    const hook = JSON.stringify({ url: 'https://example.com/hook', data: {} });
+    const past = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--at', '2020-01-02T03:04:05Z'], { env });
+    expect(past.code).toBe(0);
+    expect(past.stdout).toMatch(/^\d+\n$/);
+    expect(past.stderr).toBe('at-worker schedule: --at 2020-01-02T03:04:05Z is in the past, so the task is due now and runs at once\n');
+    expect((await task(past.stdout.trim()))?.status).toBe('pending');
+  });
+
+  it.each([
+    [{ url: 'https://example.com/hook', data: {}, header: { 'X-Trace': '1' } }, 'payload has an unknown key "header" (did you mean "headers"?); http_callback takes url, data, headers'],
+    [{ ulr: 'https://example.com/hook', data: {} }, 'payload.url: expected an absolute http(s) URL, got nothing; payload has an unknown key "ulr" (did you mean "url"?)'],
+  ])('refuses a payload key the executor would ignore, naming the field it likely meant: %j', async (payload, expected) => {
+    const before = await counts();
+    const result = await runCli(['schedule', '--type', 'http_callback', '--payload', JSON.stringify(payload)], { env });
+    expect(result.code).toBe(2);
+    expect(oneStderrLine(result)).toContain(expected);
+    expect(await counts()).toEqual(before);
+  });
+
   it('reads the payload from a file (@path) and from standard input (-)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'atw-payload-'));
     writeFileSync(join(dir, 'mail.json'), JSON.stringify({ to: 'ops@example.com', subject: 'hi', text: 'hello' }));

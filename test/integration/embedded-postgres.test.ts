@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -61,12 +61,12 @@ describe('embedded PostgreSQL', () => {
     expect(embeddedTarget('postgres://localhost')).toEqual({});
   });
 
-  it('fails with the server\'s own words when the port is taken', async () => {
+  it('says the port is taken and to set DB_PORT', async () => {
     const blocker = createServer();
     await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
     const port = (blocker.address() as { port: number }).port;
     try {
-      await expect(startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() })).rejects.toThrow(/exited during start-up.*(Address already in use|could not create any TCP\/IP sockets)/);
+      await expect(startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() })).rejects.toThrow(`port ${port} on 127.0.0.1 is taken (another PostgreSQL?); set DB_PORT to a free port`);
     } finally {
       blocker.close();
     }
@@ -129,6 +129,56 @@ describe('embedded PostgreSQL', () => {
     // And the next start is not blocked by a stale server or lock file.
     const again = await startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() });
     await again.stop();
+  });
+});
+
+describe('embedded PostgreSQL after a worker was killed, or as root', () => {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'atw-embedded-')), 'data');
+  chmodSync(dirname(dataDir), 0o755);
+  afterAll(() => rmSync(dirname(dataDir), { recursive: true, force: true }));
+
+  it('stops the server a SIGKILLed worker left running on the same data directory, and starts afresh', async () => {
+    const port = await freePort();
+    const script = `
+      ${IMPORT_SOURCE}
+      const quiet = () => undefined;
+      await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      console.log('READY');
+      setInterval(() => undefined, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '--no-warnings', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise((done) => child.on('exit', done));
+    await until(() => out.includes('READY') || child.exitCode !== null, 60_000);
+    child.kill('SIGKILL');
+    await exited;
+    const leftover = Number.parseInt(readFileSync(join(dataDir, 'pgdata', 'postmaster.pid'), 'utf8'), 10);
+    await withClient(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, async () => undefined); // still serving
+
+    const logger = new RecordingLogger();
+    const again = await startEmbeddedPostgres({ dataDir, port, logger });
+    try {
+      expect(logger.messages()).toContainEqual(expect.stringContaining(`left running by a worker that was killed (pid ${leftover})`));
+      expect(() => process.kill(leftover, 0)).toThrow();
+      await withClient(again.url, async (client) => expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]));
+    } finally {
+      await again.stop();
+    }
+  });
+
+  const asRoot = process.getuid?.() === 0 ? it : it.skip;
+  if (process.getuid?.() !== 0) process.stderr.write('embedded-postgres: skipping the root-only check: not running as root\n');
+  asRoot('as root, in a directory the postgres user cannot enter, says so and what to do', async () => {
+    const locked = mkdtempSync(join(tmpdir(), 'atw-locked-'));
+    chmodSync(locked, 0o700);
+    try {
+      await expect(startEmbeddedPostgres({ dataDir: join(locked, 'project', '.data'), port: await freePort(), logger: new RecordingLogger() })).rejects.toThrow(
+        `which cannot enter ${locked} (mode 700). Run at-worker as a normal user, or from a directory every user can enter (outside ${locked}), or let postgres in: chmod o+x ${locked}`,
+      );
+    } finally {
+      rmSync(locked, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import pg from 'pg';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { WORKER_HEAP_FLAGS } from '../../src/infrastructure/heap-flags.js';
@@ -136,6 +137,27 @@ describe('worker process lifecycle', () => {
     const worker = spawnWorker({ DATABASE_URL: suite.database.url }, ['start', '--bogus']);
     expect(await worker.exited).toBe(2);
     expect(worker.stderr()).toBe('at-worker start: unknown argument --bogus (see at-worker start --help)\n');
+  });
+
+  it('names HTTP_PORT when the health port is taken, as by a second worker on the same host', async () => {
+    const holder = createServer();
+    await new Promise<void>((done) => holder.listen(0, done));
+    try {
+      const worker = suite.start({ HTTP_PORT: String((holder.address() as AddressInfo).port) });
+      expect(await worker.exited).toBe(1);
+      expect(worker.lines.map((line) => line.msg)).toContainEqual(
+        expect.stringMatching(/^Health server could not listen on port \d+: .*EADDRINUSE.*; set HTTP_PORT to a free port/),
+      );
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('says at start-up that SMTP_HOST without EMAIL_FROM fails every email that names no sender', async () => {
+    const worker = suite.start({ SMTP_HOST: '127.0.0.1', SMTP_PORT: '1' });
+    const warning = await worker.waitForLog(/^SMTP_HOST is set but EMAIL_FROM is not/);
+    expect(warning).toMatchObject({ level: 'warn', msg: expect.stringContaining('set EMAIL_FROM to a default sender') });
+    expect(await worker.stop()).toBe(0);
   });
 
   it('says it cannot reach the database, without the password, and exits 1', async () => {

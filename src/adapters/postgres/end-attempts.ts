@@ -54,10 +54,8 @@ const AppliedRow = t.type({ idx: t.number });
  * which keeps the planner from pushing `status = 'processing'` into it: with that condition inside,
  * PostgreSQL may scan the heartbeat index (whose predicate it matches) for every task instead of
  * probing the key, and it does whenever the statistics say few tasks are processing, which is
- * what ANALYZE sees between bursts. Measured with 10,000 tasks ending 32 per statement after
- * 2,000,000 rows were analysed: 912-1,016 us of server CPU per task with the condition inside, 50
- * with this plan (40-65 on a fresh table). Written as a plain UPDATE ... FROM with the fence in its
- * WHERE it is worse (a hash join over the heartbeat index: 3 ms per task). The price: a task whose
+ * what ANALYZE sees between bursts: after a 2,000,000-row ANALYZE that costs about 1 ms of server
+ * CPU per ended task, against 50 µs with this plan (docs/performance.md). The price: a task whose
  * fence fails is locked too, until this statement commits. Inputs are sorted by id, so two batches
  * touching the same tasks (an owner and the cleaner) lock them in the same order and cannot
  * deadlock.

@@ -4,6 +4,7 @@ import * as t from 'io-ts';
 import type { FailureReason, TaskEvent, TaskEventType } from '../../domain/index.js';
 import { assertNever, TASK_EVENT_TYPES } from '../../domain/index.js';
 import { decodeWith } from '../../shared/decode.js';
+import { readPgTimestamp } from './pg-timestamp.js';
 
 /**
  * TaskEvent ⇄ task_events row. `data` uses snake_case keys, like the table's columns, so an operator
@@ -51,12 +52,12 @@ const eventData = (event: TaskEvent): Record<string, unknown> => {
   }
 };
 
-/** A Date from the pool's timestamptz parser, or an ISO string from inside jsonb. */
+/** A Date from the pool's timestamptz parser, or a timestamp string from inside jsonb, read alike. */
 const Timestamp = new t.Type<Date, string, unknown>(
   'a timestamp',
   (value): value is Date => value instanceof Date,
   (value, context) => {
-    const date = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
+    const date = value instanceof Date ? value : typeof value === 'string' ? readPgTimestamp(value) : undefined;
     return date !== undefined && !Number.isNaN(date.getTime()) ? t.success(date) : t.failure(value, context);
   },
   (date) => date.toISOString(),

@@ -42,6 +42,31 @@ export interface TaskListener {
   close(): Promise<void>;
 }
 
+/** Since when LISTEN has been down, the last reason, and the failed tries that set the back-off. */
+interface Outage {
+  readonly since: number;
+  readonly lastError: string;
+  readonly failedTries: number;
+}
+
+/**
+ * Where the LISTEN connection stands:
+ *
+ *   connecting ──LISTEN in place──▶ listening ──error, end or failed check──▶ retrying ──back-off──▶ connecting
+ *   connecting ──fails──▶ retrying;  any ──close()──▶ closed
+ */
+type ListenerState =
+  | { readonly _tag: 'Connecting'; readonly client: pg.Client; readonly outage: Outage }
+  | { readonly _tag: 'Listening'; readonly client: pg.Client; readonly check: NodeJS.Timeout }
+  | { readonly _tag: 'Retrying'; readonly timer: NodeJS.Timeout; readonly outage: Outage }
+  | { readonly _tag: 'Closed' };
+
+/**
+ * Whether the first connection has been made yet, and whether its failing has been logged: a start
+ * whose first tries fail says so once, and a later success then reads as "restored".
+ */
+type FirstConnection = 'pending' | 'warned' | 'made';
+
 /**
  * LISTEN on a dedicated connection (not from the pool: a pooled connection is handed to other
  * queries, and a LISTEN must stay on one session for as long as we want notifications).
@@ -57,17 +82,15 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
   const maxBackoffMs = options.maxBackoffMs ?? 5_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
   const checkIntervalMs = options.checkIntervalMs ?? 30_000;
-  let client: pg.Client | null = null;
-  let check: NodeJS.Timeout | null = null;
-  let listening = false;
-  let closed = false;
-  let downSince: number | null = options.clock.now().getTime();
-  let lastError = 'not connected yet';
-  let everConnected = false;
-  let warnedAtStart = false;
   const fallback = `${options.pollIntervalMs / 1000}s`;
-  let retry: NodeJS.Timeout | null = null;
-  let failedTries = 0;
+  const now = (): number => options.clock.now().getTime();
+  // Replaced at once by the first connect below.
+  let state: ListenerState = { _tag: 'Closed' };
+  let firstConnection: FirstConnection = 'pending';
+
+  /** Whether `current` is still the connection in use (an old one's late events are ignored). */
+  const holds = (current: pg.Client): boolean =>
+    (state._tag === 'Connecting' || state._tag === 'Listening') && state.client === current;
 
   const onNotification = (message: pg.Notification): void => {
     if (message.channel !== TASKS_CHANNEL) return;
@@ -76,16 +99,11 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
     options.onDue(Number.isFinite(at) ? new Date(at) : options.clock.now());
   };
 
-  const stopChecking = (): void => {
-    if (check !== null) clearInterval(check);
-    check = null;
-  };
-
   /** One `SELECT 1` at a time on `current`; no answer within the client's query timeout is a loss. */
-  const startChecking = (current: pg.Client): void => {
+  const startChecking = (current: pg.Client): NodeJS.Timeout => {
     let asking = false;
-    check = setInterval(() => {
-      if (asking || client !== current) return;
+    const check = setInterval(() => {
+      if (asking || !holds(current)) return;
       asking = true;
       current.query('SELECT 1').then(
         () => void (asking = false),
@@ -93,40 +111,40 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
       );
     }, checkIntervalMs);
     check.unref();
+    return check;
   };
 
   const lost = (current: pg.Client, reason: string): void => {
-    if (client !== current) return; // an old connection's late 'end' after we already moved on
-    client = null;
-    stopChecking();
+    if (state._tag !== 'Connecting' && state._tag !== 'Listening') return;
+    if (state.client !== current) return; // an old connection's late 'end' after we already moved on
+    const previous = state;
     current.removeAllListeners('notification');
     void endClient(current);
-    if (closed) return;
-    if (listening) {
-      listening = false;
-      downSince = options.clock.now().getTime();
+    let outage: Outage;
+    if (previous._tag === 'Listening') {
+      clearInterval(previous.check);
+      outage = { since: now(), lastError: reason, failedTries: 0 };
       options.logger.warn(`LISTEN connection lost: ${reason}; reconnecting, polling every ${fallback} meanwhile`);
-    } else if (!everConnected && !warnedAtStart) {
-      warnedAtStart = true;
-      options.logger.warn(`LISTEN connection failed: ${reason}; retrying, polling every ${fallback} meanwhile`);
+    } else {
+      if (firstConnection === 'pending') {
+        firstConnection = 'warned';
+        options.logger.warn(`LISTEN connection failed: ${reason}; retrying, polling every ${fallback} meanwhile`);
+      }
+      outage = { ...previous.outage, lastError: reason };
     }
-    lastError = reason;
-    schedule();
+    retryLater(outage);
   };
 
-  const schedule = (): void => {
-    if (closed || retry !== null) return;
-    failedTries += 1;
-    const delay = doublingDelay(minBackoffMs, maxBackoffMs, failedTries);
-    retry = setTimeout(() => {
-      retry = null;
-      void connect();
-    }, delay);
-    retry.unref();
+  const retryLater = (outage: Outage): void => {
+    const next = { ...outage, failedTries: outage.failedTries + 1 };
+    const timer = setTimeout(() => {
+      if (state._tag === 'Retrying' && state.timer === timer) void connect(next);
+    }, doublingDelay(minBackoffMs, maxBackoffMs, next.failedTries));
+    timer.unref();
+    state = { _tag: 'Retrying', timer, outage: next };
   };
 
-  const connect = async (): Promise<void> => {
-    if (closed) return;
+  const connect = async (outage: Outage): Promise<void> => {
     const current = new pg.Client({
       connectionString: options.url,
       keepAlive: true,
@@ -134,7 +152,7 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
       connectionTimeoutMillis: connectTimeoutMs,
       query_timeout: connectTimeoutMs,
     });
-    client = current;
+    state = { _tag: 'Connecting', client: current, outage };
     // Registered before connecting: an error emitted with no listener would crash the process.
     current.on('error', (error) => lost(current, describe(error)));
     current.on('end', () => lost(current, 'connection closed'));
@@ -147,41 +165,37 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
       lost(current, describe(error));
       return;
     }
-    if (client !== current || closed) {
+    if (!holds(current)) {
       await endClient(current);
       return;
     }
-    listening = true;
-    startChecking(current);
-    failedTries = 0;
-    const downMs = downSince === null ? 0 : options.clock.now().getTime() - downSince;
-    if (everConnected || warnedAtStart) options.logger.info(`LISTEN connection restored after ${(downMs / 1000).toFixed(1)}s`);
+    state = { _tag: 'Listening', client: current, check: startChecking(current) };
+    const downMs = now() - outage.since;
+    if (firstConnection !== 'pending') options.logger.info(`LISTEN connection restored after ${(downMs / 1000).toFixed(1)}s`);
     else options.logger.debug(`Listening on channel ${TASKS_CHANNEL} for new tasks`);
-    everConnected = true;
-    downSince = null;
+    firstConnection = 'made';
     // Whatever was inserted while we could not hear it may be due now.
     options.onDue(options.clock.now());
   };
 
-  void connect();
+  void connect({ since: now(), lastError: 'not connected yet', failedTries: 0 });
 
   return {
     readiness: () => {
-      if (listening) return { ok: true };
-      const since = downSince === null ? '' : ` for ${((options.clock.now().getTime() - downSince) / 1000).toFixed(1)}s`;
-      return { ok: false, reason: `LISTEN connection down${since} (${lastError}); polling every ${fallback} meanwhile` };
+      if (state._tag === 'Listening') return { ok: true };
+      if (state._tag === 'Closed') return { ok: false, reason: 'LISTEN connection closed' };
+      const since = ((now() - state.outage.since) / 1000).toFixed(1);
+      const reason = `LISTEN connection down for ${since}s (${state.outage.lastError}); polling every ${fallback} meanwhile`;
+      return { ok: false, reason };
     },
     close: async () => {
-      closed = true;
-      stopChecking();
-      if (retry !== null) clearTimeout(retry);
-      retry = null;
-      const current = client;
-      client = null;
-      listening = false;
-      if (current !== null) {
-        current.removeAllListeners('notification');
-        await endClient(current);
+      const previous = state;
+      state = { _tag: 'Closed' };
+      if (previous._tag === 'Retrying') clearTimeout(previous.timer);
+      if (previous._tag === 'Listening') clearInterval(previous.check);
+      if (previous._tag === 'Connecting' || previous._tag === 'Listening') {
+        previous.client.removeAllListeners('notification');
+        await endClient(previous.client);
       }
     },
   };

@@ -11,17 +11,10 @@ import { refreshHeartbeats } from './refresh-heartbeats.js';
 export interface PostgresTaskQueueOptions {
   /**
    * How long the first attempt end waits for others to share its statement (ms); 0 batches only the
-   * calls made in the same event-loop turn. Measured: 10,000 ends from 64 concurrent callers, pool of
-   * 10, PostgreSQL 15 on loopback, on a 2-vCPU machine busy with other test runs (best of 3):
-   * one statement per end 760 ends/s (p50 77 ms: each is a commit, and callers queue for the pool);
-   * window 0 8,000/s; 1 ms 8,800/s; 2 ms 7,400/s (p50 8 ms); 5 ms 3,900/s. With ends spread out as
-   * executions finish (random 0-4 ms apart, 256 callers) 0-5 ms all gave 6,000-7,800/s against
-   * 800/s unbatched. Those callers waited for their end before the next one, so latency bounded them.
-   * The worker does not wait: a slot is freed when the executor returns, before its end is written.
-   * In a 100,000-task burst (npm run bench's workload, 4 runs each), 8 ms instead of 2 ms cut the
-   * statements from 3,800-4,200 to 2,700-3,300 and PostgreSQL's CPU per task from 112-149 to
-   * 102-137 µs, with the same or higher throughput. 8 ms is the default: it delays the recording
-   * of an outcome (not the delivery, not the slot) by at most 8 ms.
+   * calls made in the same event-loop turn. Each statement is a commit, so sharing one is what lets
+   * a worker end thousands of attempts a second. The default, 8 ms, delays the recording of an
+   * outcome (not the delivery, not the slot) by at most that, and in a 100,000-task burst writes
+   * about a quarter fewer statements than 2 ms (docs/performance.md, "Coalescing attempt ends").
    */
   readonly endAttemptWindowMs?: number;
   /** Flush as soon as this many ends are queued (one statement's worth of jsonb stays small). */

@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { decodePayloadFor, type PayloadRejection } from '../../domain/payloads/by-type.js';
+import { checkPayloadFor, type PayloadRejection } from '../../domain/payloads/by-type.js';
 import type { DueTime, OperatorStore, ScheduledTask } from './ports.js';
 
 export interface ScheduleRequest {
@@ -22,7 +22,7 @@ export type ScheduleRefusal = PayloadRejection;
 export const scheduleTask =
   (store: Pick<OperatorStore, 'insertTask'>) =>
   async (request: ScheduleRequest): Promise<E.Either<ScheduleRefusal, ScheduledTask>> => {
-    const decoded = decodePayloadFor(request.taskType, request.payload);
+    const decoded = checkPayloadFor(request.taskType, request.payload);
     if (E.isLeft(decoded)) return decoded;
     const scheduled = await store.insertTask({
       taskType: request.taskType,

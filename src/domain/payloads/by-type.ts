@@ -1,7 +1,9 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { decodeEmailPayload } from './email.js';
-import { decodeHttpCallbackPayload } from './http-callback.js';
-import { decodeRabbitMqPayload } from './rabbitmq.js';
+import * as t from 'io-ts';
+import { decodeEmailPayload, EmailFields } from './email.js';
+import { decodeHttpCallbackPayload, HttpCallbackPayload } from './http-callback.js';
+import { describeUnknownFields, fieldsOf } from './known-fields.js';
+import { decodeRabbitMqPayload, RabbitMqExchangePayload, RabbitMqQueuePayload } from './rabbitmq.js';
 
 /** Decodes a payload for one task type, or says in one line which field is wrong and why. */
 export type PayloadDecoder = (payload: unknown) => E.Either<string, unknown>;
@@ -28,4 +30,26 @@ export const decodePayloadFor = (taskType: string, payload: unknown): E.Either<P
   const decode = PAYLOAD_DECODERS.get(taskType);
   if (decode === undefined) return E.left({ _tag: 'UnknownTaskType', taskType, known: KNOWN_TASK_TYPES });
   return E.mapLeft((reason: string): PayloadRejection => ({ _tag: 'PayloadInvalid', reason }))(decode(payload));
+};
+
+/** The fields each task type's executor reads; any other key has no effect when the task runs. */
+export const PAYLOAD_FIELDS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['http_callback', fieldsOf(HttpCallbackPayload)],
+  ['rabbitmq', fieldsOf(t.union([RabbitMqQueuePayload, RabbitMqExchangePayload]))],
+  ['email', fieldsOf(EmailFields)],
+]);
+
+/**
+ * What `schedule` accepts: a payload the executor would accept, with no key the executor would
+ * ignore. An unknown key is almost always a typo (`"header"` for `"headers"`), and the executor,
+ * which ignores it, would run the task without it; refusing it when the task is scheduled costs a
+ * retyped command, not a delivery without its headers. Named with the closest known field, also
+ * when the payload is refused anyway (`"ulr"` beside `payload.url: ... got nothing`).
+ */
+export const checkPayloadFor = (taskType: string, payload: unknown): E.Either<PayloadRejection, unknown> => {
+  const decoded = decodePayloadFor(taskType, payload);
+  const unknown = describeUnknownFields(taskType, PAYLOAD_FIELDS.get(taskType) ?? [], payload);
+  if (unknown === null) return decoded;
+  if (E.isRight(decoded)) return E.left({ _tag: 'PayloadInvalid', reason: unknown });
+  return decoded.left._tag === 'PayloadInvalid' ? E.left({ _tag: 'PayloadInvalid', reason: `${decoded.left.reason}; ${unknown}` }) : decoded;
 };

@@ -90,7 +90,7 @@ const Subject = new t.Type<string, string, unknown>(
   t.identity,
 );
 
-const EmailFields = t.intersection([
+export const EmailFields = t.intersection([
   t.type({ to: EmailAddresses(1), subject: Subject }),
   t.partial({
     text: t.string,

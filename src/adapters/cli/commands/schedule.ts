@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { scheduleTask } from '../../../application/operator/schedule-task.js';
 import type { DueTime } from '../../../application/operator/ports.js';
-import { decodePayloadFor, KNOWN_TASK_TYPES, type PayloadRejection } from '../../../domain/payloads/by-type.js';
+import { checkPayloadFor, KNOWN_TASK_TYPES, type PayloadRejection } from '../../../domain/payloads/by-type.js';
 import type { ParsedArgs } from '../args.js';
 import { expectPositionals, fail, input, usage, type ArgumentError, type CliCommand } from '../command.js';
 import { decodeDelay, decodeInstant, decodePositiveInteger, parseJson, payloadSource } from '../inputs.js';
@@ -16,14 +16,15 @@ const HELP = `Usage: at-worker schedule --type <type> --payload <json | @file | 
 
 Stores a task for the workers. The payload is checked with the same decoder its executor uses: a
 payload the executor would refuse is refused here, with the field and the reason, and nothing is
-stored (exit 2). Prints the new task's id.
+stored (exit 2). So is a key the executor does not read, named with the closest field it does
+("header": did you mean "headers"?). Prints the new task's id.
 
   --type <type>         ${KNOWN_TASK_TYPES.join(', ')}
   --payload <json>      the payload as JSON; @path reads it from a file, - from standard input
   --at <time>           due at this time: ISO-8601 with a UTC offset, e.g. 2026-03-01T09:30:00Z
   --in <delay>          due this long from now (by the database's clock): 90s, 5m, 2h, 1d;
                         at most 36500d
-                        (neither --at nor --in: due now)
+                        (neither --at nor --in: due now; an --at in the past is due now too)
   --max-attempts <n>    attempts before it fails for good (default ${DEFAULT_MAX_ATTEMPTS})
 
 Examples:
@@ -85,13 +86,18 @@ export const scheduleCommand: CliCommand = {
     }
     // Checked before connecting, so a bad payload is exit 2 even with the database down; the use
     // case checks again, for every other caller.
-    const accepted = decodePayloadFor(taskType, payload.right);
+    const accepted = checkPayloadFor(taskType, payload.right);
     if (E.isLeft(accepted)) return E.left(input(describeRejection(accepted.left)));
     const request = { taskType, payload: payload.right, payloadJson: payloadJson.right, due: due.right, maxAttempts: maxAttempts.right };
     return E.right(async (session, out) => {
       const scheduled = await scheduleTask(session.store)(request);
       if (E.isLeft(scheduled)) return fail(out, 'schedule', describeRejection(scheduled.left), EXIT.usage);
       out.stdout(`${scheduled.right.id}\n`);
+      // Accepted (a late producer's task still has to run), but not in silence: a past --at is often
+      // a wrong date or offset, and the task is about to run now.
+      if (request.due._tag === 'At' && request.due.at.getTime() < Date.now()) {
+        out.stderr(`at-worker schedule: --at ${args.values['at']} is in the past, so the task is due now and runs at once\n`);
+      }
       return EXIT.ok;
     });
   },

@@ -1,0 +1,31 @@
+import pg from 'pg';
+
+/**
+ * Every instant a timestamptz column holds, as a Date. PostgreSQL accepts more than a Date can hold,
+ * and writes some of it in forms JavaScript does not read:
+ * - 'infinity' and '-infinity' (a task parked for good, or due since always) read as the latest and
+ *   earliest instants a Date holds, so every command can still show, verify and cancel such a row;
+ * - dates before the common era ('0044-03-15 00:00:00+00 BC') and years past 9999 (no '+' sign) are
+ *   read by pg's own parser;
+ * - instants after the last a Date holds (+275760-09-13; PostgreSQL goes on to 294276) read as the
+ *   millisecond before it: later than any real schedule, and apart from 'infinity'.
+ * The row parser (pool.ts) and the event codec (the same instants inside jsonb, where to_json writes
+ * them with a 'T') both read through here, so a row and its history agree on every value.
+ */
+export const LATEST_DATE_MS = 8.64e15;
+
+const parsePgTimestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ, 'text') as (value: string) => Date | number | null;
+
+export const readPgTimestamp = (text: string): Date | undefined => {
+  if (text === 'infinity') return new Date(LATEST_DATE_MS);
+  if (text === '-infinity') return new Date(-LATEST_DATE_MS);
+  if (!text.endsWith(' BC')) {
+    // ISO-8601 as JavaScript writes it (toISOString), and to_json's form for the years 1-9999.
+    const direct = new Date(text);
+    if (!Number.isNaN(direct.getTime())) return direct;
+  }
+  const parsed = parsePgTimestamptz(text.replace('T', ' '));
+  if (parsed instanceof Date && !Number.isNaN(parsed.getTime())) return parsed;
+  if (/^\d{6}-\d\d-\d\d[ T]/.test(text)) return new Date(LATEST_DATE_MS - 1);
+  return undefined;
+};
