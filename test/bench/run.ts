@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { errorMessage } from '../../src/shared/error-message.js';
 import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettings } from './harness.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
+import { flattenHistory, runStorage } from './storage.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
 
 /**
@@ -17,8 +18,10 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle'] as const;
+const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'storage', 'flat-burst'] as const;
 type Scenario = (typeof SCENARIOS)[number];
+// Run only when named in --only: storage writes millions of rows, flat-burst is a comparison.
+const OPT_IN: readonly Scenario[] = ['storage', 'flat-burst'];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
 // claimed ahead (WORKER_PREFETCH, at-worker's high-throughput setting, as graphile-worker's batched
@@ -30,7 +33,8 @@ const DEFAULTS: WorkerSettings = { concurrency: 10, batchSize: 10, prefetch: 0, 
 const V8_DEFAULT_HEAP = ['--max-semi-space-size=0', '--heap-growing-percent=0'];
 
 const parseArgs = (argv: readonly string[]) => {
-  let only: Scenario[] = [...SCENARIOS];
+  let only: Scenario[] = SCENARIOS.filter((name) => !OPT_IN.includes(name));
+  let historyEvents = 5_000_000;
   let peers = false;
   let workers = 1;
   let rounds = 1;
@@ -49,9 +53,12 @@ const parseArgs = (argv: readonly string[]) => {
     } else if (arg === '--rounds' || arg.startsWith('--rounds=')) {
       rounds = Number(arg === '--rounds' ? argv[++i] : arg.slice('--rounds='.length));
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes an integer from 1 to 20');
+    } else if (arg === '--history-events' || arg.startsWith('--history-events=')) {
+      historyEvents = Number(arg === '--history-events' ? argv[++i] : arg.slice('--history-events='.length));
+      if (!Number.isInteger(historyEvents) || historyEvents < 5_000_000) throw new Error('--history-events takes an integer of at least 5000000');
     } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--rounds N] [--workers N]`);
   }
-  return { only, peers, workers, rounds };
+  return { only, peers, workers, rounds, historyEvents };
 };
 
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
@@ -189,7 +196,7 @@ const runBurstRounds = async (sink: Sink, workers: number, rounds: number, peers
 };
 
 const main = async () => {
-  const { only, peers, workers, rounds } = parseArgs(process.argv.slice(2));
+  const { only, peers, workers, rounds, historyEvents } = parseArgs(process.argv.slice(2));
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
   process.env['TEST_DATABASE_URL'] = adminUrl();
   const postgres = await withClient(adminUrl(), async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v);
@@ -233,6 +240,13 @@ const main = async () => {
       const v8Defaults = await runBurst(sink, THROUGHPUT, { tasks: 100_000, workers: 1, nodeArgs: V8_DEFAULT_HEAP });
       print({ ...burstLine('rss', THROUGHPUT, v8Defaults), node_args: V8_DEFAULT_HEAP.join(' ') });
     }
+    if (wanted('flat-burst')) {
+      // The same burst on a history table without partitions, as before migration 0005, in the same
+      // run as the partitioned burst above (or as its own baseline when run alone).
+      progress('flat-burst: 10,000 tasks due now, task_events swapped for an unpartitioned table');
+      print(burstLine('flat-burst', THROUGHPUT, await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: flattenHistory })));
+    }
+    if (wanted('storage')) print({ scenario: 'storage', ...(await runStorage(historyEvents, progress)) });
     if (wanted('idle')) {
       progress('idle: queries per second of an idle worker over 20 s');
       print({ scenario: 'idle', ...(await runIdle(DEFAULTS)), poll_interval_s: 5 });
