@@ -5,11 +5,13 @@ import { resolve } from 'node:path';
 import { errorMessage } from '../../src/shared/error-message.js';
 import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettings } from './harness.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
+import { runSoak } from './soak.js';
 import { flattenHistory, runStorage } from './storage.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
 
 /**
  * `npm run bench [-- --only burst,punctual] [--peers] [--rounds N] [--workers N]`: the project's
+ * (opt-in: `--only storage [--history-events N]`, `--only soak [--soak-seconds=S --soak-rate=R]`, `flat-burst`)
  * benchmark, one JSON line per scenario on stdout (progress on stderr). Same workload and sink as
  * ../shared/bench, so `--peers` (which runs ../shared/bench/run-peers.sh 10000 100 before the burst)
  * gives numbers to compare in the same run; `--rounds N` runs the peers and the burst N times,
@@ -18,10 +20,10 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'storage', 'flat-burst'] as const;
+const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'storage', 'flat-burst', 'soak'] as const;
 type Scenario = (typeof SCENARIOS)[number];
-// Run only when named in --only: storage writes millions of rows, flat-burst is a comparison.
-const OPT_IN: readonly Scenario[] = ['storage', 'flat-burst'];
+// Run only when named in --only: storage writes millions of rows, soak runs for minutes, flat-burst is a comparison.
+const OPT_IN: readonly Scenario[] = ['storage', 'flat-burst', 'soak'];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
 // claimed ahead (WORKER_PREFETCH, at-worker's high-throughput setting, as graphile-worker's batched
@@ -35,6 +37,8 @@ const V8_DEFAULT_HEAP = ['--max-semi-space-size=0', '--heap-growing-percent=0'];
 const parseArgs = (argv: readonly string[]) => {
   let only: Scenario[] = SCENARIOS.filter((name) => !OPT_IN.includes(name));
   let historyEvents = 5_000_000;
+  let soakSeconds = 360;
+  let soakRate = 100;
   let peers = false;
   let workers = 1;
   let rounds = 1;
@@ -56,9 +60,15 @@ const parseArgs = (argv: readonly string[]) => {
     } else if (arg === '--history-events' || arg.startsWith('--history-events=')) {
       historyEvents = Number(arg === '--history-events' ? argv[++i] : arg.slice('--history-events='.length));
       if (!Number.isInteger(historyEvents) || historyEvents < 5_000_000) throw new Error('--history-events takes an integer of at least 5000000');
+    } else if (arg.startsWith('--soak-seconds=')) {
+      soakSeconds = Number(arg.slice('--soak-seconds='.length));
+      if (!Number.isInteger(soakSeconds) || soakSeconds < 60) throw new Error('--soak-seconds takes an integer of at least 60');
+    } else if (arg.startsWith('--soak-rate=')) {
+      soakRate = Number(arg.slice('--soak-rate='.length));
+      if (!Number.isInteger(soakRate) || soakRate < 10) throw new Error('--soak-rate takes an integer of at least 10 (tasks/s)');
     } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--rounds N] [--workers N]`);
   }
-  return { only, peers, workers, rounds, historyEvents };
+  return { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate };
 };
 
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
@@ -196,7 +206,7 @@ const runBurstRounds = async (sink: Sink, workers: number, rounds: number, peers
 };
 
 const main = async () => {
-  const { only, peers, workers, rounds, historyEvents } = parseArgs(process.argv.slice(2));
+  const { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate } = parseArgs(process.argv.slice(2));
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
   process.env['TEST_DATABASE_URL'] = adminUrl();
   const postgres = await withClient(adminUrl(), async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v);
@@ -245,6 +255,10 @@ const main = async () => {
       // run as the partitioned burst above (or as its own baseline when run alone).
       progress('flat-burst: 10,000 tasks due now, task_events swapped for an unpartitioned table');
       print(burstLine('flat-burst', THROUGHPUT, await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: flattenHistory })));
+    }
+    if (wanted('soak')) {
+      progress(`soak: ${soakRate} tasks/s for ${soakSeconds} s, retention 60 s, partitions of 30 s of ids`);
+      print({ scenario: 'soak', ...(await runSoak({ seconds: soakSeconds, rate: soakRate }, progress)) });
     }
     if (wanted('storage')) print({ scenario: 'storage', ...(await runStorage(historyEvents, progress)) });
     if (wanted('idle')) {
