@@ -129,7 +129,8 @@ DECLARE
   created integer := 0;
 BEGIN
   IF p_size IS NULL OR p_size < 1 OR p_size > 1000000000 OR p_ahead IS NULL OR p_ahead < 1 OR p_ahead > 1000 THEN
-    RAISE EXCEPTION 'at_worker_history_prepare: partition size must be 1..1000000000 task ids and ahead 1..1000, not % and %', p_size, p_ahead;
+    RAISE EXCEPTION 'at_worker_history_prepare: partition size must be 1..1000000000 task ids and ahead 1..1000, not % and %',
+      p_size, p_ahead;
   END IF;
   IF NOT pg_try_advisory_xact_lock(hashtext('at-worker:history-maintenance')) THEN
     RETURN 0;
@@ -156,8 +157,10 @@ DECLARE
 BEGIN
   IF EXISTS (SELECT 1 FROM task_events_before_partitioning) THEN
     ALTER TABLE task_events_before_partitioning DROP CONSTRAINT IF EXISTS task_events_before_partitioning_range;
-    EXECUTE format('ALTER TABLE task_events_before_partitioning ADD CONSTRAINT task_events_before_partitioning_range CHECK (task_id < %s)', first_new);
-    EXECUTE format('ALTER TABLE task_events ATTACH PARTITION task_events_before_partitioning FOR VALUES FROM (MINVALUE) TO (%s)', first_new);
+    EXECUTE format('ALTER TABLE task_events_before_partitioning '
+                   'ADD CONSTRAINT task_events_before_partitioning_range CHECK (task_id < %s)', first_new);
+    EXECUTE format('ALTER TABLE task_events ATTACH PARTITION task_events_before_partitioning '
+                   'FOR VALUES FROM (MINVALUE) TO (%s)', first_new);
     INSERT INTO task_events_partitions (name, first_task_id, end_task_id) VALUES ('task_events_before_partitioning', NULL, first_new);
   ELSE
     DROP TABLE task_events_before_partitioning;

@@ -121,7 +121,8 @@ BEGIN
       )
       SELECT count(*), min(id), max(id) INTO n_tasks, span_from, span_to FROM gone;
       IF n_tasks > 0 THEN
-        INSERT INTO at_worker_retention_passes (worker_id, finished_before, failed_before, tasks_removed, events_removed, removed_from, removed_to)
+        INSERT INTO at_worker_retention_passes
+               (worker_id, finished_before, failed_before, tasks_removed, events_removed, removed_from, removed_to)
         VALUES (p_worker, finished_before, failed_before, n_tasks, 0, span_from, span_to);
         RETURN QUERY SELECT n_tasks, 0::bigint, NULL::text, true;
         RETURN;
@@ -206,7 +207,8 @@ REVOKE ALL ON FUNCTION at_worker_removed_by_retention(bigint) FROM PUBLIC;
 -- A fixed search_path for the SECURITY DEFINER functions (see migration 0005).
 DO $$
 BEGIN
-  EXECUTE format('ALTER FUNCTION at_worker_history_retire(text, interval, interval, integer) SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION at_worker_history_retire(text, interval, interval, integer) SET search_path = %I, pg_temp',
+                 current_schema());
   EXECUTE format('ALTER FUNCTION at_worker_history_drop_detached() SET search_path = %I, pg_temp', current_schema());
   EXECUTE format('ALTER FUNCTION at_worker_removed_by_retention(bigint) SET search_path = %I, pg_temp', current_schema());
 END

@@ -62,7 +62,8 @@ export class HistoryMaintenance {
 
   start(): void {
     if (this.loop !== null) return;
-    this.logger.info(`[Maintenance] Started with interval ${this.options.intervalMs / 1000} s, retention ${describePolicy(this.options.policy)}`);
+    const { intervalMs, policy } = this.options;
+    this.logger.info(`[Maintenance] Started with interval ${intervalMs / 1000} s, retention ${describePolicy(policy)}`);
     this.loop = this.run();
   }
 
@@ -82,7 +83,9 @@ export class HistoryMaintenance {
         { ...report, partitionsDropped: report.partitionsDropped.length },
       );
     }
-    if (report.partitionsCreated > 0) this.logger.info(`[Maintenance] Created ${report.partitionsCreated} history partition(s) ahead of need`);
+    if (report.partitionsCreated > 0) {
+      this.logger.info(`[Maintenance] Created ${report.partitionsCreated} history partition(s) ahead of need`);
+    }
     this.onPass(report);
     return report;
   }

@@ -59,7 +59,9 @@ const parseArgs = (argv: readonly string[]) => {
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes an integer from 1 to 20');
     } else if (arg === '--history-events' || arg.startsWith('--history-events=')) {
       historyEvents = Number(arg === '--history-events' ? argv[++i] : arg.slice('--history-events='.length));
-      if (!Number.isInteger(historyEvents) || historyEvents < 5_000_000) throw new Error('--history-events takes an integer of at least 5000000');
+      if (!Number.isInteger(historyEvents) || historyEvents < 5_000_000) {
+        throw new Error('--history-events takes an integer of at least 5000000');
+      }
     } else if (arg.startsWith('--soak-seconds=')) {
       soakSeconds = Number(arg.slice('--soak-seconds='.length));
       if (!Number.isInteger(soakSeconds) || soakSeconds < 60) throw new Error('--soak-seconds takes an integer of at least 60');

@@ -85,7 +85,10 @@ export const runSoak = async ({ seconds, rate }: SoakOptions, progress: (text: s
     for (let tick = 1; Date.now() < until; tick += 1) {
       await sleep(10_000);
       const row = await withClient(database.url, async (client) => {
-        if (tick % 3 === 0) await client.query('VACUUM ANALYZE scheduled_tasks; VACUUM ANALYZE task_events');
+        if (tick % 3 === 0) {
+          await client.query('VACUUM ANALYZE scheduled_tasks');
+          await client.query('VACUUM ANALYZE task_events');
+        }
         return (await client.query(`
           SELECT (SELECT count(*) FROM scheduled_tasks)::float8 AS task_rows, (SELECT count(*) FROM task_events)::float8 AS event_rows,
                  pg_total_relation_size('scheduled_tasks')::float8 AS task_bytes,

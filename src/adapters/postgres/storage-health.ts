@@ -39,7 +39,8 @@ export const autovacuumWarning = (health: StorageHealth): string | null => {
       'reclaimed, and scheduled_tasks and its indexes grow without bound; turn it on, or run VACUUM (ANALYZE) on a schedule';
   }
   if (health.autovacuumOffTables.length > 0) {
-    return `Autovacuum is off for ${health.autovacuumOffTables.join(', ')} (autovacuum_enabled = false): their dead rows are never reclaimed`;
+    const tables = health.autovacuumOffTables.join(', ');
+    return `Autovacuum is off for ${tables} (autovacuum_enabled = false): their dead rows are never reclaimed`;
   }
   return null;
 };

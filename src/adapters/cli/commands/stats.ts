@@ -17,11 +17,13 @@ const tableOr = (empty: string | false, header: readonly string[], rows: readonl
 const renderStorage = (storage: StorageStats, retention: RetentionPolicy): string => {
   const oldest = storage.oldestTask === null ? 'no task kept' : `task ${storage.oldestTask.id}, history since ${
     storage.oldestTask.historySince === null ? '(none)' : formatTime(storage.oldestTask.historySince)}`;
-  const lastPass = storage.lastPass === null ? 'none has removed anything yet' : `${formatTime(storage.lastPass.at)} by ${storage.lastPass.workerId}`;
+  const lastPass =
+    storage.lastPass === null ? 'none has removed anything yet' : `${formatTime(storage.lastPass.at)} by ${storage.lastPass.workerId}`;
+  const removed = `${formatCount(storage.removed.tasks)} tasks, ${formatCount(storage.removed.events)} events`;
   return section(`Storage and retention: ${describePolicy(retention)} (TASK_RETENTION, TASK_RETENTION_FAILED)`, [
     `oldest kept: ${oldest}`,
     `history partitions in use: ${formatCount(storage.partitions)}`,
-    `removed by retention so far: ${formatCount(storage.removed.tasks)} tasks, ${formatCount(storage.removed.events)} events; last removal: ${lastPass}`,
+    `removed by retention so far: ${removed}; last removal: ${lastPass}`,
   ].join('\n') + '\n');
 };
 
@@ -88,7 +90,10 @@ task_success_rate, task_completion_times, tasks_at_last_attempt).
     const json = args.flags.has('json');
     return E.right(async (session, io) => {
       const stats = await readStats(session.store)(session.stuckTimeoutMs);
-      const retention = { completedAndCancelled: describeRetention(session.retention.finishedMs), failed: describeRetention(session.retention.failedMs) };
+      const retention = {
+        completedAndCancelled: describeRetention(session.retention.finishedMs),
+        failed: describeRetention(session.retention.failedMs),
+      };
       io.stdout(json ? `${JSON.stringify({ ...stats, retention }, null, 2)}\n` : renderStats(stats, session.retention));
       return EXIT.ok;
     });
