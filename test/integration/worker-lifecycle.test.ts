@@ -153,6 +153,21 @@ describe('worker process lifecycle', () => {
     }
   });
 
+  it('warns at start-up when autovacuum is off, and starts its maintenance pass with the retention in force', async () => {
+    await applySchema(suite.database.url);
+    await suite.db.client.query('ALTER TABLE scheduled_tasks SET (autovacuum_enabled = false)');
+    try {
+      const worker = suite.start({ TASK_RETENTION: '7d', TASK_RETENTION_FAILED: 'forever' });
+      // The server's own setting is named first when it is off (as on the test server); otherwise the table.
+      const warning = await worker.waitForLog(/^Autovacuum is off (on the PostgreSQL server|for scheduled_tasks)/);
+      expect(warning).toMatchObject({ level: 'warn' });
+      await worker.waitForLog(/^\[Maintenance\] Started with interval 60 s, retention completed and cancelled kept 7d, failed forever$/);
+      expect(await worker.stop()).toBe(0);
+    } finally {
+      await suite.db.client.query('ALTER TABLE scheduled_tasks RESET (autovacuum_enabled)');
+    }
+  });
+
   it('says at start-up that SMTP_HOST without EMAIL_FROM fails every email that names no sender', async () => {
     const worker = suite.start({ SMTP_HOST: '127.0.0.1', SMTP_PORT: '1' });
     const warning = await worker.waitForLog(/^SMTP_HOST is set but EMAIL_FROM is not/);
