@@ -43,17 +43,22 @@ $$;
 -- A range whose tasks were all found past retention: its rows are leaving in batches. Recorded so
 -- the next step does not scan the whole range again to find that out.
 ALTER TABLE task_events_partitions ADD COLUMN retiring_since timestamptz;
+-- Its events, counted once no task of the range is left (in a step of its own, so the DETACH step
+-- that follows is short): the record's events_removed.
+ALTER TABLE task_events_partitions ADD COLUMN events_at_retirement bigint;
 
 -- One step of a retention pass; the caller repeats it while it returns more = true. A step is one
 -- short transaction that does one of:
 --   1. deletes up to p_batch rows of scheduled_tasks from the oldest partition whose whole id range is
 --      handed out and past retention (the rows leave in batches; nothing else touches them);
---   2. once that range has no row left, detaches its partition (with a 20 ms lock timeout: DETACH
---      locks the parent, and a claim must never wait longer for it; a step that cannot get the lock
---      gives up until the next pass); at_worker_history_drop_detached then drops it;
---   3. in a range that only live tasks keep (or the range still being filled), deletes up to p_batch
+--   2. once that range has no row left, counts its events, then (the next step) detaches its
+--      partition with a 20 ms lock timeout (DETACH locks the parent, and a claim must never wait
+--      longer for it; a step that cannot get the lock gives up until the next pass);
+--      at_worker_history_drop_detached then drops it;
+--   3. in a range that only live tasks keep, or the range still being filled, deletes up to p_batch
 --      expired tasks and their events row by row.
--- It stops at the first range holding a finished task not yet expired: later ranges hold younger ones.
+-- It stops at the first handed-out range holding a finished task not yet expired: later ranges hold
+-- younger ones.
 -- Live tasks (pending, processing) are never touched, nor any event of a task that stays.
 -- SECURITY DEFINER: the worker role runs it without holding DELETE on either table.
 CREATE OR REPLACE FUNCTION at_worker_history_retire(p_worker text, p_finished_retention interval,
@@ -85,7 +90,8 @@ BEGIN
   END IF;
 
   FOR part IN
-    SELECT p.name, coalesce(p.first_task_id, '-9223372036854775808'::bigint) AS first_id, p.end_task_id AS end_id, p.retiring_since
+    SELECT p.name, coalesce(p.first_task_id, '-9223372036854775808'::bigint) AS first_id, p.end_task_id AS end_id,
+           p.retiring_since, p.events_at_retirement
       FROM task_events_partitions AS p
      WHERE p.detached_at IS NULL
      ORDER BY p.end_task_id
@@ -97,7 +103,8 @@ BEGIN
              EXISTS (SELECT 1 FROM scheduled_tasks AS s
                       WHERE s.id >= part.first_id AND s.id < part.end_id AND s.status IN ('pending', 'processing'))
         INTO has_young_finished, has_live;
-      IF has_young_finished THEN
+      -- A handed-out range with a finished task still young waits for it, and so do later ranges.
+      IF has_young_finished AND part.end_id <= last_id + 1 THEN
         EXIT;
       END IF;
       IF NOT has_live AND part.end_id <= last_id + 1 THEN
@@ -128,12 +135,19 @@ BEGIN
         RETURN;
       END IF;
       IF EXISTS (SELECT 1 FROM scheduled_tasks AS s WHERE s.id >= part.first_id AND s.id < part.end_id) THEN
-        UPDATE task_events_partitions SET retiring_since = NULL WHERE name = part.name;
+        UPDATE task_events_partitions SET retiring_since = NULL, events_at_retirement = NULL WHERE name = part.name;
         EXIT;
       END IF;
-      -- 2. No task left in the range, so nothing appends to this partition any more. Its events are
-      -- counted before the lock; the DETACH waits at most 20 ms for it, then gives up until next pass.
-      EXECUTE format('SELECT count(*) FROM %I', part.name) INTO n_events;
+      -- 2. No task left in the range, so nothing appends to this partition any more. One step counts
+      -- its events (a scan, holding no lock anyone waits for); the next detaches it, waiting at most
+      -- 20 ms for the lock, else giving up until the next pass.
+      IF part.events_at_retirement IS NULL THEN
+        EXECUTE format('SELECT count(*) FROM %I', part.name) INTO n_events;
+        UPDATE task_events_partitions SET events_at_retirement = n_events WHERE name = part.name;
+        RETURN QUERY SELECT 0::bigint, 0::bigint, NULL::text, true;
+        RETURN;
+      END IF;
+      n_events := part.events_at_retirement;
       BEGIN
         PERFORM set_config('lock_timeout', '20ms', true);
         EXECUTE format('ALTER TABLE task_events DETACH PARTITION %I', part.name);
@@ -155,7 +169,8 @@ BEGIN
       RETURN;
     END IF;
 
-    -- 3. Only live tasks (or ids not handed out yet) keep this range: its expired tasks go one by one.
+    -- 3. Only live tasks keep this range, or it is still being filled (a deployment slow enough that
+    -- a range outlives the retention): its expired tasks go one by one.
     SELECT array_agg(x.id ORDER BY x.id) INTO ids
       FROM (SELECT s.id FROM scheduled_tasks AS s
              WHERE s.id >= part.first_id AND s.id < part.end_id

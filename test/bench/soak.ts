@@ -28,6 +28,8 @@ export const runSoak = async ({ seconds, rate }: SoakOptions, progress: (text: s
   const queue = createPostgresTaskQueue(pool, { endAttemptWindowMs: 0 });
   const partitionSize = Math.max(1000, rate * 30);
   const maintenance = createHistoryMaintenanceStore(pool, { partitionSize, batchSize: 2000 });
+  // Past the two ranges of 1,000,000 ids the migration made, so the soak's tasks fill small ones.
+  await pool.query(sql.unsafe`SELECT setval(pg_get_serial_sequence('scheduled_tasks', 'id'), 2000000)`);
   await pool.query(sql.unsafe`SELECT at_worker_history_prepare(${partitionSize}, 2)`);
   const started = Date.now();
   const until = started + seconds * 1000;

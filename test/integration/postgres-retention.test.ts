@@ -113,6 +113,21 @@ describe('partitioned history and retention', () => {
     expect(stats.stdout).toMatch(/last removal: \d{4}-\S+ .*by worker-r/);
   });
 
+  it('removes expired tasks row by row from the range still being filled, beside young ones (a slow deployment)', async () => {
+    const make = scenario(fixture.pool);
+    const expired = [await make.completed(), await make.failed()];
+    const young = await make.completed();
+    await ended([expired[0]!], 31);
+    await ended([expired[1]!], 91);
+    await store().runPass('slow', POLICY);
+    expect(await existing([...expired, young])).toEqual([young]);
+    expect(await eventCount(expired)).toBe(0);
+    expect(await eventCount([young])).toBe(3);
+    expect(await query(`SELECT removed_ids FROM at_worker_retention_passes WHERE tasks_removed > 0`)).toEqual([{ removed_ids: expired }]);
+    const verify = await runCli(['verify'], { env: { DATABASE_URL: fixture.database.url } });
+    expect(verify).toEqual({ code: 0, stdout: 'Verified 1 task: every row agrees with its history.\n', stderr: '' });
+  });
+
   it('lets three workers run maintenance at once: each task removed once, no deadlock, no missing partition', async () => {
     const make = scenario(fixture.pool);
     const doomed: string[] = [];
