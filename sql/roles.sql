@@ -25,6 +25,7 @@
 -- What the worker does, and the privilege each needs:
 --   claim, heartbeat, end attempts, recover, operator retry/cancel   SELECT, UPDATE on scheduled_tasks
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
+--   schedule through at_worker_schedule (CLI, client, any language)   the same, + SELECT on both tables, EXECUTE
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
@@ -53,6 +54,8 @@
 -- column but payload (so a producer can read back its id and follow its tasks' status, but not read
 -- other producers' payloads, which may carry credentials), and nothing on task_events: it can
 -- schedule, never write (or read) history, claim, change or delete a task.
+-- With the functions of migration 0005 it may also schedule through at_worker_schedule (keys included)
+-- and read a task's idempotency_key.
 --   PGOPTIONS='-c at_worker.producer_role=orders_producer' psql -d at_scheduler -f sql/roles.sql
 --   psql -d at_scheduler -c "CREATE ROLE orders_app LOGIN PASSWORD '...' IN ROLE at_worker_producer"
 DO $roles$
@@ -123,6 +126,19 @@ BEGIN
   LOOP
     EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
   END LOOP;
+
+  -- Scheduling through SQL (migration 0005): at_worker_schedule and its set version, which the CLI
+  -- and the TypeScript client call, for both roles. They are SECURITY DEFINER and not executable by
+  -- PUBLIC: they are the one way to give a task an idempotency key, and they check each task first.
+  IF to_regprocedure(format('%I.at_worker_schedule_many(jsonb)', schema_name)) IS NOT NULL THEN
+    FOREACH group_role IN ARRAY ARRAY[worker_role, producer_role] LOOP
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %I.at_worker_schedule_many(jsonb) TO %I', schema_name, group_role);
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %I.at_worker_schedule(text, jsonb, timestamptz, integer, text, interval) TO %I',
+                     schema_name, group_role);
+    END LOOP;
+    -- A producer may look its task up by key (the client's get by key).
+    EXECUTE format('GRANT SELECT (idempotency_key) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
+  END IF;
 
   -- PostgreSQL 14 and older let every role (PUBLIC) create objects in schema public; 15 no longer
   -- does. Without this the worker role could CREATE TABLE there. This changes the schema for every

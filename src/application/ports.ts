@@ -11,7 +11,18 @@ export interface ClaimedTask {
   readonly owner: WorkerId;
   readonly claimToken: ClaimToken;
   readonly claimedAt: Date;
+  /**
+   * The task's identifier unique across databases and id resets (task_uuid); null for a task
+   * scheduled before the column existed, which keeps delivering under its id (see deliveryId).
+   */
+  readonly taskUuid: string | null;
 }
+
+/**
+ * What a receiver de-duplicates on (webhook-id, message_id, Message-ID): the task's uuid, or for a
+ * task scheduled before task_uuid existed its id, as before, so its retries keep the id they began with.
+ */
+export const deliveryId = (task: Pick<ClaimedTask, 'id' | 'taskUuid'>): string => task.taskUuid ?? task.id;
 
 /** A task in processing whose owner has stopped heart-beating. */
 export interface StuckTask {

@@ -17,6 +17,12 @@ export interface ScheduledEvent extends EventBase {
   readonly taskType: string;
   readonly executeAt: Date;
   readonly maxAttempts: number;
+  /** SHA-256 (hex) of the payload's jsonb text; absent from events written before it was recorded. */
+  readonly payloadSha256?: string;
+  /** The task's task_uuid; absent from events written before it existed. */
+  readonly taskUuid?: string | null;
+  /** The idempotency key it was scheduled with, if any. */
+  readonly key?: string;
 }
 export interface ClaimedEvent extends EventBase {
   readonly type: 'claimed';

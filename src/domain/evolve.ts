@@ -71,6 +71,7 @@ const counters = (state: Exclude<TaskState, { status: 'absent' }>) => ({
   taskType: state.taskType,
   attempts: state.attempts,
   maxAttempts: state.maxAttempts,
+  executeAt: state.executeAt,
 });
 
 /** Replays a history from the initial state. */

@@ -16,6 +16,8 @@ interface Counters {
   readonly taskType: string;
   readonly attempts: number;
   readonly maxAttempts: number;
+  /** When it was (or is) due: kept after it ends, so `verify` can check a finished row's too. */
+  readonly executeAt: Date;
 }
 
 export interface Absent {
@@ -23,11 +25,9 @@ export interface Absent {
 }
 export interface Pending extends Counters {
   readonly status: 'pending';
-  readonly executeAt: Date;
 }
 export interface Processing extends Counters {
   readonly status: 'processing';
-  readonly executeAt: Date;
   readonly owner: WorkerId;
   readonly claimToken: ClaimToken;
 }

@@ -65,7 +65,8 @@ export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions): P
     await initialise(binaries, { dataDir, clusterDir, user, password, runAs, logger: options.logger });
   }
   await stopLeftoverServer(dataDir, clusterDir, options.logger);
-  const started = await startServer(binaries, { clusterDir, port, runAs, logger: options.logger, timeoutMs: options.startTimeoutMs ?? 60_000 })
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  const started = await startServer(binaries, { clusterDir, port, runAs, logger: options.logger, timeoutMs })
     .catch((cause: unknown) => {
       throw new Error(portTakenHint(errorMessage(cause), port) ?? errorMessage(cause));
     });

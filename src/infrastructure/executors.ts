@@ -60,7 +60,9 @@ export const createExecutors = async (
   // A warning, not a refusal: a payload may carry its own "from", and a deployment whose tasks all do
   // needs no default sender. Said at start-up because otherwise the first email without one is the news.
   if (smtp.host !== null && smtp.from === null) {
-    logger.warn('SMTP_HOST is set but EMAIL_FROM is not: an email task without "from" in its payload will fail; set EMAIL_FROM to a default sender');
+    logger.warn(
+      'SMTP_HOST is set but EMAIL_FROM is not: an email task without "from" in its payload will fail; set EMAIL_FROM to a default sender',
+    );
   }
   const close = async () => {
     await Promise.allSettled(

@@ -30,7 +30,10 @@ const main = async (argv: readonly string[]): Promise<number> => {
   // First, before any other module is loaded (that work would be done twice): the heap flags the
   // worker is sized for (heap-flags.ts says why). Returns once they are set.
   reexecWithHeapFlags();
-  const [E, { decodeConfig, loadEnvironment, startDefaults }] = await Promise.all([import('fp-ts/lib/Either.js'), import('./config/index.js')]);
+  const [E, { decodeConfig, loadEnvironment, startDefaults }] = await Promise.all([
+    import('fp-ts/lib/Either.js'),
+    import('./config/index.js'),
+  ]);
   const embedded = rest.includes('--embedded');
   const config = decodeConfig(startDefaults(loadEnvironment(), { embedded, terminal: process.stdout.isTTY === true }));
   if (E.isLeft(config)) {

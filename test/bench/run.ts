@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { errorMessage } from '../../src/shared/error-message.js';
 import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettings } from './harness.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
+import { runScheduling } from './scheduling.js';
 import { runSoak } from './soak.js';
 import { flattenHistory, runStorage } from './storage.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
@@ -20,7 +21,7 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'storage', 'flat-burst', 'soak'] as const;
+const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'storage', 'flat-burst', 'soak'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 // Run only when named in --only: storage writes millions of rows, soak runs for minutes, flat-burst is a comparison.
 const OPT_IN: readonly Scenario[] = ['storage', 'flat-burst', 'soak'];
@@ -216,6 +217,12 @@ const main = async () => {
   const wanted = (name: Scenario) => only.includes(name);
   // Without a burst to compare with, the peers run once, first, as before.
   if (peers && !wanted('burst')) await runPeers();
+  // Scheduling needs no worker and no sink.
+  if (wanted('schedule')) {
+    progress('schedule: scheduleMany of 10,000; schedule from 1 and 50 callers; at_worker_schedule beside a plain INSERT');
+    await runScheduling(print);
+  }
+  if (only.every((name) => name === 'schedule')) return;
   const sink = await startSink();
   try {
     let burst: BurstResult | undefined;
@@ -253,7 +260,7 @@ const main = async () => {
       print({ ...burstLine('rss', THROUGHPUT, v8Defaults), node_args: V8_DEFAULT_HEAP.join(' ') });
     }
     if (wanted('flat-burst')) {
-      // The same burst on a history table without partitions, as before migration 0005, in the same
+      // The same burst on a history table without partitions, as before migration 0007, in the same
       // run as the partitioned burst above (or as its own baseline when run alone).
       progress('flat-burst: 10,000 tasks due now, task_events swapped for an unpartitioned table');
       print(burstLine('flat-burst', THROUGHPUT, await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: flattenHistory })));

@@ -54,8 +54,11 @@ describe('at-worker retry and cancel', () => {
     expect(await taskRow(db.fixture.pool, id)).toMatchObject({ status: 'cancelled', attempts: 0, event_seq: 2 });
     expect(await eventTypes(id)).toEqual(['scheduled', 'cancelled']);
     // Even once it is overdue, no worker claims it.
+    const { execute_at: due } = await taskRow(db.fixture.pool, id);
     await db.fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET execute_at = now() - interval '1 minute' WHERE id = ${id}::bigint`);
     expect((await db.make.queue.claimDueTasks('worker-b', 10)).map((task) => task.id)).not.toContain(id);
+    // Put back: verify (below) reports a finished task whose execute_at was changed by hand.
+    await db.fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET execute_at = ${(due as Date).toISOString()}::timestamptz WHERE id = ${id}::bigint`);
   });
 
   it('refuses, with exit 1 and one line, from any other state, and changes nothing', async () => {
@@ -116,7 +119,7 @@ describe('at-worker retry and cancel', () => {
       id,
       expected: { status: 'pending', eventSeq: snapshot!.task.eventSeq },
       events: [{ type: 'cancelled', at: now, workerId: null }],
-      next: { status: 'cancelled', taskType: 'http_callback', attempts: 0, maxAttempts: 3 },
+      next: { status: 'cancelled', taskType: 'http_callback', attempts: 0, maxAttempts: 3, executeAt: snapshot!.task.executeAt },
       clearError: false,
     });
     expect(result).toBe('conflict');

@@ -53,6 +53,25 @@ describe('at-worker schedule, help and usage', () => {
     expect(events.rows).toEqual([{ seq: 1, event_type: 'scheduled' }]);
   });
 
+  it('--key: a repeat prints the same id and stores nothing; another payload with the key is refused, exit 1', async () => {
+    const hook = '{"url": "https://example.com/hook", "data": {"order": 7}}';
+    const args = ['schedule', '--type', 'http_callback', '--payload', hook, '--key', 'order-7-paid'];
+    const first = await runCli(args, { env });
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    const before = await counts();
+    const again = await runCli([...args, '--in', '5m'], { env });
+    expect(again).toMatchObject({ code: 0, stdout: first.stdout, stderr: '' });
+    const otherPayload = '{"url": "https://example.com/other", "data": {}}';
+    const other = await runCli(['schedule', '--type', 'http_callback', '--payload', otherPayload, '--key', 'order-7-paid'], { env });
+    expect(other.code).toBe(1);
+    const id = first.stdout.trim();
+    expect(oneStderrLine(other)).toBe(`at-worker schedule: key "order-7-paid" is task ${id}, scheduled with a different payload`);
+    expect(await counts()).toEqual(before);
+    const empty = await runCli([...args.slice(0, -1), ''], { env });
+    expect(empty.code).toBe(2);
+    expect(oneStderrLine(empty)).toBe('at-worker schedule: --key: expected 1 to 255 characters (no NUL), got an empty key');
+  });
+
   it('puts execute_at where --in and --at say', async () => {
     const hook = JSON.stringify({ url: 'https://example.com/hook', data: {} });
     const inNinety = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--in', '90s'], { env });

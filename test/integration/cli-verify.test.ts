@@ -119,3 +119,27 @@ describe('at-worker verify', () => {
     expect((await taskRow(db.fixture.pool, parked!))['status']).toBe('cancelled');
   });
 });
+
+describe('at-worker verify, on columns the history records since task_uuid and the payload digest', () => {
+  const db = useCliDatabase();
+  const change = (statement: ReturnType<typeof sql.unsafe>) => db.fixture.pool.query(statement);
+
+  it('finds a changed payload, task_uuid, a finished task\'s due time and an error on a completed task', async () => {
+    const [redirected] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
+    await change(sql.unsafe`UPDATE scheduled_tasks SET payload = jsonb_set(payload, '{url}', '"https://attacker.example/"') WHERE id = ${redirected!}::bigint`);
+    const [renamed] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
+    await change(sql.unsafe`UPDATE scheduled_tasks SET task_uuid = gen_random_uuid() WHERE id = ${renamed!}::bigint`);
+    const done = await db.make.completed();
+    await change(sql.unsafe`UPDATE scheduled_tasks SET error_message = 'it failed, honestly', execute_at = execute_at - interval '1 day' WHERE id = ${done}::bigint`);
+
+    const payload = await runCli(['verify', redirected!], { env: db.env });
+    expect(payload.code).toBe(1);
+    expect(payload.stdout).toMatch(new RegExp(`^task ${redirected}: payload changed after it was scheduled \\(SHA-256 [0-9a-f]{64}, the history recorded [0-9a-f]{64}\\)\n`));
+    const uuid = await runCli(['verify', renamed!], { env: db.env });
+    expect(uuid.stdout).toMatch(new RegExp(`^task ${renamed}: task_uuid is [0-9a-f-]{36} but the history says [0-9a-f-]{36}\n`));
+    const finished = await runCli(['verify', done], { env: db.env });
+    expect(finished.stdout).toMatch(
+      new RegExp(`^task ${done}: execute_at is \\S+ but the history says \\S+; error_message is "it failed, honestly" on a task the history completed\n`),
+    );
+  });
+});

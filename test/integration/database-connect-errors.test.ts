@@ -22,7 +22,11 @@ const PATIENT = { DB_CONNECT_TIMEOUT: '300', LOG_LEVEL: 'info' };
  */
 describe('connecting to the database', () => {
   it.each([
-    ['a database that does not exist', missingDatabase, /does not exist; create it \(createdb -h .+ -p \d+ -U \w+ atw_missing_\w+\) or set DB_NAME/],
+    [
+      'a database that does not exist',
+      missingDatabase,
+      /does not exist; create it \(createdb -h .+ -p \d+ -U \w+ atw_missing_\w+\) or set DB_NAME/,
+    ],
     ['a role that does not exist', missingRole, /role "atw_nobody_\w+" does not exist; check DB_USER/],
   ])('stops the worker at once for %s, saying what to do', async (_name, url, expected) => {
     const worker = spawnWorker({ ...PATIENT, DATABASE_URL: url() });

@@ -52,10 +52,13 @@ describe('email tasks, through a running worker and a real SMTP server', () => {
     expect(await db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
     const message = smtp.received.find((received) => header(received, 'subject') === 'Invoice');
     expect(message?.rcptTo).toEqual(['ann@example.com', 'bob@example.org']);
-    expect(header(message, 'message-id')).toBe(`<at-worker.task-${id}@example.com>`);
+    // The task's uuid, unique across databases and id resets, not its id.
+    const { task_uuid: uuid } = await db.task(id);
+    expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(header(message, 'message-id')).toBe(`<at-worker.task-${uuid}@example.com>`);
     expect((await db.events(id)).at(-1)).toMatchObject({
       event_type: 'completed',
-      data: { details: { message_id: `<at-worker.task-${id}@example.com>` } },
+      data: { details: { message_id: `<at-worker.task-${uuid}@example.com>` } },
     });
   });
 

@@ -66,7 +66,9 @@ describe('embedded PostgreSQL', () => {
     await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
     const port = (blocker.address() as { port: number }).port;
     try {
-      await expect(startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() })).rejects.toThrow(`port ${port} on 127.0.0.1 is taken (another PostgreSQL?); set DB_PORT to a free port`);
+      await expect(startEmbeddedPostgres({ dataDir, port, logger: new RecordingLogger() })).rejects.toThrow(
+        `port ${port} on 127.0.0.1 is taken (another PostgreSQL?); set DB_PORT to a free port`,
+      );
     } finally {
       blocker.close();
     }
@@ -137,7 +139,7 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
   chmodSync(dirname(dataDir), 0o755);
   afterAll(() => rmSync(dirname(dataDir), { recursive: true, force: true }));
 
-  it('stops the server a SIGKILLed worker left running on the same data directory, and starts afresh', async () => {
+  it('refuses a second start beside a live worker; stops the server a SIGKILLed worker left running, and starts afresh', async () => {
     const port = await freePort();
     const script = `
       ${IMPORT_SOURCE}
@@ -151,6 +153,10 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise((done) => child.on('exit', done));
     await until(() => out.includes('READY') || child.exitCode !== null, 60_000);
+    // While its worker lives, the server is not a leftover: a second start on the directory is refused.
+    await expect(startEmbeddedPostgres({ dataDir, port: await freePort(), logger: new RecordingLogger() })).rejects.toThrow(
+      `another at-worker (pid ${child.pid}) is running on ${dataDir}`,
+    );
     child.kill('SIGKILL');
     await exited;
     const leftover = Number.parseInt(readFileSync(join(dataDir, 'pgdata', 'postmaster.pid'), 'utf8'), 10);
@@ -173,8 +179,10 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
     const locked = mkdtempSync(join(tmpdir(), 'atw-locked-'));
     chmodSync(locked, 0o700);
     try {
-      await expect(startEmbeddedPostgres({ dataDir: join(locked, 'project', '.data'), port: await freePort(), logger: new RecordingLogger() })).rejects.toThrow(
-        `which cannot enter ${locked} (mode 700). Run at-worker as a normal user, or from a directory every user can enter (outside ${locked}), or let postgres in: chmod o+x ${locked}`,
+      const started = startEmbeddedPostgres({ dataDir: join(locked, 'project', '.data'), port: await freePort(), logger: new RecordingLogger() });
+      await expect(started).rejects.toThrow(
+        `which cannot enter ${locked} (mode 700). Run at-worker as a normal user, ` +
+          `or from a directory every user can enter (outside ${locked}), or let postgres in: chmod o+x ${locked}`,
       );
     } finally {
       rmSync(locked, { recursive: true, force: true });

@@ -49,8 +49,11 @@ describe('quick start with the embedded database', () => {
     // The hint it printed, copied into a second terminal (another working directory, no DB_* set):
     // plain commands that reach this database, DB_PORT included. Only the callback's URL changes.
     const hinted = first.output().split('\n').filter((line) => line.startsWith('  ') && line.includes('npx at-worker schedule'));
-    expect(hinted).toEqual([expect.stringMatching(new RegExp(`^  DB_PORT=${dbPort} npx at-worker schedule --type http_callback --payload '\\{"url"`))]);
-    const copied = (hinted[0] as string).replace('https://example.com/hook', receiver.url('/hinted')).replace('npx at-worker', `"${process.execPath}" "${MAIN}"`);
+    const expected = new RegExp(`^  DB_PORT=${dbPort} npx at-worker schedule --type http_callback --payload '\\{"url"`);
+    expect(hinted).toEqual([expect.stringMatching(expected)]);
+    const copied = (hinted[0] as string)
+      .replace('https://example.com/hook', receiver.url('/hinted'))
+      .replace('npx at-worker', `"${process.execPath}" "${MAIN}"`);
     const scheduled = spawnSync('sh', ['-c', copied], { cwd: tmpdir(), encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
     expect(scheduled.stderr).toBe('');
     expect(scheduled.stdout).toMatch(/^\d+\n$/);

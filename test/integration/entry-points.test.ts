@@ -29,7 +29,8 @@ describe('entry points', () => {
     withOldNode('stops at once, naming the Node it needs, the one it found, and how to run it', () => {
       const cwd = mkdtempSync(join(tmpdir(), 'atw-old-node-'));
       // DB_CONNECT_TIMEOUT would let a start that got as far as connecting retry for a minute.
-      const run = spawnSync(OLD_NODE, [MAIN, ...args], { cwd, encoding: 'utf8', timeout: 20_000, env: { PATH: '/usr/bin:/bin', DB_CONNECT_TIMEOUT: '60' } });
+      const env = { PATH: '/usr/bin:/bin', DB_CONNECT_TIMEOUT: '60' };
+      const run = spawnSync(OLD_NODE, [MAIN, ...args], { cwd, encoding: 'utf8', timeout: 20_000, env });
       expect(run.status).toBe(1);
       expect(run.stdout).toBe('');
       expect(run.stderr).toContain('needs Node.js 24 or newer');

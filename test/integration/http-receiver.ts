@@ -64,6 +64,8 @@ export const callbackTask = (payload: unknown, id = String(nextId++)): ClaimedTa
   id,
   taskType: 'http_callback',
   payload,
+  // The form of a task scheduled before task_uuid existed: its id is what receivers see.
+  taskUuid: null,
   attempts: 0,
   maxAttempts: 3,
   executeAt: new Date(),
@@ -72,4 +74,4 @@ export const callbackTask = (payload: unknown, id = String(nextId++)): ClaimedTa
   claimedAt: new Date(),
 });
 
-export const neverAborted = new AbortController().signal;
+export const neverAborted: AbortSignal = new AbortController().signal;

@@ -45,7 +45,7 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
       [1, 'scheduled'], [2, 'claimed'], [3, 'completed'],
     ]);
     expect(replay(history.map((stored) => stored.event))).toEqual({
-      status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, completedAt: now,
+      status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: task.executeAt, completedAt: now,
     });
   });
 

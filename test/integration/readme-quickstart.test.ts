@@ -88,7 +88,9 @@ describe("the README's quick start, on a fresh clone", () => {
 const until = async (done: () => boolean, failed: () => boolean, output: () => string, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
-    if (failed() || Date.now() > deadline) throw new Error(`${failed() ? 'the worker exited' : `not done within ${timeoutMs} ms`}; output:\n${output().slice(-4000)}`);
+    if (failed() || Date.now() > deadline) {
+      throw new Error(`${failed() ? 'the worker exited' : `not done within ${timeoutMs} ms`}; output:\n${output().slice(-4000)}`);
+    }
     await new Promise((wait) => setTimeout(wait, 100));
   }
 };
@@ -99,6 +101,7 @@ const forgetNpxLink = (project: string): void => {
   if (!existsSync(cache)) return;
   for (const entry of readdirSync(cache)) {
     const manifest = join(cache, entry, 'package.json');
-    if (existsSync(manifest) && readFileSync(manifest, 'utf8').includes(project)) rmSync(join(cache, entry), { recursive: true, force: true });
+    const linksProject = existsSync(manifest) && readFileSync(manifest, 'utf8').includes(project);
+    if (linksProject) rmSync(join(cache, entry), { recursive: true, force: true });
   }
 };

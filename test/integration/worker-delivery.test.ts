@@ -70,5 +70,30 @@ describe('delivery by worker processes', () => {
     expect(expected).toContain(`"huge":1${'0'.repeat(400)}`);
     const [request] = suite.receiver.to('/numbers');
     expect(request?.body.toString('utf8')).toBe(expected);
+    expect(request?.headers['webhook-id']).toBe(`task_${(await suite.db.task(id)).task_uuid}`);
+  });
+});
+
+describe('the ids receivers de-duplicate on', () => {
+  const suite = useWorkerSuite();
+
+  it('are the task_uuid, unique across databases; a task scheduled before task_uuid existed keeps task_<id>', async () => {
+    const worker = suite.start({ LOG_LEVEL: 'info' });
+    await worker.waitForLog(/Started with polling interval/);
+    const url = suite.receiver.url('/ids');
+    const first = await suite.db.insertTask('http_callback', { url, data: 1 });
+    await until(async () => (await suite.db.task(first)).status === 'completed');
+    const second = await suite.db.insertTask('http_callback', { url, data: 2 });
+    // As a row from before migration 0005 looks.
+    const third = await suite.db.client.query<{ id: string }>(
+      `INSERT INTO scheduled_tasks (task_type, payload, task_uuid) VALUES ('http_callback', $1::jsonb, NULL) RETURNING id`,
+      [JSON.stringify({ url, data: 3 })],
+    );
+    const old = third.rows[0]!.id;
+    await until(async () => (await suite.db.statusCounts())['completed'] === 3);
+    const ids = suite.receiver.to('/ids').map((request) => String(request.headers['webhook-id']));
+    const uuids = [(await suite.db.task(first)).task_uuid, (await suite.db.task(second)).task_uuid];
+    expect(ids.sort()).toEqual([`task_${uuids[0]}`, `task_${uuids[1]}`, `task_${old}`].sort());
+    expect(new Set(ids).size).toBe(3);
   });
 });

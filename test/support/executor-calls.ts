@@ -7,6 +7,8 @@ export const claimedTask = (taskType: string, id: string, payload: unknown, atte
   id,
   taskType,
   payload,
+  // The form of a task scheduled before task_uuid existed: its id is what receivers see.
+  taskUuid: null,
   attempts,
   maxAttempts: 3,
   executeAt: new Date(),

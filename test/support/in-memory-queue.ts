@@ -75,6 +75,7 @@ export class InMemoryTaskQueue implements TaskQueue {
         owner: workerId,
         claimToken,
         claimedAt: now,
+        taskUuid: null,
       };
     });
   }

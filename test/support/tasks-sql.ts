@@ -7,6 +7,7 @@ export interface TaskRow {
   readonly attempts: number;
   readonly max_attempts: number;
   readonly error_message: string | null;
+  readonly task_uuid: string | null;
   readonly execute_at: Date;
   readonly completed_at: Date | null;
   readonly locked_by: string | null;

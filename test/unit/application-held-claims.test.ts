@@ -5,6 +5,7 @@ const task = (n: number): ClaimedTask => ({
   id: String(n),
   taskType: 'http_callback',
   payload: {},
+  taskUuid: null,
   attempts: 0,
   maxAttempts: 3,
   executeAt: new Date(0),

@@ -3,7 +3,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
-const LAYERS = ['shared', 'domain', 'application', 'adapters', 'infrastructure'] as const;
+// client: the package entry point for services that schedule tasks (at-worker/client).
+const LAYERS = ['shared', 'domain', 'application', 'adapters', 'client', 'infrastructure'] as const;
 type Layer = (typeof LAYERS)[number];
 
 const files = (dir: string): string[] =>
@@ -62,6 +63,10 @@ describe('architecture', () => {
 
   it('points dependencies inwards only: adapters never import infrastructure', () => {
     expect(violations((layer, _specifier, target) => layer !== 'adapters' || target !== 'infrastructure')).toEqual([]);
+  });
+
+  it('keeps the scheduling client off the worker: it never imports infrastructure (config, container, main)', () => {
+    expect(violations((layer, _specifier, target) => layer !== 'client' || target !== 'infrastructure')).toEqual([]);
   });
 
   it('keeps Inversify and decorators inside src/infrastructure', () => {

@@ -1,3 +1,4 @@
+import * as E from 'fp-ts/lib/Either.js';
 import type {
   OperatorStore,
   RecordedEvent,
@@ -26,11 +27,24 @@ export class InMemoryOperatorStore implements OperatorStore {
     return id;
   }
 
-  insertTask: OperatorStore['insertTask'] = async (task) => {
-    const executeAt = task.due._tag === 'At' ? task.due.at : new Date(this.now.getTime() + (task.due._tag === 'After' ? task.due.delayMs : 0));
-    const id = this.add([{ type: 'scheduled', at: this.now, workerId: null, taskType: task.taskType, executeAt, maxAttempts: task.maxAttempts }]);
-    return { id, executeAt };
-  };
+  /** Keys are kept, not compared: the key rules live in SQL and are tested against PostgreSQL. */
+  readonly keys = new Map<string, string>();
+
+  insertTasks: OperatorStore['insertTasks'] = async (tasks) =>
+    E.right(
+      tasks.map((task) => {
+        const existing = task.key === undefined ? undefined : this.keys.get(task.key);
+        if (existing !== undefined) return { id: existing, created: false };
+        const delayMs = task.due._tag === 'After' ? task.due.delayMs : 0;
+        const executeAt = task.due._tag === 'At' ? task.due.at : new Date(this.now.getTime() + delayMs);
+        const { taskType, maxAttempts } = task;
+        const id = this.add([{ type: 'scheduled', at: this.now, workerId: null, taskType, executeAt, maxAttempts }]);
+        if (task.key !== undefined) this.keys.set(task.key, id);
+        return { id, created: true };
+      }),
+    );
+
+  findTaskIdByKey: OperatorStore['findTaskIdByKey'] = async (key) => this.keys.get(key) ?? null;
 
   findTask: OperatorStore['findTask'] = async (id) => {
     const task = this.tasks.get(id);
@@ -78,12 +92,15 @@ export const recordOf = (id: string, state: TaskState, eventSeq: number): TaskRe
     status: state.status,
     attempts: state.attempts,
     maxAttempts: state.maxAttempts,
-    executeAt: 'executeAt' in state ? state.executeAt : new Date(0),
+    executeAt: state.executeAt,
     completedAt: state.status === 'completed' ? state.completedAt : null,
     updatedAt: new Date(0),
     errorMessage: state.status === 'failed' ? state.error : null,
     owner: state.status === 'processing' ? state.owner : null,
     claimToken: state.status === 'processing' ? state.claimToken : null,
     eventSeq,
+    // The fake's events record no digest or uuid, so verify has none to compare.
+    payloadSha256: '',
+    taskUuid: null,
   };
 };

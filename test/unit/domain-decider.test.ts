@@ -118,7 +118,7 @@ describe('task decider', () => {
     const next = given([scheduled(), claimed(1)])
       .when({ type: 'Complete', now: at(50), workerId: 'w1', claimToken: 'token-1', details: { http_status: 200 } })
       .then([{ type: 'completed', at: at(50), workerId: 'w1', attempt: 1, details: { http_status: 200 } }]);
-    expect(next).toEqual({ status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, completedAt: at(50) });
+    expect(next).toEqual({ status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: t0, completedAt: at(50) });
   });
 
   it('sends a retryable failure back to pending, later by backoff', () => {
@@ -169,7 +169,7 @@ describe('task decider', () => {
           details: { http_status: 503 },
         },
       ]);
-    expect(next).toEqual({ status: 'failed', taskType: 'http_callback', attempts: 1, maxAttempts: 5, error: 'HTTP 503: busy' });
+    expect(next).toEqual({ status: 'failed', taskType: 'http_callback', attempts: 1, maxAttempts: 5, executeAt: t0, error: 'HTTP 503: busy' });
   });
 
   it('fails when the last attempt fails, even if retryable', () => {
@@ -186,7 +186,7 @@ describe('task decider', () => {
           details: { http_status: 503 },
         },
       ]);
-    expect(next).toEqual({ status: 'failed', taskType: 'http_callback', attempts: 2, maxAttempts: 2, error: 'HTTP 503: busy' });
+    expect(next).toEqual({ status: 'failed', taskType: 'http_callback', attempts: 2, maxAttempts: 2, executeAt: at(11), error: 'HTTP 503: busy' });
   });
 
   it('fences an attempt end to the claim that started it', () => {
@@ -272,7 +272,7 @@ describe('task decider', () => {
     const next = given([scheduled()])
       .when({ type: 'Cancel', now: t0 })
       .then([{ type: 'cancelled', at: t0, workerId: null }]);
-    expect(next).toEqual({ status: 'cancelled', taskType: 'http_callback', attempts: 0, maxAttempts: 3 });
+    expect(next).toEqual({ status: 'cancelled', taskType: 'http_callback', attempts: 0, maxAttempts: 3, executeAt: t0 });
   });
 
   it('refuses to cancel a task that is running', () => {

@@ -3,7 +3,9 @@ import { checkPayloadFor, decodePayloadFor } from '../../src/domain/payloads/by-
 
 const refusal = (taskType: string, payload: unknown): string => {
   const checked = checkPayloadFor(taskType, payload);
-  if (E.isRight(checked) || checked.left._tag !== 'PayloadInvalid') throw new Error(`expected a refused payload, got ${JSON.stringify(checked)}`);
+  if (E.isRight(checked) || checked.left._tag !== 'PayloadInvalid') {
+    throw new Error(`expected a refused payload, got ${JSON.stringify(checked)}`);
+  }
   return checked.left.reason;
 };
 
@@ -13,7 +15,8 @@ describe('payload keys no executor reads', () => {
       'payload has unknown keys "persistant" (did you mean "persistent"?), "routingkey" (did you mean "routing_key"?); ' +
         'rabbitmq takes queue, message, headers, content_type, persistent, exchange, routing_key',
     );
-    expect(refusal('email', { to: 'ann@example.com', subject: 'Hi', text: 'x', Cc: 'bob@example.com' })).toContain('"Cc" (did you mean "cc"?)');
+    const email = { to: 'ann@example.com', subject: 'Hi', text: 'x', Cc: 'bob@example.com' };
+    expect(refusal('email', email)).toContain('"Cc" (did you mean "cc"?)');
   });
 
   it('are named without a guess when nothing is close', () => {

@@ -16,7 +16,8 @@ describe('how the worker is started picks some defaults', () => {
   });
   it('lets --embedded reach private networks unless HTTP_ALLOW_PRIVATE_NETWORKS says otherwise', () => {
     expect(startDefaults({}, { ...off, embedded: true })['HTTP_ALLOW_PRIVATE_NETWORKS']).toBe('true');
-    expect(startDefaults({ HTTP_ALLOW_PRIVATE_NETWORKS: 'false' }, { ...off, embedded: true })['HTTP_ALLOW_PRIVATE_NETWORKS']).toBe('false');
+    const refused = startDefaults({ HTTP_ALLOW_PRIVATE_NETWORKS: 'false' }, { ...off, embedded: true });
+    expect(refused['HTTP_ALLOW_PRIVATE_NETWORKS']).toBe('false');
     expect(startDefaults({}, off)['HTTP_ALLOW_PRIVATE_NETWORKS']).toBeUndefined();
   });
 });

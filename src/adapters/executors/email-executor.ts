@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { createTransport } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import type { ClaimedTask, Logger, TaskExecutor } from '../../application/ports.js';
+import { deliveryId, type ClaimedTask, type Logger, type TaskExecutor } from '../../application/ports.js';
 import { cutText } from '../../shared/cut-text.js';
 import { secretRedactor } from '../../shared/redact.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
@@ -82,7 +82,7 @@ export const createEmailExecutor = (options: EmailExecutorOptions): EmailExecuto
     const from = message.from ?? configuredFrom;
     if (from === undefined) return permanentFailure('payload.from: is required because EMAIL_FROM is not set, got nothing');
     // The configured sender's domain, so the id stays the same even if a payload's `from` varies.
-    const messageId = emailMessageId(task.id, mailboxDomain(configuredFrom ?? from));
+    const messageId = emailMessageId(deliveryId(task), mailboxDomain(configuredFrom ?? from));
     const details = { message_id: messageId, recipients: message.to.length + message.cc.length + message.bcc.length };
 
     const deadline = AbortSignal.timeout(options.timeoutMs);

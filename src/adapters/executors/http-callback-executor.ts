@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { Agent, buildConnector } from 'undici';
-import type { ClaimedTask, TaskExecutor } from '../../application/ports.js';
+import { deliveryId, type ClaimedTask, type TaskExecutor } from '../../application/ports.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import { decodeHttpCallbackPayload, redactUrl } from '../../domain/payloads/http-callback.js';
 import { buildCallbackRequest, type CallbackRequest } from './http-callback-request.js';
@@ -78,7 +78,7 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
     try {
       request = buildCallbackRequest(payload.right, {
         // Stable across retries, so a receiver can de-duplicate at-least-once deliveries.
-        webhookId: `task_${task.id}`,
+        webhookId: `task_${deliveryId(task)}`,
         timestampSeconds: Math.floor(now().getTime() / 1000),
         signingKeys: keys.right,
         userAgent,

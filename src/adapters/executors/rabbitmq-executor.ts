@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import type { ClaimedTask, Logger, TaskExecutor } from '../../application/ports.js';
+import { deliveryId, type ClaimedTask, type Logger, type TaskExecutor } from '../../application/ports.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import { decodeRabbitMqPayload, rabbitMqMessageId, type RabbitMqPublication } from '../../domain/payloads/rabbitmq.js';
 import { errorMessage } from '../../shared/error-message.js';
@@ -75,7 +75,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
     const decoded = decodeRabbitMqPayload(task.payload);
     if (E.isLeft(decoded)) return permanentFailure(decoded.left);
     const publication = decoded.right;
-    const messageId = rabbitMqMessageId(task.id);
+    const messageId = rabbitMqMessageId(deliveryId(task));
     const details = { exchange: publication.exchange, routing_key: publication.routingKey, message_id: messageId };
     const body = Buffer.from(publication.body, 'utf8');
     const refused = refusals.before(publication.exchange, body.length);

@@ -4,7 +4,7 @@ import type { ClaimedTask } from '../../application/ports.js';
 import type { WorkerId } from '../../domain/index.js';
 import { parseExactJson } from './exact-json.js';
 import { prepared } from './prepared.js';
-import { DateFromRow, decodeRows, Int8String } from './rows.js';
+import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
 const ClaimedRow = t.type({
   id: Int8String,
@@ -17,6 +17,7 @@ const ClaimedRow = t.type({
   claim_token: t.string,
   locked_at: DateFromRow,
   refusal: t.null,
+  task_uuid: nullable(t.string),
 });
 // A due row the claim could not take soundly (used-up attempts, a history that cannot take its next
 // event): the function has already failed it, alone, and says why.
@@ -50,7 +51,7 @@ export const claimDueTasks = async (
     prepared(
       'at_worker_claim_due_tasks',
       sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
-                        locked_at, refusal
+                        locked_at, refusal, task_uuid
                    FROM at_worker_claim_due_tasks(${workerId}, ${limit})`,
     ),
   );
@@ -68,5 +69,6 @@ export const claimDueTasks = async (
     owner: row.locked_by,
     claimToken: row.claim_token,
     claimedAt: row.locked_at,
+    taskUuid: row.task_uuid,
   }));
 };

@@ -30,7 +30,12 @@ export const eventToRow = (event: TaskEvent): EventRow => ({
 const eventData = (event: TaskEvent): Record<string, unknown> => {
   switch (event.type) {
     case 'scheduled':
-      return { task_type: event.taskType, execute_at: event.executeAt.toISOString(), max_attempts: event.maxAttempts };
+      return {
+        task_type: event.taskType, execute_at: event.executeAt.toISOString(), max_attempts: event.maxAttempts,
+        ...(event.payloadSha256 === undefined ? {} : { payload_sha256: event.payloadSha256 }),
+        ...(event.taskUuid === undefined ? {} : { task_uuid: event.taskUuid }),
+        ...(event.key === undefined ? {} : { key: event.key }),
+      };
     case 'claimed':
       return { attempt: event.attempt, claim_token: event.claimToken };
     case 'completed':
@@ -57,7 +62,9 @@ const Timestamp = new t.Type<Date, string, unknown>(
   'a timestamp',
   (value): value is Date => value instanceof Date,
   (value, context) => {
-    const date = value instanceof Date ? value : typeof value === 'string' ? readPgTimestamp(value) : undefined;
+    // A number is epoch milliseconds: slonik's default parser, on a pool the scheduling client was given.
+    const date =
+      value instanceof Date ? value : typeof value === 'string' ? readPgTimestamp(value) : typeof value === 'number' ? new Date(value) : undefined;
     return date !== undefined && !Number.isNaN(date.getTime()) ? t.success(date) : t.failure(value, context);
   },
   (date) => date.toISOString(),
@@ -78,7 +85,10 @@ const Reason = t.keyof({ permanent: null, attempts_exhausted: null, stuck: null 
 const withDetails = <P extends t.Props>(props: P) => t.intersection([t.type(props), t.partial({ details: Details })]);
 
 const dataCodecs = {
-  scheduled: t.type({ task_type: t.string, execute_at: Timestamp, max_attempts: MaxAttempts }),
+  scheduled: t.intersection([
+    t.type({ task_type: t.string, execute_at: Timestamp, max_attempts: MaxAttempts }),
+    t.partial({ payload_sha256: t.string, task_uuid: t.union([t.string, t.null]), key: t.string }),
+  ]),
   claimed: t.type({ attempt: Attempt, claim_token: t.string }),
   completed: withDetails({ attempt: Attempt }),
   retry_scheduled: withDetails({ attempt: Attempt, error: t.string, retry_at: Timestamp }),
@@ -114,6 +124,9 @@ const eventFromRow = (r: t.TypeOf<typeof RowCodec>): E.Either<string, TaskEvent>
     case 'scheduled':
       return read(dataCodecs.scheduled, (d) => ({
         type: 'scheduled', ...base, taskType: d.task_type, executeAt: d.execute_at, maxAttempts: d.max_attempts,
+        ...(d.payload_sha256 === undefined ? {} : { payloadSha256: d.payload_sha256 }),
+        ...(d.task_uuid === undefined ? {} : { taskUuid: d.task_uuid }),
+        ...(d.key === undefined ? {} : { key: d.key }),
       }));
     case 'claimed':
       return read(dataCodecs.claimed, (d) => ({ type: 'claimed', ...base, attempt: d.attempt, claimToken: d.claim_token }));

@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
+import type { Queries } from './operator-schedule.js';
 import type { RecordedEvent, TaskWithHistory } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { taskColumns, TaskRow, toRecordedEvent, toTaskRecord } from './operator-rows.js';
@@ -9,7 +10,7 @@ import { decodeRows } from './rows.js';
 const EventRow = t.type({ seq: t.number, event_type: t.unknown, worker_id: t.unknown, occurred_at: t.unknown, data: t.unknown });
 
 /** A task's history in seq order: one range scan of the (task_id, seq) primary key. */
-export const taskHistory = async (db: CommonQueryMethods, id: TaskId): Promise<RecordedEvent[]> => {
+export const taskHistory = async (db: Queries, id: TaskId): Promise<RecordedEvent[]> => {
   const result = await db.query(sql.unsafe`
     SELECT seq, event_type, worker_id, occurred_at, data
       FROM task_events
@@ -46,7 +47,7 @@ export const tasksWithHistory = async (
   return groupByTask(decodeRows(JoinedRow, 'tasksWithHistory', result.rows));
 };
 
-export const taskWithHistory = async (db: CommonQueryMethods, id: TaskId): Promise<TaskWithHistory | null> => {
+export const taskWithHistory = async (db: Queries, id: TaskId): Promise<TaskWithHistory | null> => {
   const result = await db.query(sql.unsafe`
     SELECT ${taskColumns}, e.seq, e.event_type, e.worker_id, e.occurred_at, e.data
       FROM scheduled_tasks AS t

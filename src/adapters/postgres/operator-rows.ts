@@ -22,11 +22,18 @@ export const TaskRow = t.type({
   locked_by: nullable(t.string),
   claim_token: nullable(t.string),
   event_seq: t.number,
+  task_uuid: nullable(t.string),
+  payload_sha256: t.string,
 });
+
+// Computed, not stored: what the 'scheduled' event recorded of the payload, for verify to compare.
+const COMPUTED = { payload_sha256: sql.fragment`encode(sha256(convert_to(t.payload::text, 'UTF8')), 'hex') AS payload_sha256` };
 
 /** TaskRow's columns for a SELECT list, from `scheduled_tasks AS t` (the alias every query here uses). */
 export const taskColumns = sql.join(
-  Object.keys(TaskRow.props).map((column) => sql.identifier(['t', column])),
+  Object.keys(TaskRow.props).map((column) =>
+    column in COMPUTED ? COMPUTED[column as keyof typeof COMPUTED] : sql.identifier(['t', column]),
+  ),
   sql.fragment`, `,
 );
 
@@ -43,6 +50,8 @@ export const toTaskRecord = (row: t.TypeOf<typeof TaskRow>): TaskRecord => ({
   owner: row.locked_by,
   claimToken: row.claim_token,
   eventSeq: row.event_seq,
+  payloadSha256: row.payload_sha256,
+  taskUuid: row.task_uuid,
 });
 
 /**

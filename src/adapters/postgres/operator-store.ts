@@ -2,12 +2,13 @@ import type { DatabasePool } from 'slonik';
 import type { OperatorStore } from '../../application/operator/ports.js';
 import { applyChange, findTask } from './operator-change.js';
 import { countTasks, taskHistory, tasksWithHistory, taskWithHistory } from './operator-history.js';
-import { insertTask } from './operator-schedule.js';
+import { findTaskIdByKey, insertTasks } from './operator-schedule.js';
 import { taskStats } from './operator-stats.js';
 
 /** OperatorStore on PostgreSQL: one file per question or change, this one only assembles them. */
 export const createPostgresOperatorStore = (pool: DatabasePool): OperatorStore => ({
-  insertTask: (task) => insertTask(pool, task),
+  insertTasks: (tasks) => insertTasks(pool, tasks),
+  findTaskIdByKey: (key) => findTaskIdByKey(pool, key),
   findTask: (id) => findTask(pool, id),
   applyChange: (change) => applyChange(pool, change),
   taskHistory: (id) => taskHistory(pool, id),

@@ -2,21 +2,38 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { describeDecodeErrors } from '../../shared/decode.js';
 
-/** A timestamptz as the pool's type parser returns it: a valid Date. */
+// The latest and earliest instants a Date holds: what 'infinity' and '-infinity' read as (pool.ts).
+const LATEST_DATE = 8.64e15;
+
+/**
+ * A timestamptz as this project's pool returns it: a valid Date. Decoding also takes slonik's
+ * default, epoch milliseconds (±Infinity for ±infinity), so queries run on a pool the caller built
+ * (the scheduling client) read alike; `is` stays exact, so rows from our own pool are not copied.
+ */
 export const DateFromRow = new t.Type<Date, Date, unknown>(
   'a timestamp',
   (value): value is Date => value instanceof Date && !Number.isNaN(value.getTime()),
-  (value, context) =>
-    value instanceof Date && !Number.isNaN(value.getTime()) ? t.success(value) : t.failure(value, context),
+  (value, context) => {
+    if (value instanceof Date && !Number.isNaN(value.getTime())) return t.success(value);
+    if (typeof value === 'number' && !Number.isNaN(value)) {
+      return t.success(new Date(Number.isFinite(value) ? value : value > 0 ? LATEST_DATE : -LATEST_DATE));
+    }
+    return t.failure(value, context);
+  },
   t.identity,
 );
 
-/** A bigint id or count, as the pool's int8 parser returns it: a string of digits. */
+/**
+ * A bigint id or count, as this project's pool returns it: a string of digits. Decoding also takes
+ * a BigInt (slonik's default int8 parser, on a caller's pool) and turns it into that string.
+ */
 export const Int8String = new t.Type<string, string, unknown>(
   'an int8 as a string',
   (value): value is string => typeof value === 'string' && /^-?\d+$/.test(value),
   (value, context) =>
-    typeof value === 'string' && /^-?\d+$/.test(value) ? t.success(value) : t.failure(value, context),
+    typeof value === 'string' && /^-?\d+$/.test(value) ? t.success(value)
+    : typeof value === 'bigint' ? t.success(value.toString())
+    : t.failure(value, context),
   t.identity,
 );
 

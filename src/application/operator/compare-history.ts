@@ -4,9 +4,10 @@ import type { RecordedEvent, TaskRecord } from './ports.js';
 /**
  * Replays a task's history through the domain's `evolve` and lists every way the row disagrees
  * with it; empty when they agree. Checks, beyond status and attempts: task_type, max_attempts,
- * execute_at while it is waiting or running, the claim and owner a processing row names,
- * completed_at, the error a failed row shows, that seqs run 1..n without gaps, that event_seq
- * names the last one, that every event decodes and that each event is one the state before it allows.
+ * execute_at (finished tasks' too), the claim and owner a processing row names, completed_at, the
+ * error a failed row shows and that a completed row shows none, the payload and task_uuid against
+ * what the 'scheduled' event recorded of them, that seqs run 1..n without gaps, that event_seq names
+ * the last one, that every event decodes and that each event is one the state before it allows.
  */
 export const compareWithHistory = (task: TaskRecord, history: readonly RecordedEvent[]): string[] => {
   if (history.length === 0) return ['has no events in task_events'];
@@ -28,7 +29,20 @@ export const compareWithHistory = (task: TaskRecord, history: readonly RecordedE
     if (next === state) problems.push(`event ${recorded.seq} (${recorded.event.type}) cannot follow a task that is ${state.status}`);
     state = next;
   }
-  return [...problems, ...compareState(task, state)];
+  return [...problems, ...compareState(task, state), ...compareRecorded(task, history)];
+};
+
+/** What the 'scheduled' event recorded of the payload and the task_uuid (events written before it recorded them say nothing). */
+const compareRecorded = (task: TaskRecord, history: readonly RecordedEvent[]): string[] => {
+  const first = history[0];
+  if (first?._tag !== 'Decoded' || first.event.type !== 'scheduled') return [];
+  const { payloadSha256, taskUuid } = first.event;
+  const problems: string[] = [];
+  if (payloadSha256 !== undefined && payloadSha256 !== task.payloadSha256)
+    problems.push(`payload changed after it was scheduled (SHA-256 ${task.payloadSha256}, the history recorded ${payloadSha256})`);
+  if (taskUuid !== undefined && taskUuid !== task.taskUuid)
+    problems.push(`task_uuid is ${task.taskUuid ?? 'null'} but the history says ${taskUuid ?? 'null'}`);
+  return problems;
 };
 
 const compareState = (task: TaskRecord, state: TaskState): string[] => {
@@ -40,18 +54,18 @@ const compareState = (task: TaskRecord, state: TaskState): string[] => {
   if (task.maxAttempts !== state.maxAttempts)
     problems.push(`max_attempts is ${task.maxAttempts} but the history says ${state.maxAttempts}`);
   if (task.status !== state.status) return problems;
+  if (!sameInstant(task.executeAt, state.executeAt)) problems.push(`execute_at is ${iso(task.executeAt)} but the history says ${iso(state.executeAt)}`);
   switch (state.status) {
     case 'pending':
-      if (!sameInstant(task.executeAt, state.executeAt)) problems.push(`execute_at is ${iso(task.executeAt)} but the history says ${iso(state.executeAt)}`);
       break;
     case 'processing':
-      if (!sameInstant(task.executeAt, state.executeAt)) problems.push(`execute_at is ${iso(task.executeAt)} but the history says ${iso(state.executeAt)}`);
       if (task.claimToken !== state.claimToken) problems.push(`claim_token is ${task.claimToken ?? 'null'} but the last claim was ${state.claimToken}`);
       if (task.owner !== state.owner) problems.push(`locked_by is ${task.owner ?? 'null'} but the last claim was by ${state.owner}`);
       break;
     case 'completed':
       if (task.completedAt === null || !sameInstant(task.completedAt, state.completedAt))
         problems.push(`completed_at is ${task.completedAt === null ? 'null' : iso(task.completedAt)} but the history says ${iso(state.completedAt)}`);
+      if (task.errorMessage !== null) problems.push(`error_message is ${JSON.stringify(task.errorMessage)} on a task the history completed`);
       break;
     case 'failed':
       if (task.errorMessage !== state.error) problems.push(`error_message is ${JSON.stringify(task.errorMessage)} but the history says ${JSON.stringify(state.error)}`);

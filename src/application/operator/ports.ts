@@ -1,3 +1,4 @@
+import type * as E from 'fp-ts/lib/Either.js';
 import type { TaskEvent, TaskId, TaskState, TaskStatus, WorkerId } from '../../domain/index.js';
 
 /**
@@ -17,11 +18,22 @@ export interface NewTask {
   readonly payloadJson: string;
   readonly due: DueTime;
   readonly maxAttempts: number;
+  /** Idempotency key: at most one existing task has it. */
+  readonly key?: string;
 }
 
+/** `created` is false when the key already named a task: that task's id, and nothing written. */
 export interface ScheduledTask {
   readonly id: TaskId;
-  readonly executeAt: Date;
+  readonly created: boolean;
+}
+
+/** The key already names a task that differs from the request in `differs` (task_type, payload, ...). */
+export interface KeyConflict {
+  readonly _tag: 'KeyConflict';
+  readonly key: string;
+  readonly existingId: TaskId;
+  readonly differs: readonly string[];
 }
 
 /** A scheduled_tasks row, as much of it as the operator commands look at. */
@@ -39,6 +51,9 @@ export interface TaskRecord {
   readonly claimToken: string | null;
   /** seq of the task's last event, as the row remembers it. */
   readonly eventSeq: number;
+  /** SHA-256 (hex) of the payload's jsonb text, as it is now. */
+  readonly payloadSha256: string;
+  readonly taskUuid: string | null;
 }
 
 /** A row read for a change, with the database's time of the read (the time of the command). */
@@ -131,8 +146,14 @@ export interface TaskStats {
 }
 
 export interface OperatorStore {
-  /** Inserts one task; the table's trigger records its 'scheduled' event and wakes the workers. */
-  insertTask(task: NewTask): Promise<ScheduledTask>;
+  /**
+   * Inserts the tasks in one statement (the table's trigger records each one's 'scheduled' event and
+   * wakes the workers), one result per task in order; a task whose key exists is not inserted again.
+   * A key conflict writes nothing at all.
+   */
+  insertTasks(tasks: readonly NewTask[]): Promise<E.Either<KeyConflict, readonly ScheduledTask[]>>;
+  /** The id of the task that has this idempotency key, if one exists. */
+  findTaskIdByKey(key: string): Promise<TaskId | null>;
   findTask(id: TaskId): Promise<TaskSnapshot | null>;
   /** Writes the change and its events in one transaction, fenced as OperatorChange says. */
   applyChange(change: OperatorChange): Promise<ChangeResult>;

@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { checkPayloadFor, type PayloadRejection } from '../../domain/payloads/by-type.js';
-import type { DueTime, OperatorStore, ScheduledTask } from './ports.js';
+import type { DueTime, KeyConflict, OperatorStore, ScheduledTask } from './ports.js';
 
 export interface ScheduleRequest {
   readonly taskType: string;
@@ -10,25 +10,45 @@ export interface ScheduleRequest {
   readonly payloadJson: string;
   readonly due: DueTime;
   readonly maxAttempts: number;
+  readonly key?: string;
 }
 
-export type ScheduleRefusal = PayloadRejection;
+/** A refused payload, with the position of its request in a batch (0 for a single task). */
+export type ScheduleRefusal = PayloadRejection & { readonly index: number };
+
+type Store = Pick<OperatorStore, 'insertTasks'>;
 
 /**
- * Stores a new task, but only one its executor would accept: the payload is decoded with the very
- * decoder the executor runs, so a typo is refused now, with the field and the reason, instead of
- * failing at execute time hours later. A refused task is not stored at all.
+ * Stores new tasks, but only ones their executors would accept: each payload is decoded with the
+ * very decoder its executor runs, so a typo is refused now, with the field and the reason, instead of
+ * failing at execute time hours later. One refused task refuses the batch: nothing is stored.
  */
+export const scheduleTasks =
+  (store: Store) =>
+  async (requests: readonly ScheduleRequest[]): Promise<E.Either<ScheduleRefusal | KeyConflict, readonly ScheduledTask[]>> => {
+    for (const [index, request] of requests.entries()) {
+      const decoded = checkPayloadFor(request.taskType, request.payload);
+      if (E.isLeft(decoded)) return E.left({ ...decoded.left, index });
+    }
+    if (requests.length === 0) return E.right([]);
+    return store.insertTasks(
+      requests.map(({ taskType, payloadJson, due, maxAttempts, key }) => ({
+        taskType,
+        payloadJson,
+        due,
+        maxAttempts,
+        ...(key === undefined ? {} : { key }),
+      })),
+    );
+  };
+
+/** One task: its id, or why it was refused. */
 export const scheduleTask =
-  (store: Pick<OperatorStore, 'insertTask'>) =>
-  async (request: ScheduleRequest): Promise<E.Either<ScheduleRefusal, ScheduledTask>> => {
-    const decoded = checkPayloadFor(request.taskType, request.payload);
-    if (E.isLeft(decoded)) return decoded;
-    const scheduled = await store.insertTask({
-      taskType: request.taskType,
-      payloadJson: request.payloadJson,
-      due: request.due,
-      maxAttempts: request.maxAttempts,
-    });
-    return E.right(scheduled);
+  (store: Store) =>
+  async (request: ScheduleRequest): Promise<E.Either<ScheduleRefusal | KeyConflict, ScheduledTask>> => {
+    const scheduled = await scheduleTasks(store)([request]);
+    if (E.isLeft(scheduled)) return scheduled;
+    const [task] = scheduled.right;
+    if (task === undefined) throw new Error('scheduleTask: the store returned no task');
+    return E.right(task);
   };

@@ -1,23 +1,42 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { decodeEmailPayload, EmailFields } from './email.js';
+import { decodeEmailPayload, EmailFields, type EmailPayloadJson } from './email.js';
 import { decodeHttpCallbackPayload, HttpCallbackPayload } from './http-callback.js';
 import { describeUnknownFields, fieldsOf } from './known-fields.js';
-import { decodeRabbitMqPayload, RabbitMqExchangePayload, RabbitMqQueuePayload } from './rabbitmq.js';
+import { decodeRabbitMqPayload, RabbitMqExchangePayload, RabbitMqQueuePayload, type RabbitMqPayload } from './rabbitmq.js';
 
 /** Decodes a payload for one task type, or says in one line which field is wrong and why. */
 export type PayloadDecoder = (payload: unknown) => E.Either<string, unknown>;
 
 /**
+ * task_type → the payload its executor accepts, as a type: the codecs' own types for http_callback
+ * and rabbitmq (they check without transforming), and for email the JSON shape EmailPayload decodes
+ * (its decoded type is the parsed message, not what a caller writes). The typed client derives a
+ * schedule request's payload from this, so a wrong shape does not compile.
+ */
+export interface TaskPayloads {
+  readonly http_callback: HttpCallbackPayload;
+  readonly rabbitmq: RabbitMqPayload;
+  readonly email: EmailPayloadJson;
+}
+
+export type TaskType = keyof TaskPayloads;
+
+// One entry per TaskPayloads key, checked by the compiler: a task type with a type but no decoder
+// (or a decoder but no type) does not build.
+const DECODERS: { readonly [K in TaskType]: PayloadDecoder } = {
+  http_callback: decodeHttpCallbackPayload,
+  rabbitmq: decodeRabbitMqPayload,
+  email: decodeEmailPayload,
+};
+
+/**
  * task_type → the decoder its executor applies before running a task. Whoever accepts a task
  * (the CLI's `schedule`) validates with the same decoder, so a payload the executor would refuse is
- * refused before it is stored. Adding a task type is one entry here and one executor.
+ * refused before it is stored. Adding a task type is one entry in TaskPayloads and DECODERS, one in
+ * sql's at_worker_schedule_many known_types (a unit test holds them equal), and one executor.
  */
-export const PAYLOAD_DECODERS: ReadonlyMap<string, PayloadDecoder> = new Map<string, PayloadDecoder>([
-  ['http_callback', decodeHttpCallbackPayload],
-  ['rabbitmq', decodeRabbitMqPayload],
-  ['email', decodeEmailPayload],
-]);
+export const PAYLOAD_DECODERS: ReadonlyMap<string, PayloadDecoder> = new Map<string, PayloadDecoder>(Object.entries(DECODERS));
 
 export const KNOWN_TASK_TYPES: readonly string[] = [...PAYLOAD_DECODERS.keys()];
 
@@ -51,5 +70,6 @@ export const checkPayloadFor = (taskType: string, payload: unknown): E.Either<Pa
   const unknown = describeUnknownFields(taskType, PAYLOAD_FIELDS.get(taskType) ?? [], payload);
   if (unknown === null) return decoded;
   if (E.isRight(decoded)) return E.left({ _tag: 'PayloadInvalid', reason: unknown });
-  return decoded.left._tag === 'PayloadInvalid' ? E.left({ _tag: 'PayloadInvalid', reason: `${decoded.left.reason}; ${unknown}` }) : decoded;
+  if (decoded.left._tag !== 'PayloadInvalid') return decoded;
+  return E.left({ _tag: 'PayloadInvalid', reason: `${decoded.left.reason}; ${unknown}` });
 };

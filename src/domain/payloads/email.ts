@@ -114,6 +114,22 @@ export interface EmailMessage {
   readonly html?: string;
 }
 
+/** One address or several, as an email payload writes them: `a@example.com` or `Name <a@example.com>`. */
+type AddressesJson = string | readonly string[];
+
+/**
+ * The JSON an email task's payload holds, as a type for code that builds one: what EmailPayload
+ * accepts, with text, html or both.
+ */
+export type EmailPayloadJson = {
+  readonly to: AddressesJson;
+  readonly subject: string;
+  readonly cc?: AddressesJson;
+  readonly bcc?: AddressesJson;
+  readonly from?: string;
+  readonly reply_to?: AddressesJson;
+} & ({ readonly text: string; readonly html?: string } | { readonly text?: string; readonly html: string });
+
 /**
  * `{"to": "a@example.com" | [...], "subject": "...", "text"?: "...", "html"?: "...", "cc"?, "bcc"?,
  * "from"?, "reply_to"?}`. An email with neither text nor html is almost certainly a template bug,

@@ -22,7 +22,8 @@ export const describeUnknownFields = (taskType: string, known: readonly string[]
     const closest = closestField(key, known);
     return `${JSON.stringify(key)}${closest === null ? '' : ` (did you mean ${JSON.stringify(closest)}?)`}`;
   });
-  return `payload has ${unknown.length === 1 ? 'an unknown key' : 'unknown keys'} ${named.join(', ')}; ${taskType} takes ${known.join(', ')}`;
+  const keys = unknown.length === 1 ? 'an unknown key' : 'unknown keys';
+  return `payload has ${keys} ${named.join(', ')}; ${taskType} takes ${known.join(', ')}`;
 };
 
 /** The known field within two edits (a swap of neighbours is one), or null. Ties go to the first listed. */
@@ -37,7 +38,9 @@ const closestField = (key: string, known: readonly string[]): string | null => {
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and swaps of adjacent characters. */
 const editDistance = (a: string, b: string): number => {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   const at = (i: number, j: number): number => rows[i]?.[j] ?? Number.POSITIVE_INFINITY;
   for (let i = 1; i <= a.length; i += 1) {
     for (let j = 1; j <= b.length; j += 1) {

@@ -1,7 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { scheduleTask } from '../../../application/operator/schedule-task.js';
-import type { DueTime } from '../../../application/operator/ports.js';
-import { checkPayloadFor, KNOWN_TASK_TYPES, type PayloadRejection } from '../../../domain/payloads/by-type.js';
+import { checkKey, describeKeyConflict, describeRejection } from '../../../application/operator/describe-refusal.js';
+import { scheduleTask, type ScheduleRefusal } from '../../../application/operator/schedule-task.js';
+import type { DueTime, KeyConflict } from '../../../application/operator/ports.js';
+import { checkPayloadFor, KNOWN_TASK_TYPES } from '../../../domain/payloads/by-type.js';
 import type { ParsedArgs } from '../args.js';
 import { expectPositionals, fail, input, usage, type ArgumentError, type CliCommand } from '../command.js';
 import { decodeDelay, decodeInstant, decodePositiveInteger, parseJson, payloadSource } from '../inputs.js';
@@ -12,12 +13,18 @@ import { errorMessage } from '../../../shared/error-message.js';
 // The column default, so a task scheduled here and one inserted with plain SQL behave alike.
 const DEFAULT_MAX_ATTEMPTS = 3;
 
-const HELP = `Usage: at-worker schedule --type <type> --payload <json | @file | -> [--at <time> | --in <delay>] [--max-attempts <n>]
+const HELP = `Usage: at-worker schedule --type <type> --payload <json | @file | -> [--at <time> | --in <delay>]
+                          [--max-attempts <n>] [--key <key>]
 
 Stores a task for the workers. The payload is checked with the same decoder its executor uses: a
 payload the executor would refuse is refused here, with the field and the reason, and nothing is
 stored (exit 2). So is a key the executor does not read, named with the closest field it does
 ("header": did you mean "headers"?). Prints the new task's id.
+
+With --key, at most one existing task has that key: scheduling it again prints the existing task's
+id and stores nothing, so a retried script cannot schedule twice. The same key with another type,
+payload, --max-attempts or --at is refused (exit 1), naming the existing task. A key is free again
+once its task's row is deleted.
 
   --type <type>         ${KNOWN_TASK_TYPES.join(', ')}
   --payload <json>      the payload as JSON; @path reads it from a file, - from standard input
@@ -26,6 +33,7 @@ stored (exit 2). So is a key the executor does not read, named with the closest 
                         at most 36500d
                         (neither --at nor --in: due now; an --at in the past is due now too)
   --max-attempts <n>    attempts before it fails for good (default ${DEFAULT_MAX_ATTEMPTS})
+  --key <key>           idempotency key, 1 to 255 characters, e.g. order-42-confirmation
 
 Examples:
   at-worker schedule --type http_callback --payload '{"url": "https://example.com/hook", "data": {"order": 42}}' --in 5m
@@ -54,16 +62,16 @@ const decodeDue = (args: ParsedArgs): E.Either<ArgumentError, DueTime> => {
   return E.right({ _tag: 'Now' });
 };
 
-export const describeRejection = (rejection: PayloadRejection): string =>
-  rejection._tag === 'UnknownTaskType'
-    ? `--type: expected one of ${rejection.known.join(', ')}, got ${JSON.stringify(rejection.taskType)}`
-    : `invalid payload: ${rejection.reason}`;
+const refused = (out: CliIo, refusal: ScheduleRefusal | KeyConflict): number =>
+  refusal._tag === 'KeyConflict'
+    ? fail(out, 'schedule', describeKeyConflict(refusal), EXIT.no)
+    : fail(out, 'schedule', describeRejection(refusal), EXIT.usage);
 
 export const scheduleCommand: CliCommand = {
   name: 'schedule',
   summary: 'store a new task, refused unless its executor would accept the payload',
   help: HELP,
-  options: { type: true, payload: true, at: true, in: true, 'max-attempts': true },
+  options: { type: true, payload: true, at: true, in: true, 'max-attempts': true, key: true },
   prepare: async (args, io) => {
     const positional = expectPositionals(args, []);
     if (E.isLeft(positional)) return positional;
@@ -77,6 +85,9 @@ export const scheduleCommand: CliCommand = {
     const maxAttempts =
       maxAttemptsRaw === undefined ? E.right(DEFAULT_MAX_ATTEMPTS) : E.mapLeft(input)(decodePositiveInteger('--max-attempts', maxAttemptsRaw));
     if (E.isLeft(maxAttempts)) return maxAttempts;
+    const rawKey = args.values['key'];
+    const keyProblem = rawKey === undefined ? undefined : checkKey('--key', rawKey);
+    if (keyProblem !== undefined) return E.left(input(keyProblem));
     const payloadJson = await readPayload(rawPayload, io);
     if (E.isLeft(payloadJson)) return E.left(input(payloadJson.left));
     const payload = parseJson('--payload', payloadJson.right);
@@ -88,10 +99,13 @@ export const scheduleCommand: CliCommand = {
     // case checks again, for every other caller.
     const accepted = checkPayloadFor(taskType, payload.right);
     if (E.isLeft(accepted)) return E.left(input(describeRejection(accepted.left)));
-    const request = { taskType, payload: payload.right, payloadJson: payloadJson.right, due: due.right, maxAttempts: maxAttempts.right };
+    const request = {
+      taskType, payload: payload.right, payloadJson: payloadJson.right, due: due.right, maxAttempts: maxAttempts.right,
+      ...(rawKey === undefined ? {} : { key: rawKey }),
+    };
     return E.right(async (session, out) => {
       const scheduled = await scheduleTask(session.store)(request);
-      if (E.isLeft(scheduled)) return fail(out, 'schedule', describeRejection(scheduled.left), EXIT.usage);
+      if (E.isLeft(scheduled)) return refused(out, scheduled.left);
       out.stdout(`${scheduled.right.id}\n`);
       // Accepted (a late producer's task still has to run), but not in silence: a past --at is often
       // a wrong date or offset, and the task is about to run now.
