@@ -27,6 +27,8 @@
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
 --   schedule through at_worker_schedule (CLI, client, any language)   the same, + SELECT on both tables, EXECUTE
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
+--   recurring schedules: the pass, the CLI, SCHEDULES_FILE             SELECT, INSERT, UPDATE, DELETE on schedules,
+--                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
 --   maintenance pass: partitions ahead, retention, dropping detached  EXECUTE on at_worker_history_prepare,
@@ -114,6 +116,21 @@ BEGIN
                    '%1$I.at_worker_removed_by_retention(bigint) TO %2$I', schema_name, worker_role);
   END IF;
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
+  -- Which task types each live worker serves (migration 0007), when the schema has it.
+  IF to_regclass(format('%I.at_worker_presence', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.at_worker_presence FROM %I, %I', schema_name, worker_role, producer_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.at_worker_presence TO %I', schema_name, worker_role);
+  END IF;
+
+  -- Recurring schedules (migration 0004): the workers' pass reads and moves schedules on; the CLI
+  -- adds, changes and removes them; both append to schedule_events, never change it.
+  IF to_regclass(format('%I.schedules', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.schedules, %I.schedule_events FROM %I', schema_name, schema_name, worker_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.schedules TO %I', schema_name, worker_role);
+    EXECUTE format('GRANT SELECT, INSERT ON %I.schedule_events TO %I', schema_name, worker_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE %s, %s TO %I', pg_get_serial_sequence(format('%I.schedules', schema_name), 'id'),
+                   pg_get_serial_sequence(format('%I.schedule_events', schema_name), 'id'), worker_role);
+  END IF;
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.
@@ -122,7 +139,7 @@ BEGIN
       FROM pg_class AS c
      WHERE c.relkind = 'v' AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = schema_name)
        AND c.relname IN ('task_status_counts', 'running_tasks', 'stuck_tasks', 'task_success_rate',
-                         'task_completion_times', 'tasks_at_last_attempt', 'task_history')
+                         'task_completion_times', 'tasks_at_last_attempt', 'task_history', 'tasks_nobody_serves')
   LOOP
     EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
   END LOOP;

@@ -3,6 +3,7 @@ import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { createSchemaMigrator } from '../adapters/postgres/migrate.js';
 import { createFinishedHistories } from '../adapters/postgres/history-export.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
+import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
 import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { secretScrubber } from '../shared/redact.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
@@ -37,6 +38,7 @@ export const openCliSession =
       session: {
         store: createPostgresOperatorStore(opened),
         histories: createFinishedHistories(opened),
+        schedules: createPostgresScheduleStore(opened),
         migrator: createSchemaMigrator(config.right.database.url, { connectTimeoutMs: config.right.database.connectTimeoutMs }),
         stuckTimeoutMs: config.right.worker.stuckTimeoutMs,
         retention: { finishedMs: config.right.storage.finishedRetentionMs, failedMs: config.right.storage.failedRetentionMs },

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { runOperatorCommand } from '../adapters/cli/run-command.js';
 import type { CliIo } from '../adapters/cli/io.js';
+import { cronCalendar } from '../adapters/cron/croner-calendar.js';
 
 const readStdin = async (): Promise<string> => {
   const chunks: Buffer[] = [];
@@ -26,6 +27,7 @@ export const runCli = async (command: string, args: readonly string[]): Promise<
   };
   return runOperatorCommand(command, args, {
     io,
+    ports: { calendarFor: cronCalendar },
     openSession: async () => {
       const { openCliSession } = await import('./cli-session.js');
       return openCliSession((scrubber) => {

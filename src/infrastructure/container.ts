@@ -10,6 +10,11 @@ import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
 import { createPostgresTaskQueue } from '../adapters/postgres/task-queue.js';
+import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
+import { cronCalendar } from '../adapters/cron/croner-calendar.js';
+import { runSchedulePass } from '../application/schedules/pass.js';
+import type { ScheduleMetrics, ScheduleStore } from '../application/schedules/ports.js';
+import { Scheduler } from '../application/schedules/scheduler.js';
 import { systemClock } from './clock.js';
 import type { Config } from './config/index.js';
 import { TOKENS } from './tokens.js';
@@ -19,7 +24,10 @@ export interface ContainerInputs {
   readonly logger: Logger;
   readonly pool: DatabasePool;
   readonly executors: ExecutorsByType;
+  /** Task types this worker knows but has no configuration for. */
+  readonly cannotRun?: readonly string[];
   readonly metrics: WorkerMetrics;
+  readonly scheduleMetrics: ScheduleMetrics;
   readonly wakeUps: readonly WakeUpSource[];
 }
 
@@ -46,6 +54,12 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         endRetryForMs: config.worker.stuckTimeoutMs,
         onRefusedClaim: ({ id, taskType, reason }) =>
           inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
+        taskTypes: {
+          cannotRun: inputs.cannotRun ?? [],
+          serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
+          // As often as a task's heartbeat, so a live worker never looks gone.
+          presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
+        },
       }),
     );
 
@@ -113,5 +127,17 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         context.get<Logger>(TOKENS.Logger),
       ),
   );
+  container
+    .bind<ScheduleStore>(TOKENS.ScheduleStore)
+    .toDynamicValue((context) => createPostgresScheduleStore(context.get<DatabasePool>(TOKENS.Pool)));
+  container.bind<Scheduler>(TOKENS.Scheduler).toDynamicValue((context) => {
+    const store = context.get<ScheduleStore>(TOKENS.ScheduleStore);
+    const { lookAheadMs, intervalMs, misfireGraceMs } = config.schedules;
+    const pass = runSchedulePass(
+      { workerId: config.worker.id, lookAheadMs, misfireGraceMs },
+      { store, calendarFor: cronCalendar, metrics: inputs.scheduleMetrics, logger: context.get<Logger>(TOKENS.Logger) },
+    );
+    return new Scheduler({ intervalMs }, pass, () => store.msUntilNextPass(lookAheadMs), context.get<Logger>(TOKENS.Logger));
+  });
   return container;
 };

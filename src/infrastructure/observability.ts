@@ -1,5 +1,6 @@
 import { sql } from 'slonik';
 import type { Logger, WorkerMetrics } from '../application/ports.js';
+import type { ScheduleMetrics } from '../application/schedules/ports.js';
 import { startHealthServer, type Readiness } from '../adapters/observability/health-server.js';
 import { createPrometheusMetrics } from '../adapters/observability/prometheus-metrics.js';
 import { countByStatus } from '../adapters/postgres/count-by-status.js';
@@ -21,13 +22,13 @@ export const startObservability = async (
   pool: DatabasePool,
   isStopping: () => boolean,
   probes: readonly ReadinessProbe[] = [],
-): Promise<{ metrics: WorkerMetrics; close: () => Promise<void> }> => {
-  const { metrics, registry } = createPrometheusMetrics({
+): Promise<{ metrics: WorkerMetrics; scheduleMetrics: ScheduleMetrics; close: () => Promise<void> }> => {
+  const { metrics, scheduleMetrics, registry } = createPrometheusMetrics({
     logger,
     countByStatus: () => countByStatus(pool),
     storageHealth: () => readStorageHealth(pool),
   });
-  if (config.healthPort === 0) return { metrics, close: async () => undefined };
+  if (config.healthPort === 0) return { metrics, scheduleMetrics, close: async () => undefined };
   const server = await startHealthServer({
     port: config.healthPort,
     registry,
@@ -46,5 +47,5 @@ export const startObservability = async (
     // A second worker on one host with the default port is the usual cause (docs/operations.md, Scaling).
     throw new Error(`${errorMessage(cause)}; set HTTP_PORT to a free port (each worker on a host needs its own; 0 turns it off)`);
   });
-  return { metrics, close: () => server.close() };
+  return { metrics, scheduleMetrics, close: () => server.close() };
 };

@@ -14,6 +14,10 @@ const main = async (argv: readonly string[]): Promise<number> => {
     process.stdout.write(`at-worker ${packageVersion()}\n`);
     return 0;
   }
+  if (command === 'dashboard') {
+    const { runDashboard } = await import('./dashboard.js');
+    return runDashboard(rest);
+  }
   if (command !== 'start') {
     const { runCli } = await import('./cli.js');
     return runCli(command, rest);

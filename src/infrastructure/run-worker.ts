@@ -3,6 +3,9 @@ import type { HistoryMaintenance } from '../application/history-maintenance.js';
 import { autovacuumWarning, readStorageHealth } from '../adapters/postgres/storage-health.js';
 import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
+import type { ScheduleStore } from '../application/schedules/ports.js';
+import type { Scheduler } from '../application/schedules/scheduler.js';
+import { applySchedulesFile } from './schedules-file.js';
 import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
 import { errorMessage } from '../shared/error-message.js';
@@ -45,6 +48,11 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
 
     const executors = await createExecutors(config, logger);
     closers.push(executors.close);
+    if (executors.cannotRun.length > 0) {
+      logger.info(`Not claiming ${executors.cannotRun.join(', ')} tasks: not configured here; they wait for a worker that is`, {
+        cannotRun: executors.cannotRun,
+      });
+    }
     const wakeUps = startWakeUps(databaseUrl, config, logger, pool);
     closers.push(wakeUps.close);
     const observability = await startObservability(config, logger, pool, () => signals.received.aborted, wakeUps.probes);
@@ -55,15 +63,22 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       logger,
       pool,
       executors: executors.byType,
+      cannotRun: executors.cannotRun,
       metrics: observability.metrics,
+      scheduleMetrics: observability.scheduleMetrics,
       wakeUps: wakeUps.sources,
     });
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
     const maintenance = container.get<HistoryMaintenance>(TOKENS.HistoryMaintenance);
+    const scheduler = container.get<Scheduler>(TOKENS.Scheduler);
+    if (config.schedules.file !== null) {
+      await applySchedulesFile(config.schedules.file, container.get<ScheduleStore>(TOKENS.ScheduleStore), logger);
+    }
     if (!signals.received.aborted) {
       worker.start();
       cleaner.start();
+      scheduler.start();
       maintenance.start();
       // Plain text, to be copied: on stdout between the readable log lines, or on stderr when
       // stdout carries JSON for a collector.
@@ -73,7 +88,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     await signals.first;
     // Together: the worker stops claiming at once, even while a cleaner sweep is still waiting on
     // the database, and SHUTDOWN_TIMEOUT runs from the signal.
-    await Promise.all([cleaner.stop(), maintenance.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
+    await Promise.all([cleaner.stop(), scheduler.stop(), maintenance.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
     await closeAll(closers, logger);
     logger.info('Shutdown complete');
     return 0;

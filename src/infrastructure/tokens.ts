@@ -14,4 +14,6 @@ export const TOKENS = {
   Worker: Symbol.for('at-worker.Worker'),
   Cleaner: Symbol.for('at-worker.Cleaner'),
   HistoryMaintenance: Symbol.for('at-worker.HistoryMaintenance'),
+  ScheduleStore: Symbol.for('at-worker.ScheduleStore'),
+  Scheduler: Symbol.for('at-worker.Scheduler'),
 } as const;

@@ -4,6 +4,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { errorMessage } from '../../src/shared/error-message.js';
 import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettings } from './harness.js';
+import { runDashboardBench } from './dashboard.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { runScheduling } from './scheduling.js';
 import { runSoak } from './soak.js';
@@ -21,7 +22,9 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
  * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
-const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'storage', 'flat-burst', 'soak'] as const;
+const SCENARIOS = [
+  'burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'storage', 'flat-burst', 'soak',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 // Run only when named in --only: storage writes millions of rows, soak runs for minutes, flat-burst is a comparison.
 const OPT_IN: readonly Scenario[] = ['storage', 'flat-burst', 'soak'];
@@ -260,7 +263,7 @@ const main = async () => {
       print({ ...burstLine('rss', THROUGHPUT, v8Defaults), node_args: V8_DEFAULT_HEAP.join(' ') });
     }
     if (wanted('flat-burst')) {
-      // The same burst on a history table without partitions, as before migration 0007, in the same
+      // The same burst on a history table without partitions, as before migration 0010, in the same
       // run as the partitioned burst above (or as its own baseline when run alone).
       progress('flat-burst: 10,000 tasks due now, task_events swapped for an unpartitioned table');
       print(burstLine('flat-burst', THROUGHPUT, await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: flattenHistory })));
@@ -270,6 +273,10 @@ const main = async () => {
       print({ scenario: 'soak', ...(await runSoak({ seconds: soakSeconds, rate: soakRate }, progress)) });
     }
     if (wanted('storage')) print({ scenario: 'storage', ...(await runStorage(historyEvents, progress)) });
+    if (wanted('dashboard')) {
+      const result = await runDashboardBench(sink, THROUGHPUT, progress);
+      print({ scenario: 'dashboard', ...result, concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });
+    }
     if (wanted('idle')) {
       progress('idle: queries per second of an idle worker over 20 s');
       print({ scenario: 'idle', ...(await runIdle(DEFAULTS)), poll_interval_s: 5 });

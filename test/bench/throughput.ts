@@ -4,7 +4,7 @@ import { errorMessage } from '../../src/shared/error-message.js';
 import { cpuMs, machineCpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sinkStats, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerProcess, type WorkerSettings } from './harness.js';
 
 /** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */
-const INSERT_DUE_NOW = `
+export const INSERT_DUE_NOW = `
   INSERT INTO scheduled_tasks (task_type, payload, execute_at)
   SELECT 'http_callback',
          jsonb_build_object('url', $1::text, 'data', jsonb_build_object('id', g, 'due', floor(extract(epoch FROM now()) * 1000)::bigint)),

@@ -163,6 +163,6 @@ describe('at_worker_schedule under the least-privilege role', () => {
     );
     const id = inserted.rows[0]!.id;
     const event = await withClient(database.url, (owner) => owner.query('SELECT data FROM task_events WHERE task_id = $1', [id]));
-    expect(Object.keys(event.rows[0].data).sort()).toEqual(['execute_at', 'max_attempts', 'task_type']);
+    expect(Object.keys(event.rows[0].data).sort()).toEqual(['execute_at', 'max_attempts', 'payload_sha256', 'task_type', 'task_uuid']);
   });
 });

@@ -3,6 +3,8 @@ import type { CliIo, OpenSession } from '../../src/adapters/cli/io.js';
 import { runOperatorCommand } from '../../src/adapters/cli/run-command.js';
 import type { TaskEvent } from '../../src/domain/index.js';
 import { InMemoryOperatorStore } from './cli-fake-store.js';
+import type { ScheduleStore } from '../../src/application/schedules/ports.js';
+import { cronCalendar } from '../../src/adapters/cron/croner-calendar.js';
 
 const t0 = new Date('2026-11-28T12:00:00.000Z');
 const scheduled = (maxAttempts = 3): TaskEvent => ({ type: 'scheduled', at: t0, workerId: null, taskType: 'http_callback', executeAt: t0, maxAttempts });
@@ -33,11 +35,19 @@ const run = async (
     options.databaseDown === true
       ? E.left({ exitCode: 1, message: 'Failed to connect to database db:5432/x: connect ECONNREFUSED' })
       : E.right({
-          session: { store, migrator: { migrate: async () => ({ applied: [], alreadyApplied: [] }), status: async () => ({ applied: [], pending: [], problem: null }), script: async () => '' }, stuckTimeoutMs: 300_000, retention: { finishedMs: null, failedMs: null }, histories: { page: async () => [] }, target: 'db:5432/x' },
+          session: {
+            store,
+            migrator: { migrate: async () => ({ applied: [], alreadyApplied: [] }), status: async () => ({ applied: [], pending: [], problem: null }), script: async () => '' },
+            schedules: {} as ScheduleStore,
+            histories: { page: async () => [] },
+            stuckTimeoutMs: 300_000,
+            retention: { finishedMs: null, failedMs: null },
+            target: 'db:5432/x',
+          },
           close: async () => undefined,
         });
   const [command = '', ...args] = argv;
-  const code = await runOperatorCommand(command, args, { io, openSession });
+  const code = await runOperatorCommand(command, args, { io, openSession, ports: { calendarFor: cronCalendar } });
   return { code, stdout, stderr };
 };
 

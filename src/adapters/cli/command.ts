@@ -4,6 +4,12 @@ import type { TaskId } from '../../domain/index.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import { decodeTaskId } from './inputs.js';
 import type { CliIo, Session } from './io.js';
+import type { CalendarFor } from '../../application/schedules/ports.js';
+
+/** Ports a command may need before any session exists (checking input without the database). */
+export interface CommandPorts {
+  readonly calendarFor: CalendarFor;
+}
 
 /** A command, ready to run once the database session is open; returns the exit code. */
 export type Runnable = (session: Session, io: CliIo) => Promise<number>;
@@ -27,7 +33,7 @@ export interface CliCommand {
   /** The whole `--help` text. */
   readonly help: string;
   readonly options: OptionSpec;
-  readonly prepare: (args: ParsedArgs, io: CliIo) => Promise<E.Either<ArgumentError, Runnable>>;
+  readonly prepare: (args: ParsedArgs, io: CliIo, ports: CommandPorts) => Promise<E.Either<ArgumentError, Runnable>>;
 }
 
 /** Writes the one-line error a command ends with and returns its exit code. */

@@ -1,6 +1,7 @@
 import type * as E from 'fp-ts/lib/Either.js';
 import type { RetentionPolicy } from '../../application/history-maintenance.js';
 import type { FinishedHistories, OperatorStore, SchemaMigrator } from '../../application/operator/ports.js';
+import type { ScheduleStore } from '../../application/schedules/ports.js';
 
 /** The process edge as the commands see it; tests substitute strings for streams and files. */
 export interface CliIo {
@@ -17,6 +18,7 @@ export interface CliIo {
 /** What a command that talks to the database gets: the ports, and the settings it reads. */
 export interface Session {
   readonly store: OperatorStore;
+  readonly schedules: ScheduleStore;
   readonly migrator: SchemaMigrator;
   /** WORKER_STUCK_TIMEOUT, for `stats`. */
   readonly stuckTimeoutMs: number;

@@ -1,12 +1,13 @@
 import { printableIo } from './printable.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from './args.js';
-import { usage, type ArgumentError, type CliCommand } from './command.js';
+import { usage, type ArgumentError, type CliCommand, type CommandPorts } from './command.js';
 import { cancelCommand, retryCommand } from './commands/change.js';
 import { exportCommand } from './commands/export.js';
 import { historyCommand } from './commands/history.js';
 import { migrateCommand } from './commands/migrate.js';
 import { scheduleCommand } from './commands/schedule.js';
+import { schedulesCommand } from './commands/schedules.js';
 import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT, oneLine, type CliIo, type OpenSession } from './io.js';
@@ -15,6 +16,7 @@ import { errorMessage } from '../../shared/error-message.js';
 export const COMMANDS: readonly CliCommand[] = [
   migrateCommand,
   scheduleCommand,
+  schedulesCommand,
   historyCommand,
   statsCommand,
   verifyCommand,
@@ -29,6 +31,7 @@ export const USAGE = `Usage: at-worker <command> [options]
 
 Commands:
   start      run the worker (what \`npm start\` runs); --embedded: on a bundled PostgreSQL
+  dashboard  serve the operator dashboard in a browser (--port N, default 8081)
 ${COMMANDS.map((command) => `  ${command.name.padEnd(9)}  ${command.summary}`).join('\n')}
   help       this text (also a bare \`at-worker\`); \`at-worker <command> --help\` describes one command
   --version  the version of at-worker
@@ -51,7 +54,7 @@ const hintFor = (message: string): string =>
 export const runOperatorCommand = async (
   command: string,
   argv: readonly string[],
-  deps: { readonly io: CliIo; readonly openSession: OpenSession },
+  deps: { readonly io: CliIo; readonly openSession: OpenSession; readonly ports: CommandPorts },
 ): Promise<number> => {
   const io = printableIo(deps.io);
   if (HELP_WORDS.has(command)) {
@@ -75,7 +78,7 @@ export const runOperatorCommand = async (
     io.stdout(spec.help);
     return EXIT.ok;
   }
-  const prepared = await spec.prepare(args.right, io);
+  const prepared = await spec.prepare(args.right, io, deps.ports);
   if (E.isLeft(prepared)) return refuse(prepared.left);
 
   const opened = await deps.openSession();

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ScheduleMetrics } from '../../application/schedules/ports.js';
 import type { Logger, WorkerMetrics } from '../../application/ports.js';
 import { KNOWN_TASK_TYPES } from '../../domain/payloads/by-type.js';
 import type { StorageHealth } from '../../application/history-maintenance.js';
@@ -26,6 +27,7 @@ export interface PrometheusMetricsOptions {
 
 export interface PrometheusMetrics {
   readonly metrics: WorkerMetrics;
+  readonly scheduleMetrics: ScheduleMetrics;
   readonly registry: Registry;
 }
 
@@ -116,5 +118,30 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
     recovered: (taskType, outcome) => recovered.inc({ task_type: taskTypeLabel(taskType), outcome }),
     inFlight: (count) => inFlight.set(count),
   };
-  return { metrics, registry };
+  return { metrics, scheduleMetrics: scheduleMetricsOn(registry), registry };
+};
+
+/** The schedule pass's counters. Not labelled by schedule name: names are operator-chosen and unbounded. */
+const scheduleMetricsOn = (registry: Registry): ScheduleMetrics => {
+  const created = new Counter({
+    name: 'at_worker_schedule_occurrences_created_total',
+    help: "Tasks this worker's schedule passes made for recurring schedules' occurrences.",
+    registers: [registry],
+  });
+  const misfires = new Counter({
+    name: 'at_worker_schedule_misfires_total',
+    help: 'Occurrences missed while no worker ran a pass (older than SCHEDULES_MISFIRE_GRACE when first seen), by misfire policy.',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
+  const overlaps = new Counter({
+    name: 'at_worker_schedule_overlaps_skipped_total',
+    help: "Occurrences skipped because the schedule's previous task was unfinished (overlap policy skip).",
+    registers: [registry],
+  });
+  return {
+    occurrencesCreated: (count) => created.inc(count),
+    misfires: (policy, count) => misfires.inc({ policy }, count),
+    overlapsSkipped: (count) => overlaps.inc(count),
+  };
 };

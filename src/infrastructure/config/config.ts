@@ -69,6 +69,11 @@ export const EnvSchema = t.type({
   TASK_RETENTION_FAILED: retention('90d'),
   TASK_HISTORY_PARTITION_SIZE: positiveInteger(1_000_000),
   MAINTENANCE_INTERVAL: duration('seconds', 60),
+  SCHEDULES_FILE: optionalText,
+  SCHEDULES_LOOKAHEAD: duration('seconds', 60),
+  SCHEDULES_INTERVAL: duration('seconds', 10),
+  SCHEDULES_MISFIRE_GRACE: duration('seconds', 30),
+  DASHBOARD_TOKEN: optionalText,
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),
   LOG_FORMAT: oneOf(['json', 'pretty'], 'json'),
 });
@@ -112,6 +117,15 @@ export interface Config {
     readonly maintenanceIntervalMs: number;
   };
   readonly healthPort: number;
+  readonly schedules: {
+    /** SCHEDULES_FILE: applied at start-up; null for none. */
+    readonly file: string | null;
+    readonly lookAheadMs: number;
+    readonly intervalMs: number;
+    readonly misfireGraceMs: number;
+  };
+  /** `at-worker dashboard`: actions (retry, cancel) need this token; null keeps it read-only. */
+  readonly dashboard: { readonly token: string | null };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'pretty' };
   /** Values that must never appear in a log line, event or error message. */
   readonly secrets: readonly string[];
@@ -137,6 +151,8 @@ const crossCheck = (env: Env): string | null => {
     if (E.isLeft(from)) return from.left;
   }
   if ((env.SMTP_USER === null) !== (env.SMTP_PASSWORD === null)) return 'SMTP_USER and SMTP_PASSWORD must be set together';
+  // Guessable tokens defeat the point; 16 characters is the floor (`openssl rand -hex 16` gives 32).
+  if (env.DASHBOARD_TOKEN !== null && env.DASHBOARD_TOKEN.length < 16) return 'DASHBOARD_TOKEN must be at least 16 characters';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
   if (env.TASK_HISTORY_PARTITION_SIZE > 1_000_000_000) return 'TASK_HISTORY_PARTITION_SIZE must be at most 1000000000 task ids';
@@ -190,6 +206,13 @@ const toConfig = (env: Env): Config => {
       maintenanceIntervalMs: env.MAINTENANCE_INTERVAL,
     },
     healthPort: env.HTTP_PORT,
+    schedules: {
+      file: env.SCHEDULES_FILE === '' ? null : env.SCHEDULES_FILE,
+      lookAheadMs: env.SCHEDULES_LOOKAHEAD,
+      intervalMs: env.SCHEDULES_INTERVAL,
+      misfireGraceMs: env.SCHEDULES_MISFIRE_GRACE,
+    },
+    dashboard: { token: env.DASHBOARD_TOKEN },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
     secrets: collectSecrets(env, databaseUrl),
   };
@@ -215,6 +238,7 @@ const collectSecrets = (env: Env, databaseUrl: string): string[] => {
   const secrets = [
     env.DATABASE_URL === null ? env.DB_PASSWORD : null,
     env.SMTP_PASSWORD,
+    env.DASHBOARD_TOKEN,
     ...fromUrl(databaseUrl),
     ...fromUrl(env.AMQP_URL),
     ...env.WEBHOOK_SECRET,

@@ -41,7 +41,7 @@ Examples:
   echo '{"queue": "orders", "message": {"id": 7}}' | at-worker schedule --type rabbitmq --payload -
 `;
 
-const readPayload = async (raw: string, io: CliIo): Promise<E.Either<string, string>> => {
+export const readPayload = async (raw: string, io: CliIo): Promise<E.Either<string, string>> => {
   const source = payloadSource(raw);
   try {
     if (source._tag === 'Inline') return E.right(source.text);

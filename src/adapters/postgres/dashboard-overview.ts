@@ -1,0 +1,215 @@
+import * as t from 'io-ts';
+import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
+import type { MinuteActivity, Overview } from '../../application/dashboard/ports.js';
+import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
+import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+
+// Lists on the overview stay short: it is a glance; the task list pages through the rest.
+const LIST_LIMIT = 10;
+// Failures are grouped over the latest this many failed tasks (newest by id, through the index of
+// migration 0007): what is failing now, at a bounded cost however many failures have piled up.
+const FAILURE_SAMPLE = 1000;
+// Errors differing only after this many characters (an id, a timestamp at the end) group together.
+const ERROR_GROUP_CHARS = 120;
+
+const CountRow = t.type({ status: t.string, count: t.number });
+const MinuteRow = t.type({
+  minute: DateFromRow,
+  claimed: t.number,
+  completed: t.number,
+  failed: t.number,
+  lateness_avg_ms: nullable(t.number),
+  lateness_max_ms: nullable(t.number),
+});
+const StuckRow = t.type({
+  id: Int8String,
+  task_type: t.string,
+  owner: nullable(t.string),
+  attempts: t.number,
+  max_attempts: t.number,
+  heartbeat_at: nullable(DateFromRow),
+  silent_for_seconds: t.number,
+});
+const FailureRow = t.type({ task_type: t.string, error: t.string, count: t.number, last_at: DateFromRow });
+const WorkerRow = t.type({ worker_id: t.string, last_seen_at: DateFromRow, claimed: t.number, completed: t.number, failed: t.number });
+const NowRow = t.type({ now: DateFromRow });
+
+/**
+ * The overview, read in one read-only REPEATABLE READ transaction so its counts, charts and lists
+ * describe the same moment. The last hour comes from task_events (occurred_at range; the history is
+ * append-only, so its physical order follows time and a BRIN index on occurred_at keeps this a read
+ * of the last hour's pages, not of the whole table); counts and stuck or failed tasks from the rows.
+ */
+export const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promise<Overview> =>
+  pool.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
+    // One process per query: parallel workers would finish the count sooner by taking cores from the
+    // workers' claims and completions, which matter more than a page a few hundred ms faster.
+    await tx.query(sql.unsafe`SET LOCAL max_parallel_workers_per_gather = 0`);
+    const [now] = decodeRows(NowRow, 'overview now', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows);
+    const { counts: countsByStatus, estimated } = await statusCounts(tx);
+    const lastHour = await minutes(tx);
+    const stuck = decodeRows(
+      StuckRow,
+      'overview stuck',
+      (
+        await tx.query(sql.unsafe`
+          SELECT id, task_type, locked_by AS owner, attempts, max_attempts, heartbeat_at,
+                 extract(epoch FROM now() - heartbeat_at)::float8 AS silent_for_seconds
+            FROM scheduled_tasks
+           WHERE status = 'processing' AND heartbeat_at < now() - make_interval(secs => ${stuckTimeoutMs / 1000})
+           ORDER BY heartbeat_at
+           LIMIT ${LIST_LIMIT}`)
+      ).rows,
+    );
+    const failures = decodeRows(
+      FailureRow,
+      'overview failures',
+      (
+        await tx.query(sql.unsafe`
+          SELECT task_type, left(coalesce(error_message, ''), ${ERROR_GROUP_CHARS}) AS error,
+                 count(*)::float8 AS count, max(updated_at) AS last_at
+            FROM (SELECT task_type, error_message, updated_at
+                    FROM scheduled_tasks
+                   WHERE status = 'failed'
+                   ORDER BY id DESC
+                   LIMIT ${FAILURE_SAMPLE}) AS latest
+           GROUP BY 1, 2
+           ORDER BY count(*) DESC, max(updated_at) DESC
+           LIMIT ${LIST_LIMIT}`)
+      ).rows,
+    );
+    const workers = decodeRows(
+      WorkerRow,
+      'overview workers',
+      (
+        await tx.query(sql.unsafe`
+          SELECT worker_id, max(occurred_at) AS last_seen_at,
+                 count(*) FILTER (WHERE event_type = 'claimed')::float8 AS claimed,
+                 count(*) FILTER (WHERE event_type = 'completed')::float8 AS completed,
+                 count(*) FILTER (WHERE event_type = 'failed')::float8 AS failed
+            FROM task_events
+           WHERE occurred_at > now() - interval '1 hour' AND worker_id IS NOT NULL
+           GROUP BY worker_id
+           ORDER BY max(occurred_at) DESC
+           LIMIT ${LIST_LIMIT * 5}`)
+      ).rows,
+    );
+    return {
+      readAt: now?.now ?? new Date(),
+      countsByStatus,
+      estimated,
+      lastHour,
+      stuck: {
+        timeoutMs: stuckTimeoutMs,
+        oldest: stuck.map((row) => ({
+          id: row.id,
+          taskType: row.task_type,
+          owner: row.owner,
+          attempts: row.attempts,
+          maxAttempts: row.max_attempts,
+          heartbeatAt: row.heartbeat_at,
+          silentForSeconds: row.silent_for_seconds,
+        })),
+      },
+      failureSample: FAILURE_SAMPLE,
+      failures: failures.map((row) => ({ taskType: row.task_type, error: row.error, count: row.count, lastAt: row.last_at })),
+      workers: workers.map((row) => ({
+        workerId: row.worker_id,
+        lastSeenAt: row.last_seen_at,
+        claimed: row.claimed,
+        completed: row.completed,
+        failed: row.failed,
+      })),
+    };
+  });
+
+// Below this many rows an exact count by status is a few tens of ms; above it, the count of every
+// completed task is what makes the overview cost (0.3-0.4 s of CPU per million rows here).
+const EXACT_COUNT_LIMIT = 200_000;
+const StatRow = t.type({ live: t.number });
+
+/**
+ * Tasks by status. Exact on a table under EXACT_COUNT_LIMIT rows. Above it, exact for the statuses
+ * a partial index lists (pending, processing, failed, cancelled: each an index range) and completed
+ * estimated as the table's live rows (pg_stat_user_tables.n_live_tup, which inserts and deletes keep
+ * current without VACUUM) minus those. Statistics lost in a crash read 0, which means an exact count.
+ */
+const statusCounts = async (db: CommonQueryMethods): Promise<{ counts: Record<TaskStatus, number>; estimated: TaskStatus[] }> => {
+  const counts = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
+  const [stat] = decodeRows(
+    StatRow,
+    'overview live rows',
+    (
+      await db.query(sql.unsafe`
+        SELECT coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'scheduled_tasks'::regclass), 0)::float8 AS live`)
+    ).rows,
+  );
+  const live = stat?.live ?? 0;
+  if (live < EXACT_COUNT_LIMIT) {
+    const result = await db.query(sql.unsafe`SELECT status, count(*)::float8 AS count FROM scheduled_tasks GROUP BY status`);
+    for (const row of decodeRows(CountRow, 'overview counts', result.rows)) {
+      if ((TASK_STATUSES as readonly string[]).includes(row.status)) counts[row.status as TaskStatus] = row.count;
+    }
+    return { counts, estimated: [] };
+  }
+  const result = await db.query(sql.unsafe`
+    SELECT (SELECT count(*) FROM scheduled_tasks WHERE status = 'pending')::float8 AS pending,
+           (SELECT count(*) FROM scheduled_tasks WHERE status = 'processing')::float8 AS processing,
+           (SELECT count(*) FROM scheduled_tasks WHERE status = 'failed')::float8 AS failed,
+           (SELECT count(*) FROM scheduled_tasks WHERE status = 'cancelled')::float8 AS cancelled`);
+  const [exact] = decodeRows(ExactRow, 'overview exact counts', result.rows);
+  if (exact !== undefined) Object.assign(counts, exact);
+  counts.completed = Math.max(0, live - counts.pending - counts.processing - counts.failed - counts.cancelled);
+  return { counts, estimated: ['completed'] };
+};
+
+const ExactRow = t.type({ pending: t.number, processing: t.number, failed: t.number, cancelled: t.number });
+
+/**
+ * Sixty minutes, every one present (zeros included), oldest first. Lateness is claim time minus
+ * due time, the due time being what the event before the claim set: execute_at of 'scheduled' or
+ * 'rescheduled', retry_at of 'retry_scheduled', or the moment of a recovery or release (due again
+ * at once). The previous event is one primary-key look-up per claim.
+ */
+const minutes = async (db: CommonQueryMethods): Promise<MinuteActivity[]> => {
+  const result = await db.query(sql.unsafe`
+    WITH recent AS (
+      SELECT task_id, seq, event_type, occurred_at
+        FROM task_events
+       WHERE occurred_at >= date_trunc('minute', now()) - interval '59 minutes'
+    ), late AS (
+      SELECT date_trunc('minute', c.occurred_at) AS minute, extract(epoch FROM c.occurred_at - d.due) * 1000 AS ms
+        FROM recent AS c
+        JOIN task_events AS p ON p.task_id = c.task_id AND p.seq = c.seq - 1
+       CROSS JOIN LATERAL (SELECT coalesce((p.data->>'execute_at')::timestamptz, (p.data->>'retry_at')::timestamptz,
+                                           p.occurred_at) AS due) AS d
+       -- A task scheduled at '-infinity' (due since forever) has no lateness; subtracting would fail the page.
+       WHERE c.event_type = 'claimed' AND isfinite(d.due)
+    ), ended AS (
+      SELECT date_trunc('minute', occurred_at) AS minute,
+             count(*) FILTER (WHERE event_type = 'claimed') AS claimed,
+             count(*) FILTER (WHERE event_type = 'completed') AS completed,
+             count(*) FILTER (WHERE event_type = 'failed') AS failed
+        FROM recent
+       GROUP BY 1
+    ), lateness AS (
+      SELECT minute, avg(ms) AS avg_ms, max(ms) AS max_ms FROM late GROUP BY minute
+    )
+    SELECT m.minute, coalesce(e.claimed, 0)::float8 AS claimed, coalesce(e.completed, 0)::float8 AS completed,
+           coalesce(e.failed, 0)::float8 AS failed,
+           round(l.avg_ms)::float8 AS lateness_avg_ms, round(l.max_ms)::float8 AS lateness_max_ms
+      FROM generate_series(date_trunc('minute', now()) - interval '59 minutes', date_trunc('minute', now()),
+                           interval '1 minute') AS m(minute)
+      LEFT JOIN ended AS e ON e.minute = m.minute
+      LEFT JOIN lateness AS l ON l.minute = m.minute
+     ORDER BY m.minute`);
+  return decodeRows(MinuteRow, 'overview minutes', result.rows).map((row) => ({
+    minute: row.minute,
+    claimed: row.claimed,
+    completed: row.completed,
+    failed: row.failed,
+    latenessAvgMs: row.lateness_avg_ms,
+    latenessMaxMs: row.lateness_max_ms,
+  }));
+};

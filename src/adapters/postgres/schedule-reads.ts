@@ -1,0 +1,45 @@
+import * as t from 'io-ts';
+import { sql, type CommonQueryMethods } from 'slonik';
+import type { OccurrenceTask, ScheduleEvent, StoredSchedule } from '../../application/schedules/ports.js';
+import { scheduleColumns, ScheduleRow, toStoredSchedule } from './schedule-rows.js';
+import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+
+export const listSchedules = async (db: CommonQueryMethods): Promise<StoredSchedule[]> => {
+  const result = await db.query(sql.unsafe`SELECT ${scheduleColumns} FROM schedules AS s ORDER BY s.name`);
+  return decodeRows(ScheduleRow, 'listSchedules', result.rows).map(toStoredSchedule);
+};
+
+export const findSchedule = async (db: CommonQueryMethods, name: string): Promise<StoredSchedule | null> => {
+  const result = await db.query(sql.unsafe`SELECT ${scheduleColumns} FROM schedules AS s WHERE s.name = ${name}`);
+  const [row] = decodeRows(ScheduleRow, 'findSchedule', result.rows);
+  return row === undefined ? null : toStoredSchedule(row);
+};
+
+const TaskRow = t.type({ id: Int8String, occurrence_at: nullable(DateFromRow), execute_at: DateFromRow, status: t.string });
+
+/** The schedule's latest tasks that are due (made ahead and not yet due are upcoming, not past). */
+export const recentScheduleTasks = async (db: CommonQueryMethods, name: string, limit: number): Promise<OccurrenceTask[]> => {
+  const result = await db.query(sql.unsafe`
+    SELECT t.id, t.occurrence_at, t.execute_at, t.status
+      FROM scheduled_tasks AS t
+     WHERE t.schedule_id = (SELECT id FROM schedules WHERE name = ${name}) AND coalesce(t.occurrence_at, t.created_at) <= now()
+     ORDER BY t.id DESC
+     LIMIT ${limit}`);
+  return decodeRows(TaskRow, 'recentScheduleTasks', result.rows).map((row) => ({
+    taskId: row.id,
+    occurrenceAt: row.occurrence_at,
+    executeAt: row.execute_at,
+    status: row.status,
+  }));
+};
+
+const EventRow = t.type({ event_type: t.string, actor: nullable(t.string), occurred_at: DateFromRow, data: t.unknown });
+
+/** The schedule's latest events by name, so a removed schedule's history is still there. */
+export const scheduleEvents = async (db: CommonQueryMethods, name: string, limit: number): Promise<ScheduleEvent[]> => {
+  const result = await db.query(sql.unsafe`
+    SELECT event_type, actor, occurred_at, data FROM schedule_events WHERE schedule_name = ${name} ORDER BY id DESC LIMIT ${limit}`);
+  return decodeRows(EventRow, 'scheduleEvents', result.rows)
+    .reverse()
+    .map((row) => ({ eventType: row.event_type, actor: row.actor, occurredAt: row.occurred_at, data: row.data }));
+};

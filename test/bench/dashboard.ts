@@ -1,0 +1,230 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { readOverview } from '../../src/adapters/postgres/dashboard-overview.js';
+import { applySchema } from '../../src/adapters/postgres/migrate.js';
+import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
+import { createTestDatabase } from '../support/database.js';
+import { cpuMs, percentile, repoRoot, sleep, startWorker, withClient, type Sink, type WorkerSettings } from './harness.js';
+import { fillDashboardTables } from './dashboard-fill.js';
+import { INSERT_DUE_NOW } from './throughput.js';
+
+// Connections are told apart by application_name, so the CPU of each side's PostgreSQL backends can
+// be read from /proc while other databases on the same server are busy.
+const DASHBOARD_APP = 'atw-bench-dashboard';
+const WORKER_APP = 'atw-bench-worker';
+
+const withApplicationName = (url: string, name: string): string => {
+  const parsed = new URL(url);
+  parsed.searchParams.set('application_name', name);
+  return parsed.toString();
+};
+
+/** CPU time so far of the backends serving `application` in this database. */
+const backendsCpuMs = (url: string, application: string): Promise<number> =>
+  withClient(url, async (client) => {
+    const result = await client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1',
+      [application],
+    );
+    return result.rows.reduce((sum, row) => sum + cpuMs(row.pid), 0);
+  });
+
+/** `at-worker dashboard` as its own process, as an operator runs it; resolves once it listens. */
+export const startDashboard = async (databaseUrl: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> => {
+  const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js'), 'dashboard', '--port', '0'], {
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: withApplicationName(databaseUrl, DASHBOARD_APP), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const port = await new Promise<number>((done, fail) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const found = /"port":(\d+)/.exec(output);
+      if (found?.[1] !== undefined) done(Number(found[1]));
+    });
+    child.once('exit', (code) => fail(new Error(`dashboard exited (${code}): ${output}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? 0,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+};
+
+/** One GET's wall time in ms, failing on anything but 200. */
+export const timeGet = async (url: string): Promise<number> => {
+  const started = performance.now();
+  const response = await fetch(url);
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`GET ${url}: ${response.status}`);
+  return performance.now() - started;
+};
+
+/** Median and p95 over `times` GETs of one page, after one warm-up. */
+const measure = async (url: string, times: number) => {
+  await timeGet(url);
+  const samples: number[] = [];
+  for (let n = 0; n < times; n += 1) samples.push(await timeGet(url));
+  const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
+  return { median_ms: round(percentile(samples, 0.5)), p95_ms: round(percentile(samples, 0.95)) };
+};
+
+/**
+ * One operator busy on the dashboard, for the burst: the overview, the list, the failed tasks and
+ * an older page, one after another with a second between them. Returns a stop that resolves with
+ * how many pages were served and their median time.
+ */
+export const operatorLoad = (base: string) => {
+  let running = true;
+  const samples: number[] = [];
+  const pages = ['/', '/tasks', '/tasks?status=failed', '/tasks?before=500000'];
+  const loop = (async () => {
+    for (let n = 0; running; n += 1) {
+      samples.push(await timeGet(`${base}${pages[n % pages.length]}`));
+      await sleep(1000);
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    return { pages: samples.length, median_ms: Math.round(percentile(samples, 0.5) ?? 0) };
+  };
+};
+
+const PAGES = (): Record<string, string> => {
+  const day = new Date(Date.now() - 15 * 86_400_000).toISOString().slice(0, 16);
+  const dayAfter = new Date(Date.now() - 14 * 86_400_000).toISOString().slice(0, 16);
+  return {
+    overview: '/',
+    list_first: '/tasks',
+    list_deep: '/tasks?before=300000',
+    list_failed: '/tasks?status=failed',
+    list_failed_deep: '/tasks?status=failed&before=200000',
+    list_cancelled_none: '/tasks?status=cancelled',
+    list_type: '/tasks?type=email',
+    list_error_text: '/tasks?error=error%205',
+    list_time_range_one_day: `/tasks?from=${day}&to=${dayAfter}`,
+    task_page: '/tasks/999999',
+  };
+};
+
+interface BurstMeasure {
+  readonly sinkPerSec: number | null;
+  /** The worker process and its backends, from its start to the last arrival. */
+  readonly burstCpuMs: number;
+  /** The dashboard process and its backends, over the same time. */
+  readonly dashboardCpuMs: number;
+}
+
+/**
+ * 10,000 tasks due now, one worker started for them: the sink's rate from first to last arrival,
+ * and the CPU the burst and the dashboard each used meanwhile (read before the worker stops, while
+ * its backends still exist).
+ */
+const burstOnce = async (url: string, sink: Sink, settings: WorkerSettings, dashboard: { pid: number }): Promise<BurstMeasure> => {
+  await withClient(url, (client) => client.query(INSERT_DUE_NOW, [`${sink.url}/`, 10_000]));
+  await sink.reset();
+  const dashboardBefore = cpuMs(dashboard.pid) + (await backendsCpuMs(url, DASHBOARD_APP));
+  const worker = startWorker(withApplicationName(url, WORKER_APP), settings, { WORKER_ID: 'bench-dashboard' });
+  try {
+    const stats = await sink.waitForUnique(10_000, 120_000);
+    const span = (stats.last - stats.first) / 1000;
+    const burstCpuMs = cpuMs(worker.pid) + (await backendsCpuMs(url, WORKER_APP));
+    const dashboardCpuMs = cpuMs(dashboard.pid) + (await backendsCpuMs(url, DASHBOARD_APP)) - dashboardBefore;
+    return { sinkPerSec: span > 0 ? Math.round(9_999 / span) : null, burstCpuMs, dashboardCpuMs };
+  } finally {
+    await worker.stop();
+  }
+};
+
+/** The overview's database read itself, without the page's cache: median and p95 of 5. */
+const timeOverviewRead = async (url: string) => {
+  const pool = await createPostgresPool(url, 1);
+  try {
+    const samples: number[] = [];
+    for (let n = 0; n < 6; n += 1) {
+      const started = performance.now();
+      await readOverview(pool, 300_000);
+      if (n > 0) samples.push(performance.now() - started);
+    }
+    const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
+    return { median_ms: round(percentile(samples, 0.5)), p95_ms: round(percentile(samples, 0.95)) };
+  } finally {
+    await closePool(pool);
+  }
+};
+
+const median = (values: readonly number[]): number | null => percentile(values, 0.5);
+
+/**
+ * The dashboard scenario: page times on the filled tables, then the same 10,000-task burst with and
+ * without one busy operator on the dashboard (operatorLoad), alternated A B B A so that a drift of
+ * the shared machine weighs on both sides alike.
+ */
+export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, progress: (text: string) => void) => {
+  const database = await createTestDatabase();
+  try {
+    await applySchema(database.url);
+    progress('dashboard: filling 1,000,000 tasks and 2,960,000 events (a minute or two)');
+    const filling = performance.now();
+    await fillDashboardTables(database.url);
+    const fillSeconds = Math.round((performance.now() - filling) / 1000);
+    const count = async (table: string) =>
+      withClient(database.url, async (client) =>
+        Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n),
+      );
+    const dashboard = await startDashboard(database.url);
+    try {
+      const before = { tasks: await count('scheduled_tasks'), events: await count('task_events') };
+      progress('dashboard: page times, 7 requests each after a warm-up');
+      const pages: Record<string, unknown> = {};
+      for (const [name, path] of Object.entries(PAGES())) pages[name] = await measure(`${dashboard.url}${path}`, 7);
+      // The page above is mostly served from the overview's 10 s cache; this is the read behind it.
+      pages['overview_read'] = await timeOverviewRead(database.url);
+      const page = await (await fetch(`${dashboard.url}/`)).text();
+      const completedShown = /data-status="completed">[\s\S]*?<td class="num">([^<]*)<\/td>/.exec(page)?.[1] ?? null;
+      const completedExact = await withClient(database.url, async (client) =>
+        Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM scheduled_tasks WHERE status = 'completed'`)).rows[0]!.n),
+      );
+      const alone: number[] = [];
+      const withDashboard: number[] = [];
+      const served: number[] = [];
+      const shares: number[] = [];
+      for (const mode of ['alone', 'with', 'with', 'alone'] as const) {
+        progress(`dashboard: burst of 10,000 tasks, ${mode === 'alone' ? 'no one on the dashboard' : 'an operator busy on the dashboard'}`);
+        const stop = mode === 'with' ? operatorLoad(dashboard.url) : null;
+        const burst = await burstOnce(database.url, sink, settings, dashboard);
+        const load = await stop?.();
+        if (load !== undefined) {
+          served.push(load.pages);
+          shares.push(Math.round((1000 * burst.dashboardCpuMs) / (burst.burstCpuMs + burst.dashboardCpuMs)) / 10);
+        }
+        if (burst.sinkPerSec !== null) (mode === 'alone' ? alone : withDashboard).push(burst.sinkPerSec);
+      }
+      const ratio = (median(withDashboard) ?? 0) / (median(alone) ?? 1);
+      return {
+        ...before,
+        fill_seconds: fillSeconds,
+        pages,
+        burst_sink_per_sec_alone: alone,
+        burst_sink_per_sec_with_dashboard: withDashboard,
+        burst_ratio_with_to_alone: Math.round(ratio * 1000) / 1000,
+        overview_completed_shown: completedShown,
+        completed_exact: completedExact,
+        dashboard_pages_during_bursts: served,
+        // What the dashboard (its process and its PostgreSQL backends) took of the CPU that it and the
+        // burst (worker and backends) used together: on a machine whose cores the burst keeps busy, the
+        // share of throughput it can cost at most, whatever else the machine runs.
+        dashboard_cpu_share_percent: shares,
+      };
+    } finally {
+      await dashboard.stop();
+    }
+  } finally {
+    await database.drop();
+  }
+};
