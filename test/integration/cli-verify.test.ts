@@ -150,10 +150,10 @@ describe('at-worker verify, on columns the history records since task_uuid and t
       INSERT INTO task_events (task_id, seq, event_type, data)
       VALUES (990001, 1, 'scheduled', '{"task_type": "http_callback", "execute_at": "2026-01-01T00:00:00Z", "max_attempts": 3}'),
              (990001, 2, 'cancelled', '{}')`);
-    // The retention hook (the storage migrations' function): it recorded removing only \`retired\`.
+    // Retention's record (what at_worker_removed_by_retention reads) holds \`retired\` alone.
     await change(sql.unsafe`
-      CREATE FUNCTION at_worker_removed_by_retention(p_task_id bigint) RETURNS boolean
-      LANGUAGE sql STABLE AS ${sql.literalValue(`SELECT p_task_id = ${retired}`)}`);
+      INSERT INTO at_worker_retention_passes (worker_id, tasks_removed, events_removed, removed_ids)
+      VALUES ('retention', 1, 1, ARRAY[${retired!}::bigint])`);
 
     const all = await runCli(['verify'], { env: db.env });
     expect(all.code).toBe(1);
