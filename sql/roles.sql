@@ -27,6 +27,11 @@
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
 --   schedule through at_worker_schedule (CLI, client, any language)   the same, + SELECT on both tables, EXECUTE
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
+--   circuit breaking (shared state, its transitions)                 SELECT, INSERT, UPDATE on destination_circuits;
+--                                                                    SELECT, INSERT on destination_circuit_events
+--   destination limits (rate, in-flight places, reserved starts)      SELECT, INSERT, UPDATE on destination_limit_state;
+--                                                                    SELECT, INSERT, UPDATE, DELETE on destination_start_reservations,
+--                                                                    destination_in_flight
 --   recurring schedules: the pass, the CLI, SCHEDULES_FILE             SELECT, INSERT, UPDATE, DELETE on schedules,
 --                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
@@ -37,6 +42,7 @@
 --   stats, verify: retention record, partitions, removed tasks       SELECT on at_worker_retention_passes and
 --                                                                      task_events_partitions, EXECUTE on
 --                                                                      at_worker_removed_by_retention
+--   advertise the task types it serves (migration 0009)              SELECT, INSERT, UPDATE on at_worker_presence
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
 -- The retention functions run as their owner and remove only finished tasks past the retention the
 -- caller names, each with its whole history, and record every removal; they never change an event
@@ -56,7 +62,7 @@
 -- column but payload (so a producer can read back its id and follow its tasks' status, but not read
 -- other producers' payloads, which may carry credentials), and nothing on task_events: it can
 -- schedule, never write (or read) history, claim, change or delete a task.
--- With the functions of migration 0005 it may also schedule through at_worker_schedule (keys included)
+-- With the functions of migration 0006 it may also schedule through at_worker_schedule (keys included)
 -- and read a task's idempotency_key.
 --   PGOPTIONS='-c at_worker.producer_role=orders_producer' psql -d at_scheduler -f sql/roles.sql
 --   psql -d at_scheduler -c "CREATE ROLE orders_app LOGIN PASSWORD '...' IN ROLE at_worker_producer"
@@ -122,7 +128,7 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.at_worker_presence TO %I', schema_name, worker_role);
   END IF;
 
-  -- Recurring schedules (migration 0004): the workers' pass reads and moves schedules on; the CLI
+  -- Recurring schedules (migration 0007): the workers' pass reads and moves schedules on; the CLI
   -- adds, changes and removes them; both append to schedule_events, never change it.
   IF to_regclass(format('%I.schedules', schema_name)) IS NOT NULL THEN
     EXECUTE format('REVOKE ALL ON %I.schedules, %I.schedule_events FROM %I', schema_name, schema_name, worker_role);
@@ -131,6 +137,17 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SEQUENCE %s, %s TO %I', pg_get_serial_sequence(format('%I.schedules', schema_name), 'id'),
                    pg_get_serial_sequence(format('%I.schedule_events', schema_name), 'id'), worker_role);
   END IF;
+
+  -- Circuit breaking (migration 0010): the shared state is updated by every worker; its history is appended to.
+  EXECUTE format('REVOKE ALL ON %I.destination_circuits, %I.destination_circuit_events FROM %I', schema_name, schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_circuits TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT ON %I.destination_circuit_events TO %I', schema_name, worker_role);
+  -- Destination limits (migration 0010): the function runs with the caller's rights, so the tables it writes.
+  EXECUTE format('REVOKE ALL ON %I.destination_limit_state, %I.destination_start_reservations, %I.destination_in_flight FROM %I',
+                 schema_name, schema_name, schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_limit_state TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.destination_start_reservations, %I.destination_in_flight TO %I',
+                 schema_name, schema_name, worker_role);
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.
@@ -144,7 +161,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
   END LOOP;
 
-  -- Scheduling through SQL (migration 0005): at_worker_schedule and its set version, which the CLI
+  -- Scheduling through SQL (migration 0006): at_worker_schedule and its set version, which the CLI
   -- and the TypeScript client call, for both roles. They are SECURITY DEFINER and not executable by
   -- PUBLIC: they are the one way to give a task an idempotency key, and they check each task first.
   IF to_regprocedure(format('%I.at_worker_schedule_many(jsonb)', schema_name)) IS NOT NULL THEN

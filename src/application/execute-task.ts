@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import {
   describeDomainError,
+  destinationOf,
   type ExecutionOutcome,
   permanentFailure,
   retryableFailure,
@@ -11,6 +12,8 @@ import { cutText } from '../shared/cut-text.js';
 import { errorMessage } from '../shared/error-message.js';
 import { processingState } from './claimed-state.js';
 import { decideAndRecord } from './decide-and-record.js';
+import { circuitVerdict, type DestinationGuard } from './destination-guard.js';
+import type { PostponeTask } from './postpone-task.js';
 import type {
   AttemptEndResult,
   ClaimedTask,
@@ -32,6 +35,8 @@ export interface ExecuteTaskDeps {
   readonly metrics: WorkerMetrics;
   readonly retryPolicy: RetryPolicy;
   readonly taskTimeoutMs: number;
+  /** Circuit breaking and destination limits; without it every task runs when started. */
+  readonly guard?: { readonly destinations: DestinationGuard; readonly postpone: PostponeTask };
 }
 
 /** Why a running task was aborted; carried as the AbortSignal's reason. */
@@ -50,6 +55,11 @@ export type ExecuteTask = (task: ClaimedTask, shutdown: AbortSignal, onExecuted?
 export const executeTask =
   (deps: ExecuteTaskDeps): ExecuteTask =>
   async (task, shutdown, onExecuted) => {
+    const guarded = deps.guard === undefined || shutdown.aborted ? null : await admit(deps.guard, task);
+    if (guarded?.admission._tag === 'Postponed') {
+      onExecuted?.();
+      return deps.guard!.postpone(task, { ...guarded.admission, destination: guarded.destination });
+    }
     const started = deps.clock.now();
     const { signal, aborted, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
@@ -64,6 +74,12 @@ export const executeTask =
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();
     const command = commandFor(deps, task, outcome, signal, ran, now, durationMs);
+    if (guarded !== null && guarded.admission._tag === 'Admitted') {
+      // Cut off by shutdown is not the destination's doing: it neither opens nor closes its circuit.
+      const verdict = (signal.reason as AbortCause | undefined)?._tag === 'Shutdown' ? 'none' : circuitVerdict(command);
+      const cause = command.type === 'Fail' ? command.error : 'succeeded';
+      deps.guard!.destinations.settle(guarded.destination, guarded.admission, verdict, cause);
+    }
     const failure = outcome._tag === 'Failed' ? outcome.error : null;
     const ended = await decideAndRecord(processingState(task), command, ({ events, next }) =>
       deps.queue.endAttempt({ claim: task, events, next, errorMessage: failure }),
@@ -77,6 +93,13 @@ export const executeTask =
     report(deps, task, command, outcome, decision.next.status, result, durationMs);
     return result;
   };
+
+/** The guard's word on a task with a destination; null for one without (it runs unguarded). */
+const admit = async (guard: NonNullable<ExecuteTaskDeps['guard']>, task: ClaimedTask) => {
+  const destination = destinationOf(task.taskType, task.payload);
+  if (destination === null) return null;
+  return { destination, admission: await guard.destinations.admit(destination, task) };
+};
 
 const runExecutor = async (
   executors: ExecutorsByType,

@@ -1,4 +1,4 @@
-import type { ClaimToken, ExecutionOutcome, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
+import type { CircuitState, ClaimToken, ExecutionOutcome, PostponeReason, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
 
 /** A task this worker holds: the row as it was claimed. */
 export interface ClaimedTask {
@@ -128,6 +128,10 @@ export interface WorkerMetrics {
   attemptEnded(taskType: string, outcome: 'completed' | 'retried' | 'failed' | 'released', durationMs: number): void;
   recovered(taskType: string, outcome: 'requeued' | 'failed'): void;
   inFlight(count: number): void;
+  /** A claimed task given back unrun for `waitMs` (no attempt used). */
+  postponed(taskType: string, reason: PostponeReason, waitMs: number): void;
+  /** The circuits this worker knows are not plainly closed (open, half-open, or counting failures). */
+  circuits(known: ReadonlyMap<string, CircuitState>): void;
 }
 
 export const noMetrics: WorkerMetrics = {
@@ -135,4 +139,6 @@ export const noMetrics: WorkerMetrics = {
   attemptEnded: () => undefined,
   recovered: () => undefined,
   inFlight: () => undefined,
+  postponed: () => undefined,
+  circuits: () => undefined,
 };

@@ -1,4 +1,4 @@
-import type { Details } from './events.js';
+import type { Details, PostponeReason, ScheduledEvent } from './events.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { ClaimToken, WorkerId } from './task.js';
 
@@ -10,6 +10,8 @@ export type TaskCommand =
       readonly taskType: string;
       readonly executeAt: Date;
       readonly maxAttempts: number;
+      /** What the row says of where it came from, recorded as given: its payload's digest, uuid and key. */
+      readonly origin?: Pick<ScheduledEvent, 'payloadSha256' | 'taskUuid' | 'key'>;
     }
   | { readonly type: 'Claim'; readonly now: Date; readonly workerId: WorkerId; readonly claimToken: ClaimToken }
   | {
@@ -44,6 +46,16 @@ export type TaskCommand =
       readonly workerId: WorkerId;
       readonly claimToken: ClaimToken;
       readonly reason: string;
+    }
+  | {
+      readonly type: 'Postpone';
+      readonly now: Date;
+      readonly workerId: WorkerId;
+      readonly claimToken: ClaimToken;
+      readonly until: Date;
+      readonly reason: PostponeReason;
+      readonly destination: string;
+      readonly detail: string;
     }
   | { readonly type: 'Retry'; readonly now: Date; readonly maxAttempts?: number }
   | { readonly type: 'Cancel'; readonly now: Date };

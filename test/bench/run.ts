@@ -19,11 +19,11 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * gives numbers to compare in the same run; `--rounds N` runs the peers and the burst N times,
  * alternately, and ends with a `burst-rounds` line of medians (this VM's run-to-run spread is wider
  * than the differences that matter, so one pair decides little). Each scenario gets a fresh
- * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
- * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
+ * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info
+ * (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
 const SCENARIOS = [
-  'burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'storage', 'flat-burst', 'soak',
+  'burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'protect', 'storage', 'flat-burst', 'soak',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 // Run only when named in --only: storage writes millions of rows, soak runs for minutes, flat-burst is a comparison.
@@ -211,6 +211,43 @@ const runBurstRounds = async (sink: Sink, workers: number, rounds: number, peers
   return [...bursts].sort((a, b) => (a.sink_per_sec ?? 0) - (b.sink_per_sec ?? 0))[Math.floor(bursts.length / 2)]!;
 };
 
+/**
+ * What protecting receivers costs a burst that none of it holds back, in the same run, arms
+ * alternating (A B C A B C ...) so the machine's drift falls on all of them: `none` is the burst with
+ * fair slots off (DESTINATION_MAX_SHARE=1) and no limits; `fair` the defaults (fair slots at 0.5,
+ * circuit breaking on); `limits` the defaults plus a limit on every destination far above the
+ * burst's pace, so each start goes through at_worker_take_destination_starts without waiting.
+ */
+const PROTECT_ARMS: readonly { readonly arm: string; readonly env: Readonly<Record<string, string>> }[] = [
+  { arm: 'none', env: { DESTINATION_MAX_SHARE: '1', CIRCUIT_FAILURE_THRESHOLD: '0' } },
+  { arm: 'fair', env: {} },
+  { arm: 'limits', env: { DESTINATION_LIMITS: '* in_flight=100000 rate=1000000' } },
+];
+
+const runProtect = async (sink: Sink, workers: number, rounds: number): Promise<void> => {
+  const rates = new Map<string, number[]>(PROTECT_ARMS.map(({ arm }) => [arm, []]));
+  for (let round = 1; round <= Math.max(2, rounds); round += 1) {
+    for (const { arm, env } of PROTECT_ARMS) {
+      progress(`protect round ${round}, ${arm}: 10,000 tasks due now, ${workers} worker process(es)`);
+      const burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, env });
+      print({ ...burstLine('protect', THROUGHPUT, burst), arm, env, round });
+      if (burst.sink_per_sec !== null) rates.get(arm)!.push(burst.sink_per_sec);
+    }
+  }
+  const medianOf = (arm: string) => median(rates.get(arm) ?? []);
+  const none = medianOf('none');
+  const ratio = (arm: string) => {
+    const rate = medianOf(arm);
+    return rate === null || none === null ? null : hundredths(rate / none);
+  };
+  print({
+    scenario: 'protect-summary',
+    median_sink_per_sec: Object.fromEntries(PROTECT_ARMS.map(({ arm }) => [arm, hundredths(medianOf(arm))])),
+    ratio_to_none: { fair: ratio('fair'), limits: ratio('limits') },
+    limits_to_fair: medianOf('limits') === null || medianOf('fair') === null ? null : hundredths(medianOf('limits')! / medianOf('fair')!),
+  });
+};
+
 const main = async () => {
   const { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate } = parseArgs(process.argv.slice(2));
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
@@ -263,7 +300,7 @@ const main = async () => {
       print({ ...burstLine('rss', THROUGHPUT, v8Defaults), node_args: V8_DEFAULT_HEAP.join(' ') });
     }
     if (wanted('flat-burst')) {
-      // The same burst on a history table without partitions, as before migration 0010, in the same
+      // The same burst on a history table without partitions, as before migration 0011, in the same
       // run as the partitioned burst above (or as its own baseline when run alone).
       progress('flat-burst: 10,000 tasks due now, task_events swapped for an unpartitioned table');
       print(burstLine('flat-burst', THROUGHPUT, await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: flattenHistory })));
@@ -273,6 +310,7 @@ const main = async () => {
       print({ scenario: 'soak', ...(await runSoak({ seconds: soakSeconds, rate: soakRate }, progress)) });
     }
     if (wanted('storage')) print({ scenario: 'storage', ...(await runStorage(historyEvents, progress)) });
+    if (wanted('protect')) await runProtect(sink, workers, rounds);
     if (wanted('dashboard')) {
       const result = await runDashboardBench(sink, THROUGHPUT, progress);
       print({ scenario: 'dashboard', ...result, concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });

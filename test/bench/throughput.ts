@@ -186,6 +186,8 @@ export const runBurst = async (
     workers: number;
     prepare?: (databaseUrl: string) => Promise<void>;
     nodeArgs?: readonly string[];
+    /** More environment for the workers (DESTINATION_LIMITS, ...). */
+    env?: Readonly<Record<string, string>>;
   },
 ): Promise<BurstResult> => {
   const database = await createTestDatabase();
@@ -203,7 +205,7 @@ export const runBurst = async (
     const postgresBefore = postgresCpuMs();
     const sinkBefore = cpuMs(sink.pid);
     const startedAt = Date.now();
-    for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}` }, options.nodeArgs));
+    for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { ...options.env, WORKER_ID: `bench-${n}` }, options.nodeArgs));
     const timeline = timelineRecorder(() => workersCpu(workers));
     const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5, timeline.onPoll);
     const { total: cpu, main: mainThreads } = workersCpu(workers);
@@ -236,7 +238,7 @@ export const runBurst = async (
       machine,
     };
   } catch (error) {
-    throw new Error(`${errorMessage(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`);
+    throw new Error(`${errorMessage(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`, { cause: error });
   } finally {
     await Promise.all(workers.map((worker) => worker.stop()));
     await database.drop();
@@ -291,7 +293,7 @@ export const runWarmBurst = async (sink: Sink, settings: WorkerSettings, tasks: 
       machine: machineUse(machineBefore, machineAfter, tasks),
     };
   } catch (error) {
-    throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
+    throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`, { cause: error });
   } finally {
     await worker?.stop();
     await database.drop();

@@ -39,6 +39,7 @@ const run = async (
             store,
             migrator: { migrate: async () => ({ applied: [], alreadyApplied: [] }), status: async () => ({ applied: [], pending: [], problem: null }), script: async () => '' },
             schedules: {} as ScheduleStore,
+            schedulePass: async () => undefined,
             histories: { page: async () => [] },
             stuckTimeoutMs: 300_000,
             retention: { finishedMs: null, failedMs: null },

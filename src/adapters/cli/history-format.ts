@@ -32,7 +32,9 @@ const withReason = (reason: string, error: string): string => (error.startsWith(
 export const describeEvent = (event: TaskEvent): string => {
   switch (event.type) {
     case 'scheduled':
-      return `${event.taskType}, due ${event.executeAt.toISOString()}, max ${event.maxAttempts} attempts`;
+      return `${event.taskType}, due ${event.executeAt.toISOString()}, max ${event.maxAttempts} attempts${
+        event.key === undefined ? '' : `, key ${JSON.stringify(event.key)}`
+      }`;
     case 'claimed':
       return `claim ${event.claimToken}`;
     case 'completed':
@@ -45,6 +47,8 @@ export const describeEvent = (event: TaskEvent): string => {
       return event.error;
     case 'released':
       return event.reason;
+    case 'postponed':
+      return `${event.reason.replace('_', ' ')} (${event.destination}): ${event.detail}; due ${event.until.toISOString()}`;
     case 'rescheduled':
       return `by an operator: due ${event.executeAt.toISOString()}, max ${event.maxAttempts} attempts`;
     case 'cancelled':

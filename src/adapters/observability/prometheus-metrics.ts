@@ -81,6 +81,27 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
     buckets: SCHEDULE_LAG_BUCKETS,
     registers: [registry],
   });
+  const postponed = counter(
+    'at_worker_tasks_postponed_total',
+    'Claimed tasks given back unrun without using an attempt: reason="fair_share", "circuit_open" or "destination_limit".',
+    ['task_type', 'reason'],
+  );
+  const postponedWait = counter(
+    'at_worker_tasks_postponed_seconds_total',
+    'Time the postponed tasks were put off for, summed: the wait their destinations\' protection cost them.',
+    ['task_type', 'reason'],
+  );
+  const circuitOpen = new Gauge({
+    name: 'at_worker_circuit_open',
+    help: 'Circuits this worker knows to be open (1) or half-open, probing (0.5), by destination; closed ones are not listed.',
+    labelNames: ['destination'],
+    registers: [registry],
+  });
+  const circuitsOpen = new Gauge({
+    name: 'at_worker_circuits_open',
+    help: 'How many destinations\' circuits are open or half-open, as this worker last read them (all workers share them).',
+    registers: [registry],
+  });
   const inFlight = new Gauge({ name: 'at_worker_tasks_in_flight', help: 'Tasks this worker holds a claim on: executing, claimed ahead (WORKER_PREFETCH), or having their outcome written.', registers: [registry] });
 
   if (options.countByStatus !== undefined) {
@@ -117,6 +138,21 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
     },
     recovered: (taskType, outcome) => recovered.inc({ task_type: taskTypeLabel(taskType), outcome }),
     inFlight: (count) => inFlight.set(count),
+    circuits: (known) => {
+      circuitOpen.reset();
+      let open = 0;
+      for (const [destination, state] of known) {
+        if (state.status === 'closed') continue;
+        open += 1;
+        circuitOpen.set({ destination }, state.status === 'open' ? 1 : 0.5);
+      }
+      circuitsOpen.set(open);
+    },
+    postponed: (taskType, reason, waitMs) => {
+      const label = { task_type: taskTypeLabel(taskType), reason };
+      postponed.inc(label);
+      postponedWait.inc(label, Math.max(0, waitMs) / 1000);
+    },
   };
   return { metrics, scheduleMetrics: scheduleMetricsOn(registry), registry };
 };

@@ -21,7 +21,7 @@ const Dropped = t.type({ name: t.string });
 const interval = (ms: number | null): string | null => (ms === null ? null : `${ms} milliseconds`);
 
 /**
- * The maintenance pass through the SECURITY DEFINER functions of sql/migrations/0010 and 0011 (so it
+ * The maintenance pass through the SECURITY DEFINER functions of sql/migrations/0011 and 0012 (so it
  * runs as the least-privilege role): partitions ahead, then retention step by step, then dropping
  * what was detached. Each call is its own statement and transaction, so no lock outlives a step.
  */

@@ -3,6 +3,7 @@ import { sql, type DatabasePool } from 'slonik';
 import type { TaskStats } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { storageStats } from './storage-stats.js';
+import { circuitSummaries } from './operator-circuits.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
 const CountByStatus = t.type({ status: t.string, count: t.number });
@@ -53,6 +54,7 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
       SELECT id, task_type, status, attempts, max_attempts, error_message, updated_at
         FROM tasks_at_last_attempt
        LIMIT ${listLimit}`)).rows);
+    const openCircuits = await circuitSummaries(tx, true);
 
     const countsByStatus = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
     for (const row of counts) if (row.status in countsByStatus) countsByStatus[row.status as TaskStatus] = row.count;
@@ -79,5 +81,6 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
         })),
       },
       storage,
+      openCircuits,
     };
   });

@@ -151,7 +151,34 @@ export interface TaskStats {
   readonly nobodyServes: readonly { readonly taskType: string; readonly pending: number }[];
   readonly lastAttempt: { readonly count: number; readonly latest: readonly LastAttemptTask[] };
   readonly storage: StorageStats;
+  /** Destinations whose circuit is open or half-open (probing), all workers together. */
+  readonly openCircuits: readonly CircuitSummary[];
 }
+
+/** One destination's circuit, as `stats` and `circuits` show it. */
+export interface CircuitSummary {
+  readonly destination: string;
+  readonly status: 'closed' | 'open' | 'half_open';
+  /** Consecutive retryable failures counted while closed. */
+  readonly failures: number;
+  readonly openUntil: Date | null;
+  readonly updatedAt: Date;
+  /** Why it last opened, if it ever did. */
+  readonly lastCause: string | null;
+}
+
+/** One recorded transition of a circuit. */
+export interface CircuitTransitionRecord {
+  readonly destination: string;
+  readonly transition: 'opened' | 'probing' | 'closed';
+  readonly cause: string;
+  readonly openUntil: Date | null;
+  readonly workerId: string | null;
+  readonly occurredAt: Date;
+}
+
+/** `not_open`: there was nothing to close (no such circuit, or it is closed already). */
+export type CloseCircuitResult = 'closed' | 'not_open';
 
 export interface OperatorStore {
   /**
@@ -177,6 +204,13 @@ export interface OperatorStore {
   countTasks(): Promise<number>;
   /** `stuckTimeoutMs`: WORKER_STUCK_TIMEOUT; `listLimit`: how many stuck / last-attempt tasks to list. */
   stats(stuckTimeoutMs: number, listLimit: number): Promise<TaskStats>;
+  /** Every circuit that is not plainly closed, and the latest `limit` transitions (of one destination, if given). */
+  circuits(destination: string | null, limit: number): Promise<{
+    readonly circuits: readonly CircuitSummary[];
+    readonly transitions: readonly CircuitTransitionRecord[];
+  }>;
+  /** Closes a circuit by hand, recording the transition with `by` (who did it) as its cause. */
+  closeCircuit(destination: string, by: string): Promise<CloseCircuitResult>;
 }
 
 /** A migration, described for people ("0002_partitioned_history"), and when it was applied. */

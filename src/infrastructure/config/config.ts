@@ -3,11 +3,13 @@ import * as t from 'io-ts';
 import { hostname } from 'node:os';
 import { parseAllowedHosts } from '../../adapters/executors/ssrf-guard.js';
 import { decodeWebhookSecrets } from '../../adapters/executors/webhook-signature.js';
-import type { RetryPolicy } from '../../domain/index.js';
+import type { CircuitPolicy, LimitRule, RetryPolicy } from '../../domain/index.js';
+import { parseDestinationLimits } from './destination-limits-env.js';
 import { decodeEmailAddress } from '../../domain/payloads/email.js';
 import {
   boolean,
   duration,
+  fraction,
   list,
   nonNegativeInteger,
   oneOf,
@@ -45,6 +47,11 @@ export const EnvSchema = t.type({
   WORKER_BATCH_SIZE: positiveInteger(10),
   WORKER_CONCURRENCY: positiveInteger(10),
   WORKER_PREFETCH: nonNegativeInteger(0),
+  DESTINATION_MAX_SHARE: fraction(0.5),
+  DESTINATION_LIMITS: optionalText,
+  CIRCUIT_FAILURE_THRESHOLD: nonNegativeInteger(5),
+  CIRCUIT_COOL_OFF: duration('seconds', 30),
+  CIRCUIT_MAX_COOL_OFF: duration('seconds', 600),
   WORKER_CLEANER_INTERVAL: duration('minutes', 5),
   WORKER_STUCK_TIMEOUT: duration('minutes', 5),
   RETRY_BASE_DELAY: duration('seconds', 10),
@@ -71,7 +78,7 @@ export const EnvSchema = t.type({
   MAINTENANCE_INTERVAL: duration('seconds', 60),
   SCHEDULES_FILE: optionalText,
   SCHEDULES_LOOKAHEAD: duration('seconds', 60),
-  SCHEDULES_INTERVAL: duration('seconds', 10),
+  SCHEDULES_INTERVAL: duration('seconds', 30),
   SCHEDULES_MISFIRE_GRACE: duration('seconds', 30),
   DASHBOARD_TOKEN: optionalText,
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),
@@ -87,6 +94,8 @@ export interface Config {
     readonly batchSize: number;
     readonly concurrency: number;
     readonly prefetch: number;
+    /** The share of `concurrency` one destination may hold (fair slots). */
+    readonly destinationShare: number;
     readonly cleanerIntervalMs: number;
     readonly stuckTimeoutMs: number;
     readonly taskTimeoutMs: number;
@@ -99,6 +108,10 @@ export interface Config {
     readonly allowedHosts: readonly string[];
     readonly webhookSecrets: readonly string[];
   };
+  /** Per-destination limits (DESTINATION_LIMITS); empty when none is set. */
+  readonly destinationLimits: readonly LimitRule[];
+  /** Circuit breaking per destination; null when CIRCUIT_FAILURE_THRESHOLD is 0. */
+  readonly circuit: CircuitPolicy | null;
   readonly amqp: { readonly url: string | null; readonly confirmTimeoutMs: number };
   readonly smtp: {
     readonly host: string | null;
@@ -151,6 +164,9 @@ const crossCheck = (env: Env): string | null => {
     if (E.isLeft(from)) return from.left;
   }
   if ((env.SMTP_USER === null) !== (env.SMTP_PASSWORD === null)) return 'SMTP_USER and SMTP_PASSWORD must be set together';
+  const limits = parseDestinationLimits(env.DESTINATION_LIMITS ?? '');
+  if (E.isLeft(limits)) return limits.left;
+  if (env.CIRCUIT_MAX_COOL_OFF < env.CIRCUIT_COOL_OFF) return 'CIRCUIT_MAX_COOL_OFF must not be shorter than CIRCUIT_COOL_OFF';
   // Guessable tokens defeat the point; 16 characters is the floor (`openssl rand -hex 16` gives 32).
   if (env.DASHBOARD_TOKEN !== null && env.DASHBOARD_TOKEN.length < 16) return 'DASHBOARD_TOKEN must be at least 16 characters';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
@@ -176,6 +192,7 @@ const toConfig = (env: Env): Config => {
       batchSize: env.WORKER_BATCH_SIZE,
       concurrency: env.WORKER_CONCURRENCY,
       prefetch: env.WORKER_PREFETCH,
+      destinationShare: env.DESTINATION_MAX_SHARE,
       cleanerIntervalMs: env.WORKER_CLEANER_INTERVAL,
       stuckTimeoutMs: env.WORKER_STUCK_TIMEOUT,
       taskTimeoutMs: env.TASK_TIMEOUT,
@@ -188,6 +205,17 @@ const toConfig = (env: Env): Config => {
       allowedHosts: env.HTTP_ALLOWED_HOSTS,
       webhookSecrets: env.WEBHOOK_SECRET,
     },
+    destinationLimits: E.getOrElse((): readonly LimitRule[] => [])(parseDestinationLimits(env.DESTINATION_LIMITS ?? '')),
+    circuit:
+      env.CIRCUIT_FAILURE_THRESHOLD === 0
+        ? null
+        : {
+            failureThreshold: env.CIRCUIT_FAILURE_THRESHOLD,
+            coolOffMs: env.CIRCUIT_COOL_OFF,
+            maxCoolOffMs: env.CIRCUIT_MAX_COOL_OFF,
+            // A probe's attempt ends within TASK_TIMEOUT; one silent for longer lost its worker.
+            probeTimeoutMs: env.TASK_TIMEOUT + 10_000,
+          },
     amqp: { url: env.AMQP_URL, confirmTimeoutMs: env.AMQP_CONFIRM_TIMEOUT },
     smtp: {
       host: env.SMTP_HOST,

@@ -36,6 +36,13 @@ export const positiveInteger = (fallback?: number) => fromEnv('a positive intege
 
 export const nonNegativeInteger = (fallback?: number) => fromEnv('a non-negative integer', integerIn(0, Infinity), fallback);
 
+/** A share such as 0.5: more than 0, at most 1. */
+export const fraction = (fallback: number) =>
+  fromEnv('a number more than 0 and at most 1 (a share, such as 0.5)', (raw) => {
+    const value = finite(raw);
+    return value !== undefined && value > 0 && value <= 1 ? value : undefined;
+  }, fallback);
+
 export const port = (fallback?: number) => fromEnv('a port number (0-65535)', integerIn(0, 65535), fallback);
 
 // Node runs a timer longer than this (2^31 - 1 ms, about 24.8 days) after 1 ms instead: a

@@ -82,6 +82,7 @@ export const schedulesCommand: CliCommand = {
           };
           const result = await store.setPaused(name.right, sub === 'pause', calendarOf, 'cli');
           if (result === 'not-found') return notFound();
+          if (result === 'done' && sub === 'resume') await session.schedulePass();
           const state = sub === 'pause' ? 'paused' : 'resumed';
           out.stdout(`Schedule ${name.right} ${result === 'already' ? `was ${sub === 'pause' ? 'paused' : 'active'} already` : state}\n`);
           return EXIT.ok;

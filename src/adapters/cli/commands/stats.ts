@@ -57,6 +57,11 @@ export const renderStats = (stats: TaskStats, retention?: RetentionPolicy): stri
       task.id, task.taskType, task.status, `${task.attempts} of ${task.maxAttempts}`, formatTime(task.updatedAt), task.errorMessage ?? '-',
     ]),
   );
+  const circuits = tableOr(
+    stats.openCircuits.length === 0 && 'none',
+    ['DESTINATION', 'STATUS', 'UNTIL', 'CAUSE'],
+    stats.openCircuits.map((c) => [c.destination, c.status.replace('_', '-'), formatTime(c.openUntil), c.lastCause ?? '-']),
+  );
   const waiting = tableOr(
     stats.nobodyServes.length === 0 && 'none',
     ['TYPE', 'PENDING'],
@@ -66,11 +71,12 @@ export const renderStats = (stats: TaskStats, retention?: RetentionPolicy): stri
 
   return [
     section('Tasks by status', counts),
-    section(`Stuck: processing with no heartbeat for more than ${timeout} (WORKER_STUCK_TIMEOUT): ${listed(stats.stuck.count, stats.stuck.oldest.length)}`, stuck),
+    section(`${stuckTitle(timeout)}: ${listed(stats.stuck.count, stats.stuck.oldest.length)}`, stuck),
     `Success rate (completed / finished): ${success}\n`,
     section('Average seconds from execute_at to completion, by task type', times),
     section(`Pending tasks no running worker serves (none seen within ${timeout} runs their type)`, waiting),
-    section(`At their last attempt (attempts >= max_attempts - 1, not completed or cancelled): ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
+    section(`${LAST_ATTEMPT_TITLE}: ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
+    section(`Open circuits (their tasks are postponed; \`at-worker circuits\` for their history): ${stats.openCircuits.length}`, circuits),
     ...(retention === undefined ? [] : [renderStorage(stats.storage, retention)]),
   ].join('\n');
 };
@@ -82,10 +88,10 @@ export const statsCommand: CliCommand = {
 
 The seed's monitoring queries in one snapshot: tasks by status, stuck tasks (processing, no
 heartbeat for longer than WORKER_STUCK_TIMEOUT), success rate (completed / (completed + failed)),
-average seconds from execute_at to completion per task type, tasks at their last attempt, and
-the retention in force with the oldest history kept and what retention has removed.
 average seconds from execute_at to completion per task type, pending tasks of a type no running worker
-serves (they wait for a worker configured for it), and tasks at their last attempt.
+serves (they wait for a worker configured for it), tasks at their last attempt, the destinations
+whose circuit is open or half-open, and the retention in force with the oldest history kept and
+what retention has removed.
 The same numbers come from the operator views of sql/migrations/0001_baseline.sql (task_status_counts, stuck_tasks,
 task_success_rate, task_completion_times, tasks_at_last_attempt; tasks_nobody_serves from migration 0007).
 
@@ -107,3 +113,6 @@ task_success_rate, task_completion_times, tasks_at_last_attempt; tasks_nobody_se
     });
   },
 };
+
+const stuckTitle = (timeout: string): string => `Stuck: processing with no heartbeat for more than ${timeout} (WORKER_STUCK_TIMEOUT)`;
+const LAST_ATTEMPT_TITLE = 'At their last attempt (attempts >= max_attempts - 1, not completed or cancelled)';

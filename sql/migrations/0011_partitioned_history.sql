@@ -1,4 +1,4 @@
--- Migration 0010: task_events becomes a table partitioned by RANGE (task_id), so that removing old
+-- Migration 0011: task_events becomes a table partitioned by RANGE (task_id), so that removing old
 -- history detaches and drops a partition instead of deleting rows. docs/storage.md explains the
 -- design and the measurements behind it; in short:
 --   * The key is task_id, not occurred_at: every event of a task lands in one partition, so a task's

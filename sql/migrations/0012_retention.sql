@@ -1,4 +1,4 @@
--- Migration 0011: retention. Finished tasks past their retention leave scheduled_tasks together with
+-- Migration 0012: retention. Finished tasks past their retention leave scheduled_tasks together with
 -- their whole history, through one narrow door the worker role may call (at_worker_history_retire),
 -- and every removal is recorded in at_worker_retention_passes. docs/storage.md has the design.
 
@@ -219,7 +219,7 @@ REVOKE ALL ON FUNCTION at_worker_history_retire(text, interval, interval, intege
 REVOKE ALL ON FUNCTION at_worker_history_drop_detached() FROM PUBLIC;
 REVOKE ALL ON FUNCTION at_worker_removed_by_retention(bigint) FROM PUBLIC;
 
--- A fixed search_path for the SECURITY DEFINER functions (see migration 0010).
+-- A fixed search_path for the SECURITY DEFINER functions (see migration 0011).
 DO $$
 BEGIN
   EXECUTE format('ALTER FUNCTION at_worker_history_retire(text, interval, interval, integer) SET search_path = %I, pg_temp',
