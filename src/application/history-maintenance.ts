@@ -37,7 +37,13 @@ export interface HistoryMaintenanceStore {
 /** `30d`, `12h`, `15m`, `90s` (the largest unit that divides it), or `forever`: as TASK_RETENTION is written. */
 export const describeRetention = (ms: number | null): string => {
   if (ms === null) return 'forever';
-  const unit = ([['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const).find(([, size]) => ms % size === 0);
+  const unit = (
+    [
+      ['d', 86_400_000],
+      ['h', 3_600_000],
+      ['m', 60_000],
+    ] as const
+  ).find(([, size]) => ms % size === 0);
   return unit === undefined ? `${ms / 1000}s` : `${ms / unit[1]}${unit[0]}`;
 };
 

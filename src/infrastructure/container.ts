@@ -51,21 +51,19 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
   container.bind<Clock>(TOKENS.Clock).toConstantValue(systemClock);
   container.bind<Jitter>(TOKENS.Jitter).toConstantValue({ next: () => Math.random() });
 
-  container
-    .bind<TaskQueue>(TOKENS.TaskQueue)
-    .toDynamicValue((context) =>
-      createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
-        endRetryForMs: config.worker.stuckTimeoutMs,
-        onRefusedClaim: ({ id, taskType, reason }) =>
-          inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
-        taskTypes: {
-          cannotRun: inputs.cannotRun ?? [],
-          serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
-          // As often as a task's heartbeat, so a live worker never looks gone.
-          presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
-        },
-      }),
-    );
+  container.bind<TaskQueue>(TOKENS.TaskQueue).toDynamicValue((context) =>
+    createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
+      endRetryForMs: config.worker.stuckTimeoutMs,
+      onRefusedClaim: ({ id, taskType, reason }) =>
+        inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
+      taskTypes: {
+        cannotRun: inputs.cannotRun ?? [],
+        serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
+        // As often as a task's heartbeat, so a live worker never looks gone.
+        presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
+      },
+    }),
+  );
 
   const common = (context: { get<T>(token: symbol): T }) => ({
     workerId: config.worker.id,
@@ -131,14 +129,16 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         },
       ),
   );
-  container.bind<Cleaner>(TOKENS.Cleaner).toDynamicValue(
-    (context) =>
-      new Cleaner(
-        { intervalMs: config.worker.cleanerIntervalMs, stuckTimeoutMs: config.worker.stuckTimeoutMs },
-        context.get<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck),
-        context.get<Logger>(TOKENS.Logger),
-      ),
-  );
+  container
+    .bind<Cleaner>(TOKENS.Cleaner)
+    .toDynamicValue(
+      (context) =>
+        new Cleaner(
+          { intervalMs: config.worker.cleanerIntervalMs, stuckTimeoutMs: config.worker.stuckTimeoutMs },
+          context.get<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck),
+          context.get<Logger>(TOKENS.Logger),
+        ),
+    );
   container.bind<HistoryMaintenance>(TOKENS.HistoryMaintenance).toDynamicValue(
     (context) =>
       new HistoryMaintenance(

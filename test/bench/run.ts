@@ -23,7 +23,19 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
 const SCENARIOS = [
-  'burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'protect', 'storage', 'flat-burst', 'soak',
+  'burst',
+  'warm',
+  'punctual',
+  'immediate',
+  'large-table',
+  'rss',
+  'idle',
+  'schedule',
+  'dashboard',
+  'protect',
+  'storage',
+  'flat-burst',
+  'soak',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 // Run only when named in --only: storage writes millions of rows, soak runs for minutes, flat-burst is a comparison.
@@ -50,7 +62,7 @@ const parseArgs = (argv: readonly string[]) => {
     const arg = argv[i]!;
     if (arg === '--peers') peers = true;
     else if (arg === '--only' || arg.startsWith('--only=')) {
-      const value = arg === '--only' ? argv[++i] ?? '' : arg.slice('--only='.length);
+      const value = arg === '--only' ? (argv[++i] ?? '') : arg.slice('--only='.length);
       const names = value.split(',').filter((name) => name !== '');
       const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
       if (unknown.length > 0 || names.length === 0) throw new Error(`--only takes a list of: ${SCENARIOS.join(', ')} (got "${value}")`);
@@ -72,12 +84,16 @@ const parseArgs = (argv: readonly string[]) => {
     } else if (arg.startsWith('--soak-rate=')) {
       soakRate = Number(arg.slice('--soak-rate='.length));
       if (!Number.isInteger(soakRate) || soakRate < 10) throw new Error('--soak-rate takes an integer of at least 10 (tasks/s)');
-    } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--rounds N] [--workers N]`);
+    } else
+      throw new Error(
+        `unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--rounds N] [--workers N]`,
+      );
   }
   return { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate };
 };
 
-const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
+const print = (line: Record<string, unknown>) =>
+  process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
 const progress = (text: string) => process.stderr.write(`[bench] ${text}\n`);
 
 /** One scenario's JSON line: its result and the worker settings it ran with. */
@@ -126,7 +142,10 @@ const runPeersScript = (): Promise<PeerLine[]> =>
     const script = resolve(repoRoot(), '..', 'shared', 'bench', 'run-peers.sh');
     if (!existsSync(script)) return fail(new Error(`${script} not found: --peers needs ../shared/bench next to the repository`));
     progress('peers: ../shared/bench/run-peers.sh 10000 100 (installs graphile-worker and pg-boss into $PEERS_DIR on first use)');
-    const child = spawn('bash', [script, '10000', '100'], { env: { ...process.env, DATABASE_URL: adminUrl() }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [script, '10000', '100'], {
+      env: { ...process.env, DATABASE_URL: adminUrl() },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString('utf8');
@@ -137,7 +156,12 @@ const runPeersScript = (): Promise<PeerLine[]> =>
       clearTimeout(timer);
       if (code !== 0) return fail(new Error(`run-peers.sh exited with ${code}`));
       try {
-        done(output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as PeerLine));
+        done(
+          output
+            .split('\n')
+            .filter((line) => line.startsWith('{'))
+            .map((line) => JSON.parse(line) as PeerLine),
+        );
       } catch (error) {
         fail(new Error(`run-peers.sh printed a line that is not JSON: ${errorMessage(error)}`));
       }
@@ -252,8 +276,18 @@ const main = async () => {
   const { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate } = parseArgs(process.argv.slice(2));
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
   process.env['TEST_DATABASE_URL'] = adminUrl();
-  const postgres = await withClient(adminUrl(), async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v);
-  print({ scenario: 'machine', cpus: cpus().length, cpu_model: cpus()[0]?.model ?? null, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, postgres });
+  const postgres = await withClient(
+    adminUrl(),
+    async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v,
+  );
+  print({
+    scenario: 'machine',
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? null,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    postgres,
+  });
   const wanted = (name: Scenario) => only.includes(name);
   // Without a burst to compare with, the peers run once, first, as before.
   if (peers && !wanted('burst')) await runPeers();
@@ -277,17 +311,30 @@ const main = async () => {
     }
     if (wanted('punctual')) {
       progress('punctual: 1,000 tasks 1–6 s ahead, inserted at 200/s into an idle worker');
-      print({ scenario: 'punctual', ...(await runPunctual(sink, DEFAULTS)), concurrency: DEFAULTS.concurrency, batch_size: DEFAULTS.batchSize });
+      print({
+        scenario: 'punctual',
+        ...(await runPunctual(sink, DEFAULTS)),
+        concurrency: DEFAULTS.concurrency,
+        batch_size: DEFAULTS.batchSize,
+      });
     }
     if (wanted('immediate')) {
       progress('immediate: 200 tasks due now, one every 25 ms, into an idle worker');
-      print({ scenario: 'immediate', ...(await runImmediate(sink, DEFAULTS)), concurrency: DEFAULTS.concurrency, batch_size: DEFAULTS.batchSize });
+      print({
+        scenario: 'immediate',
+        ...(await runImmediate(sink, DEFAULTS)),
+        concurrency: DEFAULTS.concurrency,
+        batch_size: DEFAULTS.batchSize,
+      });
     }
     if (wanted('large-table') && burst !== undefined) {
       progress('large-table: filling 1,000,000 future pending + 1,000,000 completed tasks with their history (takes a few minutes)');
       const filler = { pending: 1_000_000, completed: 1_000_000 };
       const large = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: (url) => fillLargeTable(url, filler) });
-      const ratio = large.sink_per_sec !== null && burst.sink_per_sec !== null ? Math.round((large.sink_per_sec / burst.sink_per_sec) * 100) / 100 : null;
+      const ratio =
+        large.sink_per_sec !== null && burst.sink_per_sec !== null
+          ? Math.round((large.sink_per_sec / burst.sink_per_sec) * 100) / 100
+          : null;
       print({ ...burstLine('large-table', THROUGHPUT, large), filler, empty_table_sink_per_sec: burst.sink_per_sec, ratio });
     }
     if (wanted('rss')) {
@@ -313,7 +360,13 @@ const main = async () => {
     if (wanted('protect')) await runProtect(sink, workers, rounds);
     if (wanted('dashboard')) {
       const result = await runDashboardBench(sink, THROUGHPUT, progress);
-      print({ scenario: 'dashboard', ...result, concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });
+      print({
+        scenario: 'dashboard',
+        ...result,
+        concurrency: THROUGHPUT.concurrency,
+        batch_size: THROUGHPUT.batchSize,
+        prefetch: THROUGHPUT.prefetch,
+      });
     }
     if (wanted('idle')) {
       progress('idle: queries per second of an idle worker over 20 s');

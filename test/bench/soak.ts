@@ -45,63 +45,76 @@ export const runSoak = async ({ seconds, rate }: SoakOptions, progress: (text: s
   let removed = 0;
 
   // Producer: one INSERT of rate/10 tasks every 100 ms.
-  loops.push((async () => {
-    for (let tick = 0; Date.now() < until; tick += 1) {
-      const batch = Math.round(rate / 10);
-      await pool.query(sql.unsafe`INSERT INTO scheduled_tasks (task_type, payload)
+  loops.push(
+    (async () => {
+      for (let tick = 0; Date.now() < until; tick += 1) {
+        const batch = Math.round(rate / 10);
+        await pool.query(sql.unsafe`INSERT INTO scheduled_tasks (task_type, payload)
         SELECT 'http_callback', jsonb_build_object('url', 'http://127.0.0.1:9/hook', 'data', jsonb_build_object('n', n)) FROM generate_series(1, ${batch}) AS n`);
-      scheduled += batch;
-      await sleep(Math.max(0, started + (tick + 1) * 100 - Date.now()));
-    }
-  })());
+        scheduled += batch;
+        await sleep(Math.max(0, started + (tick + 1) * 100 - Date.now()));
+      }
+    })(),
+  );
   // Two consumers: claim, then end each claimed task completed, timing each call.
   for (let n = 0; n < 2; n += 1) {
-    loops.push((async () => {
-      while (Date.now() < until + 5_000) {
-        const claimStart = performance.now();
-        const tasks = await queue.claimDueTasks(`soak-${n}`, 50);
-        claims.push({ at: Date.now(), ms: performance.now() - claimStart });
-        if (tasks.length === 0) {
-          if (Date.now() > until) return;
-          await sleep(20);
-          continue;
+    loops.push(
+      (async () => {
+        while (Date.now() < until + 5_000) {
+          const claimStart = performance.now();
+          const tasks = await queue.claimDueTasks(`soak-${n}`, 50);
+          claims.push({ at: Date.now(), ms: performance.now() - claimStart });
+          if (tasks.length === 0) {
+            if (Date.now() > until) return;
+            await sleep(20);
+            continue;
+          }
+          for (const task of tasks) {
+            if (claimedIds.has(task.id)) claimedTwice += 1;
+            claimedIds.add(task.id);
+          }
+          await Promise.all(
+            tasks.map(async (task) => {
+              const endStart = performance.now();
+              await queue.endAttempt(complete(task));
+              ends.push({ at: Date.now(), ms: performance.now() - endStart });
+            }),
+          );
         }
-        for (const task of tasks) {
-          if (claimedIds.has(task.id)) claimedTwice += 1;
-          claimedIds.add(task.id);
-        }
-        await Promise.all(tasks.map(async (task) => {
-          const endStart = performance.now();
-          await queue.endAttempt(complete(task));
-          ends.push({ at: Date.now(), ms: performance.now() - endStart });
-        }));
-      }
-    })());
+      })(),
+    );
   }
-  loops.push((async () => {
-    while (Date.now() < until) {
-      const report = await maintenance.runPass('soak-maintenance', { finishedMs: 60_000, failedMs: 60_000 });
-      removed += report.tasksRemoved;
-      await sleep(5_000);
-    }
-  })());
-  loops.push((async () => {
-    for (let tick = 1; Date.now() < until; tick += 1) {
-      await sleep(10_000);
-      const row = await withClient(database.url, async (client) => {
-        if (tick % 3 === 0) {
-          await client.query('VACUUM ANALYZE scheduled_tasks');
-          await client.query('VACUUM ANALYZE task_events');
-        }
-        return (await client.query(`
+  loops.push(
+    (async () => {
+      while (Date.now() < until) {
+        const report = await maintenance.runPass('soak-maintenance', { finishedMs: 60_000, failedMs: 60_000 });
+        removed += report.tasksRemoved;
+        await sleep(5_000);
+      }
+    })(),
+  );
+  loops.push(
+    (async () => {
+      for (let tick = 1; Date.now() < until; tick += 1) {
+        await sleep(10_000);
+        const row = await withClient(database.url, async (client) => {
+          if (tick % 3 === 0) {
+            await client.query('VACUUM ANALYZE scheduled_tasks');
+            await client.query('VACUUM ANALYZE task_events');
+          }
+          return (
+            await client.query(`
           SELECT (SELECT count(*) FROM scheduled_tasks)::float8 AS task_rows, (SELECT count(*) FROM task_events)::float8 AS event_rows,
                  pg_total_relation_size('scheduled_tasks')::float8 AS task_bytes,
-                 (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('task_events') WHERE isleaf)::float8 AS event_bytes`)).rows[0];
-      });
-      samples.push({ at: Math.round((Date.now() - started) / 1000), ...row });
-      progress(`soak: ${samples.at(-1)!.at} s, ${row.task_rows} tasks, ${row.event_rows} events, ${Math.round((row.task_bytes + row.event_bytes) / 2 ** 20)} MB`);
-    }
-  })());
+                 (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('task_events') WHERE isleaf)::float8 AS event_bytes`)
+          ).rows[0];
+        });
+        samples.push({ at: Math.round((Date.now() - started) / 1000), ...row });
+        const megabytes = Math.round((row.task_bytes + row.event_bytes) / 2 ** 20);
+        progress(`soak: ${samples.at(-1)!.at} s, ${row.task_rows} tasks, ${row.event_rows} events, ${megabytes} MB`);
+      }
+    })(),
+  );
   await Promise.all(loops);
 
   const third = (seconds * 1000) / 3;
@@ -110,8 +123,12 @@ export const runSoak = async ({ seconds, rate }: SoakOptions, progress: (text: s
   const p99 = (values: number[]) => (values.length === 0 ? null : Math.round(percentile(values, 0.99)! * 10) / 10);
   const peak = (k: number, key: 'task_rows' | 'event_rows' | 'task_bytes' | 'event_bytes') =>
     Math.max(...samples.filter((s) => s.at * 1000 >= k * third && s.at * 1000 < (k + 1) * third).map((s) => s[key]));
-  const plateau = Object.fromEntries((['task_rows', 'event_rows', 'task_bytes', 'event_bytes'] as const).map((key) =>
-    [key, { middle_peak: peak(1, key), last_peak: peak(2, key), ratio: Math.round((peak(2, key) / peak(1, key)) * 100) / 100 }]));
+  const plateau = Object.fromEntries(
+    (['task_rows', 'event_rows', 'task_bytes', 'event_bytes'] as const).map((key) => [
+      key,
+      { middle_peak: peak(1, key), last_peak: peak(2, key), ratio: Math.round((peak(2, key) / peak(1, key)) * 100) / 100 },
+    ]),
+  );
   const pending = await pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM scheduled_tasks WHERE status <> 'completed'`);
   // `at-worker verify`'s own use case: every remaining row replayed against its history.
   const verified = await verifyTasks(createPostgresOperatorStore(pool))({ pageSize: 1000, onMismatch: () => undefined });
@@ -119,8 +136,15 @@ export const runSoak = async ({ seconds, rate }: SoakOptions, progress: (text: s
   await closePool(pool);
   await database.drop();
   return {
-    seconds, rate, partition_size: partitionSize, retention_s: 60,
-    scheduled, claimed: claimedIds.size, claimed_twice: claimedTwice, not_completed: pending, removed_by_retention: removed,
+    seconds,
+    rate,
+    partition_size: partitionSize,
+    retention_s: 60,
+    scheduled,
+    claimed: claimedIds.size,
+    claimed_twice: claimedTwice,
+    not_completed: pending,
+    removed_by_retention: removed,
     claim_p99_ms: [0, 1, 2].map((k) => p99(inThird(claims, k))),
     end_p99_ms: [0, 1, 2].map((k) => p99(inThird(ends, k))),
     plateau,

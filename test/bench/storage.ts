@@ -24,25 +24,38 @@ export const runStorage = async (events: number, progress: (text: string) => voi
     progress(`storage: generating ${events.toLocaleString('en')} events for ${tasks.toLocaleString('en')} task ids`);
     const filled = Date.now();
     for (let first = 1; first <= tasks; first += 1_000_000) {
-      await client.query(`
+      await client.query(
+        `
         INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at, data)
         SELECT t, s, CASE s WHEN 1 THEN 'scheduled' WHEN 5 THEN 'completed' ELSE 'claimed' END, 'bench', now(),
                jsonb_build_object('attempt', s - 1, 'claim_token', gen_random_uuid())
-          FROM generate_series($1::bigint, least($2::bigint, $1 + 999999)) AS t, generate_series(1, 5) AS s`, [first, tasks]);
+          FROM generate_series($1::bigint, least($2::bigint, $1 + 999999)) AS t, generate_series(1, 5) AS s`,
+        [first, tasks],
+      );
     }
     await client.query('VACUUM ANALYZE task_events');
     const fillSeconds = (Date.now() - filled) / 1000;
-    const sizes = (await client.query(`
+    const sizes = (
+      await client.query(`
       SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('task_events') WHERE isleaf)::float8 AS bytes,
-             (SELECT count(*) FROM task_events_partitions WHERE detached_at IS NULL)::int AS partitions`)).rows[0];
+             (SELECT count(*) FROM task_events_partitions WHERE detached_at IS NULL)::int AS partitions`)
+    ).rows[0];
 
     progress('storage: 500 history look-ups of random tasks');
-    await client.query({ name: 'history', text: 'SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = $1 ORDER BY seq', values: [1] });
+    await client.query({
+      name: 'history',
+      text: 'SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = $1 ORDER BY seq',
+      values: [1],
+    });
     const lookups: number[] = [];
     for (let n = 0; n < 500; n += 1) {
       const id = 1 + Math.floor(Math.random() * tasks);
       const started = performance.now();
-      const result = await client.query({ name: 'history', text: 'SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = $1 ORDER BY seq', values: [id] });
+      const result = await client.query({
+        name: 'history',
+        text: 'SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = $1 ORDER BY seq',
+        values: [id],
+      });
       lookups.push(performance.now() - started);
       if (result.rowCount !== 5) throw new Error(`task ${id}: ${result.rowCount} events instead of 5`);
     }
@@ -115,15 +128,22 @@ const startLoad = (url: string) => {
           statements.push({ start, end: performance.now() });
           return result;
         };
-        await time(() => client.query(`INSERT INTO scheduled_tasks (task_type, payload) SELECT 'http_callback', '{}' FROM generate_series(1, 10)`));
+        await time(() =>
+          client.query(`INSERT INTO scheduled_tasks (task_type, payload) SELECT 'http_callback', '{}' FROM generate_series(1, 10)`),
+        );
         const claimed = await time(() => client.query<{ id: string }>(`SELECT id FROM at_worker_claim_due_tasks($1, 10)`, [`load-${n}`]));
         const ids = claimed.rows.map((row) => row.id);
-        await time(() => client.query(`
+        await time(() =>
+          client.query(
+            `
           WITH t AS (UPDATE scheduled_tasks SET status = 'completed', completed_at = now(), updated_at = now(), claim_token = NULL,
                             attempts = attempts + 1, event_seq = event_seq + 1
                       WHERE id = ANY ($1::bigint[]) RETURNING id, event_seq)
           INSERT INTO task_events (task_id, seq, event_type, worker_id, data)
-          SELECT id, event_seq, 'completed', 'load', '{"attempt": 1}' FROM t`, [ids]));
+          SELECT id, event_seq, 'completed', 'load', '{"attempt": 1}' FROM t`,
+            [ids],
+          ),
+        );
       }
     } finally {
       await client.end();
@@ -151,9 +171,14 @@ const watchLockWaits = (url: string, exceptPid: number) => {
   const done = withClient(url, async (client) => {
     while (!stopped) {
       const now = performance.now();
-      const rows = (await client.query(`
+      const rows = (
+        await client.query(
+          `
         SELECT pid, query_start::text AS started FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1`, [exceptPid])).rows;
+         WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1`,
+          [exceptPid],
+        )
+      ).rows;
       for (const row of rows) {
         const key = `${row.pid}@${row.started}`;
         const first = firstSeen.get(key) ?? now;

@@ -86,13 +86,18 @@ describe('upgrading a database in use', () => {
       await client.query(await readFile(join(fixtures, 'ddl-before-migrations.sql'), 'utf8'));
       await client.query('CREATE INDEX task_events_occurred_brin ON task_events USING brin (occurred_at)');
       await client.query(`SET session_replication_role = replica`);
-      await client.query(`INSERT INTO scheduled_tasks SELECT * FROM json_populate_recordset(NULL::scheduled_tasks, $1)`, [JSON.stringify(rows.tasks)]);
+      await client.query(`INSERT INTO scheduled_tasks SELECT * FROM json_populate_recordset(NULL::scheduled_tasks, $1)`, [
+        JSON.stringify(rows.tasks),
+      ]);
       // The 'scheduled' event as the old trigger wrote it: without the fields later migrations add to it.
-      await client.query(`
+      await client.query(
+        `
         INSERT INTO task_events
         SELECT task_id, seq, event_type, worker_id, occurred_at,
                CASE WHEN event_type = 'scheduled' THEN data - 'task_uuid' - 'payload_sha256' ELSE data END
-          FROM json_populate_recordset(NULL::task_events, $1)`, [JSON.stringify(rows.events)]);
+          FROM json_populate_recordset(NULL::task_events, $1)`,
+        [JSON.stringify(rows.events)],
+      );
       await client.query(`SELECT setval(pg_get_serial_sequence('scheduled_tasks', 'id'), (SELECT max(id) FROM scheduled_tasks))`);
     });
   };
@@ -112,7 +117,8 @@ describe('upgrading a database in use', () => {
 
     // An index a DBA added to the old table is kept, now on every partition.
     const indexed = await withClient(database.url, (client) =>
-      client.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE indexdef LIKE '%USING brin (occurred_at)%'`));
+      client.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE indexdef LIKE '%USING brin (occurred_at)%'`),
+    );
     expect(indexed.rows[0].n).toBeGreaterThanOrEqual(4);
     const verify = await runCli(['verify'], { env: { DATABASE_URL: database.url } });
     expect(verify).toEqual({ code: 0, stdout: 'Verified 7 tasks: every row agrees with its history.\n', stderr: '' });

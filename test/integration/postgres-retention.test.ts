@@ -39,7 +39,8 @@ describe('partitioned history and retention', () => {
     (await query(`SELECT id FROM scheduled_tasks WHERE id IN (${ids.join(',')}) ORDER BY id`)).map((row) => String(row['id']));
   const eventCount = async (ids: readonly string[]) =>
     Number((await query(`SELECT count(*) AS n FROM task_events WHERE task_id IN (${ids.join(',')})`))[0]!['n']);
-  const store = (pool = fixture.pool) => createHistoryMaintenanceStore(pool, { partitionSize: PARTITION, partitionsAhead: 6, batchSize: 3 });
+  const store = (pool = fixture.pool) =>
+    createHistoryMaintenanceStore(pool, { partitionSize: PARTITION, partitionsAhead: 6, batchSize: 3 });
 
   it('routes every event to a partition, and the append-only guard holds on each of them', async () => {
     const make = scenario(fixture.pool);
@@ -107,7 +108,9 @@ describe('partitioned history and retention', () => {
     expect(verify).toEqual({ code: 0, stdout: 'Verified 4 tasks: every row agrees with its history.\n', stderr: '' });
 
     const stats = await runCli(['stats'], { env: { DATABASE_URL: fixture.database.url, TASK_RETENTION_FAILED: 'forever' } });
-    expect(stats.stdout).toContain('Storage and retention: completed and cancelled kept 30d, failed forever (TASK_RETENTION, TASK_RETENTION_FAILED)');
+    expect(stats.stdout).toContain(
+      'Storage and retention: completed and cancelled kept 30d, failed forever (TASK_RETENTION, TASK_RETENTION_FAILED)',
+    );
     expect(stats.stdout).toMatch(new RegExp(`oldest kept: task ${longLived}, history since \\d{4}-`));
     expect(stats.stdout).toContain('removed by retention so far: 14 tasks,');
     expect(stats.stdout).toMatch(/last removal: \d{4}-\S+ .*by worker-r/);
@@ -157,7 +160,8 @@ describe('partitioned history and retention', () => {
     const suffix = randomBytes(4).toString('hex');
     const group = `atw_group_${suffix}`;
     const login = `atw_login_${suffix}`;
-    const admin = (text: string) => withClient(process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL, (client) => client.query(text));
+    const admin = (text: string) =>
+      withClient(process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL, (client) => client.query(text));
     await query(`SET at_worker.role = '${group}'; ${ROLES_SQL}; RESET at_worker.role`);
     await query(`CREATE ROLE ${login} LOGIN PASSWORD 'pw' IN ROLE ${group}`);
     const url = new URL(fixture.database.url);
@@ -228,8 +232,13 @@ describe('partitioned history and retention', () => {
     await query(`CREATE TABLE restored_tasks (LIKE scheduled_tasks); CREATE TABLE restored_events (LIKE task_events)`);
     await withClient(fixture.database.url, async (client) => {
       for (const line of lines) {
-        await client.query(`INSERT INTO restored_tasks SELECT * FROM jsonb_populate_record(NULL::restored_tasks, ($1::jsonb)->'task')`, [line]);
-        await client.query(`INSERT INTO restored_events SELECT * FROM jsonb_populate_recordset(NULL::restored_events, ($1::jsonb)->'events')`, [line]);
+        await client.query(`INSERT INTO restored_tasks SELECT * FROM jsonb_populate_record(NULL::restored_tasks, ($1::jsonb)->'task')`, [
+          line,
+        ]);
+        await client.query(
+          `INSERT INTO restored_events SELECT * FROM jsonb_populate_recordset(NULL::restored_events, ($1::jsonb)->'events')`,
+          [line],
+        );
       }
     });
     expect({
@@ -242,14 +251,16 @@ describe('partitioned history and retention', () => {
     expect(refused.stderr).toMatch(/^at-worker export: --before/);
   });
 
-  it('reports autovacuum off for the server or a table, and the tables\' sizes, as a warning and as gauges', async () => {
+  it("reports autovacuum off for the server or a table, and the tables' sizes, as a warning and as gauges", async () => {
     await scenario(fixture.pool).completed();
     await query(`ALTER TABLE task_events_default SET (autovacuum_enabled = false)`);
     const health = await readStorageHealth(fixture.pool);
     const [{ autovacuum }] = (await query('SHOW autovacuum')) as [{ autovacuum: string }];
     expect(health.autovacuumServer).toBe(autovacuum === 'on');
     expect(health.autovacuumOffTables).toEqual(['task_events_default']);
-    expect(autovacuumWarning(health)).toMatch(autovacuum === 'on' ? /^Autovacuum is off for task_events_default/ : /^Autovacuum is off on the PostgreSQL server/);
+    expect(autovacuumWarning(health)).toMatch(
+      autovacuum === 'on' ? /^Autovacuum is off for task_events_default/ : /^Autovacuum is off on the PostgreSQL server/,
+    );
     expect(autovacuumWarning({ autovacuumServer: true, autovacuumOffTables: [], tables: [] })).toBeNull();
 
     const { registry } = createPrometheusMetrics({ processMetrics: false, storageHealth: () => readStorageHealth(fixture.pool) });

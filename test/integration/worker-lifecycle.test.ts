@@ -100,14 +100,24 @@ describe('worker process lifecycle', () => {
       const worker = suite.start({ HTTP_PORT: String(port) });
       await worker.waitForLog(/^Successfully connected to database$/);
       // Blocked on the lock: nothing answers health checks, which would call a worker that cannot work alive.
-      await until(async () => (await holder.query<{ waiting: number }>(
-        `SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
-      )).rows[0]!.waiting === 1, 10_000, 'the worker waits for the lock');
+      await until(
+        async () =>
+          (
+            await holder.query<{ waiting: number }>(
+              `SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+            )
+          ).rows[0]!.waiting === 1,
+        10_000,
+        'the worker waits for the lock',
+      );
       expect(await fetchOrNull(`http://127.0.0.1:${port}/healthz`)).toBeNull();
       const stopped = Date.now();
       expect(await worker.stop('SIGTERM')).toBe(0);
       expect(Date.now() - stopped).toBeLessThan(3000);
-      expect(worker.lines.map((line) => line.msg).slice(-2)).toEqual(['Received signal terminated, initiating graceful shutdown...', 'Shutdown complete']);
+      expect(worker.lines.map((line) => line.msg).slice(-2)).toEqual([
+        'Received signal terminated, initiating graceful shutdown...',
+        'Shutdown complete',
+      ]);
       expect(worker.lines.some((line) => line.msg.startsWith('[Health]'))).toBe(false);
     } finally {
       await holder.end();

@@ -46,7 +46,10 @@ export const registerStorageGauges = (registry: Registry, read: () => Promise<St
     ['at_worker_table_rows', "Rows of the table, the planner's estimate (task_events: all partitions).", 'rows'],
   ] as const) {
     new Gauge({
-      name, help, labelNames: ['table'], registers: [registry],
+      name,
+      help,
+      labelNames: ['table'],
+      registers: [registry],
       async collect() {
         this.reset();
         for (const table of (await current())?.tables ?? []) this.set({ table: table.table }, table[pick]);

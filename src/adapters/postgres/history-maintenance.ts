@@ -44,8 +44,12 @@ export const createHistoryMaintenanceStore = (pool: DatabasePool, options: Histo
       eventsRemoved += result!.events_removed;
       if (!result!.more || stopping()) break;
     }
-    const dropped = decodeRows(Dropped, 'at_worker_history_drop_detached', await pool.any(sql.unsafe`
-      SELECT name FROM at_worker_history_drop_detached() AS name`));
+    const dropped = decodeRows(
+      Dropped,
+      'at_worker_history_drop_detached',
+      await pool.any(sql.unsafe`
+      SELECT name FROM at_worker_history_drop_detached() AS name`),
+    );
     return { partitionsCreated: created, tasksRemoved, eventsRemoved, partitionsDropped: dropped.map((row) => row.name) };
   },
 });

@@ -19,7 +19,11 @@ const StorageRow = t.type({
  * sizes), not min(occurred_at), which would read every partition.
  */
 export const storageStats = async (tx: DatabaseTransactionConnection): Promise<StorageStats> => {
-  const [row] = decodeRows(StorageRow, 'storage stats', (await tx.query(sql.unsafe`
+  const [row] = decodeRows(
+    StorageRow,
+    'storage stats',
+    (
+      await tx.query(sql.unsafe`
     WITH oldest AS (SELECT min(id) AS id FROM scheduled_tasks),
          removed AS (SELECT coalesce(sum(tasks_removed), 0)::float8 AS tasks, coalesce(sum(events_removed), 0)::float8 AS events
                        FROM at_worker_retention_passes),
@@ -30,7 +34,9 @@ export const storageStats = async (tx: DatabaseTransactionConnection): Promise<S
            last_pass.ran_at AS last_pass_at, last_pass.worker_id AS last_pass_worker
       FROM oldest CROSS JOIN removed
       LEFT JOIN last_pass ON true
-      LEFT JOIN task_events AS e ON e.task_id = oldest.id AND e.seq = 1`)).rows);
+      LEFT JOIN task_events AS e ON e.task_id = oldest.id AND e.seq = 1`)
+    ).rows,
+  );
   return {
     oldestTask: row?.oldest_task_id == null ? null : { id: row.oldest_task_id, historySince: row.history_since },
     partitions: row?.partitions ?? 0,

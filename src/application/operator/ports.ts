@@ -8,9 +8,7 @@ import type { TaskEvent, TaskId, TaskState, TaskStatus, WorkerId } from '../../d
 
 /** When a new task is due: a point in time, or a delay measured on the database's clock. */
 export type DueTime =
-  | { readonly _tag: 'Now' }
-  | { readonly _tag: 'At'; readonly at: Date }
-  | { readonly _tag: 'After'; readonly delayMs: number };
+  { readonly _tag: 'Now' } | { readonly _tag: 'At'; readonly at: Date } | { readonly _tag: 'After'; readonly delayMs: number };
 
 export interface NewTask {
   readonly taskType: string;
@@ -205,7 +203,10 @@ export interface OperatorStore {
   /** `stuckTimeoutMs`: WORKER_STUCK_TIMEOUT; `listLimit`: how many stuck / last-attempt tasks to list. */
   stats(stuckTimeoutMs: number, listLimit: number): Promise<TaskStats>;
   /** Every circuit that is not plainly closed, and the latest `limit` transitions (of one destination, if given). */
-  circuits(destination: string | null, limit: number): Promise<{
+  circuits(
+    destination: string | null,
+    limit: number,
+  ): Promise<{
     readonly circuits: readonly CircuitSummary[];
     readonly transitions: readonly CircuitTransitionRecord[];
   }>;

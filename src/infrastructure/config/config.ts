@@ -287,7 +287,9 @@ const describeEnvErrors = (errors: t.Errors): string => {
     const expected = error.context[error.context.length - 1]?.type.name ?? 'a valid value';
     // A refused URL may still hold a password (an unencoded '#' in it is a common cause of the refusal).
     const shown = typeof error.value === 'string' ? redactCredentials(error.value) : error.value;
-    parts.push(error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(shown)})`);
+    parts.push(
+      error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(shown)})`,
+    );
   }
   return `Invalid configuration: ${parts.join('; ')}`;
 };

@@ -15,16 +15,23 @@ const tableOr = (empty: string | false, header: readonly string[], rows: readonl
   empty === false ? renderTable(header, rows) : `${empty}\n`;
 
 const renderStorage = (storage: StorageStats, retention: RetentionPolicy): string => {
-  const oldest = storage.oldestTask === null ? 'no task kept' : `task ${storage.oldestTask.id}, history since ${
-    storage.oldestTask.historySince === null ? '(none)' : formatTime(storage.oldestTask.historySince)}`;
+  const oldest =
+    storage.oldestTask === null
+      ? 'no task kept'
+      : `task ${storage.oldestTask.id}, history since ${
+          storage.oldestTask.historySince === null ? '(none)' : formatTime(storage.oldestTask.historySince)
+        }`;
   const lastPass =
     storage.lastPass === null ? 'none has removed anything yet' : `${formatTime(storage.lastPass.at)} by ${storage.lastPass.workerId}`;
   const removed = `${formatCount(storage.removed.tasks)} tasks, ${formatCount(storage.removed.events)} events`;
-  return section(`Storage and retention: ${describePolicy(retention)} (TASK_RETENTION, TASK_RETENTION_FAILED)`, [
-    `oldest kept: ${oldest}`,
-    `history partitions in use: ${formatCount(storage.partitions)}`,
-    `removed by retention so far: ${removed}; last removal: ${lastPass}`,
-  ].join('\n') + '\n');
+  return section(
+    `Storage and retention: ${describePolicy(retention)} (TASK_RETENTION, TASK_RETENTION_FAILED)`,
+    [
+      `oldest kept: ${oldest}`,
+      `history partitions in use: ${formatCount(storage.partitions)}`,
+      `removed by retention so far: ${removed}; last removal: ${lastPass}`,
+    ].join('\n') + '\n',
+  );
 };
 
 export const renderStats = (stats: TaskStats, retention?: RetentionPolicy): string => {
@@ -36,13 +43,20 @@ export const renderStats = (stats: TaskStats, retention?: RetentionPolicy): stri
     stats.stuck.count === 0 && 'none',
     ['ID', 'TYPE', 'OWNER', 'ATTEMPT', 'LAST HEARTBEAT', 'SILENT FOR'],
     stats.stuck.oldest.map((task) => [
-      task.id, task.taskType, task.owner ?? '-', `${task.attempts + 1} of ${task.maxAttempts}`,
-      formatTime(task.heartbeatAt), formatSeconds(task.silentForSeconds),
+      task.id,
+      task.taskType,
+      task.owner ?? '-',
+      `${task.attempts + 1} of ${task.maxAttempts}`,
+      formatTime(task.heartbeatAt),
+      formatSeconds(task.silentForSeconds),
     ]),
   );
 
   const { completed, failed, ratePercent } = stats.success;
-  const success = ratePercent === null ? 'no task has finished yet' : `${ratePercent.toFixed(2)}% (${formatCount(completed)} completed, ${formatCount(failed)} failed)`;
+  const success =
+    ratePercent === null
+      ? 'no task has finished yet'
+      : `${ratePercent.toFixed(2)}% (${formatCount(completed)} completed, ${formatCount(failed)} failed)`;
 
   const times = tableOr(
     stats.completionTimes.length === 0 && 'no completed task yet',
@@ -54,7 +68,12 @@ export const renderStats = (stats: TaskStats, retention?: RetentionPolicy): stri
     stats.lastAttempt.count === 0 && 'none',
     ['ID', 'TYPE', 'STATUS', 'ATTEMPTS', 'UPDATED', 'ERROR'],
     stats.lastAttempt.latest.map((task) => [
-      task.id, task.taskType, task.status, `${task.attempts} of ${task.maxAttempts}`, formatTime(task.updatedAt), task.errorMessage ?? '-',
+      task.id,
+      task.taskType,
+      task.status,
+      `${task.attempts} of ${task.maxAttempts}`,
+      formatTime(task.updatedAt),
+      task.errorMessage ?? '-',
     ]),
   );
   const circuits = tableOr(
