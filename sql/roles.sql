@@ -174,6 +174,12 @@ BEGIN
     EXECUTE format('GRANT SELECT (idempotency_key) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
   END IF;
 
+  -- A producer may give its task the trace context of its own request (migration 0012).
+  IF EXISTS (SELECT 1 FROM pg_attribute
+              WHERE attrelid = format('%I.scheduled_tasks', schema_name)::regclass AND attname = 'traceparent' AND NOT attisdropped) THEN
+    EXECUTE format('GRANT INSERT (traceparent), SELECT (traceparent) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
+  END IF;
+
   -- PostgreSQL 14 and older let every role (PUBLIC) create objects in schema public; 15 no longer
   -- does. Without this the worker role could CREATE TABLE there. This changes the schema for every
   -- role in this database, as PostgreSQL's own "secure schema usage pattern" recommends; on 15+ it

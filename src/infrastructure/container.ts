@@ -5,7 +5,7 @@ import { Cleaner } from '../application/cleaner.js';
 import { HistoryMaintenance } from '../application/history-maintenance.js';
 import { createHistoryMaintenanceStore } from '../adapters/postgres/history-maintenance.js';
 import { executeTask, type ExecuteTask } from '../application/execute-task.js';
-import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from '../application/ports.js';
+import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, Tracer, WakeUpSource, WorkerMetrics } from '../application/ports.js';
 import { guardDestinations, type DestinationGuard } from '../application/destination-guard.js';
 import { postponeTask, type PostponeTask } from '../application/postpone-task.js';
 import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.js';
@@ -33,6 +33,8 @@ export interface ContainerInputs {
   readonly metrics: WorkerMetrics;
   readonly scheduleMetrics: ScheduleMetrics;
   readonly wakeUps: readonly WakeUpSource[];
+  /** Absent: no tracing. */
+  readonly tracer?: Tracer;
 }
 
 /**
@@ -51,19 +53,22 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
   container.bind<Clock>(TOKENS.Clock).toConstantValue(systemClock);
   container.bind<Jitter>(TOKENS.Jitter).toConstantValue({ next: () => Math.random() });
 
-  container.bind<TaskQueue>(TOKENS.TaskQueue).toDynamicValue((context) =>
-    createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
-      endRetryForMs: config.worker.stuckTimeoutMs,
-      onRefusedClaim: ({ id, taskType, reason }) =>
-        inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
-      taskTypes: {
-        cannotRun: inputs.cannotRun ?? [],
-        serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
-        // As often as a task's heartbeat, so a live worker never looks gone.
-        presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
-      },
-    }),
-  );
+  container
+    .bind<TaskQueue>(TOKENS.TaskQueue)
+    .toDynamicValue((context) =>
+      createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
+        endRetryForMs: config.worker.stuckTimeoutMs,
+        withTraceparent: inputs.tracer?.enabled === true,
+        onRefusedClaim: ({ id, taskType, reason }) =>
+          inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
+        taskTypes: {
+          cannotRun: inputs.cannotRun ?? [],
+          serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
+          // As often as a task's heartbeat, so a live worker never looks gone.
+          presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
+        },
+      }),
+    );
 
   const common = (context: { get<T>(token: symbol): T }) => ({
     workerId: config.worker.id,
@@ -73,6 +78,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
     metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
   });
 
+  const tracing = inputs.tracer === undefined ? {} : { tracer: inputs.tracer };
   container.bind<DestinationGuard | null>(TOKENS.DestinationGuard).toDynamicValue((context) => {
     const pool = context.get<DatabasePool>(TOKENS.Pool);
     const logger = context.get<Logger>(TOKENS.Logger);
@@ -89,7 +95,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
     const limits = config.destinationLimits.length === 0 ? null : new PostgresDestinationLimits(pool, config.destinationLimits, logger);
     return circuits === null && limits === null ? null : guardDestinations(circuits, limits);
   });
-  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch(common(context)));
+  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch({ ...common(context), ...tracing }));
   container.bind<ExecuteTask>(TOKENS.ExecuteTask).toDynamicValue((context) =>
     executeTask({
       ...common(context),
@@ -98,6 +104,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
       retryPolicy: config.worker.retry,
       taskTimeoutMs: config.worker.taskTimeoutMs,
       ...guardFor(context.get<DestinationGuard | null>(TOKENS.DestinationGuard), context.get<PostponeTask>(TOKENS.PostponeTask)),
+      ...tracing,
     }),
   );
   container.bind<PostponeTask>(TOKENS.PostponeTask).toDynamicValue((context) => postponeTask(common(context)));

@@ -17,6 +17,7 @@ import { firstTaskHint } from './first-task-hint.js';
 import { createLogger } from './logging.js';
 import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
+import { startTracing } from './tracing.js';
 import { startWakeUps } from './wake-ups.js';
 
 type Closer = () => Promise<void>;
@@ -46,6 +47,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     else await checkSchema(databaseUrl, schemaOptions);
     await warnIfAutovacuumOff(pool, logger);
 
+    // First to open, last to close: the spans of the final attempt ends are still exported.
+    const tracing = await startTracing(config, logger);
+    closers.push(tracing.close);
     const executors = await createExecutors(config, logger);
     closers.push(executors.close);
     if (executors.cannotRun.length > 0) {
@@ -67,6 +71,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       metrics: observability.metrics,
       scheduleMetrics: observability.scheduleMetrics,
       wakeUps: wakeUps.sources,
+      tracer: tracing.tracer,
     });
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);

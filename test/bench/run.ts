@@ -9,6 +9,7 @@ import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { runScheduling } from './scheduling.js';
 import { runSoak } from './soak.js';
 import { flattenHistory, runStorage } from './storage.js';
+import { runTracingBench } from './tracing.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
 
 /**
@@ -36,10 +37,12 @@ const SCENARIOS = [
   'storage',
   'flat-burst',
   'soak',
+  'tracing',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
-// Run only when named in --only: storage writes millions of rows, soak runs for minutes, flat-burst is a comparison.
-const OPT_IN: readonly Scenario[] = ['storage', 'flat-burst', 'soak'];
+// Run only when named in --only: storage writes millions of rows, soak runs for minutes, flat-burst is a
+// comparison, tracing runs three bursts.
+const OPT_IN: readonly Scenario[] = ['storage', 'flat-burst', 'soak', 'tracing'];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
 // claimed ahead (WORKER_PREFETCH, at-worker's high-throughput setting, as graphile-worker's batched
@@ -304,6 +307,11 @@ const main = async () => {
     else if (wanted('large-table')) {
       progress(`burst: 10,000 tasks due now (the large-table scenario's baseline), ${workers} worker process(es)`);
       burst = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers });
+    }
+    if (wanted('tracing')) {
+      const before = process.env['BENCH_BEFORE_BUILD'] ? ' and before it existed' : '';
+      progress(`tracing: the burst with tracing off, on (OTLP to a loopback collector)${before}, ${rounds} round(s)`);
+      await runTracingBench(sink, THROUGHPUT, rounds, print);
     }
     if (wanted('warm')) {
       progress('warm: 10,000 tasks due now into a worker that has just drained 10,000');

@@ -167,6 +167,19 @@ describe('configuration of the rabbitmq and email executors', () => {
     expect(decode({}).amqp.url).toBe('amqp://guest:guest@localhost:5672');
   });
 
+  it('turns tracing on only with OTEL_TRACES_EXPORTER=otlp, and refuses what it cannot export', () => {
+    expect(decode({}).tracing).toEqual({ enabled: false, serviceName: 'at-worker', endpointSet: false });
+    expect(decode({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing).toMatchObject({ enabled: false, endpointSet: true });
+    expect(decode({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'billing-worker' }).tracing).toMatchObject({
+      enabled: true,
+      serviceName: 'billing-worker',
+    });
+    expect(decode({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' }).tracing.enabled).toBe(false);
+    expect(refusal({ OTEL_TRACES_EXPORTER: 'jaeger' })).toContain('OTEL_TRACES_EXPORTER must be one of none, otlp (got "jaeger")');
+    expect(refusal({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toContain('OTEL_EXPORTER_OTLP_PROTOCOL must be one of http/protobuf');
+    expect(refusal({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toContain('OTEL_EXPORTER_OTLP_ENDPOINT must be a http or https URL');
+  });
+
   it('picks the SMTP port from SMTP_SECURE unless given', () => {
     expect(decode({ SMTP_HOST: 'mail' }).smtp.port).toBe(587);
     expect(decode({ SMTP_HOST: 'mail', SMTP_SECURE: 'true' }).smtp.port).toBe(465);

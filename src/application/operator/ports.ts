@@ -18,6 +18,8 @@ export interface NewTask {
   readonly maxAttempts: number;
   /** Idempotency key: at most one existing task has it. */
   readonly key?: string;
+  /** The producer's W3C traceparent, checked by the caller: the attempt's span continues it. */
+  readonly traceparent?: string;
 }
 
 /** `created` is false when the key already named a task: that task's id, and nothing written. */

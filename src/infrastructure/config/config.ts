@@ -83,6 +83,13 @@ export const EnvSchema = t.type({
   DASHBOARD_TOKEN: optionalText,
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),
   LOG_FORMAT: oneOf(['json', 'pretty'], 'json'),
+  // OpenTelemetry's own names (docs/tracing.md). Tracing is on only with OTEL_TRACES_EXPORTER=otlp.
+  OTEL_TRACES_EXPORTER: oneOf(['none', 'otlp'], 'none'),
+  OTEL_SDK_DISABLED: boolean(false),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http', 'https'], null),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http', 'https'], null),
+  OTEL_EXPORTER_OTLP_PROTOCOL: oneOf(['http/protobuf'], 'http/protobuf'),
+  OTEL_SERVICE_NAME: text('at-worker'),
 });
 export type Env = t.TypeOf<typeof EnvSchema>;
 
@@ -139,6 +146,8 @@ export interface Config {
   };
   /** `at-worker dashboard`: actions (retry, cancel) need this token; null keeps it read-only. */
   readonly dashboard: { readonly token: string | null };
+  /** OpenTelemetry tracing; the exporter reads its endpoint, headers and timeout from OTEL_* itself. */
+  readonly tracing: { readonly enabled: boolean; readonly serviceName: string; readonly endpointSet: boolean };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'pretty' };
   /** Values that must never appear in a log line, event or error message. */
   readonly secrets: readonly string[];
@@ -241,6 +250,11 @@ const toConfig = (env: Env): Config => {
       misfireGraceMs: env.SCHEDULES_MISFIRE_GRACE,
     },
     dashboard: { token: env.DASHBOARD_TOKEN },
+    tracing: {
+      enabled: env.OTEL_TRACES_EXPORTER === 'otlp' && !env.OTEL_SDK_DISABLED,
+      serviceName: env.OTEL_SERVICE_NAME,
+      endpointSet: env.OTEL_EXPORTER_OTLP_ENDPOINT !== null || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== null,
+    },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
     secrets: collectSecrets(env, databaseUrl),
   };
