@@ -36,8 +36,17 @@
 --                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
+--   maintenance pass: partitions ahead, retention, dropping detached  EXECUTE on at_worker_history_prepare,
+--     partitions (SECURITY DEFINER functions: the narrow door)         at_worker_history_retire and
+--                                                                      at_worker_history_drop_detached
+--   stats, verify: retention record, partitions, removed tasks       SELECT on at_worker_retention_passes and
+--                                                                      task_events_partitions, EXECUTE on
+--                                                                      at_worker_removed_by_retention
 --   advertise the task types it serves (migration 0009)              SELECT, INSERT, UPDATE on at_worker_presence
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
+-- The retention functions run as their owner and remove only finished tasks past the retention the
+-- caller names, each with its whole history, and record every removal; they never change an event
+-- of a task that stays, and never touch a pending or running task. Granting them grants no DELETE.
 -- Not granted, so refused by the server before any trigger runs: DELETE or TRUNCATE of
 -- scheduled_tasks; UPDATE, DELETE or TRUNCATE of task_events (the append-only trigger is a second
 -- wall, for the owner); TRIGGER, REFERENCES; CREATE on the schema; ownership of anything (so no ALTER,
@@ -104,6 +113,14 @@ BEGIN
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.scheduled_tasks TO %I', schema_name, worker_role);
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
+  IF to_regclass(format('%I.task_events_partitions', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.task_events_partitions, %I.at_worker_retention_passes FROM %I', schema_name, schema_name, worker_role);
+    EXECUTE format('GRANT SELECT ON %I.task_events_partitions, %I.at_worker_retention_passes TO %I', schema_name, schema_name, worker_role);
+    EXECUTE format('REVOKE ALL ON FUNCTION %1$I.at_worker_history_add_partition(bigint, bigint) FROM %2$I', schema_name, worker_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %1$I.at_worker_history_prepare(bigint, integer), '
+                   '%1$I.at_worker_history_retire(text, interval, interval, integer), %1$I.at_worker_history_drop_detached(), '
+                   '%1$I.at_worker_removed_by_retention(bigint) TO %2$I', schema_name, worker_role);
+  END IF;
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
   -- Which task types each live worker serves (migration 0007), when the schema has it.
   IF to_regclass(format('%I.at_worker_presence', schema_name)) IS NOT NULL THEN

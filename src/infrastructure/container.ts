@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import { Container } from 'inversify';
 import { claimBatch, type ClaimBatch } from '../application/claim-batch.js';
 import { Cleaner } from '../application/cleaner.js';
+import { HistoryMaintenance } from '../application/history-maintenance.js';
+import { createHistoryMaintenanceStore } from '../adapters/postgres/history-maintenance.js';
 import { executeTask, type ExecuteTask } from '../application/execute-task.js';
 import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, Tracer, WakeUpSource, WorkerMetrics } from '../application/ports.js';
 import { guardDestinations, type DestinationGuard } from '../application/destination-guard.js';
@@ -134,11 +136,25 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         },
       ),
   );
-  container.bind<Cleaner>(TOKENS.Cleaner).toDynamicValue(
+  container
+    .bind<Cleaner>(TOKENS.Cleaner)
+    .toDynamicValue(
+      (context) =>
+        new Cleaner(
+          { intervalMs: config.worker.cleanerIntervalMs, stuckTimeoutMs: config.worker.stuckTimeoutMs },
+          context.get<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck),
+          context.get<Logger>(TOKENS.Logger),
+        ),
+    );
+  container.bind<HistoryMaintenance>(TOKENS.HistoryMaintenance).toDynamicValue(
     (context) =>
-      new Cleaner(
-        { intervalMs: config.worker.cleanerIntervalMs, stuckTimeoutMs: config.worker.stuckTimeoutMs },
-        context.get<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck),
+      new HistoryMaintenance(
+        {
+          intervalMs: config.storage.maintenanceIntervalMs,
+          workerId: config.worker.id,
+          policy: { finishedMs: config.storage.finishedRetentionMs, failedMs: config.storage.failedRetentionMs },
+        },
+        createHistoryMaintenanceStore(inputs.pool, { partitionSize: config.storage.partitionSize }),
         context.get<Logger>(TOKENS.Logger),
       ),
   );

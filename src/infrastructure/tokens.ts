@@ -15,6 +15,7 @@ export const TOKENS = {
   RecoverStuck: Symbol.for('at-worker.RecoverStuck'),
   Worker: Symbol.for('at-worker.Worker'),
   Cleaner: Symbol.for('at-worker.Cleaner'),
+  HistoryMaintenance: Symbol.for('at-worker.HistoryMaintenance'),
   ScheduleStore: Symbol.for('at-worker.ScheduleStore'),
   Scheduler: Symbol.for('at-worker.Scheduler'),
 } as const;

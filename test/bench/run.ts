@@ -7,11 +7,14 @@ import { adminUrl, repoRoot, startSink, withClient, type Sink, type WorkerSettin
 import { runDashboardBench } from './dashboard.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { runScheduling } from './scheduling.js';
+import { runSoak } from './soak.js';
+import { flattenHistory, runStorage } from './storage.js';
 import { runTracingBench } from './tracing.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
 
 /**
  * `npm run bench [-- --only burst,punctual] [--peers] [--rounds N] [--workers N]`: the project's
+ * (opt-in: `--only storage [--history-events N]`, `--only soak [--soak-seconds=S --soak-rate=R]`, `flat-burst`)
  * benchmark, one JSON line per scenario on stdout (progress on stderr). Same workload and sink as
  * ../shared/bench, so `--peers` (which runs ../shared/bench/run-peers.sh 10000 100 before the burst)
  * gives numbers to compare in the same run; `--rounds N` runs the peers and the burst N times,
@@ -21,9 +24,25 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
 const SCENARIOS = [
-  'burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard', 'protect', 'tracing',
+  'burst',
+  'warm',
+  'punctual',
+  'immediate',
+  'large-table',
+  'rss',
+  'idle',
+  'schedule',
+  'dashboard',
+  'protect',
+  'storage',
+  'flat-burst',
+  'soak',
+  'tracing',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
+// Run only when named in --only: storage writes millions of rows, soak runs for minutes, flat-burst is a
+// comparison, tracing runs three bursts.
+const OPT_IN: readonly Scenario[] = ['storage', 'flat-burst', 'soak', 'tracing'];
 
 // Like the peers' `run-peers.sh 10000 100`: 100 in flight, claimed 100 at a time, and up to 100
 // claimed ahead (WORKER_PREFETCH, at-worker's high-throughput setting, as graphile-worker's batched
@@ -35,8 +54,10 @@ const DEFAULTS: WorkerSettings = { concurrency: 10, batchSize: 10, prefetch: 0, 
 const V8_DEFAULT_HEAP = ['--max-semi-space-size=0', '--heap-growing-percent=0'];
 
 const parseArgs = (argv: readonly string[]) => {
-  // tracing runs three bursts; it is asked for by name.
-  let only: Scenario[] = SCENARIOS.filter((name) => name !== 'tracing');
+  let only: Scenario[] = SCENARIOS.filter((name) => !OPT_IN.includes(name));
+  let historyEvents = 5_000_000;
+  let soakSeconds = 360;
+  let soakRate = 100;
   let peers = false;
   let workers = 1;
   let rounds = 1;
@@ -44,7 +65,7 @@ const parseArgs = (argv: readonly string[]) => {
     const arg = argv[i]!;
     if (arg === '--peers') peers = true;
     else if (arg === '--only' || arg.startsWith('--only=')) {
-      const value = arg === '--only' ? argv[++i] ?? '' : arg.slice('--only='.length);
+      const value = arg === '--only' ? (argv[++i] ?? '') : arg.slice('--only='.length);
       const names = value.split(',').filter((name) => name !== '');
       const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
       if (unknown.length > 0 || names.length === 0) throw new Error(`--only takes a list of: ${SCENARIOS.join(', ')} (got "${value}")`);
@@ -55,12 +76,27 @@ const parseArgs = (argv: readonly string[]) => {
     } else if (arg === '--rounds' || arg.startsWith('--rounds=')) {
       rounds = Number(arg === '--rounds' ? argv[++i] : arg.slice('--rounds='.length));
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes an integer from 1 to 20');
-    } else throw new Error(`unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--rounds N] [--workers N]`);
+    } else if (arg === '--history-events' || arg.startsWith('--history-events=')) {
+      historyEvents = Number(arg === '--history-events' ? argv[++i] : arg.slice('--history-events='.length));
+      if (!Number.isInteger(historyEvents) || historyEvents < 5_000_000) {
+        throw new Error('--history-events takes an integer of at least 5000000');
+      }
+    } else if (arg.startsWith('--soak-seconds=')) {
+      soakSeconds = Number(arg.slice('--soak-seconds='.length));
+      if (!Number.isInteger(soakSeconds) || soakSeconds < 60) throw new Error('--soak-seconds takes an integer of at least 60');
+    } else if (arg.startsWith('--soak-rate=')) {
+      soakRate = Number(arg.slice('--soak-rate='.length));
+      if (!Number.isInteger(soakRate) || soakRate < 10) throw new Error('--soak-rate takes an integer of at least 10 (tasks/s)');
+    } else
+      throw new Error(
+        `unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--rounds N] [--workers N]`,
+      );
   }
-  return { only, peers, workers, rounds };
+  return { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate };
 };
 
-const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
+const print = (line: Record<string, unknown>) =>
+  process.stdout.write(`${JSON.stringify({ ...line, load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
 const progress = (text: string) => process.stderr.write(`[bench] ${text}\n`);
 
 /** One scenario's JSON line: its result and the worker settings it ran with. */
@@ -109,7 +145,10 @@ const runPeersScript = (): Promise<PeerLine[]> =>
     const script = resolve(repoRoot(), '..', 'shared', 'bench', 'run-peers.sh');
     if (!existsSync(script)) return fail(new Error(`${script} not found: --peers needs ../shared/bench next to the repository`));
     progress('peers: ../shared/bench/run-peers.sh 10000 100 (installs graphile-worker and pg-boss into $PEERS_DIR on first use)');
-    const child = spawn('bash', [script, '10000', '100'], { env: { ...process.env, DATABASE_URL: adminUrl() }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [script, '10000', '100'], {
+      env: { ...process.env, DATABASE_URL: adminUrl() },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString('utf8');
@@ -120,7 +159,12 @@ const runPeersScript = (): Promise<PeerLine[]> =>
       clearTimeout(timer);
       if (code !== 0) return fail(new Error(`run-peers.sh exited with ${code}`));
       try {
-        done(output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as PeerLine));
+        done(
+          output
+            .split('\n')
+            .filter((line) => line.startsWith('{'))
+            .map((line) => JSON.parse(line) as PeerLine),
+        );
       } catch (error) {
         fail(new Error(`run-peers.sh printed a line that is not JSON: ${errorMessage(error)}`));
       }
@@ -232,11 +276,21 @@ const runProtect = async (sink: Sink, workers: number, rounds: number): Promise<
 };
 
 const main = async () => {
-  const { only, peers, workers, rounds } = parseArgs(process.argv.slice(2));
+  const { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate } = parseArgs(process.argv.slice(2));
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
   process.env['TEST_DATABASE_URL'] = adminUrl();
-  const postgres = await withClient(adminUrl(), async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v);
-  print({ scenario: 'machine', cpus: cpus().length, cpu_model: cpus()[0]?.model ?? null, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, postgres });
+  const postgres = await withClient(
+    adminUrl(),
+    async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v,
+  );
+  print({
+    scenario: 'machine',
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? null,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    postgres,
+  });
   const wanted = (name: Scenario) => only.includes(name);
   // Without a burst to compare with, the peers run once, first, as before.
   if (peers && !wanted('burst')) await runPeers();
@@ -265,17 +319,30 @@ const main = async () => {
     }
     if (wanted('punctual')) {
       progress('punctual: 1,000 tasks 1–6 s ahead, inserted at 200/s into an idle worker');
-      print({ scenario: 'punctual', ...(await runPunctual(sink, DEFAULTS)), concurrency: DEFAULTS.concurrency, batch_size: DEFAULTS.batchSize });
+      print({
+        scenario: 'punctual',
+        ...(await runPunctual(sink, DEFAULTS)),
+        concurrency: DEFAULTS.concurrency,
+        batch_size: DEFAULTS.batchSize,
+      });
     }
     if (wanted('immediate')) {
       progress('immediate: 200 tasks due now, one every 25 ms, into an idle worker');
-      print({ scenario: 'immediate', ...(await runImmediate(sink, DEFAULTS)), concurrency: DEFAULTS.concurrency, batch_size: DEFAULTS.batchSize });
+      print({
+        scenario: 'immediate',
+        ...(await runImmediate(sink, DEFAULTS)),
+        concurrency: DEFAULTS.concurrency,
+        batch_size: DEFAULTS.batchSize,
+      });
     }
     if (wanted('large-table') && burst !== undefined) {
       progress('large-table: filling 1,000,000 future pending + 1,000,000 completed tasks with their history (takes a few minutes)');
       const filler = { pending: 1_000_000, completed: 1_000_000 };
       const large = await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: (url) => fillLargeTable(url, filler) });
-      const ratio = large.sink_per_sec !== null && burst.sink_per_sec !== null ? Math.round((large.sink_per_sec / burst.sink_per_sec) * 100) / 100 : null;
+      const ratio =
+        large.sink_per_sec !== null && burst.sink_per_sec !== null
+          ? Math.round((large.sink_per_sec / burst.sink_per_sec) * 100) / 100
+          : null;
       print({ ...burstLine('large-table', THROUGHPUT, large), filler, empty_table_sink_per_sec: burst.sink_per_sec, ratio });
     }
     if (wanted('rss')) {
@@ -287,10 +354,27 @@ const main = async () => {
       const v8Defaults = await runBurst(sink, THROUGHPUT, { tasks: 100_000, workers: 1, nodeArgs: V8_DEFAULT_HEAP });
       print({ ...burstLine('rss', THROUGHPUT, v8Defaults), node_args: V8_DEFAULT_HEAP.join(' ') });
     }
+    if (wanted('flat-burst')) {
+      // The same burst on a history table without partitions, as before migration 0011, in the same
+      // run as the partitioned burst above (or as its own baseline when run alone).
+      progress('flat-burst: 10,000 tasks due now, task_events swapped for an unpartitioned table');
+      print(burstLine('flat-burst', THROUGHPUT, await runBurst(sink, THROUGHPUT, { tasks: 10_000, workers, prepare: flattenHistory })));
+    }
+    if (wanted('soak')) {
+      progress(`soak: ${soakRate} tasks/s for ${soakSeconds} s, retention 60 s, partitions of 30 s of ids`);
+      print({ scenario: 'soak', ...(await runSoak({ seconds: soakSeconds, rate: soakRate }, progress)) });
+    }
+    if (wanted('storage')) print({ scenario: 'storage', ...(await runStorage(historyEvents, progress)) });
     if (wanted('protect')) await runProtect(sink, workers, rounds);
     if (wanted('dashboard')) {
       const result = await runDashboardBench(sink, THROUGHPUT, progress);
-      print({ scenario: 'dashboard', ...result, concurrency: THROUGHPUT.concurrency, batch_size: THROUGHPUT.batchSize, prefetch: THROUGHPUT.prefetch });
+      print({
+        scenario: 'dashboard',
+        ...result,
+        concurrency: THROUGHPUT.concurrency,
+        batch_size: THROUGHPUT.batchSize,
+        prefetch: THROUGHPUT.prefetch,
+      });
     }
     if (wanted('idle')) {
       progress('idle: queries per second of an idle worker over 20 s');

@@ -3,6 +3,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from './args.js';
 import { usage, type ArgumentError, type CliCommand, type CommandPorts } from './command.js';
 import { cancelCommand, retryCommand } from './commands/change.js';
+import { exportCommand } from './commands/export.js';
 import { circuitsCommand } from './commands/circuits.js';
 import { historyCommand } from './commands/history.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly CliCommand[] = [
   historyCommand,
   statsCommand,
   verifyCommand,
+  exportCommand,
   retryCommand,
   cancelCommand,
   circuitsCommand,

@@ -80,7 +80,7 @@ const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) 
   );
 
 /**
- * The claim, with each task's producer traceparent (migration 0012), used only while tracing is on
+ * The claim, with each task's producer traceparent (migration 0013), used only while tracing is on
  * so the claim stays as it was without it. The join reads the row as it was before the claim took
  * it (the statement's snapshot), which holds the same traceparent: the claim never changes it. A
  * task inserted after that snapshot and claimed by the same call reads no traceparent: its attempt

@@ -8,9 +8,7 @@ import type { TaskEvent, TaskId, TaskState, TaskStatus, WorkerId } from '../../d
 
 /** When a new task is due: a point in time, or a delay measured on the database's clock. */
 export type DueTime =
-  | { readonly _tag: 'Now' }
-  | { readonly _tag: 'At'; readonly at: Date }
-  | { readonly _tag: 'After'; readonly delayMs: number };
+  { readonly _tag: 'Now' } | { readonly _tag: 'At'; readonly at: Date } | { readonly _tag: 'After'; readonly delayMs: number };
 
 export interface NewTask {
   readonly taskType: string;
@@ -126,6 +124,23 @@ export interface LastAttemptTask {
 }
 
 /** The seed's monitoring set, read in one consistent snapshot. */
+/** Finished histories for `export`: each task as one JSON object with its events, by id. */
+export interface FinishedHistories {
+  /** Up to `limit` tasks finished (completed, cancelled, failed) before `before`, with id above `afterId`. */
+  page(before: Date, afterId: TaskId | null, limit: number): Promise<readonly { readonly id: TaskId; readonly json: string }[]>;
+}
+
+/** What retention kept and removed (docs/storage.md). */
+export interface StorageStats {
+  /** The lowest task id still kept, and when its history begins; null when no task is kept. */
+  readonly oldestTask: { readonly id: TaskId; readonly historySince: Date | null } | null;
+  /** Partitions of task_events in use. */
+  readonly partitions: number;
+  /** Everything retention has removed so far, from its record. */
+  readonly removed: { readonly tasks: number; readonly events: number };
+  readonly lastPass: { readonly at: Date; readonly workerId: string } | null;
+}
+
 export interface TaskStats {
   readonly countsByStatus: Readonly<Record<TaskStatus, number>>;
   readonly total: number;
@@ -135,6 +150,7 @@ export interface TaskStats {
   /** Pending tasks, by type, that no worker seen within the stuck timeout serves (they wait for one). */
   readonly nobodyServes: readonly { readonly taskType: string; readonly pending: number }[];
   readonly lastAttempt: { readonly count: number; readonly latest: readonly LastAttemptTask[] };
+  readonly storage: StorageStats;
   /** Destinations whose circuit is open or half-open (probing), all workers together. */
   readonly openCircuits: readonly CircuitSummary[];
 }
@@ -189,7 +205,10 @@ export interface OperatorStore {
   /** `stuckTimeoutMs`: WORKER_STUCK_TIMEOUT; `listLimit`: how many stuck / last-attempt tasks to list. */
   stats(stuckTimeoutMs: number, listLimit: number): Promise<TaskStats>;
   /** Every circuit that is not plainly closed, and the latest `limit` transitions (of one destination, if given). */
-  circuits(destination: string | null, limit: number): Promise<{
+  circuits(
+    destination: string | null,
+    limit: number,
+  ): Promise<{
     readonly circuits: readonly CircuitSummary[];
     readonly transitions: readonly CircuitTransitionRecord[];
   }>;

@@ -18,6 +18,7 @@ import {
   optionalText,
   port,
   positiveInteger,
+  retention,
   text,
   url,
   urlOrOff,
@@ -71,6 +72,10 @@ export const EnvSchema = t.type({
   SMTP_TIMEOUT: duration('seconds', 30),
   EMAIL_FROM: optionalText,
   HTTP_PORT: port(8080),
+  TASK_RETENTION: retention('30d'),
+  TASK_RETENTION_FAILED: retention('90d'),
+  TASK_HISTORY_PARTITION_SIZE: positiveInteger(1_000_000),
+  MAINTENANCE_INTERVAL: duration('seconds', 60),
   SCHEDULES_FILE: optionalText,
   SCHEDULES_LOOKAHEAD: duration('seconds', 60),
   SCHEDULES_INTERVAL: duration('seconds', 30),
@@ -124,6 +129,13 @@ export interface Config {
     readonly timeoutMs: number;
     readonly from: string | null;
   };
+  /** Retention and history partitions (docs/storage.md). Retention in ms; null keeps for ever. */
+  readonly storage: {
+    readonly finishedRetentionMs: number | null;
+    readonly failedRetentionMs: number | null;
+    readonly partitionSize: number;
+    readonly maintenanceIntervalMs: number;
+  };
   readonly healthPort: number;
   readonly schedules: {
     /** SCHEDULES_FILE: applied at start-up; null for none. */
@@ -168,6 +180,7 @@ const crossCheck = (env: Env): string | null => {
   if (env.DASHBOARD_TOKEN !== null && env.DASHBOARD_TOKEN.length < 16) return 'DASHBOARD_TOKEN must be at least 16 characters';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
+  if (env.TASK_HISTORY_PARTITION_SIZE > 1_000_000_000) return 'TASK_HISTORY_PARTITION_SIZE must be at most 1000000000 task ids';
   if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
   return null;
 };
@@ -222,6 +235,12 @@ const toConfig = (env: Env): Config => {
       password: env.SMTP_PASSWORD,
       timeoutMs: env.SMTP_TIMEOUT,
       from: env.EMAIL_FROM,
+    },
+    storage: {
+      finishedRetentionMs: env.TASK_RETENTION,
+      failedRetentionMs: env.TASK_RETENTION_FAILED,
+      partitionSize: env.TASK_HISTORY_PARTITION_SIZE,
+      maintenanceIntervalMs: env.MAINTENANCE_INTERVAL,
     },
     healthPort: env.HTTP_PORT,
     schedules: {
@@ -282,7 +301,9 @@ const describeEnvErrors = (errors: t.Errors): string => {
     const expected = error.context[error.context.length - 1]?.type.name ?? 'a valid value';
     // A refused URL may still hold a password (an unencoded '#' in it is a common cause of the refusal).
     const shown = typeof error.value === 'string' ? redactCredentials(error.value) : error.value;
-    parts.push(error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(shown)})`);
+    parts.push(
+      error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(shown)})`,
+    );
   }
   return `Invalid configuration: ${parts.join('; ')}`;
 };

@@ -1,4 +1,4 @@
--- Migration 0012: a task may carry the W3C trace context of the request that scheduled it.
+-- Migration 0013: a task may carry the W3C trace context of the request that scheduled it.
 --
 -- traceparent is the producer's `traceparent` header value (version-traceid-spanid-flags, e.g.
 -- 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01). With tracing on (docs/tracing.md), the
