@@ -174,7 +174,7 @@ BEGIN
     EXECUTE format('GRANT SELECT (idempotency_key) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
   END IF;
 
-  -- A producer may give its task the trace context of its own request (migration 0012).
+  -- A producer may give its task the trace context of its own request (migration 0013).
   IF EXISTS (SELECT 1 FROM pg_attribute
               WHERE attrelid = format('%I.scheduled_tasks', schema_name)::regclass AND attname = 'traceparent' AND NOT attisdropped) THEN
     EXECUTE format('GRANT INSERT (traceparent), SELECT (traceparent) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
