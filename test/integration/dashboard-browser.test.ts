@@ -1,14 +1,11 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { launchBrowser } from '../support/browser.js';
+import { screenshotPath } from '../support/screenshots.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/http-receiver.js';
 import { connectSql, type SqlClient } from '../support/tasks-sql.js';
 import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
 
-const docs = join(dirname(fileURLToPath(import.meta.url)), '../../docs');
 const TOKEN = 'dashboard-token-for-tests-7c1e9a';
 const HEADER_SECRET = 'Bearer header-secret-5d2f8b01';
 const URL_PASSWORD = 'url-pass-91aa7e';
@@ -119,8 +116,7 @@ describe('dashboard in a browser', () => {
     await page.waitForSelector('#lateness-chart canvas');
     expect(await page.$eval('#failure-groups', (table) => table.textContent)).toContain('HTTP 500: upstream exploded');
     expect(await page.content()).toContain('worker-a');
-    mkdirSync(docs, { recursive: true });
-    await page.screenshot({ path: join(docs, 'dashboard-overview.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('dashboard-overview.png'), fullPage: true });
     await page.close();
   });
 
@@ -146,7 +142,7 @@ describe('dashboard in a browser', () => {
     expect(timeline.map((row) => row[4])).toEqual(['–', 'worker-a', 'worker-a', 'worker-a', 'worker-a']);
     expect(timeline[4]?.[6]).toContain('HTTP 500');
     expect(await page.$eval('#verify-result', (element) => element.className)).toBe('ok');
-    await page.screenshot({ path: join(docs, 'dashboard-task.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('dashboard-task.png'), fullPage: true });
     await page.close();
   });
 
