@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { startDashboardServer } from '../adapters/dashboard/server.js';
 import { createPostgresDashboardReader } from '../adapters/postgres/dashboard-reader.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
+import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
+import { cronCalendar } from '../adapters/cron/croner-calendar.js';
 import { closePool } from '../adapters/postgres/pool.js';
 import { errorMessage } from '../shared/error-message.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
@@ -26,8 +28,8 @@ the worker (DATABASE_URL or DB_*, WORKER_STUCK_TIMEOUT). See docs/dashboard.md.
   --host ADDRESS    address to listen on (default 127.0.0.1; 0.0.0.0 or :: for every interface)
 
 Read-only unless DASHBOARD_TOKEN is set: then an operator who signs in with it (or a script that
-sends "Authorization: Bearer <token>") may retry a failed task or cancel a pending one, recorded
-in task_events as the CLI's retry and cancel are. Stops on SIGTERM / SIGINT.
+sends "Authorization: Bearer <token>") may retry a failed task, cancel a pending one, or pause and resume a
+schedule, recorded as the CLI's retry, cancel, pause and resume are. Stops on SIGTERM / SIGINT.
 `;
 
 /**
@@ -74,6 +76,8 @@ export const runDashboard = async (argv: readonly string[]): Promise<number> => 
         host: options.host,
         reader: createPostgresDashboardReader(pool),
         store: createPostgresOperatorStore(pool),
+        schedules: createPostgresScheduleStore(pool),
+        calendarFor: cronCalendar,
         stuckTimeoutMs: worker.stuckTimeoutMs,
         token: dashboard.token,
         scrub: (text) => scrub(text) as string,

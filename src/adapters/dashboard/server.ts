@@ -2,6 +2,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DashboardReader } from '../../application/dashboard/ports.js';
 import type { OperatorStore } from '../../application/operator/ports.js';
+import type { CalendarFor, ScheduleStore } from '../../application/schedules/ports.js';
 import type { Logger } from '../../application/ports.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { createAccess } from './access.js';
@@ -13,6 +14,8 @@ export interface DashboardOptions {
   readonly host?: string;
   readonly reader: DashboardReader;
   readonly store: OperatorStore;
+  readonly schedules: ScheduleStore;
+  readonly calendarFor: CalendarFor;
   readonly stuckTimeoutMs: number;
   /** DASHBOARD_TOKEN; null: read-only, every action is refused with 403. */
   readonly token: string | null;
