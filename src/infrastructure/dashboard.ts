@@ -16,6 +16,9 @@ import { createLogger } from './logging.js';
 // once, and two people may look at the same time: three connections, whatever the worker's pool.
 const POOL_SIZE = 3;
 const DEFAULT_PORT = 8081;
+// A page is a glance: a query still running after this (a month-long range, a filter no index
+// serves) is stopped rather than left holding a connection and a core the workers share.
+const STATEMENT_TIMEOUT_MS = 10_000;
 
 export const DASHBOARD_HELP = `Usage: at-worker dashboard [--port N] [--host ADDRESS]
 
@@ -69,7 +72,11 @@ export const runDashboard = async (argv: readonly string[]): Promise<number> => 
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   try {
-    const pool = await connectToDatabase(database.url, POOL_SIZE, logger, { patienceMs: database.connectTimeoutMs, abort: stop.signal });
+    const pool = await connectToDatabase(database.url, POOL_SIZE, logger, {
+      patienceMs: database.connectTimeoutMs,
+      abort: stop.signal,
+      statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+    });
     try {
       const server = await startDashboardServer({
         port: options.port,
@@ -79,6 +86,7 @@ export const runDashboard = async (argv: readonly string[]): Promise<number> => 
         schedules: createPostgresScheduleStore(pool),
         calendarFor: cronCalendar,
         stuckTimeoutMs: worker.stuckTimeoutMs,
+        statementTimeoutMs: STATEMENT_TIMEOUT_MS,
         token: dashboard.token,
         scrub: (text) => scrub(text) as string,
         logger,
