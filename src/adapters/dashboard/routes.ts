@@ -17,6 +17,7 @@ import { listPage } from './list-page.js';
 import { decodeListQuery } from './list-query.js';
 import { overviewPage } from './overview-page.js';
 import { schedulesPage, type ScheduleAction } from './schedules-page.js';
+import { createSignInLimit } from './sign-in-limit.js';
 import { taskPage } from './task-view.js';
 
 export interface Reply {
@@ -75,6 +76,7 @@ export const createRoutes = (deps: RouteDeps) => {
   const refusal = (status: number, title: string, reason: string, caller: Caller): Reply =>
     htmlReply(status, page({ title, section: 'task', access: accessBar(caller) }, html`<p id="refusal" role="alert">${reason}</p>`));
 
+  const signInLimit = createSignInLimit(() => performance.now());
   const overview = cachedOverview(deps.reader, OVERVIEW_MAX_AGE_MS, () => performance.now());
 
   const get = async (path: string, params: URLSearchParams, caller: Caller): Promise<Reply> => {
@@ -168,8 +170,18 @@ export const createRoutes = (deps: RouteDeps) => {
       const origin = deps.access.checkOrigin(request);
       if (origin !== null) return refusal(origin.status, 'Sign in', origin.reason, caller);
       if (!deps.access.actionsEnabled) return refusal(403, 'Sign in', 'Actions are disabled: DASHBOARD_TOKEN is not set.', caller);
+      const address = request.socket.remoteAddress ?? 'unknown';
+      const waitSeconds = Math.ceil(signInLimit.waitMs(address) / 1000);
+      if (waitSeconds > 0) {
+        const refused = refusal(429, 'Sign in', `Too many wrong tokens from this address; try again in ${waitSeconds} s.`, caller);
+        return { ...refused, headers: { 'Retry-After': String(waitSeconds) } };
+      }
       const cookie = deps.access.signIn(form.right.get('token') ?? '');
-      if (cookie === null) return refusal(401, 'Sign in', 'That is not the dashboard token.', caller);
+      if (cookie === null) {
+        signInLimit.failed(address);
+        deps.logger.warn('[Dashboard] A sign-in with a wrong token', { address });
+        return refusal(401, 'Sign in', 'That is not the dashboard token.', caller);
+      }
       deps.logger.info('[Dashboard] An operator signed in');
       return redirect('/', { 'Set-Cookie': cookie });
     }

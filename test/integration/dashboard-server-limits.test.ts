@@ -12,8 +12,13 @@ import { connectSql, type SqlClient } from '../support/tasks-sql.js';
 
 const TIMEOUT_MS = 500;
 
-/** A dashboard query that runs too long is stopped by the pool's statement_timeout, and the page says why. */
-describe('dashboard statement timeout', () => {
+const TOKEN = 'dashboard-token-for-limits-90d1';
+
+/**
+ * The dashboard's limits over real HTTP and PostgreSQL: a query that runs too long is stopped by the
+ * pool's statement_timeout and the page says why; wrong sign-ins are limited per address.
+ */
+describe('dashboard limits', () => {
   let database: TestDatabase;
   let db: SqlClient;
   let pool: DatabasePool;
@@ -33,7 +38,7 @@ describe('dashboard statement timeout', () => {
       calendarFor: cronCalendar,
       stuckTimeoutMs: 300_000,
       statementTimeoutMs: TIMEOUT_MS,
-      token: null,
+      token: TOKEN,
       scrub: (text) => text,
       logger: new RecordingLogger(),
     });
@@ -58,5 +63,22 @@ describe('dashboard statement timeout', () => {
     expect(await answer.text()).toContain('longer than the dashboard\'s 0.5 s limit and was stopped');
     expect(waited).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     expect((await fetch(`http://127.0.0.1:${server.port}/tasks`)).status).toBe(200);
+  });
+
+  it('refuses sign-in from an address with 429 after 10 wrong tokens, the right token included', async () => {
+    const signIn = (token: string) =>
+      fetch(`http://127.0.0.1:${server.port}/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token }).toString(),
+        redirect: 'manual',
+      });
+    expect((await signIn(TOKEN)).status).toBe(303);
+    for (let n = 0; n < 10; n += 1) expect((await signIn(`wrong-token-${n}-xxxxxxxx`)).status).toBe(401);
+    const refused = await signIn(TOKEN);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused.text()).toContain('Too many wrong tokens from this address');
+    expect(refused.headers.get('set-cookie')).toBeNull();
   });
 });
