@@ -5,15 +5,18 @@ import { DateFromRow, decodeRows, nullable } from './rows.js';
 
 const MINUTE_MS = 60_000;
 const WINDOW_MINUTES = 60;
+// Events are aggregated and kept in 10-second buckets, so a read every 10 s (the overview's cache)
+// reads again only the last bucket or two rather than the whole current minute.
+const BUCKET_MS = 10_000;
 // Workers listed on the overview, most recently seen first.
 const WORKER_LIMIT = 50;
 // An event is stamped with its transaction's start (now()), so one that commits a little late can
-// land in a minute already read. Minutes that ended this long before the previous read are settled
+// land in a bucket already read. Buckets that ended this long before the previous read are settled
 // and kept; later ones are read again. The worker's transactions last milliseconds.
-const SETTLE_MS = 15_000;
+const SETTLE_MS = 5_000;
 
 const ActivityRow = t.type({
-  minute: DateFromRow,
+  bucket: DateFromRow,
   worker_id: nullable(t.string),
   claimed: t.number,
   completed: t.number,
@@ -26,7 +29,7 @@ const ActivityRow = t.type({
 type ActivityRow = t.TypeOf<typeof ActivityRow>;
 
 /**
- * task_events from `since`, by minute and worker: what was claimed, completed and failed, and how
+ * task_events from `since`, by 10-second bucket and worker: what was claimed, completed and failed, and how
  * late the claims were (claim time minus due time, the due time being what the event before the
  * claim set: execute_at of 'scheduled' or 'rescheduled', retry_at of 'retry_scheduled', or the
  * moment of a recovery or release). The previous event is one primary-key look-up per claim; the
@@ -47,7 +50,7 @@ const readActivity = async (db: CommonQueryMethods, since: Date): Promise<Activi
        -- A task scheduled at '-infinity' (due since forever) has no lateness; subtracting would fail the page.
        WHERE c.event_type = 'claimed' AND isfinite(d.due)
     )
-    SELECT date_trunc('minute', r.occurred_at) AS minute, r.worker_id,
+    SELECT date_bin(${`${BUCKET_MS / 1000} seconds`}::interval, r.occurred_at, 'epoch'::timestamptz) AS bucket, r.worker_id,
            count(*) FILTER (WHERE r.event_type = 'claimed')::float8 AS claimed,
            count(*) FILTER (WHERE r.event_type = 'completed')::float8 AS completed,
            count(*) FILTER (WHERE r.event_type = 'failed')::float8 AS failed,
@@ -64,34 +67,35 @@ export interface Activity {
   readonly workers: readonly WorkerSeen[];
 }
 
-const minuteOf = (ms: number): number => Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+const floorTo = (ms: number, step: number): number => Math.floor(ms / step) * step;
 
 /**
  * The last hour's activity, kept between reads and brought up to date incrementally: the first read
- * aggregates the whole hour, each later one only the minutes since shortly before the previous read
- * (the history is append-only, so a settled minute never changes). On a busy history that turns a
- * read of an hour of events into one of the last minute or so. Reads must not overlap (the caller
+ * aggregates the whole hour, each later one only the buckets since shortly before the previous read
+ * (the history is append-only, so a settled bucket never changes). On a busy history that turns a
+ * read of an hour of events into one of the last 10-20 seconds. Reads must not overlap (the caller
  * runs one at a time).
  */
 export const createActivityWindow = () => {
-  const byMinute = new Map<number, ActivityRow[]>();
+  const byBucket = new Map<number, ActivityRow[]>();
   let readAt: number | null = null;
 
   return async (db: CommonQueryMethods, now: Date): Promise<Activity> => {
-    const windowStart = minuteOf(now.getTime()) - (WINDOW_MINUTES - 1) * MINUTE_MS;
-    const since = readAt === null ? windowStart : Math.max(windowStart, minuteOf(Math.min(readAt, now.getTime()) - SETTLE_MS));
+    const windowStart = floorTo(now.getTime(), MINUTE_MS) - (WINDOW_MINUTES - 1) * MINUTE_MS;
+    const since =
+      readAt === null ? windowStart : Math.max(windowStart, floorTo(Math.min(readAt, now.getTime()) - SETTLE_MS, BUCKET_MS));
     const rows = await readActivity(db, new Date(since));
-    for (const minute of [...byMinute.keys()]) if (minute < windowStart || minute >= since) byMinute.delete(minute);
+    for (const bucket of [...byBucket.keys()]) if (bucket < windowStart || bucket >= since) byBucket.delete(bucket);
     for (const row of rows) {
-      const minute = row.minute.getTime();
-      byMinute.set(minute, [...(byMinute.get(minute) ?? []), row]);
+      const bucket = row.bucket.getTime();
+      byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), row]);
     }
     readAt = now.getTime();
-    return summarise(byMinute, windowStart);
+    return summarise(byBucket, windowStart);
   };
 };
 
-const summarise = (byMinute: ReadonlyMap<number, readonly ActivityRow[]>, windowStart: number): Activity => {
+const summarise = (byBucket: ReadonlyMap<number, readonly ActivityRow[]>, windowStart: number): Activity => {
   const lastHour: MinuteActivity[] = [];
   const workers = new Map<string, { lastSeenAt: Date; claimed: number; completed: number; failed: number }>();
   for (let n = 0; n < WINDOW_MINUTES; n += 1) {
@@ -102,7 +106,8 @@ const summarise = (byMinute: ReadonlyMap<number, readonly ActivityRow[]>, window
     let lateCount = 0;
     let lateSum = 0;
     let lateMax: number | null = null;
-    for (const row of byMinute.get(minute) ?? []) {
+    const rows = Array.from({ length: MINUTE_MS / BUCKET_MS }, (_, n) => byBucket.get(minute + n * BUCKET_MS) ?? []).flat();
+    for (const row of rows) {
       claimed += row.claimed;
       completed += row.completed;
       failed += row.failed;
