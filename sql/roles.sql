@@ -99,6 +99,11 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
+  -- Which task types each live worker serves (migration 0007), when the schema has it.
+  IF to_regclass(format('%I.at_worker_presence', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.at_worker_presence FROM %I, %I', schema_name, worker_role, producer_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.at_worker_presence TO %I', schema_name, worker_role);
+  END IF;
 
   -- Recurring schedules (migration 0004): the workers' pass reads and moves schedules on; the CLI
   -- adds, changes and removes them; both append to schedule_events, never change it.
@@ -117,7 +122,7 @@ BEGIN
       FROM pg_class AS c
      WHERE c.relkind = 'v' AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = schema_name)
        AND c.relname IN ('task_status_counts', 'running_tasks', 'stuck_tasks', 'task_success_rate',
-                         'task_completion_times', 'tasks_at_last_attempt', 'task_history')
+                         'task_completion_times', 'tasks_at_last_attempt', 'task_history', 'tasks_nobody_serves')
   LOOP
     EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
   END LOOP;

@@ -22,6 +22,8 @@ export interface ContainerInputs {
   readonly logger: Logger;
   readonly pool: DatabasePool;
   readonly executors: ExecutorsByType;
+  /** Task types this worker knows but has no configuration for. */
+  readonly cannotRun?: readonly string[];
   readonly metrics: WorkerMetrics;
   readonly scheduleMetrics: ScheduleMetrics;
   readonly wakeUps: readonly WakeUpSource[];
@@ -50,6 +52,12 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         endRetryForMs: config.worker.stuckTimeoutMs,
         onRefusedClaim: ({ id, taskType, reason }) =>
           inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
+        taskTypes: {
+          cannotRun: inputs.cannotRun ?? [],
+          serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
+          // As often as a task's heartbeat, so a live worker never looks gone.
+          presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
+        },
       }),
     );
 

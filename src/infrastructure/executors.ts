@@ -8,8 +8,10 @@ interface Closable extends TaskExecutor {
 }
 
 /**
- * task_type → executor, from configuration. An executor without its configuration fails its tasks
- * with a "not configured" error naming the variable to set; it never pretends to succeed.
+ * task_type → executor, from configuration, and the types this worker cannot run for want of it
+ * (`cannotRun`): the claim leaves those to workers configured for them. An executor without its
+ * configuration still stands behind its type and fails a task with a "not configured" error naming the
+ * variable to set (a task can reach it only through a claim that predates migration 0007).
  * A fourth task type is one adapter and one entry here.
  *
  * The RabbitMQ and SMTP clients (amqplib, nodemailer) are loaded only when configured: nodemailer
@@ -18,7 +20,7 @@ interface Closable extends TaskExecutor {
 export const createExecutors = async (
   config: Config,
   logger: Logger,
-): Promise<{ byType: ExecutorsByType; close: () => Promise<void> }> => {
+): Promise<{ byType: ExecutorsByType; cannotRun: readonly string[]; close: () => Promise<void> }> => {
   const executors = new Map<string, Closable | TaskExecutor>();
   executors.set(
     'http_callback',
@@ -69,5 +71,7 @@ export const createExecutors = async (
       [...executors.values()].map((executor) => ('close' in executor ? executor.close() : Promise.resolve())),
     );
   };
-  return { byType: executors, close };
+  // Types whose executor has no configuration: the claim leaves them to workers that have it.
+  const cannotRun = [...(config.amqp.url === null ? ['rabbitmq'] : []), ...(smtp.host === null ? ['email'] : [])];
+  return { byType: executors, cannotRun, close };
 };

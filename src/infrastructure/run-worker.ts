@@ -45,6 +45,11 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
 
     const executors = await createExecutors(config, logger);
     closers.push(executors.close);
+    if (executors.cannotRun.length > 0) {
+      logger.info(`Not claiming ${executors.cannotRun.join(', ')} tasks: not configured here; they wait for a worker that is`, {
+        cannotRun: executors.cannotRun,
+      });
+    }
     const wakeUps = startWakeUps(databaseUrl, config, logger, pool);
     closers.push(wakeUps.close);
     const observability = await startObservability(config, logger, pool, () => signals.received.aborted, wakeUps.probes);
@@ -55,6 +60,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       logger,
       pool,
       executors: executors.byType,
+      cannotRun: executors.cannotRun,
       metrics: observability.metrics,
       scheduleMetrics: observability.scheduleMetrics,
       wakeUps: wakeUps.sources,

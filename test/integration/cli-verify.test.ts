@@ -83,7 +83,7 @@ describe('at-worker verify', () => {
     const store = createPostgresOperatorStore(db.fixture.pool);
     const firstPage = await store.tasksWithHistory(null, 1000);
     expect(firstPage).toHaveLength(1000);
-    expect((await store.tasksWithHistory(firstPage.at(-1)!.task.id, 1000))[0]?.task.id).toBe(String(Number(firstPage.at(-1)!.task.id) + 1));
+    expect((await store.tasksWithHistory(firstPage.at(-1)!.id, 1000))[0]?.id).toBe(String(Number(firstPage.at(-1)!.id) + 1));
 
     const result = await runCli(['verify'], { env: db.env });
     expect(result.code).toBe(1);
@@ -141,5 +141,29 @@ describe('at-worker verify, on columns the history records since task_uuid and t
     expect(finished.stdout).toMatch(
       new RegExp(`^task ${done}: execute_at is \\S+ but the history says \\S+; error_message is "it failed, honestly" on a task the history completed\n`),
     );
+  });
+
+  it('finds a row deleted by hand and a history forged for a task that never had a row; a removal retention recorded agrees', async () => {
+    const [deleted, retired] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }, { dueInSeconds: 600 }]);
+    await change(sql.unsafe`DELETE FROM scheduled_tasks WHERE id IN (${deleted!}::bigint, ${retired!}::bigint)`);
+    await change(sql.unsafe`
+      INSERT INTO task_events (task_id, seq, event_type, data)
+      VALUES (990001, 1, 'scheduled', '{"task_type": "http_callback", "execute_at": "2026-01-01T00:00:00Z", "max_attempts": 3}'),
+             (990001, 2, 'cancelled', '{}')`);
+    // The retention hook (the storage migrations' function): it recorded removing only \`retired\`.
+    await change(sql.unsafe`
+      CREATE FUNCTION at_worker_removed_by_retention(p_task_id bigint) RETURNS boolean
+      LANGUAGE sql STABLE AS ${sql.literalValue(`SELECT p_task_id = ${retired}`)}`);
+
+    const all = await runCli(['verify'], { env: db.env });
+    expect(all.code).toBe(1);
+    const rowless = (id: string, events: number) =>
+      `task ${id}: has ${events} event(s) but no row in scheduled_tasks, and no retention record of its removal: ` +
+      'deleted by hand, or a history written for a task that never had a row';
+    expect(all.stdout).toContain(`${rowless(deleted!, 1)}\n`);
+    expect(all.stdout).toContain(`${rowless('990001', 2)}\n`);
+    expect(all.stdout).not.toContain(`task ${retired}:`);
+    expect((await runCli(['verify', retired!], { env: db.env })).code).toBe(0);
+    expect((await runCli(['verify', deleted!], { env: db.env })).stdout).toBe(`${rowless(deleted!, 1)}\nVerified 1 task: 1 disagrees with its history.\n`);
   });
 });

@@ -48,7 +48,6 @@ describe('poison tasks through a running worker', () => {
       ['a task type in the wrong case', 'HTTP_CALLBACK', { url, data: 1 }, /^unknown task_type "HTTP_CALLBACK"/],
       ['a task type with a line break', 'http_callback\nrm -rf', { url, data: 1 }, /^unknown task_type "http_callback\\nrm -rf"/],
       ['an empty task type', '', { url, data: 1 }, /^unknown task_type ""/],
-      ['email without SMTP configured', 'email', { to: 'a@example.com', subject: 's', text: 't' }, /^email executor is not configured/],
       ['5 MB of data and no url', 'http_callback', { data: 'x'.repeat(5 * MB) }, /^payload\.url: expected an absolute http\(s\) URL, got nothing$/],
       // jsonb takes ~10,000 levels; Node's JSON.stringify gives up after a few thousand.
       ['data nested 5,000 deep', 'http_callback', nestedData(url, 5000), /^payload\.data: cannot be serialised as JSON/],

@@ -69,11 +69,11 @@ export class InMemoryOperatorStore implements OperatorStore {
       .filter(([id]) => afterId === null || Number(id) > Number(afterId))
       .sort(([a], [b]) => Number(a) - Number(b))
       .slice(0, limit)
-      .map(([, task]): TaskWithHistory => ({ task: task.record, history: task.history }));
+      .map(([id, task]): TaskWithHistory => ({ id, task: task.record, history: task.history, removedByRetention: false }));
 
   taskWithHistory: OperatorStore['taskWithHistory'] = async (id) => {
     const task = this.tasks.get(id);
-    return task === undefined ? null : { task: task.record, history: task.history };
+    return task === undefined ? null : { id, task: task.record, history: task.history, removedByRetention: false };
   };
 
   countTasks: OperatorStore['countTasks'] = async () => this.tasks.size;

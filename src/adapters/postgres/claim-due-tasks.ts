@@ -45,6 +45,7 @@ export const claimDueTasks = async (
   workerId: WorkerId,
   limit: number,
   onRefused: (refused: RefusedClaim) => void = () => undefined,
+  cannotRun: readonly string[] = [],
 ): Promise<ClaimedTask[]> => {
   if (limit <= 0) return [];
   const result = await db.query(
@@ -52,7 +53,7 @@ export const claimDueTasks = async (
       'at_worker_claim_due_tasks',
       sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
                         locked_at, refusal, task_uuid
-                   FROM at_worker_claim_due_tasks(${workerId}, ${limit})`,
+                   FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')})`,
     ),
   );
   const rows = decodeRows(ClaimRow, 'claimDueTasks', result.rows);

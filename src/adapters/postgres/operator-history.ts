@@ -4,7 +4,7 @@ import type { Queries } from './operator-schedule.js';
 import type { RecordedEvent, TaskWithHistory } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { taskColumns, TaskRow, toRecordedEvent, toTaskRecord } from './operator-rows.js';
-import { decodeRows } from './rows.js';
+import { decodeRows, Int8String } from './rows.js';
 
 // Only the seq is decoded here; the rest of an event row is the event codec's job (toRecordedEvent).
 const EventRow = t.type({ seq: t.number, event_type: t.unknown, worker_id: t.unknown, occurred_at: t.unknown, data: t.unknown });
@@ -19,51 +19,82 @@ export const taskHistory = async (db: Queries, id: TaskId): Promise<RecordedEven
   return decodeRows(EventRow, 'taskHistory', result.rows).map(toRecordedEvent);
 };
 
-// A task row with one of its events (all event columns null for a task without any).
-const JoinedRow = t.intersection([
-  TaskRow,
-  t.type({ seq: t.union([t.number, t.null]), event_type: t.unknown, worker_id: t.unknown, occurred_at: t.unknown, data: t.unknown }),
-]);
+const EventColumns = t.type({
+  page_id: Int8String,
+  removed_by_retention: t.boolean,
+  seq: t.union([t.number, t.null]),
+  event_type: t.unknown,
+  worker_id: t.unknown,
+  occurred_at: t.unknown,
+  data: t.unknown,
+});
+// A task id with its row (every row column null when the row is gone) and one of its events (every
+// event column null for a task without any).
+const JoinedRow = t.union([t.intersection([TaskRow, EventColumns]), t.intersection([t.type({ id: t.null }), EventColumns])]);
+
+/**
+ * Whether a task without a row was removed by retention: asked of the storage migrations'
+ * at_worker_removed_by_retention(bigint) when the schema has it, otherwise never (false).
+ */
+const removedByRetention = async (db: Queries) => {
+  const found = await db.query(sql.unsafe`SELECT to_regprocedure('at_worker_removed_by_retention(bigint)') IS NOT NULL AS present`);
+  return (found.rows[0] as { present?: unknown } | undefined)?.present === true
+    ? sql.fragment`CASE WHEN t.id IS NULL THEN at_worker_removed_by_retention(page.id) ELSE false END`
+    : sql.fragment`false`;
+};
 
 /**
  * Tasks and their events from ONE statement, so each row and its history come from the same
  * snapshot: a worker committing a transition in between cannot make verify see a row that is ahead
- * of its events. The page of ids is taken first (keyset on the primary key), then each task's
- * events by a range scan of task_events' primary key.
+ * of its events. The page of ids is taken first (keyset on the primary keys), from the rows AND the
+ * histories, so a history whose row was deleted is checked too; then each task's row and events.
  */
 export const tasksWithHistory = async (
   db: CommonQueryMethods,
   afterId: TaskId | null,
   limit: number,
 ): Promise<TaskWithHistory[]> => {
+  const retention = await removedByRetention(db);
+  const after = sql.fragment`coalesce(${afterId}::bigint, 0)`;
   const result = await db.query(sql.unsafe`
-    SELECT ${taskColumns}, e.seq, e.event_type, e.worker_id, e.occurred_at, e.data
-      FROM (SELECT * FROM scheduled_tasks
-             WHERE id > coalesce(${afterId}::bigint, 0)
-             ORDER BY id
-             LIMIT ${limit}) AS t
-      LEFT JOIN task_events AS e ON e.task_id = t.id
-     ORDER BY t.id, e.seq`);
+    WITH page AS (
+      SELECT u.id FROM ((SELECT s.id FROM scheduled_tasks AS s WHERE s.id > ${after} ORDER BY s.id LIMIT ${limit})
+                        UNION
+                        (SELECT DISTINCT h.task_id FROM task_events AS h WHERE h.task_id > ${after} ORDER BY h.task_id LIMIT ${limit})) AS u
+       ORDER BY u.id
+       LIMIT ${limit}
+    )
+    SELECT page.id AS page_id, ${taskColumns}, ${retention} AS removed_by_retention,
+           e.seq, e.event_type, e.worker_id, e.occurred_at, e.data
+      FROM page
+      LEFT JOIN scheduled_tasks AS t ON t.id = page.id
+      LEFT JOIN task_events AS e ON e.task_id = page.id
+     ORDER BY page.id, e.seq`);
   return groupByTask(decodeRows(JoinedRow, 'tasksWithHistory', result.rows));
 };
 
+/** One task's row and history; null when it has neither. */
 export const taskWithHistory = async (db: Queries, id: TaskId): Promise<TaskWithHistory | null> => {
+  const retention = await removedByRetention(db);
   const result = await db.query(sql.unsafe`
-    SELECT ${taskColumns}, e.seq, e.event_type, e.worker_id, e.occurred_at, e.data
-      FROM scheduled_tasks AS t
-      LEFT JOIN task_events AS e ON e.task_id = t.id
-     WHERE t.id = ${id}::bigint
+    WITH page AS (SELECT ${id}::bigint AS id)
+    SELECT page.id AS page_id, ${taskColumns}, ${retention} AS removed_by_retention,
+           e.seq, e.event_type, e.worker_id, e.occurred_at, e.data
+      FROM page
+      LEFT JOIN scheduled_tasks AS t ON t.id = page.id
+      LEFT JOIN task_events AS e ON e.task_id = page.id
      ORDER BY e.seq`);
-  return groupByTask(decodeRows(JoinedRow, 'taskWithHistory', result.rows))[0] ?? null;
+  const found = groupByTask(decodeRows(JoinedRow, 'taskWithHistory', result.rows))[0];
+  return found === undefined || (found.task === null && found.history.length === 0) ? null : found;
 };
 
 /** Rows arrive ordered by task, then seq: fold consecutive rows of one task into one entry. */
 const groupByTask = (rows: readonly t.TypeOf<typeof JoinedRow>[]): TaskWithHistory[] => {
-  const tasks: { task: TaskWithHistory['task']; history: RecordedEvent[] }[] = [];
+  const tasks: { id: string; task: TaskWithHistory['task']; history: RecordedEvent[]; removedByRetention: boolean }[] = [];
   for (const row of rows) {
     let current = tasks[tasks.length - 1];
-    if (current === undefined || current.task.id !== row.id) {
-      current = { task: toTaskRecord(row), history: [] };
+    if (current === undefined || current.id !== row.page_id) {
+      current = { id: row.page_id, task: row.id === null ? null : toTaskRecord(row), history: [], removedByRetention: row.removed_by_retention };
       tasks.push(current);
     }
     if (row.seq !== null) current.history.push(toRecordedEvent({ ...row, seq: row.seq }));

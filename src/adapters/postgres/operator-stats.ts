@@ -12,6 +12,7 @@ const StuckRow = t.type({
 });
 const SuccessRow = t.type({ completed: t.number, failed: t.number, success_rate: nullable(t.number) });
 const CompletionRow = t.type({ task_type: t.string, completed: t.number, avg_seconds: t.number });
+const NobodyServesRow = t.type({ task_type: t.string, pending: t.number });
 const LastAttemptRow = t.type({
   id: Int8String, task_type: t.string, status: t.string, attempts: t.number, max_attempts: t.number,
   error_message: nullable(t.string), updated_at: DateFromRow,
@@ -42,6 +43,9 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
         FROM task_success_rate`)).rows)[0];
     const times = decodeRows(CompletionRow, 'task_completion_times', (await tx.query(sql.unsafe`
       SELECT task_type, completed::float8 AS completed, avg_seconds::float8 AS avg_seconds FROM task_completion_times`)).rows);
+    // Reads the same stuck-timeout setting: a worker silent for longer than that is gone.
+    const nobodyServes = decodeRows(NobodyServesRow, 'tasks_nobody_serves', (await tx.query(sql.unsafe`
+      SELECT task_type, pending::float8 AS pending FROM tasks_nobody_serves LIMIT ${listLimit}`)).rows);
     const lastCount = decodeRows(Count, 'tasks_at_last_attempt', (await tx.query(sql.unsafe`
       SELECT count(*)::float8 AS count FROM tasks_at_last_attempt`)).rows)[0]?.count ?? 0;
     const last = decodeRows(LastAttemptRow, 'tasks_at_last_attempt', (await tx.query(sql.unsafe`
@@ -64,6 +68,7 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
       },
       success: { completed: success?.completed ?? 0, failed: success?.failed ?? 0, ratePercent: success?.success_rate ?? null },
       completionTimes: times.map((row) => ({ taskType: row.task_type, completed: row.completed, avgSeconds: row.avg_seconds })),
+      nobodyServes: nobodyServes.map((row) => ({ taskType: row.task_type, pending: row.pending })),
       lastAttempt: {
         count: lastCount,
         latest: last.map((row) => ({

@@ -1,5 +1,6 @@
 import type { DatabasePool } from 'slonik';
 import type { AttemptEnd, AttemptEndResult, TaskQueue } from '../../application/ports.js';
+import { advertisePresence } from './advertise-presence.js';
 import { claimDueTasks, type RefusedClaim } from './claim-due-tasks.js';
 import { createCoalescer, type CoalescerOptions } from './coalescer.js';
 import { DEFAULT_CONNECTION_RETRY, isConnectionLoss, type ConnectionRetryOptions } from './connection-loss.js';
@@ -29,6 +30,11 @@ export interface PostgresTaskQueueOptions {
   readonly endRetryForMs?: number;
   /** Told of every due task the claim failed instead of claiming (see claim-due-tasks.ts). */
   readonly onRefusedClaim?: (refused: RefusedClaim) => void;
+  /**
+   * What this worker can run: the claim leaves `cannotRun` types to other workers, and `serves` is
+   * advertised in at_worker_presence every `presenceEveryMs` while it claims (migration 0007).
+   */
+  readonly taskTypes?: { readonly serves: readonly string[]; readonly cannotRun: readonly string[]; readonly presenceEveryMs: number };
 }
 
 const DEFAULT_END_ATTEMPT_COALESCING: CoalescerOptions = { windowMs: 8, maxBatch: 500 };
@@ -44,12 +50,15 @@ export class PostgresTaskQueue implements TaskQueue {
   private readonly stopRetrying = new AbortController();
 
   private readonly onRefusedClaim: (refused: RefusedClaim) => void;
+  private readonly taskTypes: PostgresTaskQueueOptions['taskTypes'];
+  private presenceDueAt = 0;
 
   constructor(
     private readonly pool: DatabasePool,
     options: PostgresTaskQueueOptions = {},
   ) {
     this.onRefusedClaim = options.onRefusedClaim ?? (() => undefined);
+    this.taskTypes = options.taskTypes;
     const retry = endRetry(options.endRetryForMs, this.stopRetrying.signal);
     this.coalescedEnd = createCoalescer<AttemptEnd, AttemptEndResult>(
       {
@@ -65,11 +74,21 @@ export class PostgresTaskQueue implements TaskQueue {
 
   giveUpRetries: NonNullable<TaskQueue['giveUpRetries']> = () => this.stopRetrying.abort();
 
-  claimDueTasks: TaskQueue['claimDueTasks'] = (workerId, limit) => claimDueTasks(this.pool, workerId, limit, this.onRefusedClaim);
+  claimDueTasks: TaskQueue['claimDueTasks'] = async (workerId, limit) => {
+    await this.advertise(workerId);
+    return claimDueTasks(this.pool, workerId, limit, this.onRefusedClaim, this.taskTypes?.cannotRun ?? []);
+  };
   endAttempt: TaskQueue['endAttempt'] = (end) => this.coalescedEnd(end);
   refreshHeartbeats: TaskQueue['refreshHeartbeats'] = (workerId, claims) => refreshHeartbeats(this.pool, workerId, claims);
   findStuckTasks: TaskQueue['findStuckTasks'] = (silentForMs, limit) => findStuckTasks(this.pool, silentForMs, limit);
   nextDueAt: TaskQueue['nextDueAt'] = (horizon) => nextDueAt(this.pool, horizon);
+
+  /** Refreshes this worker's at_worker_presence row when it is due (a claim loop runs while the worker lives). */
+  private async advertise(workerId: string): Promise<void> {
+    if (this.taskTypes === undefined || Date.now() < this.presenceDueAt) return;
+    await advertisePresence(this.pool, workerId, this.taskTypes.serves);
+    this.presenceDueAt = Date.now() + this.taskTypes.presenceEveryMs;
+  }
 }
 
 export const createPostgresTaskQueue = (pool: DatabasePool, options: PostgresTaskQueueOptions = {}): TaskQueue =>

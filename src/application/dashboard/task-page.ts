@@ -1,5 +1,5 @@
 import type { TaskId } from '../../domain/index.js';
-import { compareWithHistory } from '../operator/compare-history.js';
+import { compareRowless, compareWithHistory } from '../operator/compare-history.js';
 import type { OperatorStore, RecordedEvent, TaskRecord } from '../operator/ports.js';
 import { maskPayload } from './mask-payload.js';
 import type { DashboardReader } from './ports.js';
@@ -21,25 +21,18 @@ export interface TaskPage {
  * neither the row nor any event exists.
  */
 export const readTaskPage =
-  (store: Pick<OperatorStore, 'taskWithHistory' | 'taskHistory'>, reader: Pick<DashboardReader, 'taskPayload'>) =>
+  (store: Pick<OperatorStore, 'taskWithHistory'>, reader: Pick<DashboardReader, 'taskPayload'>) =>
   async (id: TaskId): Promise<TaskPage | null> => {
     const [withHistory, stored] = await Promise.all([store.taskWithHistory(id), reader.taskPayload(id)]);
-    if (withHistory !== null) {
-      return {
-        task: withHistory.task,
-        payload: stored === null ? null : maskPayload(stored.payload),
-        createdAt: stored?.createdAt ?? null,
-        history: withHistory.history,
-        verify: compareWithHistory(withHistory.task, withHistory.history),
-      };
+    if (withHistory === null) return null;
+    if (withHistory.task === null) {
+      return { task: null, payload: null, createdAt: null, history: withHistory.history, verify: compareRowless(withHistory) };
     }
-    const history = await store.taskHistory(id);
-    if (history.length === 0) return null;
     return {
-      task: null,
-      payload: null,
-      createdAt: null,
-      history,
-      verify: ['the row is gone from scheduled_tasks; only its history remains'],
+      task: withHistory.task,
+      payload: stored === null ? null : maskPayload(stored.payload),
+      createdAt: stored?.createdAt ?? null,
+      history: withHistory.history,
+      verify: compareWithHistory(withHistory.task, withHistory.history),
     };
   };

@@ -32,6 +32,17 @@ export const compareWithHistory = (task: TaskRecord, history: readonly RecordedE
   return [...problems, ...compareState(task, state), ...compareRecorded(task, history)];
 };
 
+/**
+ * A history whose row is gone. Retention removes finished tasks and records each removal (the
+ * storage migrations' at_worker_removed_by_retention); such a task agrees. Anything else is a row
+ * deleted by hand, or a history written for a task that never had one: a mismatch.
+ */
+export const compareRowless = (entry: { readonly history: readonly RecordedEvent[]; readonly removedByRetention: boolean }): string[] =>
+  entry.removedByRetention
+    ? []
+    : [`has ${entry.history.length} event(s) but no row in scheduled_tasks, and no retention record of its removal: ` +
+        'deleted by hand, or a history written for a task that never had a row'];
+
 /** What the 'scheduled' event recorded of the payload and the task_uuid (events written before it recorded them say nothing). */
 const compareRecorded = (task: TaskRecord, history: readonly RecordedEvent[]): string[] => {
   const first = history[0];

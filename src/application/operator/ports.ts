@@ -91,10 +91,16 @@ export type RecordedEvent =
       readonly error: string;
     };
 
-/** A row and its whole history, for verify. */
+/**
+ * A task id with its row and its whole history, for verify. `task` is null for a history whose row
+ * is gone; `removedByRetention` says whether retention recorded removing it (always false while the
+ * schema has no retention record, or the row is there).
+ */
 export interface TaskWithHistory {
-  readonly task: TaskRecord;
+  readonly id: TaskId;
+  readonly task: TaskRecord | null;
   readonly history: readonly RecordedEvent[];
+  readonly removedByRetention: boolean;
 }
 
 export interface StuckTaskSummary {
@@ -124,6 +130,8 @@ export interface TaskStats {
   readonly stuck: { readonly count: number; readonly timeoutMs: number; readonly oldest: readonly StuckTaskSummary[] };
   readonly success: { readonly completed: number; readonly failed: number; readonly ratePercent: number | null };
   readonly completionTimes: readonly { readonly taskType: string; readonly completed: number; readonly avgSeconds: number }[];
+  /** Pending tasks, by type, that no worker seen within the stuck timeout serves (they wait for one). */
+  readonly nobodyServes: readonly { readonly taskType: string; readonly pending: number }[];
   readonly lastAttempt: { readonly count: number; readonly latest: readonly LastAttemptTask[] };
 }
 

@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { TaskId } from '../../domain/index.js';
-import { compareWithHistory } from './compare-history.js';
+import { compareRowless, compareWithHistory } from './compare-history.js';
 import type { OperatorStore, TaskWithHistory } from './ports.js';
 
 export interface Mismatch {
@@ -48,7 +48,7 @@ export const verifyTasks =
       checked += page.length;
       const last = page[page.length - 1];
       if (last === undefined) break;
-      afterId = last.task.id;
+      afterId = last.id;
       options.onProgress?.(checked, total);
       if (page.length < options.pageSize) break;
     }
@@ -56,7 +56,7 @@ export const verifyTasks =
   };
 
 const check = (entry: TaskWithHistory, options: VerifyOptions): boolean => {
-  const problems = compareWithHistory(entry.task, entry.history);
-  if (problems.length > 0) options.onMismatch({ id: entry.task.id, problems });
+  const problems = entry.task === null ? compareRowless(entry) : compareWithHistory(entry.task, entry.history);
+  if (problems.length > 0) options.onMismatch({ id: entry.id, problems });
   return problems.length === 0;
 };

@@ -43,6 +43,11 @@ export const renderStats = (stats: TaskStats): string => {
       task.id, task.taskType, task.status, `${task.attempts} of ${task.maxAttempts}`, formatTime(task.updatedAt), task.errorMessage ?? '-',
     ]),
   );
+  const waiting = tableOr(
+    stats.nobodyServes.length === 0 && 'none',
+    ['TYPE', 'PENDING'],
+    stats.nobodyServes.map((row) => [row.taskType, formatCount(row.pending)]),
+  );
   const listed = (count: number, shown: number) => (count > shown ? `${formatCount(count)}, latest ${shown} shown` : formatCount(count));
 
   return [
@@ -50,6 +55,7 @@ export const renderStats = (stats: TaskStats): string => {
     section(`Stuck: processing with no heartbeat for more than ${timeout} (WORKER_STUCK_TIMEOUT): ${listed(stats.stuck.count, stats.stuck.oldest.length)}`, stuck),
     `Success rate (completed / finished): ${success}\n`,
     section('Average seconds from execute_at to completion, by task type', times),
+    section(`Pending tasks no running worker serves (none seen within ${timeout} runs their type)`, waiting),
     section(`At their last attempt (attempts >= max_attempts - 1, not completed or cancelled): ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
   ].join('\n');
 };
@@ -61,9 +67,10 @@ export const statsCommand: CliCommand = {
 
 The seed's monitoring queries in one snapshot: tasks by status, stuck tasks (processing, no
 heartbeat for longer than WORKER_STUCK_TIMEOUT), success rate (completed / (completed + failed)),
-average seconds from execute_at to completion per task type, and tasks at their last attempt.
+average seconds from execute_at to completion per task type, pending tasks of a type no running worker
+serves (they wait for a worker configured for it), and tasks at their last attempt.
 The same numbers come from the operator views of sql/migrations/0001_baseline.sql (task_status_counts, stuck_tasks,
-task_success_rate, task_completion_times, tasks_at_last_attempt).
+task_success_rate, task_completion_times, tasks_at_last_attempt; tasks_nobody_serves from migration 0007).
 
   --json    print them as one JSON object instead
 `,
