@@ -31,6 +31,7 @@
 --                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
+--   advertise the task types it serves (migration 0009)              SELECT, INSERT, UPDATE on at_worker_presence
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
 -- Not granted, so refused by the server before any trigger runs: DELETE or TRUNCATE of
 -- scheduled_tasks; UPDATE, DELETE or TRUNCATE of task_events (the append-only trigger is a second
@@ -47,7 +48,7 @@
 -- column but payload (so a producer can read back its id and follow its tasks' status, but not read
 -- other producers' payloads, which may carry credentials), and nothing on task_events: it can
 -- schedule, never write (or read) history, claim, change or delete a task.
--- With the functions of migration 0005 it may also schedule through at_worker_schedule (keys included)
+-- With the functions of migration 0006 it may also schedule through at_worker_schedule (keys included)
 -- and read a task's idempotency_key.
 --   PGOPTIONS='-c at_worker.producer_role=orders_producer' psql -d at_scheduler -f sql/roles.sql
 --   psql -d at_scheduler -c "CREATE ROLE orders_app LOGIN PASSWORD '...' IN ROLE at_worker_producer"
@@ -105,7 +106,7 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.at_worker_presence TO %I', schema_name, worker_role);
   END IF;
 
-  -- Recurring schedules (migration 0004): the workers' pass reads and moves schedules on; the CLI
+  -- Recurring schedules (migration 0007): the workers' pass reads and moves schedules on; the CLI
   -- adds, changes and removes them; both append to schedule_events, never change it.
   IF to_regclass(format('%I.schedules', schema_name)) IS NOT NULL THEN
     EXECUTE format('REVOKE ALL ON %I.schedules, %I.schedule_events FROM %I', schema_name, schema_name, worker_role);
@@ -127,7 +128,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON %I.%I TO %I', schema_name, view_name, worker_role);
   END LOOP;
 
-  -- Scheduling through SQL (migration 0005): at_worker_schedule and its set version, which the CLI
+  -- Scheduling through SQL (migration 0006): at_worker_schedule and its set version, which the CLI
   -- and the TypeScript client call, for both roles. They are SECURITY DEFINER and not executable by
   -- PUBLIC: they are the one way to give a task an idempotency key, and they check each task first.
   IF to_regprocedure(format('%I.at_worker_schedule_many(jsonb)', schema_name)) IS NOT NULL THEN

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { CommonQueryMethods, QueryResult } from 'slonik';
-import type { Queries } from '../adapters/postgres/operator-schedule.js';
+import type { Queries } from '../adapters/postgres/queries.js';
 
 /**
  * Anything with node-postgres' `query(text, values)`: a pg Pool, a Client, or a PoolClient the caller
@@ -38,10 +38,10 @@ const isSlonik = (target: PgQueryable | CommonQueryMethods): target is CommonQue
  * what pg's query(text, values) takes. Only `query` is provided: it is all the statements here use.
  */
 const pgQueries = (target: PgQueryable): Queries => ({
-  query: (async (token: { readonly sql: string; readonly values: readonly unknown[] }) => {
+  query: async (token: { readonly sql: string; readonly values: readonly unknown[] }) => {
     const result = await target.query(token.sql.replaceAll('$slonik_', '$'), [...token.values]);
     return { rows: result.rows, rowCount: result.rows.length } as unknown as QueryResult<unknown>;
-  }) as unknown as Queries['query'],
+  },
 });
 
 export const openConnection = (target: DatabaseTarget): Connection => {

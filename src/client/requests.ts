@@ -41,9 +41,10 @@ const dueOf = (request: ScheduleRequest): E.Either<string, DueTime> => {
   const { at, in: delay } = request as { at?: unknown; in?: unknown };
   if (at !== undefined && delay !== undefined) return E.left('give at or in, not both');
   if (at !== undefined) {
-    return at instanceof Date && !Number.isNaN(at.getTime()) && at.getTime() < LATEST_INSTANT
-      ? E.right({ _tag: 'At', at })
-      : E.left(`at: expected a valid Date before the year 10000, got ${String(at)}`);
+    if (at instanceof Date && !Number.isNaN(at.getTime()) && at.getTime() < LATEST_INSTANT) return E.right({ _tag: 'At', at });
+    // Whatever was given, as String shows it (a bad Date reads "Invalid Date").
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
+    return E.left(`at: expected a valid Date before the year 10000, got ${String(at)}`);
   }
   if (typeof delay === 'number') {
     return Number.isFinite(delay) && delay >= 0 && delay <= LONGEST_DELAY_MS

@@ -5,7 +5,8 @@ import type { RecordedEvent, TaskRecord } from '../application/operator/ports.js
 import { scheduleTasks, type ScheduleRequest as StoredRequest } from '../application/operator/schedule-task.js';
 import { findTask, applyChange } from '../adapters/postgres/operator-change.js';
 import { taskHistory, taskWithHistory } from '../adapters/postgres/operator-history.js';
-import { findTaskIdByKey, insertTasks, type Queries } from '../adapters/postgres/operator-schedule.js';
+import { findTaskIdByKey, insertTasks } from '../adapters/postgres/operator-schedule.js';
+import type { Queries } from '../adapters/postgres/queries.js';
 import type { TaskId } from '../domain/index.js';
 import { openConnection, type DatabaseTarget } from './connection.js';
 import { databaseError, type CancelError, type DatabaseError, type GetError, type ScheduleError } from './errors.js';

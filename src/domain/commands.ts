@@ -1,4 +1,4 @@
-import type { Details } from './events.js';
+import type { Details, ScheduledEvent } from './events.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { ClaimToken, WorkerId } from './task.js';
 
@@ -10,6 +10,8 @@ export type TaskCommand =
       readonly taskType: string;
       readonly executeAt: Date;
       readonly maxAttempts: number;
+      /** What the row says of where it came from, recorded as given: its payload's digest, uuid and key. */
+      readonly origin?: Pick<ScheduledEvent, 'payloadSha256' | 'taskUuid' | 'key'>;
     }
   | { readonly type: 'Claim'; readonly now: Date; readonly workerId: WorkerId; readonly claimToken: ClaimToken }
   | {

@@ -34,6 +34,7 @@ export const decide = (state: TaskState, command: TaskCommand): Decision => {
           taskType: command.taskType,
           executeAt: command.executeAt,
           maxAttempts: command.maxAttempts,
+          ...command.origin,
         },
       ]);
     case 'Claim':

@@ -3,6 +3,12 @@ import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { createSchemaMigrator } from '../adapters/postgres/migrate.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
 import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
+import { cronCalendar } from '../adapters/cron/croner-calendar.js';
+import { runSchedulePass } from '../application/schedules/pass.js';
+import { noScheduleMetrics } from '../application/schedules/ports.js';
+
+// The pass's skips are recorded in schedule_events; a CLI command prints its own result only.
+const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { secretScrubber } from '../shared/redact.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
@@ -37,6 +43,13 @@ export const openCliSession =
       session: {
         store: createPostgresOperatorStore(opened),
         schedules: createPostgresScheduleStore(opened),
+        schedulePass: async () => {
+          const { lookAheadMs, misfireGraceMs } = config.right.schedules;
+          await runSchedulePass(
+            { workerId: 'cli', lookAheadMs, misfireGraceMs },
+            { store: createPostgresScheduleStore(opened), calendarFor: cronCalendar, metrics: noScheduleMetrics, logger: silentLogger },
+          )();
+        },
         migrator: createSchemaMigrator(config.right.database.url, { connectTimeoutMs: config.right.database.connectTimeoutMs }),
         stuckTimeoutMs: config.right.worker.stuckTimeoutMs,
         target,

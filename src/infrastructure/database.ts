@@ -34,7 +34,7 @@ export const connectToDatabase = async (
       const failure = classifyConnectFailure(cause, url);
       logger.error(`Failed to connect to database: ${failure.reason}`, { target: describeTarget(url), attempt });
       if (failure._tag === 'Lasting' || Date.now() >= deadline) {
-        throw new Error(`Failed to connect to database ${describeTarget(url)}: ${describeConnectFailure(failure)}`);
+        throw new Error(`Failed to connect to database ${describeTarget(url)}: ${describeConnectFailure(failure)}`, { cause });
       }
       await setTimeout(doublingDelay(500, 5000, attempt), undefined, { signal: abort }).catch(() => abort?.throwIfAborted());
     }

@@ -56,7 +56,8 @@ export const stopLeftoverServer = async (dataDir: string, clusterDir: string, lo
   const owner = await readPid(join(dataDir, OWNER_FILE));
   if (owner !== null && owner !== process.pid && isAlive(owner)) {
     throw new Error(
-      `Embedded PostgreSQL: another at-worker (pid ${owner}) is running on ${dataDir}; stop it first, or start this one in another directory`,
+      `Embedded PostgreSQL: another at-worker (pid ${owner}) is running on ${dataDir}; ` +
+        'stop it first, or start this one in another directory',
     );
   }
   logger.warn(`[Embedded PostgreSQL] A server left running by a worker that was killed (pid ${server}) holds ${clusterDir}; stopping it`);

@@ -81,7 +81,7 @@ export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions): P
     throw cause;
   }
   options.logger.info(`[Embedded PostgreSQL] Ready on 127.0.0.1:${port}, database ${database}, data in ${clusterDir}`, { port, database });
-  return { url, clusterDir, stop: server.stop };
+  return { url, clusterDir, stop: () => server.stop() };
 };
 
 /**
@@ -114,18 +114,23 @@ const loadBinaries = async (): Promise<Binaries> => {
     const binaries = (await import(pathToFileURL(createRequire(main).resolve(name)).href)) as Binaries;
     return { postgres: binaries.postgres, initdb: binaries.initdb };
   } catch (cause) {
-    throw new Error(`Embedded PostgreSQL has no binaries for ${platform()}/${arch()} (${name}): ${errorMessage(cause)}`);
+    throw new Error(`Embedded PostgreSQL has no binaries for ${platform()}/${arch()} (${name}): ${errorMessage(cause)}`, { cause });
   }
 };
 
 const runAsUser = async (): Promise<RunAs> => {
   if (process.getuid?.() !== 0) return null;
   const id = (flag: string) =>
-    new Promise<number>((done, fail) => execFile('id', [flag, 'postgres'], (error, out) => (error ? fail(error) : done(Number.parseInt(out, 10)))));
+    new Promise<number>((done, fail) =>
+      execFile('id', [flag, 'postgres'], (error: Error | null, out: string) => (error ? fail(error) : done(Number.parseInt(out, 10)))),
+    );
   try {
     return { uid: await id('-u'), gid: await id('-g') };
   } catch {
-    throw new Error('Embedded PostgreSQL: PostgreSQL refuses to run as root and there is no `postgres` user to run it as; run as a normal user, or create one (useradd --system postgres)');
+    throw new Error(
+      'Embedded PostgreSQL: PostgreSQL refuses to run as root and there is no `postgres` user to run it as; ' +
+        'run as a normal user, or create one (useradd --system postgres)',
+    );
   }
 };
 

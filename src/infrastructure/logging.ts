@@ -50,7 +50,8 @@ const prettyWriter = (options: LoggingOptions): Write => {
     const extras = Object.entries(fields ?? {})
       .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
       .join(' ');
-    const line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${options.workerId}] ${message}${extras ? `  ${extras}` : ''}`;
+    const head = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${options.workerId}]`;
+    const line = `${head} ${message}${extras ? `  ${extras}` : ''}`;
     out.write(`${line}\n`);
   };
 };

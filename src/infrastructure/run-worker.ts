@@ -146,6 +146,6 @@ const closeAll = async (closers: Closer[], logger: Logger): Promise<void> => {
 const startEmbedded = async (logger: Logger, closers: Closer[], url: string): Promise<string> => {
   const { startEmbeddedPostgres, embeddedTarget } = await import('./embedded-postgres.js');
   const embedded = await startEmbeddedPostgres({ dataDir: './.data', logger, ...embeddedTarget(url) });
-  closers.push(embedded.stop);
+  closers.push(() => embedded.stop());
   return embedded.url;
 };

@@ -53,7 +53,6 @@ const asText = (value: unknown): string => {
 // Field names come from the payload and may hold line breaks; escaped, the message stays one line.
 // JSON.stringify already escapes C0 controls in values, but not NEL or the Unicode line separators.
 const printable = (text: string): string =>
-  // eslint-disable-next-line no-control-regex
   text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) =>
     char === '\n' ? '\\n' : char === '\r' ? '\\r' : char === '\t' ? '\\t' : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );

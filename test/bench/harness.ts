@@ -48,7 +48,8 @@ export const startSink = async () => {
   const path = process.env['BENCH_SINK'] ?? resolve(repoRoot(), '..', 'shared', 'bench', 'sink.mjs');
   if (!existsSync(path)) {
     throw new Error(
-      `benchmark sink not found at ${path}: the benchmark reuses the peer benchmark's sink (../shared/bench, next to the repository); set BENCH_SINK=/path/to/sink.mjs`,
+      `benchmark sink not found at ${path}: the benchmark reuses the peer benchmark's sink ` +
+        '(../shared/bench, next to the repository); set BENCH_SINK=/path/to/sink.mjs',
     );
   }
   const port = await freePort();
@@ -60,7 +61,7 @@ export const startSink = async () => {
       await stats();
       break;
     } catch (error) {
-      if (tries > 100 || child.exitCode !== null) throw new Error(`sink did not start on ${url}: ${String(error)}`);
+      if (tries > 100 || child.exitCode !== null) throw new Error(`sink did not start on ${url}: ${String(error)}`, { cause: error });
       await sleep(50);
     }
   }

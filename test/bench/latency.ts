@@ -6,7 +6,10 @@ import { adminUrl, percentile, sleep, startWorker, withClient, type Sink, type W
 /** One task due `inMs` from the database's now, whose body carries its execute_at in epoch ms. */
 const INSERT_ONE = `
   INSERT INTO scheduled_tasks (task_type, payload, execute_at)
-  SELECT 'http_callback', jsonb_build_object('url', $1::text, 'data', jsonb_build_object('id', $2::int, 'due', floor(extract(epoch FROM at) * 1000)::bigint)), at
+  SELECT 'http_callback',
+         jsonb_build_object('url', $1::text,
+                            'data', jsonb_build_object('id', $2::int, 'due', floor(extract(epoch FROM at) * 1000)::bigint)),
+         at
     FROM (SELECT now() + make_interval(secs => $3::float8 / 1000) AS at) AS due`;
 
 /** A worker started on an empty fresh database and given time to go idle; `use` then feeds it. */
@@ -21,7 +24,7 @@ const withIdleWorker = async <T>(settings: WorkerSettings, use: (databaseUrl: st
     await sleep(1500);
     return await use(database.url);
   } catch (error) {
-    throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
+    throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`, { cause: error });
   } finally {
     await worker?.stop();
     await database.drop();

@@ -16,8 +16,8 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
  * gives numbers to compare in the same run; `--rounds N` runs the peers and the burst N times,
  * alternately, and ends with a `burst-rounds` line of medians (this VM's run-to-run spread is wider
  * than the differences that matter, so one pair decides little). Each scenario gets a fresh
- * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the
- * loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
+ * database and the compiled worker as a child process, configured as a user would: LOG_LEVEL=info
+ * (the default), HTTP_ALLOW_PRIVATE_NETWORKS=true for the loopback sink, HTTP_PORT=0. Not a test: nothing here passes or fails on speed.
  */
 const SCENARIOS = ['burst', 'warm', 'punctual', 'immediate', 'large-table', 'rss', 'idle', 'schedule', 'dashboard'] as const;
 type Scenario = (typeof SCENARIOS)[number];

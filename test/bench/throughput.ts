@@ -236,7 +236,7 @@ export const runBurst = async (
       machine,
     };
   } catch (error) {
-    throw new Error(`${errorMessage(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`);
+    throw new Error(`${errorMessage(error)}\nworker log tail:\n${workers[0]?.tail() ?? ''}`, { cause: error });
   } finally {
     await Promise.all(workers.map((worker) => worker.stop()));
     await database.drop();
@@ -291,7 +291,7 @@ export const runWarmBurst = async (sink: Sink, settings: WorkerSettings, tasks: 
       machine: machineUse(machineBefore, machineAfter, tasks),
     };
   } catch (error) {
-    throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`);
+    throw new Error(`${errorMessage(error)}\nworker log tail:\n${worker?.tail() ?? ''}`, { cause: error });
   } finally {
     await worker?.stop();
     await database.drop();

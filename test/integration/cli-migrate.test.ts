@@ -56,7 +56,8 @@ describe('at-worker migrate', () => {
       const result = await runCli(['migrate'], { env: env() });
       expect(result.code).toBe(1);
       expect(oneStderrLine(result)).toBe(
-        'at-worker migrate: the schema is newer than this worker: migration 9998_later is applied but unknown to this code; run a newer at-worker',
+        'at-worker migrate: the schema is newer than this worker: migration 9998_later is applied but unknown to this code; ' +
+          'run a newer at-worker',
       );
       const status = await runCli(['migrate', '--status'], { env: env() });
       expect(status.code).toBe(1);

@@ -65,6 +65,8 @@ describe('at-worker schedule, help and usage', () => {
     const other = await runCli(['schedule', '--type', 'http_callback', '--payload', otherPayload, '--key', 'order-7-paid'], { env });
     expect(other.code).toBe(1);
     const id = first.stdout.trim();
+    // The key is in the task's scheduled event, so its history says which request made it.
+    expect((await runCli(['history', id], { env })).stdout).toMatch(/scheduled .*http_callback, due \S+, max 3 attempts, key "order-7-paid"/);
     expect(oneStderrLine(other)).toBe(`at-worker schedule: key "order-7-paid" is task ${id}, scheduled with a different payload`);
     expect(await counts()).toEqual(before);
     const empty = await runCli([...args.slice(0, -1), ''], { env });

@@ -2,6 +2,14 @@ import { sql } from 'slonik';
 import { runCli } from './cli-run.js';
 import { useCliDatabase } from './cli-operator-scenario.js';
 
+/** The parts of `stats --json` these tests read into. */
+interface StatsJson {
+  readonly [key: string]: unknown;
+  readonly stuck: { readonly oldest: readonly { readonly silentForSeconds: number }[] };
+  readonly completionTimes: readonly { readonly taskType: string; readonly completed: number; readonly avgSeconds: number }[];
+  readonly lastAttempt: { readonly count: number; readonly latest: readonly Record<string, unknown>[] };
+}
+
 describe('at-worker stats', () => {
   const db = useCliDatabase();
   const ids: Record<string, string> = {};
@@ -17,13 +25,13 @@ describe('at-worker stats', () => {
     ids['due'] = await db.make.pending();
     ids['future'] = await db.make.pending({ dueInSeconds: 3600 });
     ids['cancelled'] = await db.make.pending({ dueInSeconds: 3600 });
-    expect((await runCli(['cancel', ids['cancelled']!], { env: db.env })).code).toBe(0);
+    expect((await runCli(['cancel', ids['cancelled']], { env: db.env })).code).toBe(0);
   });
 
   it('--json gives the numbers that were put in', async () => {
     const result = await runCli(['stats', '--json'], { env: db.env });
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    const stats = JSON.parse(result.stdout) as Record<string, any>;
+    const stats = JSON.parse(result.stdout) as StatsJson;
     expect(stats['countsByStatus']).toEqual({ pending: 3, processing: 2, completed: 2, failed: 2, cancelled: 1 });
     expect(stats['total']).toBe(10);
     // WORKER_STUCK_TIMEOUT defaults to 5 minutes: the task silent for 10 is stuck, the live one is not.
@@ -31,7 +39,7 @@ describe('at-worker stats', () => {
     expect(stats['stuck'].oldest).toEqual([
       expect.objectContaining({ id: ids['stuck'], owner: 'worker-dead', taskType: 'http_callback', attempts: 0, maxAttempts: 3 }),
     ]);
-    expect(stats['stuck'].oldest[0].silentForSeconds).toBeGreaterThanOrEqual(600);
+    expect(stats['stuck'].oldest[0]?.silentForSeconds).toBeGreaterThanOrEqual(600);
     expect(stats['success']).toEqual({ completed: 2, failed: 2, ratePercent: 50 });
     expect(stats['completionTimes'].map((row: Record<string, unknown>) => [row['taskType'], row['completed']])).toEqual([
       ['email', 1],
@@ -54,9 +62,9 @@ describe('at-worker stats', () => {
   it('prints the same numbers for people', async () => {
     const result = await runCli(['stats'], { env: db.env });
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout).toMatch(/^  pending\s+3$/m);
-    expect(result.stdout).toMatch(/^  cancelled\s+1$/m);
-    expect(result.stdout).toMatch(/^  total\s+10$/m);
+    expect(result.stdout).toMatch(/^ {2}pending\s+3$/m);
+    expect(result.stdout).toMatch(/^ {2}cancelled\s+1$/m);
+    expect(result.stdout).toMatch(/^ {2}total\s+10$/m);
     expect(result.stdout).toMatch(/^Stuck: processing with no heartbeat for more than 5m \(WORKER_STUCK_TIMEOUT\): 1$/m);
     expect(result.stdout).toMatch(new RegExp(`^  ${ids['stuck']}\\s+http_callback\\s+worker-dead\\s+1 of 3\\s`, 'm'));
     expect(result.stdout).toMatch(/^Success rate \(completed \/ finished\): 50\.00% \(2 completed, 2 failed\)$/m);

@@ -17,7 +17,7 @@ describe('at-worker verify', () => {
     ids['pending'] = await db.make.pending({ dueInSeconds: 600 });
     ids['cancelled'] = await db.make.pending({ dueInSeconds: 600 });
     ids['retried'] = await db.make.failed();
-    const operator = await Promise.all([runCli(['cancel', ids['cancelled']!], { env: db.env }), runCli(['retry', ids['retried']!], { env: db.env })]);
+    const operator = await Promise.all([runCli(['cancel', ids['cancelled']], { env: db.env }), runCli(['retry', ids['retried']], { env: db.env })]);
     expect(operator.map((result) => result.code)).toEqual([0, 0]);
   });
 
@@ -94,14 +94,18 @@ describe('at-worker verify', () => {
 
   it('finds a task whose type, due time or result was rewritten with SQL', async () => {
     const [retyped] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
-    await change(sql.unsafe`UPDATE scheduled_tasks SET task_type = 'no_such_type', execute_at = now() + interval '10 years' WHERE id = ${retyped!}::bigint`);
+    await change(sql.unsafe`
+      UPDATE scheduled_tasks SET task_type = 'no_such_type', execute_at = now() + interval '10 years' WHERE id = ${retyped!}::bigint`);
     // Last in the file: the tests above count the table and its disagreements.
     const completed = ids['completed']!;
     await change(sql.unsafe`UPDATE scheduled_tasks SET completed_at = NULL WHERE id = ${completed}::bigint`);
     const retypedResult = await runCli(['verify', retyped!], { env: db.env });
     expect(retypedResult.code).toBe(1);
     expect(retypedResult.stdout).toMatch(
-      new RegExp(`^task ${retyped}: task_type is "no_such_type" but the history says "http_callback"; execute_at is \\S+ but the history says \\S+\\n`),
+      new RegExp(
+        `^task ${retyped}: task_type is "no_such_type" but the history says "http_callback"; ` +
+          'execute_at is \\S+ but the history says \\S+\\n',
+      ),
     );
     const completedResult = await runCli(['verify', completed], { env: db.env });
     expect(completedResult.code).toBe(1);
@@ -130,7 +134,9 @@ describe('at-worker verify, on columns the history records since task_uuid and t
     const [renamed] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
     await change(sql.unsafe`UPDATE scheduled_tasks SET task_uuid = gen_random_uuid() WHERE id = ${renamed!}::bigint`);
     const done = await db.make.completed();
-    await change(sql.unsafe`UPDATE scheduled_tasks SET error_message = 'it failed, honestly', execute_at = execute_at - interval '1 day' WHERE id = ${done}::bigint`);
+    await change(sql.unsafe`
+      UPDATE scheduled_tasks SET error_message = 'it failed, honestly', execute_at = execute_at - interval '1 day'
+       WHERE id = ${done}::bigint`);
 
     const payload = await runCli(['verify', redirected!], { env: db.env });
     expect(payload.code).toBe(1);
@@ -139,7 +145,10 @@ describe('at-worker verify, on columns the history records since task_uuid and t
     expect(uuid.stdout).toMatch(new RegExp(`^task ${renamed}: task_uuid is [0-9a-f-]{36} but the history says [0-9a-f-]{36}\n`));
     const finished = await runCli(['verify', done], { env: db.env });
     expect(finished.stdout).toMatch(
-      new RegExp(`^task ${done}: execute_at is \\S+ but the history says \\S+; error_message is "it failed, honestly" on a task the history completed\n`),
+      new RegExp(
+        `^task ${done}: execute_at is \\S+ but the history says \\S+; ` +
+          'error_message is "it failed, honestly" on a task the history completed\n',
+      ),
     );
   });
 

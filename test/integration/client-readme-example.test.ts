@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/database.js';
 

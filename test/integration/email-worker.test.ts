@@ -81,7 +81,8 @@ describe('email tasks, through a running worker and a real SMTP server', () => {
 
   it('never writes the SMTP password to the log, the task or its events', async () => {
     const rows = await db.client.query<{ text: string }>(
-      `SELECT coalesce(t.error_message, '') || (SELECT coalesce(string_agg(e.data::text, ''), '') FROM task_events e WHERE e.task_id = t.id) AS text
+      `SELECT coalesce(t.error_message, '')
+              || (SELECT coalesce(string_agg(e.data::text, ''), '') FROM task_events e WHERE e.task_id = t.id) AS text
          FROM scheduled_tasks t`,
     );
     expect(rows.rows.length).toBeGreaterThan(0);

@@ -81,7 +81,8 @@ describe('embedded PostgreSQL', () => {
       import pg from 'pg';
       ${IMPORT_SOURCE}
       const quiet = () => undefined;
-      const db = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      const logger = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+      const db = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger });
       process.once('SIGINT', async () => {
         await new Promise((resolve) => setTimeout(resolve, 500)); // in-flight tasks finishing
         const client = new pg.Client(db.url);
@@ -119,7 +120,8 @@ describe('embedded PostgreSQL', () => {
     const script = `
       ${IMPORT_SOURCE}
       const quiet = () => undefined;
-      await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      const logger = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+      await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger });
       process.exit(3);
     `;
     const child = spawn(process.execPath, ['--input-type=module', '--no-warnings', '-e', script], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -144,7 +146,8 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
     const script = `
       ${IMPORT_SOURCE}
       const quiet = () => undefined;
-      await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      const logger = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+      await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger });
       console.log('READY');
       setInterval(() => undefined, 1000);
     `;

@@ -159,7 +159,9 @@ describe('hostile endpoints through a running worker', () => {
     // are what should show (a few MB); 48 MiB leaves room for GC timing on a busy machine.
     const growth = memory.peak() - baseline;
     console.log(
-      `[fault-hostile-endpoints] RSS baseline ${baseline.toFixed(1)} MiB, peak ${memory.peak().toFixed(1)} MiB over ${memory.samples.length} samples; healthy tasks done in ${healthyMs} ms; flood bytes written ${[...floods.written.values()].join(', ')}`,
+      `[fault-hostile-endpoints] RSS baseline ${baseline.toFixed(1)} MiB, peak ${memory.peak().toFixed(1)} MiB ` +
+        `over ${memory.samples.length} samples; healthy tasks done in ${healthyMs} ms; ` +
+        `flood bytes written ${[...floods.written.values()].join(', ')}`,
     );
     expect(memory.samples.length).toBeGreaterThan(10);
     expect(growth).toBeLessThan(48);

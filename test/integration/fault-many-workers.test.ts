@@ -49,7 +49,8 @@ describe('many workers on one queue', () => {
     expect(perWorker.rows.map((row) => row.worker_id)).toEqual(workers.map((_, n) => `many-${n + 1}`));
     for (const worker of workers) expect(isRunning(worker.child)).toBe(true);
     console.log(
-      `[fault-many-workers] ${TOTAL} tasks by ${WORKERS} workers in ${elapsedMs} ms (${Math.round(TOTAL / (elapsedMs / 1000))}/s); per worker: ${perWorker.rows.map((row) => row.count).join(', ')}`,
+      `[fault-many-workers] ${TOTAL} tasks by ${WORKERS} workers in ${elapsedMs} ms (${Math.round(TOTAL / (elapsedMs / 1000))}/s); ` +
+        `per worker: ${perWorker.rows.map((row) => row.count).join(', ')}`,
     );
     expect(await Promise.all(workers.map((worker) => worker.stop('SIGTERM')))).toEqual(workers.map(() => 0));
   }, 150_000);

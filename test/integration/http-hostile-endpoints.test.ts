@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { createHttpCallbackExecutor, type HttpCallbackExecutor } from '../../src/adapters/executors/http-callback-executor.js';
 import type { ExecutionOutcome } from '../../src/domain/execution.js';
@@ -48,7 +48,8 @@ describe('http_callback executor against hostile endpoints', () => {
 
   it('reads only the start of a 100 MB answer and drops the connection', async () => {
     let written = 0;
-    const flood = createHttpServer(async (req, res) => {
+    const flood = createHttpServer((req, res) => void answerWithFlood(req, res));
+    const answerWithFlood = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       req.resume();
       res.writeHead(500, { 'content-length': String(100 * 1024 * 1024) });
       const chunk = Buffer.alloc(64 * 1024, 'a');
@@ -60,7 +61,7 @@ describe('http_callback executor against hostile endpoints', () => {
         written += chunk.length;
       }
       res.end();
-    });
+    };
     const url = await listen(flood);
     const slow = createHttpCallbackExecutor({ allowPrivateNetworks: true, requestTimeoutMs: 30_000 });
     const { outcome, elapsedMs } = await timed(() => slow.execute(callbackTask({ url, data: {} }), neverAborted));

@@ -41,6 +41,14 @@ describe('the transitions SQL writes, replayed through the domain', () => {
     };
   };
 
+  /** What the row says of its origin: the digest of its payload's jsonb text, and its uuid. */
+  const origin = async (id: string) => {
+    const result = (await fixture.pool.one(sql.unsafe`
+      SELECT encode(sha256(convert_to(payload::text, 'UTF8')), 'hex') AS digest, task_uuid::text AS uuid
+        FROM scheduled_tasks WHERE id = ${id}::bigint`)) as { readonly digest: string; readonly uuid: string };
+    return { payloadSha256: result.digest, taskUuid: result.uuid };
+  };
+
   /** Claims `id`, then checks its last event against the decider and the replay against the row. */
   const claimAndCheck = async (id: string, workerId: string): Promise<ClaimedTask> => {
     const [task] = await queue.claimDueTasks(workerId, 1);
@@ -74,6 +82,7 @@ describe('the transitions SQL writes, replayed through the domain', () => {
         taskType: stored.taskType,
         executeAt: stored.executeAt,
         maxAttempts: stored.maxAttempts,
+        origin: await origin(id),
       });
       expect(decided).toEqual(E.right(events));
       expect(replay(events)).toEqual({ status: 'pending', ...stored });

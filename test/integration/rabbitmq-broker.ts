@@ -17,7 +17,7 @@ export const brokerIsUp = async (): Promise<boolean> => {
     return true;
   } catch (error) {
     const why = `RabbitMQ at ${TEST_AMQP_URL.replace(/:[^:@/]*@/, ':***@')} is unreachable (${(error as Error).message})`;
-    if (process.env.CI) throw new Error(`${why}; CI is set, so the RabbitMQ suites must not skip`);
+    if (process.env.CI) throw new Error(`${why}; CI is set, so the RabbitMQ suites must not skip`, { cause: error });
     console.warn(`\n*** SKIPPING RabbitMQ integration tests: ${why}. Start RabbitMQ or set TEST_AMQP_URL. ***\n`);
     return false;
   }

@@ -129,7 +129,7 @@ describe('rabbitmq executor without a broker', () => {
       ...Array.from({ length: 5 }, (_, index) => executor.execute(task(`110-${index}`, { queue, message: index }), never())),
     ]);
     const [missing, ...good] = outcomes;
-    expect(failure(missing!)).toMatchObject({ retryable: false, error: expect.stringMatching(/^exchange ".*\.missing" does not exist: .*404/) });
+    expect(failure(missing)).toMatchObject({ retryable: false, error: expect.stringMatching(/^exchange ".*\.missing" does not exist: .*404/) });
     expect(good.map((outcome) => outcome._tag)).toEqual(Array(5).fill('Succeeded'));
     const bodies = await Promise.all(good.map(() => nextMessage(queue)));
     expect(bodies.map((m) => Number(m.content.toString())).sort()).toEqual([0, 1, 2, 3, 4]);
@@ -150,7 +150,7 @@ describe('rabbitmq executor without a broker', () => {
     }
     const delivered = good.filter((outcome) => outcome._tag === 'Succeeded').length;
     await Promise.all(Array.from({ length: delivered }, () => nextMessage(queue)));
-    return { refused: failure(refused!), delivered };
+    return { refused: failure(refused), delivered };
   };
 
   it('fails a publish to an internal exchange permanently, and sends no other there, sparing the publishes in flight', async () => {

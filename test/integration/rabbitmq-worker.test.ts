@@ -44,7 +44,10 @@ import { brokerIsUp, closeConnectionsFromBroker, closedFromBroker, startRelay, T
     expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 1 });
     const message = await nextMessage();
     expect(JSON.parse(message.content.toString())).toEqual({ invoice: 42 });
-    expect(message.properties).toMatchObject({ messageId: rabbitMqMessageId(id), contentType: 'application/json', deliveryMode: 2 });
+    // The task's uuid: unique across databases, where ids repeat.
+    const { task_uuid: uuid } = await suite.db.task(id);
+    expect(message.properties).toMatchObject({ messageId: rabbitMqMessageId(uuid!), contentType: 'application/json', deliveryMode: 2 });
+    expect(message.properties.messageId).toMatch(/^at-worker:task:[0-9a-f-]{36}$/);
     expect(message.properties.headers).toMatchObject({ source: 'billing' });
   });
 

@@ -13,7 +13,7 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     // Answers after 2.5 s: an every-second schedule's task is still running at the next occurrences.
     '/slow': (_request, response) => void setTimeout(() => response.writeHead(200).end('ok'), 2500),
   });
-  const cli = (args: readonly string[]) => runCli(args, { env: { DATABASE_URL: suite.database.url } });
+  const cli = (args: readonly string[]) => runCli(args, { env: { DATABASE_URL: suite.database.url, ...SCHEDULE_ENV } });
   const payload = (path: string) => JSON.stringify({ url: suite.receiver.url(path), data: {} });
   const add = async (name: string, path: string, extra: readonly string[] = []) =>
     expect(await cli([

@@ -12,7 +12,8 @@ describe('recurring schedules with several workers', () => {
   const add = async (name: string, path: string, extra: readonly string[]) => {
     const payload = JSON.stringify({ url: suite.receiver.url(path), data: { schedule: name } });
     const args = ['schedules', 'add', '--name', name, '--cron', '* * * * * *', '--type', 'http_callback', '--payload', payload, ...extra];
-    const result = await runCli(args, { env: { DATABASE_URL: suite.database.url } });
+    // The command runs a first pass itself, with the same settings as the workers.
+    const result = await runCli(args, { env: { DATABASE_URL: suite.database.url, ...SCHEDULE_ENV } });
     expect(result).toMatchObject({ code: 0, stderr: '' });
   };
 

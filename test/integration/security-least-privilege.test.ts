@@ -104,7 +104,8 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
     const orphan = (
       await owner.client.query<{ id: string }>(
         `INSERT INTO scheduled_tasks (task_type, payload, status, locked_by, claim_token, locked_at, heartbeat_at)
-         VALUES ('http_callback', $1::jsonb, 'processing', 'dead-worker', gen_random_uuid(), now() - interval '1 hour', now() - interval '1 hour')
+         VALUES ('http_callback', $1::jsonb, 'processing', 'dead-worker', gen_random_uuid(),
+                 now() - interval '1 hour', now() - interval '1 hour')
          RETURNING id`,
         [JSON.stringify({ url: receiver.url('/orphan'), data: {} })],
       )

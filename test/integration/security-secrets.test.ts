@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import pg from 'pg';
-import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase, DEFAULT_TEST_DATABASE_URL, type TestDatabase } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/http-receiver.js';
 import { connectSql, type SqlClient } from '../support/tasks-sql.js';
@@ -39,7 +38,7 @@ describe('secrets stay out of logs, history and error messages', () => {
   const smtpPasswordsSeen: string[] = [];
   let worker: WorkerProcess | undefined;
 
-  const echo = (status: number) => (request: { path: string; headers: IncomingHttpHeaders }, response: import('node:http').ServerResponse) =>
+  const echo = (status: number) => (request: { path: string; headers: IncomingHttpHeaders }, response: ServerResponse) =>
     void response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ you_sent: request.headers, path: request.path }));
 
   const admin = async (text: string) => {

@@ -26,7 +26,8 @@ export default async function globalSetup(): Promise<void> {
   process.env['TEST_DATABASE_URL'] ??= DEFAULT_TEST_DATABASE_URL;
   process.env['TEST_AMQP_URL'] ??= DEFAULT_TEST_AMQP_URL;
   console.log(
-    `[test] no container runtime; using PostgreSQL ${redact(process.env['TEST_DATABASE_URL'])} and RabbitMQ ${redact(process.env['TEST_AMQP_URL'])}`,
+    `[test] no container runtime; using PostgreSQL ${redact(process.env['TEST_DATABASE_URL'])} ` +
+      `and RabbitMQ ${redact(process.env['TEST_AMQP_URL'])}`,
   );
 }
 

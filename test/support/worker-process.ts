@@ -73,16 +73,16 @@ export const spawnWorker = (env: Record<string, string>, args: readonly string[]
       const check = () => {
         const found = lines.find((line) => pattern.test(line.msg));
         if (found === undefined) return false;
-        watchers.delete(check as () => void);
+        watchers.delete(check);
         clearTimeout(timer);
         resolveLine(found);
         return true;
       };
       const timer = setTimeout(() => {
-        watchers.delete(check as () => void);
+        watchers.delete(check);
         reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms; stderr: ${stderr}\nlog:\n${raw.slice(-30).join('\n')}`));
       }, timeoutMs);
-      if (!check()) watchers.add(check as () => void);
+      if (!check()) watchers.add(check);
     });
 
   return {

@@ -220,7 +220,7 @@ describe('RecoverStuck', () => {
     await expect(run(queue)).rejects.toThrow('duplicate key value');
   });
 
-  it("judges silence by the store's clock, which stamps heartbeats: a cleaner whose own clock runs ahead leaves live tasks alone", async () => {
+  it("judges silence by the store's clock, which stamps heartbeats: a cleaner with a fast clock leaves live tasks alone", async () => {
     const queue = new InMemoryTaskQueue();
     const live = queue.add('job', {});
     await queue.claimDueTasks('alive', 10);

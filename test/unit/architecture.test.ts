@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 // client: the package entry point for services that schedule tasks (at-worker/client).
-const LAYERS = ['shared', 'domain', 'application', 'adapters', 'client', 'infrastructure'] as const;
-type Layer = (typeof LAYERS)[number];
+type Layer = 'shared' | 'domain' | 'application' | 'adapters' | 'client' | 'infrastructure';
 
 const files = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>

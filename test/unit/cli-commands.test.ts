@@ -35,7 +35,7 @@ const run = async (
     options.databaseDown === true
       ? E.left({ exitCode: 1, message: 'Failed to connect to database db:5432/x: connect ECONNREFUSED' })
       : E.right({
-          session: { store, migrator: { migrate: async () => ({ applied: [], alreadyApplied: [] }), status: async () => ({ applied: [], pending: [], problem: null }), script: async () => '' }, schedules: {} as ScheduleStore, stuckTimeoutMs: 300_000, target: 'db:5432/x' },
+          session: { store, migrator: { migrate: async () => ({ applied: [], alreadyApplied: [] }), status: async () => ({ applied: [], pending: [], problem: null }), script: async () => '' }, schedules: {} as ScheduleStore, schedulePass: async () => undefined, stuckTimeoutMs: 300_000, target: 'db:5432/x' },
           close: async () => undefined,
         });
   const [command = '', ...args] = argv;

@@ -95,7 +95,8 @@ describe('configuration', () => {
 
   it('names every bad variable on the same line', () => {
     expect(refusal({ WORKER_CONCURRENCY: '0', LOG_LEVEL: 'loud' })).toBe(
-      'Invalid configuration: WORKER_CONCURRENCY must be a positive integer (got "0"); LOG_LEVEL must be one of debug, info, warn, error (got "loud")',
+      'Invalid configuration: WORKER_CONCURRENCY must be a positive integer (got "0"); ' +
+        'LOG_LEVEL must be one of debug, info, warn, error (got "loud")',
     );
   });
 

@@ -18,7 +18,10 @@ describe('the heap flags start re-executes with', () => {
 });
 
 describe('the re-exec itself', () => {
+  // Saved to be put back as they were, not called.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const execve = process.execve;
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const write = process.stderr.write;
   afterEach(() => {
     process.execve = execve;
@@ -36,11 +39,11 @@ describe('the re-exec itself', () => {
 
   it('runs on without the flags, saying so in one line, when the exec fails', () => {
     const written: string[] = [];
-    process.stderr.write = ((text: string) => written.push(text) > 0) as typeof process.stderr.write;
+    process.stderr.write = ((text: string) => written.push(text) > 0);
     const missing = missingHeapFlags(process.execArgv, process.env['NODE_OPTIONS']);
     process.execve = (() => {
       throw new Error('ENOENT: no such file or directory');
-    }) as typeof process.execve;
+    });
     expect(() => reexecWithHeapFlags()).not.toThrow();
     expect(written).toEqual([`at-worker: running without ${missing.join(' ')}: could not re-execute node (ENOENT: no such file or directory)\n`]);
   });

@@ -24,11 +24,16 @@ const refused = async (argv: readonly string[]) => {
 };
 
 const hook = '{"url": "https://example.com/hook", "data": {}}';
-const add = (...extra: string[]) => ['add', '--name', 'report', '--cron', '0 9 * * *', '--type', 'http_callback', '--payload', hook, ...extra];
+const add = (...extra: string[]) => [
+  'add', '--name', 'report', '--cron', '0 9 * * *', '--type', 'http_callback', '--payload', hook, ...extra,
+];
 
 describe('schedules add refuses bad input with exit 2, before connecting', () => {
   it.each([
-    [['add', '--name', 'r', '--cron', '0 25 * * *', '--type', 'http_callback', '--payload', hook], '--cron: "0 25 * * *" is not a valid cron'],
+    [
+      ['add', '--name', 'r', '--cron', '0 25 * * *', '--type', 'http_callback', '--payload', hook],
+      '--cron: "0 25 * * *" is not a valid cron',
+    ],
     [add('--tz', 'Berlin'), '--tz: "Berlin" is not an IANA time zone'],
     [add('--misfire', 'never'), '--misfire: expected skip, latest-once or all'],
     [add('--misfire', 'all', '--misfire-limit', '0'), '--misfire-limit: expected an integer from 1 to 1000'],
@@ -59,13 +64,17 @@ describe('SCHEDULES_FILE text', () => {
     const yaml = 'schedules:\n  - { name: a, cron: "* * * * *", task_type: http_callback, payload: {} }\n';
     expect(E.map((list: readonly { name: string }[]) => list.map((s) => s.name))(parseScheduleFile(yaml))).toEqual(E.right(['a']));
     const json = JSON.stringify([{ name: 'b', cron: '0 0 * * *', task_type: 'email', payload: {}, time_zone: 'Asia/Tokyo' }]);
-    expect(E.map((list: readonly { timeZone: string }[]) => list.map((s) => s.timeZone))(parseScheduleFile(json))).toEqual(E.right(['Asia/Tokyo']));
+    const zones = E.map((list: readonly { timeZone: string }[]) => list.map((s) => s.timeZone))(parseScheduleFile(json));
+    expect(zones).toEqual(E.right(['Asia/Tokyo']));
     expect(parseScheduleFile('')).toEqual(E.right([]));
   });
 
   it.each([
     ['schedules: 3', 'expected a list of schedules'],
-    ['- { name: a, cron: "* * * * *", task_type: x, payload: {} }\n- { name: a, cron: "* * * * *", task_type: x, payload: {} }', 'schedule a: the name is listed twice'],
+    [
+      '- { name: a, cron: "* * * * *", task_type: x, payload: {} }\n- { name: a, cron: "* * * * *", task_type: x, payload: {} }',
+      'schedule a: the name is listed twice',
+    ],
     ['- { name: a, cron: "* * * * *", task_type: x, payload: {}, timezone: UTC }', 'schedule a: unknown key "timezone"'],
     ['- { cron: "* * * * *" }', 'schedule #1: name: missing'],
     ['[1, 2', 'not valid YAML or JSON'],

@@ -32,7 +32,9 @@ const withReason = (reason: string, error: string): string => (error.startsWith(
 export const describeEvent = (event: TaskEvent): string => {
   switch (event.type) {
     case 'scheduled':
-      return `${event.taskType}, due ${event.executeAt.toISOString()}, max ${event.maxAttempts} attempts`;
+      return `${event.taskType}, due ${event.executeAt.toISOString()}, max ${event.maxAttempts} attempts${
+        event.key === undefined ? '' : `, key ${JSON.stringify(event.key)}`
+      }`;
     case 'claimed':
       return `claim ${event.claimToken}`;
     case 'completed':

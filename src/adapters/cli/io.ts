@@ -16,6 +16,11 @@ export interface CliIo {
 export interface Session {
   readonly store: OperatorStore;
   readonly schedules: ScheduleStore;
+  /**
+   * One schedule pass, as the workers run it: after `schedules add` and `resume`, so the first
+   * look-ahead's tasks exist at once instead of after the workers' next check (SCHEDULES_INTERVAL).
+   */
+  readonly schedulePass: () => Promise<void>;
   readonly migrator: SchemaMigrator;
   /** WORKER_STUCK_TIMEOUT, for `stats`. */
   readonly stuckTimeoutMs: number;

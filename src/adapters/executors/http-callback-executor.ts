@@ -179,9 +179,11 @@ interface ErrorLike {
   readonly name?: unknown;
   readonly cause?: unknown;
   readonly errors?: unknown;
+  /** Set on an abort reason the caller gave (TASK_TIMEOUT, shutdown). */
+  readonly _tag?: unknown;
 }
 const asErrorLike = (value: unknown): ErrorLike | undefined =>
-  typeof value === 'object' && value !== null ? (value as ErrorLike) : undefined;
+  typeof value === 'object' && value !== null ? value : undefined;
 
 const isCode = (error: unknown, code: string): boolean => asErrorLike(error)?.code === code;
 
@@ -198,7 +200,7 @@ const describeError = (error: unknown, depth = 0): string => {
 };
 
 const describeReason = (reason: unknown): string => {
-  const like = asErrorLike(reason) as (ErrorLike & { readonly _tag?: unknown }) | undefined;
+  const like = asErrorLike(reason);
   if (typeof like?._tag === 'string') return like._tag;
   if (typeof like?.message === 'string') return like.message;
   return String(reason);

@@ -16,7 +16,7 @@ const LONGEST_RETRY_AFTER_MS = 2_147_483_647;
  * date in the past means "now" (0).
  */
 export const parseRetryAfter = (value: string | readonly string[] | undefined, now: Date): number | undefined => {
-  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  const text = (typeof value === 'string' ? value : value?.[0])?.trim();
   if (text === undefined || text === '') return undefined;
   if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, LONGEST_RETRY_AFTER_MS);
   // Every HTTP-date form (IMF-fixdate, RFC 850, asctime) starts with a day name; Date.parse alone

@@ -4,7 +4,6 @@ import { errorMessage } from '../../shared/error-message.js';
 
 /** Collapses all whitespace and control characters, so a message stays on one line. */
 export const oneLine = (text: string): string =>
-  // eslint-disable-next-line no-control-regex
   text.replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
 
 /** decodeURIComponent that returns a malformed escape as it is instead of throwing. */

@@ -208,7 +208,8 @@ const publishOptions = (publication: RabbitMqPublication, messageId: string) => 
 });
 
 const target = (publication: RabbitMqPublication): string =>
-  `${publication.exchange === '' ? 'the default exchange' : `exchange "${publication.exchange}"`} with routing key "${publication.routingKey}"`;
+  `${publication.exchange === '' ? 'the default exchange' : `exchange "${publication.exchange}"`} ` +
+  `with routing key "${publication.routingKey}"`;
 
 const noRoute = (publication: RabbitMqPublication): string =>
   publication.exchange === ''

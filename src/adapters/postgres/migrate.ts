@@ -111,7 +111,8 @@ export const checkSchema = async (url: string, options: MigrateOptions = {}): Pr
   if (status.problem !== null) throw new SchemaMismatch(status.problem);
   if (status.pending.length > 0) {
     throw new SchemaMismatch(
-      `the schema is behind this worker: ${status.pending.length} migration(s) pending (${status.pending.map(describeMigration).join(', ')}); ` +
+      `the schema is behind this worker: ${status.pending.length} migration(s) pending ` +
+      `(${status.pending.map(describeMigration).join(', ')}); ` +
         'run `at-worker migrate` as the schema owner, or apply `at-worker migrate --dry-run` with psql',
     );
   }
@@ -141,7 +142,8 @@ export const compare = (known: readonly Migration[], recorded: readonly AppliedM
   const changed = recorded.find((row) => byVersion.get(row.version)?.checksum !== row.checksum);
   const problem =
     unknown !== undefined
-      ? `the schema is newer than this worker: migration ${describeMigration(unknown)} is applied but unknown to this code; run a newer at-worker`
+      ? `the schema is newer than this worker: migration ${describeMigration(unknown)} is applied but unknown to this code; ` +
+        'run a newer at-worker'
       : changed !== undefined
         ? `migration ${describeMigration(changed)} changed after it was applied on ${changed.appliedAt.toISOString()} ` +
           '(its checksum differs); restore the released file and put the change in a new migration'

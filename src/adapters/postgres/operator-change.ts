@@ -4,7 +4,7 @@ import type { ChangeResult, OperatorChange, TaskSnapshot } from '../../applicati
 import type { TaskId } from '../../domain/index.js';
 import { eventToRow } from './event-codec.js';
 import { taskColumns, TaskRow, toTaskRecord } from './operator-rows.js';
-import type { Queries } from './operator-schedule.js';
+import type { Queries } from './queries.js';
 import { DateFromRow, decodeRows } from './rows.js';
 
 const SnapshotRow = t.intersection([TaskRow, t.type({ now: DateFromRow })]);

@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
-import type { Queries } from './operator-schedule.js';
+import type { Queries } from './queries.js';
 import type { RecordedEvent, TaskWithHistory } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { taskColumns, TaskRow, toRecordedEvent, toTaskRecord } from './operator-rows.js';

@@ -1,12 +1,11 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { sql, type CommonQueryMethods } from 'slonik';
+import { sql } from 'slonik';
 import type { DueTime, KeyConflict, NewTask, ScheduledTask } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
+import type { Queries } from './queries.js';
 import { decodeRows, Int8String } from './rows.js';
 
-/** What the queries here need of a connection: a slonik pool or transaction, or pg seen through slonikQueries. */
-export type Queries = Pick<CommonQueryMethods, 'query'>;
 
 const ScheduledRow = t.type({ id: Int8String, created: t.boolean });
 

@@ -101,3 +101,9 @@ export interface ScheduleMetrics {
   misfires(policy: 'skip' | 'latest-once' | 'all', count: number): void;
   overlapsSkipped(count: number): void;
 }
+
+export const noScheduleMetrics: ScheduleMetrics = {
+  occurrencesCreated: () => undefined,
+  misfires: () => undefined,
+  overlapsSkipped: () => undefined,
+};

@@ -6,7 +6,9 @@ export const fieldsOf = (codec: t.Decoder<unknown, unknown>): readonly string[] 
   if (codec instanceof t.IntersectionType || codec instanceof t.UnionType) {
     return [...new Set((codec.types as t.Decoder<unknown, unknown>[]).flatMap(fieldsOf))];
   }
-  if (codec instanceof t.RefinementType || codec instanceof t.ExactType || codec instanceof t.ReadonlyType) return fieldsOf(codec.type);
+  if (codec instanceof t.RefinementType || codec instanceof t.ExactType || codec instanceof t.ReadonlyType) {
+    return fieldsOf(codec.type as t.Decoder<unknown, unknown>);
+  }
   return [];
 };
 

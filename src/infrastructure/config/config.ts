@@ -66,7 +66,7 @@ export const EnvSchema = t.type({
   HTTP_PORT: port(8080),
   SCHEDULES_FILE: optionalText,
   SCHEDULES_LOOKAHEAD: duration('seconds', 60),
-  SCHEDULES_INTERVAL: duration('seconds', 10),
+  SCHEDULES_INTERVAL: duration('seconds', 30),
   SCHEDULES_MISFIRE_GRACE: duration('seconds', 30),
   DASHBOARD_TOKEN: optionalText,
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),

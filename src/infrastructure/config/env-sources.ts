@@ -15,5 +15,5 @@ export const loadEnvironment = (
   files: readonly string[] = DEFAULT_ENV_FILES,
 ): Record<string, string | undefined> => {
   const fromFiles = files.filter((file) => existsSync(file)).map((file) => parseEnv(readFileSync(file, 'utf8')));
-  return Object.assign({}, ...fromFiles, processEnv);
+  return Object.assign({}, ...fromFiles, processEnv) as Record<string, string | undefined>;
 };

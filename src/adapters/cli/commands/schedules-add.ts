@@ -64,6 +64,7 @@ export const prepareAdd = async (args: ParsedArgs, io: CliIo, ports: CommandPort
   return E.right(async (session, out) => {
     const result = await session.schedules.put({ definition, calendar: calendar.right, origin: 'cli', actor: 'cli' }, false);
     if (result === 'exists') return fail(out, 'schedules add', `a schedule named ${definition.name} exists already`, EXIT.no);
+    await session.schedulePass();
     const stored = await session.schedules.find(definition.name);
     out.stdout(`Schedule ${definition.name} created; next occurrence ${formatTime(stored?.nextAt ?? null)}\n`);
     return EXIT.ok;

@@ -79,6 +79,7 @@ export const schedulesCommand: CliCommand = {
         case 'resume': {
           const result = await pauseSchedule({ store, calendarFor: ports.calendarFor })(name.right, sub === 'pause', 'cli');
           if (result === 'not-found') return notFound();
+          if (result === 'done' && sub === 'resume') await session.schedulePass();
           const state = sub === 'pause' ? 'paused' : 'resumed';
           out.stdout(`Schedule ${name.right} ${result === 'already' ? `was ${sub === 'pause' ? 'paused' : 'active'} already` : state}\n`);
           return EXIT.ok;

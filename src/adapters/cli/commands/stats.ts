@@ -52,11 +52,11 @@ export const renderStats = (stats: TaskStats): string => {
 
   return [
     section('Tasks by status', counts),
-    section(`Stuck: processing with no heartbeat for more than ${timeout} (WORKER_STUCK_TIMEOUT): ${listed(stats.stuck.count, stats.stuck.oldest.length)}`, stuck),
+    section(`${stuckTitle(timeout)}: ${listed(stats.stuck.count, stats.stuck.oldest.length)}`, stuck),
     `Success rate (completed / finished): ${success}\n`,
     section('Average seconds from execute_at to completion, by task type', times),
     section(`Pending tasks no running worker serves (none seen within ${timeout} runs their type)`, waiting),
-    section(`At their last attempt (attempts >= max_attempts - 1, not completed or cancelled): ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
+    section(`${LAST_ATTEMPT_TITLE}: ${listed(stats.lastAttempt.count, stats.lastAttempt.latest.length)}`, last),
   ].join('\n');
 };
 
@@ -86,3 +86,6 @@ task_success_rate, task_completion_times, tasks_at_last_attempt; tasks_nobody_se
     });
   },
 };
+
+const stuckTitle = (timeout: string): string => `Stuck: processing with no heartbeat for more than ${timeout} (WORKER_STUCK_TIMEOUT)`;
+const LAST_ATTEMPT_TITLE = 'At their last attempt (attempts >= max_attempts - 1, not completed or cancelled)';

@@ -42,7 +42,8 @@ however many tasks there are; on a long run, progress goes to stderr.
           const now = io.monotonicNow();
           if (now - reported < PROGRESS_EVERY_MS) return;
           reported = now;
-          io.stderr(`verify: ${formatCount(checked)} of ~${formatCount(Math.max(total, checked))} tasks checked, ${formatCount(mismatches)} mismatched\n`);
+          const of = formatCount(Math.max(total, checked));
+          io.stderr(`verify: ${formatCount(checked)} of ~${of} tasks checked, ${formatCount(mismatches)} mismatched\n`);
         },
       });
       if (E.isLeft(result)) return fail(io, 'verify', `task ${result.left.id} not found`, EXIT.no);
