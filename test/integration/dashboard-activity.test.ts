@@ -42,7 +42,15 @@ describe('the overview’s last hour, read incrementally', () => {
     await claim('worker-2', 4);
     await claim('worker-1', 2);
     const updated = totals(await kept(pool, new Date()));
-    expect(updated).toEqual({ claimed: 9, minutes: 60, workers: [['worker-1', 5], ['worker-2', 4]], late: true });
+    expect(updated).toEqual({
+      claimed: 9,
+      minutes: 60,
+      workers: [
+        ['worker-1', 5],
+        ['worker-2', 4],
+      ],
+      late: true,
+    });
     expect(totals(await createActivityWindow()(pool, new Date()))).toEqual(updated);
     // Nothing new: the same answer again, nothing counted twice.
     expect(totals(await kept(pool, new Date()))).toEqual(updated);

@@ -21,7 +21,11 @@ describe('task list until a time', () => {
     db = await connectSql(database.url);
     pool = await createPostgresPool(database.url, 1);
     // In id order: 30 tasks ten days before the end, 40 two hours before it, 30 after it.
-    for (const [count, offsetMs] of [[30, -10 * 86_400_000], [40, -2 * 3_600_000], [30, 3_600_000]] as const)
+    for (const [count, offsetMs] of [
+      [30, -10 * 86_400_000],
+      [40, -2 * 3_600_000],
+      [30, 3_600_000],
+    ] as const)
       await db.client.query(
         `INSERT INTO scheduled_tasks (task_type, payload, execute_at, created_at)
          SELECT 'http_callback', '{"url": "http://127.0.0.1:9/x", "data": {}}', $1::timestamptz, $1::timestamptz

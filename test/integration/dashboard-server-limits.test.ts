@@ -60,7 +60,7 @@ describe('dashboard limits', () => {
     const waited = performance.now() - started;
     await db.client.query('ROLLBACK');
     expect(answer.status).toBe(503);
-    expect(await answer.text()).toContain('longer than the dashboard\'s 0.5 s limit and was stopped');
+    expect(await answer.text()).toContain("longer than the dashboard's 0.5 s limit and was stopped");
     expect(waited).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     expect((await fetch(`http://127.0.0.1:${server.port}/tasks`)).status).toBe(200);
   });

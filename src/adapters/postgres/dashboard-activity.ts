@@ -82,8 +82,7 @@ export const createActivityWindow = () => {
 
   return async (db: CommonQueryMethods, now: Date): Promise<Activity> => {
     const windowStart = floorTo(now.getTime(), MINUTE_MS) - (WINDOW_MINUTES - 1) * MINUTE_MS;
-    const since =
-      readAt === null ? windowStart : Math.max(windowStart, floorTo(Math.min(readAt, now.getTime()) - SETTLE_MS, BUCKET_MS));
+    const since = readAt === null ? windowStart : Math.max(windowStart, floorTo(Math.min(readAt, now.getTime()) - SETTLE_MS, BUCKET_MS));
     const rows = await readActivity(db, new Date(since));
     for (const bucket of [...byBucket.keys()]) if (bucket < windowStart || bucket >= since) byBucket.delete(bucket);
     for (const row of rows) {

@@ -7,11 +7,9 @@ export interface ScheduleSummary {
 }
 
 /** Every schedule by name, each with its last `recentCount` occurrences, read as `schedules show` reads them. */
-export const readSchedules =
-  (store: ScheduleStore, recentCount: number) =>
-  async (): Promise<readonly ScheduleSummary[]> => {
-    const schedules = await store.list();
-    const summaries: ScheduleSummary[] = [];
-    for (const schedule of schedules) summaries.push({ schedule, recent: await store.recentTasks(schedule.name, recentCount) });
-    return summaries;
-  };
+export const readSchedules = (store: ScheduleStore, recentCount: number) => async (): Promise<readonly ScheduleSummary[]> => {
+  const schedules = await store.list();
+  const summaries: ScheduleSummary[] = [];
+  for (const schedule of schedules) summaries.push({ schedule, recent: await store.recentTasks(schedule.name, recentCount) });
+  return summaries;
+};
