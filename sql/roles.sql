@@ -27,12 +27,26 @@
 --   schedule tasks (CLI, other services)                             INSERT on scheduled_tasks + USAGE on its id sequence
 --   schedule through at_worker_schedule (CLI, client, any language)   the same, + SELECT on both tables, EXECUTE
 --   append history, read it (CLI history/verify)                     INSERT, SELECT on task_events
+--   circuit breaking (shared state, its transitions)                 SELECT, INSERT, UPDATE on destination_circuits;
+--                                                                    SELECT, INSERT on destination_circuit_events
+--   destination limits (rate, in-flight places, reserved starts)      SELECT, INSERT, UPDATE on destination_limit_state;
+--                                                                    SELECT, INSERT, UPDATE, DELETE on destination_start_reservations,
+--                                                                    destination_in_flight
 --   recurring schedules: the pass, the CLI, SCHEDULES_FILE             SELECT, INSERT, UPDATE, DELETE on schedules,
 --                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
 --   check at start-up that every migration is applied                SELECT on at_worker_migrations
+--   maintenance pass: partitions ahead, retention, dropping detached  EXECUTE on at_worker_history_prepare,
+--     partitions (SECURITY DEFINER functions: the narrow door)         at_worker_history_retire and
+--                                                                      at_worker_history_drop_detached
+--   stats, verify: retention record, partitions, removed tasks       SELECT on at_worker_retention_passes and
+--                                                                      task_events_partitions, EXECUTE on
+--                                                                      at_worker_removed_by_retention
 --   advertise the task types it serves (migration 0009)              SELECT, INSERT, UPDATE on at_worker_presence
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
+-- The retention functions run as their owner and remove only finished tasks past the retention the
+-- caller names, each with its whole history, and record every removal; they never change an event
+-- of a task that stays, and never touch a pending or running task. Granting them grants no DELETE.
 -- Not granted, so refused by the server before any trigger runs: DELETE or TRUNCATE of
 -- scheduled_tasks; UPDATE, DELETE or TRUNCATE of task_events (the append-only trigger is a second
 -- wall, for the owner); TRIGGER, REFERENCES; CREATE on the schema; ownership of anything (so no ALTER,
@@ -99,6 +113,14 @@ BEGIN
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.scheduled_tasks TO %I', schema_name, worker_role);
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', id_sequence, worker_role);
   EXECUTE format('GRANT SELECT, INSERT ON %I.task_events TO %I', schema_name, worker_role);
+  IF to_regclass(format('%I.task_events_partitions', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.task_events_partitions, %I.at_worker_retention_passes FROM %I', schema_name, schema_name, worker_role);
+    EXECUTE format('GRANT SELECT ON %I.task_events_partitions, %I.at_worker_retention_passes TO %I', schema_name, schema_name, worker_role);
+    EXECUTE format('REVOKE ALL ON FUNCTION %1$I.at_worker_history_add_partition(bigint, bigint) FROM %2$I', schema_name, worker_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %1$I.at_worker_history_prepare(bigint, integer), '
+                   '%1$I.at_worker_history_retire(text, interval, interval, integer), %1$I.at_worker_history_drop_detached(), '
+                   '%1$I.at_worker_removed_by_retention(bigint) TO %2$I', schema_name, worker_role);
+  END IF;
   EXECUTE format('GRANT SELECT ON %I.at_worker_migrations TO %I', schema_name, worker_role);
   -- Which task types each live worker serves (migration 0007), when the schema has it.
   IF to_regclass(format('%I.at_worker_presence', schema_name)) IS NOT NULL THEN
@@ -115,6 +137,17 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SEQUENCE %s, %s TO %I', pg_get_serial_sequence(format('%I.schedules', schema_name), 'id'),
                    pg_get_serial_sequence(format('%I.schedule_events', schema_name), 'id'), worker_role);
   END IF;
+
+  -- Circuit breaking (migration 0010): the shared state is updated by every worker; its history is appended to.
+  EXECUTE format('REVOKE ALL ON %I.destination_circuits, %I.destination_circuit_events FROM %I', schema_name, schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_circuits TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT ON %I.destination_circuit_events TO %I', schema_name, worker_role);
+  -- Destination limits (migration 0010): the function runs with the caller's rights, so the tables it writes.
+  EXECUTE format('REVOKE ALL ON %I.destination_limit_state, %I.destination_start_reservations, %I.destination_in_flight FROM %I',
+                 schema_name, schema_name, schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_limit_state TO %I', schema_name, worker_role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.destination_start_reservations, %I.destination_in_flight TO %I',
+                 schema_name, schema_name, worker_role);
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.
@@ -139,6 +172,12 @@ BEGIN
     END LOOP;
     -- A producer may look its task up by key (the client's get by key).
     EXECUTE format('GRANT SELECT (idempotency_key) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
+  END IF;
+
+  -- A producer may give its task the trace context of its own request (migration 0012).
+  IF EXISTS (SELECT 1 FROM pg_attribute
+              WHERE attrelid = format('%I.scheduled_tasks', schema_name)::regclass AND attname = 'traceparent' AND NOT attisdropped) THEN
+    EXECUTE format('GRANT INSERT (traceparent), SELECT (traceparent) ON %I.scheduled_tasks TO %I', schema_name, producer_role);
   END IF;
 
   -- PostgreSQL 14 and older let every role (PUBLIC) create objects in schema public; 15 no longer

@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import {
   describeDomainError,
+  destinationOf,
   type ExecutionOutcome,
   permanentFailure,
   retryableFailure,
@@ -9,8 +10,11 @@ import {
 } from '../domain/index.js';
 import { cutText } from '../shared/cut-text.js';
 import { errorMessage } from '../shared/error-message.js';
+import { attemptOutcome, startAttemptTrace, type AttemptTrace } from './attempt-trace.js';
 import { processingState } from './claimed-state.js';
 import { decideAndRecord } from './decide-and-record.js';
+import { circuitVerdict, type DestinationGuard } from './destination-guard.js';
+import type { PostponeTask } from './postpone-task.js';
 import type {
   AttemptEndResult,
   ClaimedTask,
@@ -19,6 +23,8 @@ import type {
   Jitter,
   Logger,
   TaskQueue,
+  TraceHeaders,
+  Tracer,
   WorkerMetrics,
 } from './ports.js';
 
@@ -32,6 +38,10 @@ export interface ExecuteTaskDeps {
   readonly metrics: WorkerMetrics;
   readonly retryPolicy: RetryPolicy;
   readonly taskTimeoutMs: number;
+  /** Spans of each attempt (docs/tracing.md); none when absent or off. */
+  readonly tracer?: Tracer;
+  /** Circuit breaking and destination limits; without it every task runs when started. */
+  readonly guard?: { readonly destinations: DestinationGuard; readonly postpone: PostponeTask };
 }
 
 /** Why a running task was aborted; carried as the AbortSignal's reason. */
@@ -50,39 +60,70 @@ export type ExecuteTask = (task: ClaimedTask, shutdown: AbortSignal, onExecuted?
 export const executeTask =
   (deps: ExecuteTaskDeps): ExecuteTask =>
   async (task, shutdown, onExecuted) => {
+    const guarded = deps.guard === undefined || shutdown.aborted ? null : await admit(deps.guard, task);
+    if (guarded?.admission._tag === 'Postponed') {
+      onExecuted?.();
+      return deps.guard!.postpone(task, { ...guarded.admission, destination: guarded.destination });
+    }
     const started = deps.clock.now();
     const { signal, aborted, dispose } = taskSignal(shutdown, deps.taskTimeoutMs);
     let outcome: ExecutionOutcome;
     // Shutdown began before this task started (it was claimed ahead): released without running.
     const ran = !signal.aborted;
+    const trace: AttemptTrace | undefined = deps.tracer?.enabled === true ? startAttemptTrace(deps.tracer, deps.logger, task) : undefined;
+    const call = ran ? trace?.executing() : undefined;
     try {
-      outcome = ran ? await runExecutor(deps.executors, task, signal, aborted) : abortedOutcome(signal.reason);
+      outcome = ran ? await runExecutor(deps.executors, task, signal, aborted, call?.headers) : abortedOutcome(signal.reason);
     } finally {
       dispose();
       onExecuted?.();
     }
+    call?.executed(outcome);
     const now = deps.clock.now();
     const durationMs = now.getTime() - started.getTime();
     const command = commandFor(deps, task, outcome, signal, ran, now, durationMs);
+    if (guarded !== null && guarded.admission._tag === 'Admitted') {
+      // Cut off by shutdown is not the destination's doing: it neither opens nor closes its circuit.
+      const verdict = (signal.reason as AbortCause | undefined)?._tag === 'Shutdown' ? 'none' : circuitVerdict(command);
+      const cause = command.type === 'Fail' ? command.error : 'succeeded';
+      deps.guard!.destinations.settle(guarded.destination, guarded.admission, verdict, cause);
+    }
     const failure = outcome._tag === 'Failed' ? outcome.error : null;
-    const ended = await decideAndRecord(processingState(task), command, ({ events, next }) =>
-      deps.queue.endAttempt({ claim: task, events, next, errorMessage: failure }),
-    );
+    const recorded = trace?.recording();
+    let ended;
+    try {
+      ended = await decideAndRecord(processingState(task), command, ({ events, next }) =>
+        deps.queue.endAttempt({ claim: task, events, next, errorMessage: failure }),
+      );
+    } catch (cause) {
+      recorded?.({ error: `could not record the outcome: ${errorMessage(cause)}` });
+      throw cause;
+    }
     if (E.isLeft(ended)) {
       // Cannot happen for a claim we hold; if it does, leave the row for the cleaner and say why.
       deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(ended.left)}`, { taskId: task.id });
+      recorded?.({ error: describeDomainError(ended.left) });
       return 'fenced';
     }
     const { decision, recorded: result } = ended.right;
+    recorded?.(attemptOutcome(result, command.type === 'Release', outcome._tag === 'Succeeded', decision.next.status));
     report(deps, task, command, outcome, decision.next.status, result, durationMs);
     return result;
   };
+
+/** The guard's word on a task with a destination; null for one without (it runs unguarded). */
+const admit = async (guard: NonNullable<ExecuteTaskDeps['guard']>, task: ClaimedTask) => {
+  const destination = destinationOf(task.taskType, task.payload);
+  if (destination === null) return null;
+  return { destination, admission: await guard.destinations.admit(destination, task) };
+};
 
 const runExecutor = async (
   executors: ExecutorsByType,
   task: ClaimedTask,
   signal: AbortSignal,
   aborted: Promise<ExecutionOutcome>,
+  trace: TraceHeaders | undefined,
 ): Promise<ExecutionOutcome> => {
   const executor = executors.get(task.taskType);
   if (executor === undefined) {
@@ -91,7 +132,8 @@ const runExecutor = async (
   }
   try {
     // An executor that ignores its signal must still not hold the slot past the timeout.
-    return await Promise.race([executor.execute(task, signal), aborted]);
+    const execution = trace === undefined ? executor.execute(task, signal) : executor.execute(task, signal, trace);
+    return await Promise.race([execution, aborted]);
   } catch (cause) {
     return retryableFailure(`executor error: ${errorMessage(cause)}`);
   }

@@ -48,11 +48,26 @@ export class HeldClaims {
     this.queue.push(task);
   }
 
-  /** The oldest waiting claim, moved to executing; undefined when none waits. */
-  startNext(): ClaimedTask | undefined {
-    const task = this.queue.shift();
+  /** The oldest waiting claim `mayStart` allows, moved to executing; undefined when none. */
+  startNext(mayStart?: (task: ClaimedTask) => boolean): ClaimedTask | undefined {
+    const index = mayStart === undefined ? 0 : this.queue.findIndex(mayStart);
+    const task = index < 0 ? undefined : this.queue.splice(index, 1)[0];
     if (task !== undefined) this.toExecuting(task);
     return task;
+  }
+
+  /** The waiting claims, oldest first (read only). */
+  waitingTasks(): readonly ClaimedTask[] {
+    return this.queue;
+  }
+
+  /** A waiting claim given back unrun (postponed): waiting → recording, without taking a slot. */
+  giveBack(task: ClaimedTask): void {
+    const index = this.queue.indexOf(task);
+    const claim = this.claims.get(task.claimToken);
+    if (index < 0 || claim === undefined) return;
+    this.queue.splice(index, 1);
+    claim.stage = 'recording';
   }
 
   /** Every waiting claim, moved to executing (at shutdown, to be released without running). */

@@ -1,4 +1,4 @@
-import type { ClaimToken, ExecutionOutcome, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
+import type { CircuitState, ClaimToken, ExecutionOutcome, PostponeReason, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
 
 /** A task this worker holds: the row as it was claimed. */
 export interface ClaimedTask {
@@ -16,6 +16,10 @@ export interface ClaimedTask {
    * scheduled before the column existed, which keeps delivering under its id (see deliveryId).
    */
   readonly taskUuid: string | null;
+  /** The producer's W3C traceparent as stored, unchecked; read only while tracing is on. */
+  readonly traceparent?: string | null;
+  /** The claim's span as a traceparent, while tracing is on: the attempt's span links to it. */
+  readonly claimTrace?: string;
 }
 
 /**
@@ -86,7 +90,8 @@ export interface TaskQueue {
 
 /** Runs one kind of task. Never throws for a task's own failure: that is an outcome. */
 export interface TaskExecutor {
-  execute(task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome>;
+  /** `trace`, while tracing is on: the context to send along, so the receiver's trace continues it. */
+  execute(task: ClaimedTask, signal: AbortSignal, trace?: TraceHeaders): Promise<ExecutionOutcome>;
 }
 
 /** task_type → executor. Adding a type is one adapter and one entry here. */
@@ -128,6 +133,10 @@ export interface WorkerMetrics {
   attemptEnded(taskType: string, outcome: 'completed' | 'retried' | 'failed' | 'released', durationMs: number): void;
   recovered(taskType: string, outcome: 'requeued' | 'failed'): void;
   inFlight(count: number): void;
+  /** A claimed task given back unrun for `waitMs` (no attempt used). */
+  postponed(taskType: string, reason: PostponeReason, waitMs: number): void;
+  /** The circuits this worker knows are not plainly closed (open, half-open, or counting failures). */
+  circuits(known: ReadonlyMap<string, CircuitState>): void;
 }
 
 export const noMetrics: WorkerMetrics = {
@@ -135,4 +144,51 @@ export const noMetrics: WorkerMetrics = {
   attemptEnded: () => undefined,
   recovered: () => undefined,
   inFlight: () => undefined,
+  postponed: () => undefined,
+  circuits: () => undefined,
 };
+
+/**
+ * W3C trace context to send with a task's delivery: `traceparent` and, when there is one,
+ * `tracestate`. The executors copy it into HTTP headers, AMQP message headers and email headers.
+ */
+export type TraceHeaders = Readonly<Record<string, string>>;
+
+export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
+
+/** How a span ended: `error` marks it failed, with the message as its status. */
+export interface SpanEnd {
+  readonly error?: string;
+  readonly attributes?: SpanAttributes;
+}
+
+export interface TraceSpan {
+  /** This span as a W3C traceparent, for children started elsewhere (another task of a claim). */
+  readonly traceparent: string;
+  /** The headers that make a receiver's trace continue from this span. */
+  headers(): TraceHeaders;
+  end(end?: SpanEnd): void;
+}
+
+export interface SpanStart {
+  /** A W3C traceparent the span continues; none (or one the tracer cannot read) starts a new trace. */
+  readonly parent?: string;
+  /** Spans this one is related to without being their child (an attempt links to its claim). */
+  readonly links?: readonly string[];
+  /** `client` for a call to another system (the executor's delivery), `internal` otherwise. */
+  readonly kind?: 'internal' | 'client';
+  readonly attributes?: SpanAttributes;
+}
+
+/**
+ * Where spans go (OpenTelemetry when OTEL_TRACES_EXPORTER=otlp). The use cases ask `enabled` before
+ * doing any work for tracing, so that with tracing off a task costs nothing more than a field read.
+ */
+export interface Tracer {
+  readonly enabled: boolean;
+  startSpan(name: string, start?: SpanStart): TraceSpan;
+}
+
+const noSpan: TraceSpan = { traceparent: '', headers: () => ({}), end: () => undefined };
+
+export const noTracer: Tracer = { enabled: false, startSpan: () => noSpan };

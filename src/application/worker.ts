@@ -1,6 +1,8 @@
 import { errorMessage } from '../shared/error-message.js';
 import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
+import { FAIR_SHARE_POSTPONE_MS, FairSlots } from './fair-slots.js';
+import type { PostponeTask } from './postpone-task.js';
 import { HeldClaims } from './held-claims.js';
 import type { ClaimedTask, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from './ports.js';
 import { WakeSignal } from './wake-signal.js';
@@ -13,11 +15,18 @@ export interface WorkerOptions {
   readonly prefetch?: number;
   readonly pollIntervalMs: number;
   readonly heartbeatIntervalMs: number;
+  /**
+   * The share of `concurrency` one destination may hold at once (DESTINATION_MAX_SHARE), at least
+   * one slot; default 1 (no limit). See FairSlots.
+   */
+  readonly destinationShare?: number;
 }
 
 export interface WorkerDeps {
   readonly claimBatch: ClaimBatch;
   readonly executeTask: ExecuteTask;
+  /** Gives a task back unrun (fair slots); without it, tasks over their share wait in line. */
+  readonly postponeTask?: PostponeTask;
   readonly queue: TaskQueue;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
@@ -45,6 +54,9 @@ export interface WorkerDeps {
 export class Worker {
   /** Every claim this worker holds, waiting, executing or recording. */
   private readonly held = new HeldClaims();
+  private readonly fair: FairSlots;
+  /** Wakes the loop when the next task passed over by fair slots runs out of patience. */
+  private patienceTimer: NodeJS.Timeout | null = null;
   private readonly wakeSignal = new WakeSignal();
   private readonly shutdown = new AbortController();
   private stopping = false;
@@ -56,6 +68,7 @@ export class Worker {
     private readonly deps: WorkerDeps,
   ) {
     for (const source of deps.wakeUps) source.onWakeUp(() => this.wakeSignal.wake());
+    this.fair = new FairSlots(options.concurrency, options.destinationShare ?? 1);
   }
 
   start(): void {
@@ -84,7 +97,10 @@ export class Worker {
     this.wakeSignal.wake();
     await this.loop;
     // Claimed ahead but never started: released now, so another worker can take them.
-    for (const task of this.held.startAll()) this.launch(task, notStarted);
+    for (const task of this.held.startAll()) {
+      this.fair.started(task);
+      this.launch(task, notStarted);
+    }
     const drained = await this.settleWithin(timeoutMs);
     if (!drained) {
       this.deps.logger.warn(
@@ -97,6 +113,7 @@ export class Worker {
     // Nothing of this worker's is left to write; a cleaner sweep still retrying stops too.
     this.deps.queue.giveUpRetries?.();
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    if (this.patienceTimer !== null) clearTimeout(this.patienceTimer);
     this.deps.logger.info(`[Worker ${this.options.workerId}] Stopped`);
   }
 
@@ -107,8 +124,9 @@ export class Worker {
       this.startWaiting();
       const { held } = this;
       const room = Math.min(concurrency + prefetch - held.executing - held.waiting, 2 * concurrency + prefetch - held.size);
-      // While claimed tasks wait, claiming one at a time would cost a round trip per task.
-      const worthClaiming = held.waiting === 0 ? 1 : Math.ceil(Math.min(batchSize, prefetch) / 2);
+      // While claimed tasks wait, claiming one at a time would cost a round trip per task. (Tasks
+      // passed over by fair slots wait too, with or without prefetch: at least one, never 0.)
+      const worthClaiming = held.waiting === 0 ? 1 : Math.max(1, Math.ceil(Math.min(batchSize, prefetch) / 2));
       if (room < worthClaiming) {
         // A finishing task wakes us; the poll interval is only a backstop.
         await this.wakeSignal.wait(this.options.pollIntervalMs);
@@ -133,19 +151,62 @@ export class Worker {
     }
   }
 
-  /** Starts claimed tasks while slots are free (never once stopping: those are released instead). */
+  /**
+   * Starts claimed tasks while slots are free (never once stopping: those are released instead).
+   * Fair slots: a task whose destination already holds its share of the slots is passed over for the
+   * next one and waits in line; one of a slow destination (a task of it has run FAIR_SHARE_SLOW_MS)
+   * that has waited FAIR_SHARE_PATIENCE_MS is postponed (given back unrun), so a destination that
+   * hangs holds at most its share and cannot fill the line either, while a healthy destination at
+   * its share (a burst to one receiver) only waits in line for its own slots, without a write.
+   */
   private startWaiting(): void {
-    while (!this.stopping && this.held.executing < this.options.concurrency) {
-      const task = this.held.startNext();
-      if (task === undefined) return;
+    if (this.stopping) return;
+    const now = Date.now();
+    while (this.held.executing < this.options.concurrency) {
+      const task = this.held.startNext((candidate) => this.fair.mayStart(candidate, now));
+      if (task === undefined) break;
+      this.fair.started(task, now);
       this.launch(task, this.shutdown.signal);
     }
+    if (this.held.waiting > 0) this.postponeOutOfPatience(now);
+  }
+
+  private postponeOutOfPatience(now: number): void {
+    const postponeTask = this.deps.postponeTask;
+    if (postponeTask === undefined) return;
+    const { due, nextAt } = this.fair.outOfPatience(this.held.waitingTasks(), now);
+    for (const task of due) {
+      this.held.giveBack(task);
+      const destination = this.fair.destinationOf(task)!;
+      const detail = `${destination} holds ${this.fair.held(destination)} of this worker's ${this.options.concurrency} slots (DESTINATION_MAX_SHARE)`;
+      const settled = postponeTask(task, { reason: 'fair_share', destination, detail, forMs: FAIR_SHARE_POSTPONE_MS })
+        .catch((cause: unknown) => {
+          this.deps.logger.error(`[Executor] Task ${task.id}: could not postpone: ${errorMessage(cause)}`, { taskId: task.id });
+        })
+        .finally(() => this.settle(task));
+      this.held.settlesWith(task, settled);
+    }
+    if (nextAt === null || this.patienceTimer !== null) return;
+    this.patienceTimer = setTimeout(() => {
+      this.patienceTimer = null;
+      this.startWaiting();
+      this.wakeSignal.wake();
+    }, nextAt - now);
+    this.patienceTimer.unref();
+  }
+
+  private settle(task: ClaimedTask): void {
+    this.held.settled(task);
+    this.fair.forget(task);
+    this.deps.metrics.inFlight(this.held.size);
+    this.wakeSignal.wake();
   }
 
   /** Runs a task `held` has just moved to executing. */
   private launch(task: ClaimedTask, shutdown: AbortSignal): void {
     const onExecuted = () => {
       if (!this.held.executed(task)) return;
+      this.fair.executed(task);
       // The freed slot takes a claimed-ahead task now, even while the loop waits for a claim.
       this.startWaiting();
       this.wakeSignal.wake();
@@ -158,9 +219,7 @@ export class Worker {
       })
       .finally(() => {
         onExecuted();
-        this.held.settled(task);
-        this.deps.metrics.inFlight(this.held.size);
-        this.wakeSignal.wake();
+        this.settle(task);
       });
     this.held.settlesWith(task, settled);
   }

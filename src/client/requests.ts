@@ -6,6 +6,7 @@ import { decodeDelay, decodePositiveInteger } from '../adapters/cli/inputs.js';
 import { jsonbRefuses } from '../shared/jsonb-text.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { TaskPayloads, TaskType } from '../domain/payloads/by-type.js';
+import { checkTraceparent } from '../shared/traceparent.js';
 
 /** A delay: milliseconds, or the CLI's `90s`, `5m`, `2h`, `1d` (at most 36,500 days). */
 export type Delay = number | `${number}${'s' | 'm' | 'h' | 'd'}`;
@@ -24,6 +25,12 @@ interface Common {
    * returns that task and writes nothing.
    */
   readonly key?: string;
+  /**
+   * The W3C traceparent of the request scheduling the task (e.g. what OpenTelemetry's
+   * propagation.inject writes): a worker with tracing on continues this trace in each attempt and
+   * sends it on to the receiver. Not compared on a repeated key.
+   */
+  readonly traceparent?: string;
 }
 
 /** One task to schedule; `type` decides what `payload` must look like. */
@@ -72,6 +79,11 @@ export const toStoredRequest = (request: ScheduleRequest): E.Either<string, Stor
     const problem = checkKey('key', request.key);
     if (problem !== undefined) return E.left(problem);
   }
+  if (request.traceparent !== undefined) {
+    if (typeof request.traceparent !== 'string') return E.left(`traceparent: expected a string, got ${typeof request.traceparent}`);
+    const checked = checkTraceparent(request.traceparent);
+    if (E.isLeft(checked)) return E.left(`traceparent: ${checked.left}`);
+  }
   let payloadJson: string | undefined;
   try {
     payloadJson = JSON.stringify(request.payload);
@@ -88,5 +100,6 @@ export const toStoredRequest = (request: ScheduleRequest): E.Either<string, Stor
     due: due.right,
     maxAttempts: maxAttempts.right,
     ...(request.key === undefined ? {} : { key: request.key }),
+    ...(request.traceparent === undefined ? {} : { traceparent: request.traceparent }),
   });
 };

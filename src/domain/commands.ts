@@ -1,4 +1,4 @@
-import type { Details, ScheduledEvent } from './events.js';
+import type { Details, PostponeReason, ScheduledEvent } from './events.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { ClaimToken, WorkerId } from './task.js';
 
@@ -46,6 +46,16 @@ export type TaskCommand =
       readonly workerId: WorkerId;
       readonly claimToken: ClaimToken;
       readonly reason: string;
+    }
+  | {
+      readonly type: 'Postpone';
+      readonly now: Date;
+      readonly workerId: WorkerId;
+      readonly claimToken: ClaimToken;
+      readonly until: Date;
+      readonly reason: PostponeReason;
+      readonly destination: string;
+      readonly detail: string;
     }
   | { readonly type: 'Retry'; readonly now: Date; readonly maxAttempts?: number }
   | { readonly type: 'Cancel'; readonly now: Date };

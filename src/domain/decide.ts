@@ -14,7 +14,8 @@ type Decision = E.Either<DomainError, readonly TaskEvent[]>;
  *                          ▲  │                 │ ├──Fail (retryable, attempts left)──▶ pending (backoff)
  *                          │  Cancel            │ ├──Fail (permanent | exhausted)────▶ failed ──Retry──▶ pending
  *                          │  ▼                 │ ├──RecoverStuck──▶ pending, or failed when exhausted
- *                          │ cancelled          │ └──Release (shutdown)──▶ pending, attempt not consumed
+ *                          │ cancelled          │ ├──Release (shutdown)──▶ pending, attempt not consumed
+ *                          │                    │ └──Postpone (protect a destination)──▶ pending later, attempt not consumed
  *
  * Schedule and Claim are carried out in SQL (the insert trigger, at_worker_claim_due_tasks), so that
  * plain INSERTs get their event and a claim is one round trip; this function stays their rule, and
@@ -74,6 +75,21 @@ export const decide = (state: TaskState, command: TaskCommand): Decision => {
     case 'Release':
       return whileOwned(state, command, 'release', (owned) => [
         { type: 'released', at: command.now, workerId: command.workerId, attempt: nextAttempt(owned), reason: command.reason },
+      ]);
+    case 'Postpone':
+      if (command.until.getTime() < command.now.getTime())
+        return E.left({ _tag: 'InvalidCommand', reason: 'a task cannot be postponed into the past' });
+      return whileOwned(state, command, 'postpone', (owned) => [
+        {
+          type: 'postponed',
+          at: command.now,
+          workerId: command.workerId,
+          attempt: nextAttempt(owned),
+          until: command.until,
+          reason: command.reason,
+          destination: command.destination,
+          detail: command.detail,
+        },
       ]);
     case 'Retry':
       if (state.status !== 'failed') return E.left(illegalTransition('retry', state));

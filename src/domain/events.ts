@@ -62,6 +62,22 @@ export interface ReleasedEvent extends EventBase {
   readonly attempt: number;
   readonly reason: string;
 }
+/**
+ * Why a claimed task was given back unrun: its destination already holds this worker's share of slots
+ * (fair_share), its circuit is open or being probed (circuit_open), or it is over its in-flight or
+ * starts-per-second limit (destination_limit).
+ */
+export type PostponeReason = 'fair_share' | 'circuit_open' | 'destination_limit';
+export const POSTPONE_REASONS: readonly PostponeReason[] = ['fair_share', 'circuit_open', 'destination_limit'];
+/** Given back unrun, to protect its destination or the worker's other tasks: the attempt is not consumed. */
+export interface PostponedEvent extends EventBase {
+  readonly type: 'postponed';
+  readonly attempt: number;
+  readonly until: Date;
+  readonly reason: PostponeReason;
+  readonly destination: string;
+  readonly detail: string;
+}
 /** An operator sent a failed task back to pending with a fresh set of attempts. */
 export interface RescheduledEvent extends EventBase {
   readonly type: 'rescheduled';
@@ -80,6 +96,7 @@ export type TaskEvent =
   | FailedEvent
   | RecoveredEvent
   | ReleasedEvent
+  | PostponedEvent
   | RescheduledEvent
   | CancelledEvent;
 
@@ -93,6 +110,7 @@ export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
   'failed',
   'recovered',
   'released',
+  'postponed',
   'rescheduled',
   'cancelled',
 ];

@@ -50,6 +50,8 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
       return state.status === 'processing'
         ? { ...counters(state), status: 'pending', executeAt: state.executeAt }
         : state;
+    case 'postponed':
+      return state.status === 'processing' ? { ...counters(state), status: 'pending', executeAt: event.until } : state;
     case 'rescheduled':
       return state.status === 'failed'
         ? {

@@ -6,3 +6,6 @@ export * from './retry-policy.js';
 export * from './decide.js';
 export * from './evolve.js';
 export * from './execution.js';
+export * from './destination.js';
+export * from './circuit.js';
+export * from './destination-limits.js';

@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { EXIT, type OpenSession } from '../adapters/cli/io.js';
 import { createSchemaMigrator } from '../adapters/postgres/migrate.js';
+import { createFinishedHistories } from '../adapters/postgres/history-export.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
 import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
 import { cronCalendar } from '../adapters/cron/croner-calendar.js';
@@ -42,6 +43,7 @@ export const openCliSession =
     return E.right({
       session: {
         store: createPostgresOperatorStore(opened),
+        histories: createFinishedHistories(opened),
         schedules: createPostgresScheduleStore(opened),
         schedulePass: async () => {
           const { lookAheadMs, misfireGraceMs } = config.right.schedules;
@@ -52,6 +54,7 @@ export const openCliSession =
         },
         migrator: createSchemaMigrator(config.right.database.url, { connectTimeoutMs: config.right.database.connectTimeoutMs }),
         stuckTimeoutMs: config.right.worker.stuckTimeoutMs,
+        retention: { finishedMs: config.right.storage.finishedRetentionMs, failedMs: config.right.storage.failedRetentionMs },
         target,
       },
       close: () => closePool(opened),

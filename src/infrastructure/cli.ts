@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { runOperatorCommand } from '../adapters/cli/run-command.js';
 import type { CliIo } from '../adapters/cli/io.js';
@@ -22,6 +23,7 @@ export const runCli = async (command: string, args: readonly string[]): Promise<
     readStdin,
     readFile: (path) => readFile(path, 'utf8'),
     monotonicNow: () => performance.now(),
+    stdoutDrained: () => (process.stdout.writableNeedDrain ? once(process.stdout, 'drain').then(() => undefined) : Promise.resolve()),
   };
   return runOperatorCommand(command, args, {
     io,

@@ -2,11 +2,17 @@ import 'reflect-metadata';
 import { Container } from 'inversify';
 import { claimBatch, type ClaimBatch } from '../application/claim-batch.js';
 import { Cleaner } from '../application/cleaner.js';
+import { HistoryMaintenance } from '../application/history-maintenance.js';
+import { createHistoryMaintenanceStore } from '../adapters/postgres/history-maintenance.js';
 import { executeTask, type ExecuteTask } from '../application/execute-task.js';
-import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, WakeUpSource, WorkerMetrics } from '../application/ports.js';
+import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, Tracer, WakeUpSource, WorkerMetrics } from '../application/ports.js';
+import { guardDestinations, type DestinationGuard } from '../application/destination-guard.js';
+import { postponeTask, type PostponeTask } from '../application/postpone-task.js';
 import { recoverStuck, type RecoveryReport } from '../application/recover-stuck.js';
 import { Worker } from '../application/worker.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
+import { PostgresCircuitBreaker } from '../adapters/postgres/circuit-breaker.js';
+import { PostgresDestinationLimits } from '../adapters/postgres/destination-limits.js';
 import { createPostgresTaskQueue } from '../adapters/postgres/task-queue.js';
 import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
 import { cronCalendar } from '../adapters/cron/croner-calendar.js';
@@ -27,6 +33,8 @@ export interface ContainerInputs {
   readonly metrics: WorkerMetrics;
   readonly scheduleMetrics: ScheduleMetrics;
   readonly wakeUps: readonly WakeUpSource[];
+  /** Absent: no tracing. */
+  readonly tracer?: Tracer;
 }
 
 /**
@@ -50,6 +58,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
     .toDynamicValue((context) =>
       createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
         endRetryForMs: config.worker.stuckTimeoutMs,
+        withTraceparent: inputs.tracer?.enabled === true,
         onRefusedClaim: ({ id, taskType, reason }) =>
           inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
         taskTypes: {
@@ -69,7 +78,24 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
     metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
   });
 
-  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch(common(context)));
+  const tracing = inputs.tracer === undefined ? {} : { tracer: inputs.tracer };
+  container.bind<DestinationGuard | null>(TOKENS.DestinationGuard).toDynamicValue((context) => {
+    const pool = context.get<DatabasePool>(TOKENS.Pool);
+    const logger = context.get<Logger>(TOKENS.Logger);
+    const metrics = context.get<WorkerMetrics>(TOKENS.Metrics);
+    const circuits =
+      config.circuit === null
+        ? null
+        : new PostgresCircuitBreaker(pool, {
+            workerId: config.worker.id,
+            policy: config.circuit,
+            logger,
+            onChange: (known) => metrics.circuits(known),
+          });
+    const limits = config.destinationLimits.length === 0 ? null : new PostgresDestinationLimits(pool, config.destinationLimits, logger);
+    return circuits === null && limits === null ? null : guardDestinations(circuits, limits);
+  });
+  container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch({ ...common(context), ...tracing }));
   container.bind<ExecuteTask>(TOKENS.ExecuteTask).toDynamicValue((context) =>
     executeTask({
       ...common(context),
@@ -77,8 +103,11 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
       jitter: context.get<Jitter>(TOKENS.Jitter),
       retryPolicy: config.worker.retry,
       taskTimeoutMs: config.worker.taskTimeoutMs,
+      ...guardFor(context.get<DestinationGuard | null>(TOKENS.DestinationGuard), context.get<PostponeTask>(TOKENS.PostponeTask)),
+      ...tracing,
     }),
   );
+  container.bind<PostponeTask>(TOKENS.PostponeTask).toDynamicValue((context) => postponeTask(common(context)));
   container
     .bind<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck)
     .toDynamicValue((context) => recoverStuck({ ...common(context), stuckTimeoutMs: config.worker.stuckTimeoutMs }));
@@ -91,6 +120,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
           batchSize: config.worker.batchSize,
           concurrency: config.worker.concurrency,
           prefetch: config.worker.prefetch,
+          destinationShare: config.worker.destinationShare,
           pollIntervalMs: config.worker.pollIntervalMs,
           // A third of the stuck timeout: two beats can be lost before a live task looks stuck.
           heartbeatIntervalMs: Math.max(250, Math.floor(config.worker.stuckTimeoutMs / 3)),
@@ -98,6 +128,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         {
           claimBatch: context.get<ClaimBatch>(TOKENS.ClaimBatch),
           executeTask: context.get<ExecuteTask>(TOKENS.ExecuteTask),
+          postponeTask: context.get<PostponeTask>(TOKENS.PostponeTask),
           queue: context.get<TaskQueue>(TOKENS.TaskQueue),
           logger: context.get<Logger>(TOKENS.Logger),
           metrics: context.get<WorkerMetrics>(TOKENS.Metrics),
@@ -105,11 +136,25 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
         },
       ),
   );
-  container.bind<Cleaner>(TOKENS.Cleaner).toDynamicValue(
+  container
+    .bind<Cleaner>(TOKENS.Cleaner)
+    .toDynamicValue(
+      (context) =>
+        new Cleaner(
+          { intervalMs: config.worker.cleanerIntervalMs, stuckTimeoutMs: config.worker.stuckTimeoutMs },
+          context.get<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck),
+          context.get<Logger>(TOKENS.Logger),
+        ),
+    );
+  container.bind<HistoryMaintenance>(TOKENS.HistoryMaintenance).toDynamicValue(
     (context) =>
-      new Cleaner(
-        { intervalMs: config.worker.cleanerIntervalMs, stuckTimeoutMs: config.worker.stuckTimeoutMs },
-        context.get<() => Promise<RecoveryReport>>(TOKENS.RecoverStuck),
+      new HistoryMaintenance(
+        {
+          intervalMs: config.storage.maintenanceIntervalMs,
+          workerId: config.worker.id,
+          policy: { finishedMs: config.storage.finishedRetentionMs, failedMs: config.storage.failedRetentionMs },
+        },
+        createHistoryMaintenanceStore(inputs.pool, { partitionSize: config.storage.partitionSize }),
         context.get<Logger>(TOKENS.Logger),
       ),
   );
@@ -127,3 +172,6 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
   });
   return container;
 };
+
+const guardFor = (destinations: DestinationGuard | null, postpone: PostponeTask) =>
+  destinations === null ? {} : { guard: { destinations, postpone } };

@@ -4,6 +4,7 @@ import type { ScheduleMetrics } from '../application/schedules/ports.js';
 import { startHealthServer, type Readiness } from '../adapters/observability/health-server.js';
 import { createPrometheusMetrics } from '../adapters/observability/prometheus-metrics.js';
 import { countByStatus } from '../adapters/postgres/count-by-status.js';
+import { readStorageHealth } from '../adapters/postgres/storage-health.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
@@ -25,6 +26,7 @@ export const startObservability = async (
   const { metrics, scheduleMetrics, registry } = createPrometheusMetrics({
     logger,
     countByStatus: () => countByStatus(pool),
+    storageHealth: () => readStorageHealth(pool),
   });
   if (config.healthPort === 0) return { metrics, scheduleMetrics, close: async () => undefined };
   const server = await startHealthServer({

@@ -65,6 +65,9 @@ task_events, and recovers tasks whose worker died. Configured by environment var
 
 Stops gracefully on SIGTERM / SIGINT / SIGHUP, during start-up too (a second signal exits at once).
 
+Tracing: off unless OTEL_TRACES_EXPORTER=otlp, then OpenTelemetry spans go to OTEL_EXPORTER_OTLP_ENDPOINT
+(docs/tracing.md).
+
 Memory: the worker re-executes itself once (same process id) to run node with
 ${WORKER_HEAP_FLAGS.join(' ')}, which keep a busy worker's heap small; a flag
 given on the node command line or in NODE_OPTIONS wins (docs/operations.md, "Memory").

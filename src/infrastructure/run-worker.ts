@@ -1,10 +1,12 @@
 import type { Cleaner } from '../application/cleaner.js';
+import type { HistoryMaintenance } from '../application/history-maintenance.js';
+import { autovacuumWarning, readStorageHealth } from '../adapters/postgres/storage-health.js';
 import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
 import type { ScheduleStore } from '../application/schedules/ports.js';
 import type { Scheduler } from '../application/schedules/scheduler.js';
 import { applySchedulesFile } from './schedules-file.js';
-import { closePool } from '../adapters/postgres/pool.js';
+import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
@@ -15,6 +17,7 @@ import { firstTaskHint } from './first-task-hint.js';
 import { createLogger } from './logging.js';
 import { startObservability } from './observability.js';
 import { TOKENS } from './tokens.js';
+import { startTracing } from './tracing.js';
 import { startWakeUps } from './wake-ups.js';
 
 type Closer = () => Promise<void>;
@@ -42,7 +45,11 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     const schemaOptions = { logger, signal: signals.received, connectTimeoutMs: config.database.connectTimeoutMs };
     if (config.database.migrate) await migrate(databaseUrl, schemaOptions);
     else await checkSchema(databaseUrl, schemaOptions);
+    await warnIfAutovacuumOff(pool, logger);
 
+    // First to open, last to close: the spans of the final attempt ends are still exported.
+    const tracing = await startTracing(config, logger);
+    closers.push(tracing.close);
     const executors = await createExecutors(config, logger);
     closers.push(executors.close);
     if (executors.cannotRun.length > 0) {
@@ -64,9 +71,11 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       metrics: observability.metrics,
       scheduleMetrics: observability.scheduleMetrics,
       wakeUps: wakeUps.sources,
+      tracer: tracing.tracer,
     });
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
+    const maintenance = container.get<HistoryMaintenance>(TOKENS.HistoryMaintenance);
     const scheduler = container.get<Scheduler>(TOKENS.Scheduler);
     if (config.schedules.file !== null) {
       await applySchedulesFile(config.schedules.file, container.get<ScheduleStore>(TOKENS.ScheduleStore), logger);
@@ -75,6 +84,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       worker.start();
       cleaner.start();
       scheduler.start();
+      maintenance.start();
       // Plain text, to be copied: on stdout between the readable log lines, or on stderr when
       // stdout carries JSON for a collector.
       if (options.embedded) (config.log.format === 'pretty' ? process.stdout : process.stderr).write(firstTaskHint(databaseUrl));
@@ -83,7 +93,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     await signals.first;
     // Together: the worker stops claiming at once, even while a cleaner sweep is still waiting on
     // the database, and SHUTDOWN_TIMEOUT runs from the signal.
-    await Promise.all([cleaner.stop(), scheduler.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
+    await Promise.all([cleaner.stop(), scheduler.stop(), maintenance.stop(), worker.stop(config.worker.shutdownTimeoutMs)]);
     await closeAll(closers, logger);
     logger.info('Shutdown complete');
     return 0;
@@ -93,6 +103,16 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     await closeAll(closers, logger);
     if (stoppedStartUp) logger.info('Shutdown complete');
     return stoppedStartUp ? 0 : 1;
+  }
+};
+
+/** One warning line at start-up when autovacuum is off for the server or the tables; never fatal. */
+const warnIfAutovacuumOff = async (pool: DatabasePool, logger: Logger): Promise<void> => {
+  try {
+    const warning = autovacuumWarning(await readStorageHealth(pool));
+    if (warning !== null) logger.warn(warning);
+  } catch (cause) {
+    logger.warn(`Could not read the autovacuum settings: ${errorMessage(cause)}`);
   }
 };
 

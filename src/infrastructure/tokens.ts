@@ -10,9 +10,12 @@ export const TOKENS = {
   WakeUps: Symbol.for('at-worker.WakeUpSources'),
   ClaimBatch: Symbol.for('at-worker.ClaimBatch'),
   ExecuteTask: Symbol.for('at-worker.ExecuteTask'),
+  PostponeTask: Symbol.for('at-worker.PostponeTask'),
+  DestinationGuard: Symbol.for('at-worker.DestinationGuard'),
   RecoverStuck: Symbol.for('at-worker.RecoverStuck'),
   Worker: Symbol.for('at-worker.Worker'),
   Cleaner: Symbol.for('at-worker.Cleaner'),
+  HistoryMaintenance: Symbol.for('at-worker.HistoryMaintenance'),
   ScheduleStore: Symbol.for('at-worker.ScheduleStore'),
   Scheduler: Symbol.for('at-worker.Scheduler'),
 } as const;

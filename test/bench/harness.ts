@@ -175,8 +175,8 @@ export const startWorker = (
   settings: WorkerSettings,
   extra: Record<string, string> = {},
   nodeArgs: readonly string[] = [],
+  main = join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js'),
 ) => {
-  const main = join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (npm run bench does)`);
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main, 'start'], {
     cwd: dirname(main),

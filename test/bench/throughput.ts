@@ -186,12 +186,16 @@ export const runBurst = async (
     workers: number;
     prepare?: (databaseUrl: string) => Promise<void>;
     nodeArgs?: readonly string[];
+    /** More environment for the workers (DESTINATION_LIMITS, OTEL_*, ...). */
+    env?: Readonly<Record<string, string>>;
+    /** Another build's entry point and schema (the tracing scenario's "before" build). */
+    build?: { readonly main: string; readonly applySchema: (databaseUrl: string) => Promise<void> };
   },
 ): Promise<BurstResult> => {
   const database = await createTestDatabase();
   const workers: WorkerProcess[] = [];
   try {
-    await applySchema(database.url);
+    await (options.build?.applySchema ?? applySchema)(database.url);
     if (options.prepare !== undefined) await options.prepare(database.url);
     // Only this burst's history is counted (the large-table filler has its own).
     const firstId = await withClient(database.url, async (client) => {
@@ -203,7 +207,9 @@ export const runBurst = async (
     const postgresBefore = postgresCpuMs();
     const sinkBefore = cpuMs(sink.pid);
     const startedAt = Date.now();
-    for (let n = 1; n <= options.workers; n += 1) workers.push(startWorker(database.url, settings, { WORKER_ID: `bench-${n}` }, options.nodeArgs));
+    for (let n = 1; n <= options.workers; n += 1) {
+      workers.push(startWorker(database.url, settings, { ...options.env, WORKER_ID: `bench-${n}` }, options.nodeArgs, options.build?.main));
+    }
     const timeline = timelineRecorder(() => workersCpu(workers));
     const stats = await sink.waitForUnique(options.tasks, 60_000 + options.tasks * 5, timeline.onPoll);
     const { total: cpu, main: mainThreads } = workersCpu(workers);

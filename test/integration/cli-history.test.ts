@@ -15,7 +15,8 @@ describe('at-worker history', () => {
     fixture = await openFixture();
     env = { DATABASE_URL: fixture.database.url };
     receiver = await startReceiver({
-      '/flaky': (_request, response, count) => void (count === 1 ? response.writeHead(503).end('busy, try later') : response.writeHead(200).end('ok')),
+      '/flaky': (_request, response, count) =>
+        void (count === 1 ? response.writeHead(503).end('busy, try later') : response.writeHead(200).end('ok')),
     });
   });
   afterAll(async () => {
@@ -109,15 +110,23 @@ describe('at-worker history', () => {
       if (task === undefined) throw new Error(`cycle ${cycle}: nothing to claim`);
       if (cycle === 500) break;
       const fail = {
-        type: 'Fail', now: new Date(Date.now() - 1000), workerId: task.owner, claimToken: task.claimToken, error: 'HTTP 503: busy',
-        retryable: true, details: { http_status: 503 }, policy: { baseDelayMs: 0, maxDelayMs: 0 }, jitter: 0,
+        type: 'Fail',
+        now: new Date(Date.now() - 1000),
+        workerId: task.owner,
+        claimToken: task.claimToken,
+        error: 'HTTP 503: busy',
+        retryable: true,
+        details: { http_status: 503 },
+        policy: { baseDelayMs: 0, maxDelayMs: 0 },
+        jitter: 0,
       } as const;
       expect(await queue.endAttempt(attemptEnd(task, fail, 'HTTP 503: busy'))).toBe('applied');
     }
     const plan = await fixture.pool.query(sql.unsafe`
       EXPLAIN SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = ${id!}::bigint ORDER BY seq`);
-    // A plain or bitmap scan of the primary key, depending on the statistics; never a scan of the table.
-    expect(JSON.stringify(plan.rows)).toMatch(/Index Scan (using|on) task_events_pkey/);
+    // A plain or bitmap scan of the primary key of the task's one partition, depending on the
+    // statistics; never a scan of the table.
+    expect(JSON.stringify(plan.rows)).toMatch(/Index Scan (using|on) task_events_\w*pkey/);
     expect(JSON.stringify(plan.rows)).not.toMatch(/Seq Scan/);
 
     const store = createPostgresOperatorStore(fixture.pool);

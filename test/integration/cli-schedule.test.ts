@@ -74,6 +74,15 @@ describe('at-worker schedule, help and usage', () => {
     expect(oneStderrLine(empty)).toBe('at-worker schedule: --key: expected 1 to 255 characters (no NUL), got an empty key');
   });
 
+  it("--traceparent: stored with the task, for a tracing worker to continue the producer's trace", async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const hook = '{"url": "https://example.com/hook", "data": {}}';
+    const result = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--traceparent', traceparent], { env });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const stored = await client.query('SELECT traceparent FROM scheduled_tasks WHERE id = $1', [result.stdout.trim()]);
+    expect(stored.rows).toEqual([{ traceparent }]);
+  });
+
   it('puts execute_at where --in and --at say', async () => {
     const hook = JSON.stringify({ url: 'https://example.com/hook', data: {} });
     const inNinety = await runCli(['schedule', '--type', 'http_callback', '--payload', hook, '--in', '90s'], { env });
@@ -145,6 +154,7 @@ describe('at-worker schedule, help and usage', () => {
     [['--type', 'email', '--payload', '{}', '--in', '5m', '--at', '2031-02-03T12:30:00Z'], 'give --at or --in, not both'],
     [['--type', 'email', '--payload', '{}', '--max-attempts', '0'], '--max-attempts: expected a positive integer, got "0"'],
     [['--type', 'email', '--payload', '{}', '--max-attemps', '5'], 'unknown option --max-attemps'],
+    [['--type', 'email', '--payload', '{}', '--traceparent', '00-abc-01'], '--traceparent: expected a W3C traceparent like 00-<32 hex>'],
     [['--payload', '{}'], 'missing --type'],
     [['--type', '--payload', '{}'], '--type needs a value'],
   ];

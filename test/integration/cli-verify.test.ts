@@ -17,7 +17,10 @@ describe('at-worker verify', () => {
     ids['pending'] = await db.make.pending({ dueInSeconds: 600 });
     ids['cancelled'] = await db.make.pending({ dueInSeconds: 600 });
     ids['retried'] = await db.make.failed();
-    const operator = await Promise.all([runCli(['cancel', ids['cancelled']], { env: db.env }), runCli(['retry', ids['retried']], { env: db.env })]);
+    const operator = await Promise.all([
+      runCli(['cancel', ids['cancelled']], { env: db.env }),
+      runCli(['retry', ids['retried']], { env: db.env }),
+    ]);
     expect(operator.map((result) => result.code)).toEqual([0, 0]);
   });
 
@@ -77,7 +80,10 @@ describe('at-worker verify', () => {
 
   it('pages through a table larger than one page without losing a task', async () => {
     // 2,500 more rows inserted with plain SQL, as other services do: three pages of 1,000.
-    const more = await insertTasks(db.fixture.pool, Array.from({ length: 2500 }, () => ({ dueInSeconds: 3600 })));
+    const more = await insertTasks(
+      db.fixture.pool,
+      Array.from({ length: 2500 }, () => ({ dueInSeconds: 3600 })),
+    );
     const deep = more[2344]!;
     await change(sql.unsafe`UPDATE scheduled_tasks SET max_attempts = 9 WHERE id = ${deep}::bigint`);
     const store = createPostgresOperatorStore(db.fixture.pool);
@@ -128,9 +134,11 @@ describe('at-worker verify, on columns the history records since task_uuid and t
   const db = useCliDatabase();
   const change = (statement: ReturnType<typeof sql.unsafe>) => db.fixture.pool.query(statement);
 
-  it('finds a changed payload, task_uuid, a finished task\'s due time and an error on a completed task', async () => {
+  it("finds a changed payload, task_uuid, a finished task's due time and an error on a completed task", async () => {
     const [redirected] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
-    await change(sql.unsafe`UPDATE scheduled_tasks SET payload = jsonb_set(payload, '{url}', '"https://attacker.example/"') WHERE id = ${redirected!}::bigint`);
+    await change(
+      sql.unsafe`UPDATE scheduled_tasks SET payload = jsonb_set(payload, '{url}', '"https://attacker.example/"') WHERE id = ${redirected!}::bigint`,
+    );
     const [renamed] = await insertTasks(db.fixture.pool, [{ dueInSeconds: 600 }]);
     await change(sql.unsafe`UPDATE scheduled_tasks SET task_uuid = gen_random_uuid() WHERE id = ${renamed!}::bigint`);
     const done = await db.make.completed();
@@ -140,7 +148,11 @@ describe('at-worker verify, on columns the history records since task_uuid and t
 
     const payload = await runCli(['verify', redirected!], { env: db.env });
     expect(payload.code).toBe(1);
-    expect(payload.stdout).toMatch(new RegExp(`^task ${redirected}: payload changed after it was scheduled \\(SHA-256 [0-9a-f]{64}, the history recorded [0-9a-f]{64}\\)\n`));
+    expect(payload.stdout).toMatch(
+      new RegExp(
+        `^task ${redirected}: payload changed after it was scheduled \\(SHA-256 [0-9a-f]{64}, the history recorded [0-9a-f]{64}\\)\n`,
+      ),
+    );
     const uuid = await runCli(['verify', renamed!], { env: db.env });
     expect(uuid.stdout).toMatch(new RegExp(`^task ${renamed}: task_uuid is [0-9a-f-]{36} but the history says [0-9a-f-]{36}\n`));
     const finished = await runCli(['verify', done], { env: db.env });
@@ -159,10 +171,10 @@ describe('at-worker verify, on columns the history records since task_uuid and t
       INSERT INTO task_events (task_id, seq, event_type, data)
       VALUES (990001, 1, 'scheduled', '{"task_type": "http_callback", "execute_at": "2026-01-01T00:00:00Z", "max_attempts": 3}'),
              (990001, 2, 'cancelled', '{}')`);
-    // The retention hook (the storage migrations' function): it recorded removing only \`retired\`.
+    // Retention's record (what at_worker_removed_by_retention reads) holds \`retired\` alone.
     await change(sql.unsafe`
-      CREATE FUNCTION at_worker_removed_by_retention(p_task_id bigint) RETURNS boolean
-      LANGUAGE sql STABLE AS ${sql.literalValue(`SELECT p_task_id = ${retired}`)}`);
+      INSERT INTO at_worker_retention_passes (worker_id, tasks_removed, events_removed, removed_ids)
+      VALUES ('retention', 1, 1, ARRAY[${retired!}::bigint])`);
 
     const all = await runCli(['verify'], { env: db.env });
     expect(all.code).toBe(1);
@@ -173,6 +185,8 @@ describe('at-worker verify, on columns the history records since task_uuid and t
     expect(all.stdout).toContain(`${rowless('990001', 2)}\n`);
     expect(all.stdout).not.toContain(`task ${retired}:`);
     expect((await runCli(['verify', retired!], { env: db.env })).code).toBe(0);
-    expect((await runCli(['verify', deleted!], { env: db.env })).stdout).toBe(`${rowless(deleted!, 1)}\nVerified 1 task: 1 disagrees with its history.\n`);
+    expect((await runCli(['verify', deleted!], { env: db.env })).stdout).toBe(
+      `${rowless(deleted!, 1)}\nVerified 1 task: 1 disagrees with its history.\n`,
+    );
   });
 });

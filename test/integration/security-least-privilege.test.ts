@@ -188,6 +188,14 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
     expect((await owner.events(id)).map((event) => event.event_type)).toEqual(['scheduled']);
     expect((await asProducer.query('SELECT status, attempts FROM scheduled_tasks WHERE id = $1', [id])).rows).toEqual([{ status: 'pending', attempts: 0 }]);
 
+    // The trace context of its own request goes with the task (docs/tracing.md).
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const traced = await asProducer.query<{ traceparent: string }>(
+      `INSERT INTO scheduled_tasks (task_type, payload, traceparent) VALUES ('email', '{}', $1) RETURNING traceparent`,
+      [traceparent],
+    );
+    expect(traced.rows).toEqual([{ traceparent }]);
+
     // A table of its own named task_events, found first on the search_path, does not catch the event.
     await asProducer.query('CREATE TEMP TABLE task_events (LIKE pg_class)');
     const second = (await asProducer.query<{ id: string }>(`INSERT INTO scheduled_tasks (task_type, payload) VALUES ('x', '{}') RETURNING id`)).rows[0]!.id;

@@ -100,14 +100,24 @@ describe('worker process lifecycle', () => {
       const worker = suite.start({ HTTP_PORT: String(port) });
       await worker.waitForLog(/^Successfully connected to database$/);
       // Blocked on the lock: nothing answers health checks, which would call a worker that cannot work alive.
-      await until(async () => (await holder.query<{ waiting: number }>(
-        `SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
-      )).rows[0]!.waiting === 1, 10_000, 'the worker waits for the lock');
+      await until(
+        async () =>
+          (
+            await holder.query<{ waiting: number }>(
+              `SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+            )
+          ).rows[0]!.waiting === 1,
+        10_000,
+        'the worker waits for the lock',
+      );
       expect(await fetchOrNull(`http://127.0.0.1:${port}/healthz`)).toBeNull();
       const stopped = Date.now();
       expect(await worker.stop('SIGTERM')).toBe(0);
       expect(Date.now() - stopped).toBeLessThan(3000);
-      expect(worker.lines.map((line) => line.msg).slice(-2)).toEqual(['Received signal terminated, initiating graceful shutdown...', 'Shutdown complete']);
+      expect(worker.lines.map((line) => line.msg).slice(-2)).toEqual([
+        'Received signal terminated, initiating graceful shutdown...',
+        'Shutdown complete',
+      ]);
       expect(worker.lines.some((line) => line.msg.startsWith('[Health]'))).toBe(false);
     } finally {
       await holder.end();
@@ -150,6 +160,21 @@ describe('worker process lifecycle', () => {
       );
     } finally {
       holder.close();
+    }
+  });
+
+  it('warns at start-up when autovacuum is off, and starts its maintenance pass with the retention in force', async () => {
+    await applySchema(suite.database.url);
+    await suite.db.client.query('ALTER TABLE scheduled_tasks SET (autovacuum_enabled = false)');
+    try {
+      const worker = suite.start({ TASK_RETENTION: '7d', TASK_RETENTION_FAILED: 'forever' });
+      // The server's own setting is named first when it is off (as on the test server); otherwise the table.
+      const warning = await worker.waitForLog(/^Autovacuum is off (on the PostgreSQL server|for scheduled_tasks)/);
+      expect(warning).toMatchObject({ level: 'warn' });
+      await worker.waitForLog(/^\[Maintenance\] Started with interval 60 s, retention completed and cancelled kept 7d, failed forever$/);
+      expect(await worker.stop()).toBe(0);
+    } finally {
+      await suite.db.client.query('ALTER TABLE scheduled_tasks RESET (autovacuum_enabled)');
     }
   });
 

@@ -68,6 +68,14 @@ describe('architecture', () => {
     expect(violations((layer, _specifier, target) => layer !== 'client' || target !== 'infrastructure')).toEqual([]);
   });
 
+  it('keeps OpenTelemetry inside its adapter (src/adapters/observability), loaded by infrastructure only when tracing is on', () => {
+    const leaks = violations(
+      (layer, specifier, _target, file) =>
+        !specifier.startsWith('@opentelemetry/') || (layer === 'adapters' && adapterOf(file) === 'observability'),
+    );
+    expect(leaks).toEqual([]);
+  });
+
   it('keeps Inversify and decorators inside src/infrastructure', () => {
     const leaks = violations((layer, specifier) => layer === 'infrastructure' || !/^(inversify|@inversifyjs\/|reflect-metadata)/.test(specifier));
     const decorated = files(src).filter((file) => /^\s*@[a-zA-Z]+\(/m.test(readFileSync(file, 'utf8')));

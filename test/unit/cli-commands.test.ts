@@ -7,10 +7,23 @@ import type { ScheduleStore } from '../../src/application/schedules/ports.js';
 import { cronCalendar } from '../../src/adapters/cron/croner-calendar.js';
 
 const t0 = new Date('2026-11-28T12:00:00.000Z');
-const scheduled = (maxAttempts = 3): TaskEvent => ({ type: 'scheduled', at: t0, workerId: null, taskType: 'http_callback', executeAt: t0, maxAttempts });
+const scheduled = (maxAttempts = 3): TaskEvent => ({
+  type: 'scheduled',
+  at: t0,
+  workerId: null,
+  taskType: 'http_callback',
+  executeAt: t0,
+  maxAttempts,
+});
 const claimed = (attempt: number): TaskEvent => ({ type: 'claimed', at: t0, workerId: 'w1', attempt, claimToken: `token-${attempt}` });
 const failed = (attempt: number): TaskEvent => ({
-  type: 'failed', at: t0, workerId: 'w1', attempt, reason: 'permanent', error: 'HTTP 410: gone', details: { http_status: 410 },
+  type: 'failed',
+  at: t0,
+  workerId: 'w1',
+  attempt,
+  reason: 'permanent',
+  error: 'HTTP 410: gone',
+  details: { http_status: 410 },
 });
 
 /** Runs a command against the in-memory store and collects what an operator would see. */
@@ -35,7 +48,20 @@ const run = async (
     options.databaseDown === true
       ? E.left({ exitCode: 1, message: 'Failed to connect to database db:5432/x: connect ECONNREFUSED' })
       : E.right({
-          session: { store, migrator: { migrate: async () => ({ applied: [], alreadyApplied: [] }), status: async () => ({ applied: [], pending: [], problem: null }), script: async () => '' }, schedules: {} as ScheduleStore, schedulePass: async () => undefined, stuckTimeoutMs: 300_000, target: 'db:5432/x' },
+          session: {
+            store,
+            migrator: {
+              migrate: async () => ({ applied: [], alreadyApplied: [] }),
+              status: async () => ({ applied: [], pending: [], problem: null }),
+              script: async () => '',
+            },
+            schedules: {} as ScheduleStore,
+            schedulePass: async () => undefined,
+            histories: { page: async () => [] },
+            stuckTimeoutMs: 300_000,
+            retention: { finishedMs: null, failedMs: null },
+            target: 'db:5432/x',
+          },
           close: async () => undefined,
         });
   const [command = '', ...args] = argv;
@@ -46,7 +72,10 @@ const run = async (
 describe('operator commands on an in-memory store', () => {
   it('schedule refuses a bad payload before connecting, and stores nothing', async () => {
     const store = new InMemoryOperatorStore();
-    const result = await run(store, ['schedule', '--type', 'http_callback', '--payload', '-'], { stdin: '{"url": "nope", "data": 1}', databaseDown: true });
+    const result = await run(store, ['schedule', '--type', 'http_callback', '--payload', '-'], {
+      stdin: '{"url": "nope", "data": 1}',
+      databaseDown: true,
+    });
     expect(result).toEqual({
       code: 2,
       stdout: '',
@@ -57,9 +86,15 @@ describe('operator commands on an in-memory store', () => {
 
   it('schedule stores a good payload read from standard input and prints its id', async () => {
     const store = new InMemoryOperatorStore();
-    const result = await run(store, ['schedule', '--type', 'rabbitmq', '--payload', '-', '--in', '5m'], { stdin: '{"queue": "orders", "message": 1}' });
+    const result = await run(store, ['schedule', '--type', 'rabbitmq', '--payload', '-', '--in', '5m'], {
+      stdin: '{"queue": "orders", "message": 1}',
+    });
     expect(result).toEqual({ code: 0, stdout: '1\n', stderr: '' });
-    expect(store.tasks.get('1')?.record).toMatchObject({ taskType: 'rabbitmq', status: 'pending', executeAt: new Date(t0.getTime() + 300_000) });
+    expect(store.tasks.get('1')?.record).toMatchObject({
+      taskType: 'rabbitmq',
+      status: 'pending',
+      executeAt: new Date(t0.getTime() + 300_000),
+    });
   });
 
   it('cancel decides again on the new state when a worker changed the task in between', async () => {
@@ -73,9 +108,14 @@ describe('operator commands on an in-memory store', () => {
       task.record = { ...task.record, status: 'processing', owner: 'w1', claimToken: 'token-1', eventSeq: 2 };
     };
     expect(await run(store, ['cancel', id])).toEqual({
-      code: 1, stdout: '', stderr: `at-worker cancel: task ${id}: cannot cancel a task that is processing\n`,
+      code: 1,
+      stdout: '',
+      stderr: `at-worker cancel: task ${id}: cannot cancel a task that is processing\n`,
     });
-    expect(store.tasks.get(id)?.history.map((recorded) => recorded._tag === 'Decoded' && recorded.event.type)).toEqual(['scheduled', 'claimed']);
+    expect(store.tasks.get(id)?.history.map((recorded) => recorded._tag === 'Decoded' && recorded.event.type)).toEqual([
+      'scheduled',
+      'claimed',
+    ]);
 
     // Claimed and released again in between: still pending, so the second decision applies.
     const released = new InMemoryOperatorStore();
@@ -99,7 +139,9 @@ describe('operator commands on an in-memory store', () => {
       task.record = { ...task.record, eventSeq: task.record.eventSeq + 1 };
     };
     expect(await run(store, ['retry', id])).toEqual({
-      code: 1, stdout: '', stderr: `at-worker retry: task ${id} kept changing while we tried (3 times); look at its history and try again\n`,
+      code: 1,
+      stdout: '',
+      stderr: `at-worker retry: task ${id} kept changing while we tried (3 times); look at its history and try again\n`,
     });
   });
 
@@ -122,7 +164,13 @@ describe('operator commands on an in-memory store', () => {
     const store = new InMemoryOperatorStore();
     const id = store.add([scheduled(), claimed(1)]);
     store.tasks.get(id)!.history.push({
-      _tag: 'Undecodable', seq: 3, eventType: 'completed', workerId: 'w1', occurredAt: t0, data: { attempt: 'x' }, error: 'attempt: expected an integer',
+      _tag: 'Undecodable',
+      seq: 3,
+      eventType: 'completed',
+      workerId: 'w1',
+      occurredAt: t0,
+      data: { attempt: 'x' },
+      error: 'attempt: expected an integer',
     });
     const result = await run(store, ['history', id]);
     expect(result.code).toBe(0);
@@ -166,7 +214,11 @@ describe('history of a task the cleaner failed', () => {
     const store = new InMemoryOperatorStore();
     const error = 'stuck: no heartbeat from w1 for 5m 3s';
     const id = store.add(
-      [scheduled(1), claimed(1), { type: 'failed', at: t0, workerId: 'w2', attempt: 1, reason: 'stuck', error, details: { previousOwner: 'w1' } }],
+      [
+        scheduled(1),
+        claimed(1),
+        { type: 'failed', at: t0, workerId: 'w2', attempt: 1, reason: 'stuck', error, details: { previousOwner: 'w1' } },
+      ],
       (record) => ({ ...record, status: 'failed', attempts: 1, errorMessage: error }),
     );
     const { stdout } = await run(store, ['history', id]);

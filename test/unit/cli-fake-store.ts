@@ -81,6 +81,14 @@ export class InMemoryOperatorStore implements OperatorStore {
   stats: OperatorStore['stats'] = async (): Promise<TaskStats> => {
     throw new Error('stats are read from SQL views; see test/integration/cli-stats.test.ts');
   };
+
+  circuits: OperatorStore['circuits'] = async () => {
+    throw new Error('circuits are read from SQL; see test/integration/cli-circuits.test.ts');
+  };
+
+  closeCircuit: OperatorStore['closeCircuit'] = async () => {
+    throw new Error('circuits are changed in SQL; see test/integration/cli-circuits.test.ts');
+  };
 }
 
 /** The row that state `state` is stored as. */

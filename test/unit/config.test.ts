@@ -50,7 +50,12 @@ describe('configuration', () => {
   it('builds a URL the driver reads DB_HOST back from as written: a socket directory, reserved characters', () => {
     const socket = decode({ DB_HOST: '/var/run/postgresql', DB_USER: 'app', DB_PASSWORD: 'p@ss/word', DB_NAME: 'tasks' });
     expect(socket.database.url).toBe('postgres://app:p%40ss%2Fword@%2Fvar%2Frun%2Fpostgresql:5432/tasks?sslmode=disable');
-    expect(parseDsn(socket.database.url)).toMatchObject({ host: '/var/run/postgresql', username: 'app', password: 'p@ss/word', databaseName: 'tasks' });
+    expect(parseDsn(socket.database.url)).toMatchObject({
+      host: '/var/run/postgresql',
+      username: 'app',
+      password: 'p@ss/word',
+      databaseName: 'tasks',
+    });
     expect(describeTarget(socket.database.url)).toBe('/var/run/postgresql:5432/tasks');
     expect(parseDsn(decode({ DB_HOST: '[::1]' }).database.url)).toMatchObject({ host: '[::1]' });
     expect(parseDsn(decode({ DB_HOST: 'db.internal' }).database.url)).toMatchObject({ host: 'db.internal', port: 5432 });
@@ -59,14 +64,22 @@ describe('configuration', () => {
   it('honours host, user and password given as DATABASE_URL query parameters, as libpq does', () => {
     const config = decode({ DATABASE_URL: 'postgres:///tasks?host=/var/run/postgresql&user=app&password=s%23cret&application_name=w' });
     expect(parseDsn(config.database.url)).toMatchObject({
-      host: '/var/run/postgresql', username: 'app', password: 's#cret', databaseName: 'tasks', applicationName: 'w',
+      host: '/var/run/postgresql',
+      username: 'app',
+      password: 's#cret',
+      databaseName: 'tasks',
+      applicationName: 'w',
     });
     expect(config.secrets).toContain('s#cret');
     expect(parseDsn(decode({ DATABASE_URL: 'postgres://db.internal:6432/tasks?user=app' }).database.url)).toMatchObject({
-      host: 'db.internal', port: 6432, username: 'app',
+      host: 'db.internal',
+      port: 6432,
+      username: 'app',
     });
     // Nothing to move: the URL is used as given.
-    expect(decode({ DATABASE_URL: 'postgres://app@db.internal/tasks?sslmode=require' }).database.url).toBe('postgres://app@db.internal/tasks?sslmode=require');
+    expect(decode({ DATABASE_URL: 'postgres://app@db.internal/tasks?sslmode=require' }).database.url).toBe(
+      'postgres://app@db.internal/tasks?sslmode=require',
+    );
   });
 
   it('refuses a bad value with one line naming the variable and what it expected', () => {
@@ -85,7 +98,9 @@ describe('configuration', () => {
     expect(refusal({ TASK_TIMEOUT: '3000000' })).toBe(
       'Invalid configuration: TASK_TIMEOUT must be a positive number of seconds, at most 2147483 (about 24 days) (got "3000000")',
     );
-    expect(refusal({ WORKER_STUCK_TIMEOUT: '40000' })).toContain('WORKER_STUCK_TIMEOUT must be a positive number of minutes, at most 35791');
+    expect(refusal({ WORKER_STUCK_TIMEOUT: '40000' })).toContain(
+      'WORKER_STUCK_TIMEOUT must be a positive number of minutes, at most 35791',
+    );
     expect(refusal({ WORKER_POLLING_INTERVAL: '0.0001' })).toContain('WORKER_POLLING_INTERVAL must be a positive number of seconds');
     expect(decode({ TASK_TIMEOUT: '2147483', WORKER_STUCK_TIMEOUT: '35791' }).worker).toMatchObject({
       taskTimeoutMs: 2_147_483_000,
@@ -113,7 +128,12 @@ describe('configuration', () => {
   });
 
   it('knows which values are secrets, so logs can scrub them', () => {
-    const config = decode({ DB_PASSWORD: 'db-canary', SMTP_USER: 'mailer', SMTP_PASSWORD: 'smtp-canary', AMQP_URL: 'amqp://u:amqp-canary@h:5672' });
+    const config = decode({
+      DB_PASSWORD: 'db-canary',
+      SMTP_USER: 'mailer',
+      SMTP_PASSWORD: 'smtp-canary',
+      AMQP_URL: 'amqp://u:amqp-canary@h:5672',
+    });
     expect(config.secrets).toEqual(expect.arrayContaining(['db-canary', 'smtp-canary', 'amqp-canary']));
   });
 
@@ -147,6 +167,19 @@ describe('configuration of the rabbitmq and email executors', () => {
     expect(decode({}).amqp.url).toBe('amqp://guest:guest@localhost:5672');
   });
 
+  it('turns tracing on only with OTEL_TRACES_EXPORTER=otlp, and refuses what it cannot export', () => {
+    expect(decode({}).tracing).toEqual({ enabled: false, serviceName: 'at-worker', endpointSet: false });
+    expect(decode({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing).toMatchObject({ enabled: false, endpointSet: true });
+    expect(decode({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'billing-worker' }).tracing).toMatchObject({
+      enabled: true,
+      serviceName: 'billing-worker',
+    });
+    expect(decode({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' }).tracing.enabled).toBe(false);
+    expect(refusal({ OTEL_TRACES_EXPORTER: 'jaeger' })).toContain('OTEL_TRACES_EXPORTER must be one of none, otlp (got "jaeger")');
+    expect(refusal({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toContain('OTEL_EXPORTER_OTLP_PROTOCOL must be one of http/protobuf');
+    expect(refusal({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toContain('OTEL_EXPORTER_OTLP_ENDPOINT must be a http or https URL');
+  });
+
   it('picks the SMTP port from SMTP_SECURE unless given', () => {
     expect(decode({ SMTP_HOST: 'mail' }).smtp.port).toBe(587);
     expect(decode({ SMTP_HOST: 'mail', SMTP_SECURE: 'true' }).smtp.port).toBe(465);
@@ -156,5 +189,29 @@ describe('configuration of the rabbitmq and email executors', () => {
   it('refuses an invalid EMAIL_FROM and a user without a password', () => {
     expect(refusal({ EMAIL_FROM: 'not an address' })).toMatch(/^Invalid configuration: EMAIL_FROM/);
     expect(refusal({ SMTP_USER: 'me' })).toBe('Invalid configuration: SMTP_USER and SMTP_PASSWORD must be set together');
+  });
+
+  it('reads retention as a duration with a unit or forever, defaulting to 30 days and 90 for failed tasks', () => {
+    expect(decode({}).storage).toEqual({
+      finishedRetentionMs: 30 * 86_400_000,
+      failedRetentionMs: 90 * 86_400_000,
+      partitionSize: 1_000_000,
+      maintenanceIntervalMs: 60_000,
+    });
+    expect(decode({ TASK_RETENTION: '12h', TASK_RETENTION_FAILED: 'forever' }).storage).toMatchObject({
+      finishedRetentionMs: 12 * 3_600_000,
+      failedRetentionMs: null,
+    });
+    expect(decode({ TASK_RETENTION: 'Forever', TASK_RETENTION_FAILED: '90s' }).storage).toMatchObject({
+      finishedRetentionMs: null,
+      failedRetentionMs: 90_000,
+    });
+    expect(refusal({ TASK_RETENTION: '30' })).toBe(
+      `Invalid configuration: TASK_RETENTION must be a duration with a unit (30d, 12h, 15m, 90s) or 'forever' (got "30")`,
+    );
+    expect(refusal({ TASK_RETENTION_FAILED: '-1d' })).toMatch(/^Invalid configuration: TASK_RETENTION_FAILED must be a duration/);
+    expect(refusal({ TASK_HISTORY_PARTITION_SIZE: '0' })).toMatch(
+      /^Invalid configuration: TASK_HISTORY_PARTITION_SIZE must be a positive integer/,
+    );
   });
 });

@@ -249,6 +249,47 @@ describe('task decider', () => {
     expect(next).toEqual({ status: 'pending', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: at(11) });
   });
 
+  describe('postponing a claimed task to protect its destination', () => {
+    const postpone = (token: string, until = at(5000), workerId = 'w1'): TaskCommand => ({
+      type: 'Postpone',
+      now: at(1000),
+      workerId,
+      claimToken: token,
+      until,
+      reason: 'circuit_open',
+      destination: 'https://api.example.com',
+      detail: 'circuit open until 12:00:05',
+    });
+
+    it('gives the task back, due when the wait ends, without consuming an attempt', () => {
+      const history = [scheduled(), claimed(1), retried(1), claimed(2)];
+      const next = given(history).when(postpone('token-2')).then([{
+        type: 'postponed', at: at(1000), workerId: 'w1', attempt: 2, until: at(5000),
+        reason: 'circuit_open', destination: 'https://api.example.com', detail: 'circuit open until 12:00:05',
+      }]);
+      expect(next).toEqual({ status: 'pending', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: at(5000) });
+    });
+
+    it('can postpone the same task any number of times; its attempts stay untouched', () => {
+      let history: TaskEvent[] = [scheduled(1)];
+      for (let round = 1; round <= 5; round += 1) {
+        history = [...history, claimed(1, `token-${round}`)];
+        const decision = decide(replay(history), postpone(`token-${round}`));
+        history = [...history, ...(E.isRight(decision) ? decision.right : [])];
+      }
+      expect(replay(history)).toMatchObject({ status: 'pending', attempts: 0, maxAttempts: 1 });
+      expect(history.filter((event) => event.type === 'postponed')).toHaveLength(5);
+    });
+
+    it('is fenced to the claim, and refuses a wait that ends in the past', () => {
+      const history = [scheduled(), claimed(1)];
+      given(history).when(postpone('token-old')).thenRefused({ _tag: 'NotOwner', command: 'postpone' });
+      given(history).when(postpone('token-1', at(1000), 'w2')).thenRefused({ _tag: 'NotOwner', command: 'postpone' });
+      given([scheduled()]).when(postpone('token-1')).thenRefused(illegal('postpone', 'pending'));
+      given(history).when(postpone('token-1', at(999))).thenRefused({ _tag: 'InvalidCommand', reason: 'a task cannot be postponed into the past' });
+    });
+  });
+
   it('lets an operator retry a failed task with fresh attempts', () => {
     const failed: TaskEvent = { ...retried(1), type: 'failed', reason: 'permanent' } as TaskEvent;
     const next = given([scheduled(1), claimed(1), failed])

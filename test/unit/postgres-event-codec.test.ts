@@ -23,6 +23,10 @@ const event: fc.Arbitrary<TaskEvent> = fc.oneof(
   }),
   fc.record({ type: fc.constant('recovered' as const), at, workerId: worker, attempt, previousOwner: text, error: text }),
   fc.record({ type: fc.constant('released' as const), at, workerId: worker, attempt, reason: text }),
+  fc.record({
+    type: fc.constant('postponed' as const), at, workerId: worker, attempt, until: at, destination: text, detail: text,
+    reason: fc.constantFrom('fair_share' as const, 'circuit_open' as const, 'destination_limit' as const),
+  }),
   fc.record({ type: fc.constant('rescheduled' as const), at, workerId: worker, executeAt: at, maxAttempts: attempt }),
   fc.record({ type: fc.constant('cancelled' as const), at, workerId: worker }),
 );

@@ -47,6 +47,8 @@ export const describeEvent = (event: TaskEvent): string => {
       return event.error;
     case 'released':
       return event.reason;
+    case 'postponed':
+      return `${event.reason.replace('_', ' ')} (${event.destination}): ${event.detail}; due ${event.until.toISOString()}`;
     case 'rescheduled':
       return `by an operator: due ${event.executeAt.toISOString()}, max ${event.maxAttempts} attempts`;
     case 'cancelled':

@@ -1,5 +1,6 @@
 import type * as E from 'fp-ts/lib/Either.js';
-import type { OperatorStore, SchemaMigrator } from '../../application/operator/ports.js';
+import type { RetentionPolicy } from '../../application/history-maintenance.js';
+import type { FinishedHistories, OperatorStore, SchemaMigrator } from '../../application/operator/ports.js';
 import type { ScheduleStore } from '../../application/schedules/ports.js';
 
 /** The process edge as the commands see it; tests substitute strings for streams and files. */
@@ -10,6 +11,8 @@ export interface CliIo {
   readonly readFile: (path: string) => Promise<string>;
   /** Milliseconds, for throttling progress lines. */
   readonly monotonicNow: () => number;
+  /** Resolves once stdout has taken what was written, so a long stream's memory stays bounded. */
+  readonly stdoutDrained?: () => Promise<void>;
 }
 
 /** What a command that talks to the database gets: the ports, and the settings it reads. */
@@ -24,6 +27,9 @@ export interface Session {
   readonly migrator: SchemaMigrator;
   /** WORKER_STUCK_TIMEOUT, for `stats`. */
   readonly stuckTimeoutMs: number;
+  readonly histories: FinishedHistories;
+  /** TASK_RETENTION and TASK_RETENTION_FAILED, for `stats`. */
+  readonly retention: RetentionPolicy;
   /** host:port/database, without credentials, for messages. */
   readonly target: string;
 }

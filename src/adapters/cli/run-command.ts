@@ -3,6 +3,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from './args.js';
 import { usage, type ArgumentError, type CliCommand, type CommandPorts } from './command.js';
 import { cancelCommand, retryCommand } from './commands/change.js';
+import { exportCommand } from './commands/export.js';
+import { circuitsCommand } from './commands/circuits.js';
 import { historyCommand } from './commands/history.js';
 import { migrateCommand } from './commands/migrate.js';
 import { scheduleCommand } from './commands/schedule.js';
@@ -19,8 +21,10 @@ export const COMMANDS: readonly CliCommand[] = [
   historyCommand,
   statsCommand,
   verifyCommand,
+  exportCommand,
   retryCommand,
   cancelCommand,
+  circuitsCommand,
 ];
 
 const HELP_WORDS = new Set(['help', '--help', '-h']);

@@ -55,6 +55,13 @@ const describeEvent = (recorded: RecordedEvent): TimelineRow => {
       return { ...base, attempt: event.attempt, error: event.error, note: `taken back from ${event.previousOwner}` };
     case 'released':
       return { ...base, attempt: event.attempt, error: null, note: event.reason };
+    case 'postponed':
+      return {
+        ...base,
+        attempt: event.attempt,
+        error: null,
+        note: `${event.reason.replace('_', ' ')} (${event.destination}): ${event.detail}; due ${event.until.toISOString()}`,
+      };
     case 'rescheduled':
       return {
         ...base,

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { createTransport } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import { deliveryId, type ClaimedTask, type Logger, type TaskExecutor } from '../../application/ports.js';
+import { deliveryId, type ClaimedTask, type Logger, type TaskExecutor, type TraceHeaders } from '../../application/ports.js';
 import { cutText } from '../../shared/cut-text.js';
 import { secretRedactor } from '../../shared/redact.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
@@ -75,7 +75,7 @@ export const createEmailExecutor = (options: EmailExecutorOptions): EmailExecuto
   transport.on('error', (error: Error) => options.logger?.warn('SMTP transport error', { error: scrub(error.message) }));
   options.logger?.info('Email executor ready', { smtp_host: options.host, smtp_port: options.port, secure: options.secure });
 
-  const execute = async (task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome> => {
+  const execute = async (task: ClaimedTask, signal: AbortSignal, trace?: TraceHeaders): Promise<ExecutionOutcome> => {
     const decoded = decodeEmailPayload(task.payload);
     if (E.isLeft(decoded)) return permanentFailure(decoded.left);
     const message = decoded.right;
@@ -96,6 +96,8 @@ export const createEmailExecutor = (options: EmailExecutorOptions): EmailExecuto
       ...(message.text === undefined ? {} : { text: message.text }),
       ...(message.html === undefined ? {} : { html: message.html }),
       messageId,
+      // Traceparent / Tracestate header fields: a mail pipeline that traces can continue the trace.
+      ...(trace === undefined ? {} : { headers: trace }),
       signal: AbortSignal.any([signal, deadline]),
     };
     const started = Date.now();

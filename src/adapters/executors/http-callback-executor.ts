@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { Agent, buildConnector } from 'undici';
-import { deliveryId, type ClaimedTask, type TaskExecutor } from '../../application/ports.js';
+import { deliveryId, type ClaimedTask, type TaskExecutor, type TraceHeaders } from '../../application/ports.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import { decodeHttpCallbackPayload, redactUrl } from '../../domain/payloads/http-callback.js';
 import { buildCallbackRequest, type CallbackRequest } from './http-callback-request.js';
@@ -71,7 +71,7 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
     connect: guardedConnector(buildConnector({ timeout: connectTimeoutMs }), policy, connectTimeoutMs + 1_000),
   });
 
-  const execute = async (task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome> => {
+  const execute = async (task: ClaimedTask, signal: AbortSignal, trace?: TraceHeaders): Promise<ExecutionOutcome> => {
     const payload = decodeHttpCallbackPayload(task.payload);
     if (E.isLeft(payload)) return permanentFailure(payload.left);
     let request: CallbackRequest;
@@ -82,6 +82,7 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
         timestampSeconds: Math.floor(now().getTime() / 1000),
         signingKeys: keys.right,
         userAgent,
+        ...(trace === undefined ? {} : { trace }),
       });
     } catch (error) {
       // jsonb stores nesting far deeper than JSON.stringify can walk (RangeError): the payload's

@@ -17,6 +17,8 @@ export interface RequestContext {
   readonly timestampSeconds: number;
   readonly signingKeys: readonly WebhookSigningKey[];
   readonly userAgent: string;
+  /** traceparent / tracestate while tracing is on; a header of the payload's own with the same name wins. */
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -36,6 +38,7 @@ export const buildCallbackRequest = (payload: HttpCallbackPayload, context: Requ
     ['content-type', contentType],
     ['user-agent', context.userAgent],
   ]);
+  for (const [name, value] of Object.entries(context.trace ?? {})) headers.set(name, value);
   const secrets: string[] = [];
   const credentials = userInfo(url);
   if (credentials !== undefined) {

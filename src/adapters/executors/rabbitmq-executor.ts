@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { deliveryId, type ClaimedTask, type Logger, type TaskExecutor } from '../../application/ports.js';
+import { deliveryId, type ClaimedTask, type Logger, type TaskExecutor, type TraceHeaders } from '../../application/ports.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
 import { decodeRabbitMqPayload, rabbitMqMessageId, type RabbitMqPublication } from '../../domain/payloads/rabbitmq.js';
 import { errorMessage } from '../../shared/error-message.js';
@@ -71,7 +71,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
     return opening;
   };
 
-  const execute = async (task: ClaimedTask, signal: AbortSignal): Promise<ExecutionOutcome> => {
+  const execute = async (task: ClaimedTask, signal: AbortSignal, trace?: TraceHeaders): Promise<ExecutionOutcome> => {
     const decoded = decodeRabbitMqPayload(task.payload);
     if (E.isLeft(decoded)) return permanentFailure(decoded.left);
     const publication = decoded.right;
@@ -111,7 +111,7 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
     }
 
     const published = await waitAtMost(
-      channel.publish(publication.exchange, publication.routingKey, body, publishOptions(publication, messageId)),
+      channel.publish(publication.exchange, publication.routingKey, body, publishOptions(publication, messageId, trace)),
       options.confirmTimeoutMs,
       signal,
     );
@@ -198,11 +198,13 @@ const brokerRefusals = () => {
   };
 };
 
-const publishOptions = (publication: RabbitMqPublication, messageId: string) => ({
+// The trace context goes in the message headers (traceparent, tracestate), as the OpenTelemetry
+// messaging conventions put it; a header of the payload's own with the same name wins.
+const publishOptions = (publication: RabbitMqPublication, messageId: string, trace: TraceHeaders | undefined) => ({
   messageId,
   mandatory: true,
   persistent: publication.persistent,
-  headers: publication.headers,
+  headers: trace === undefined ? publication.headers : { ...trace, ...publication.headers },
   appId: 'at-worker',
   ...(publication.contentType === undefined ? {} : { contentType: publication.contentType }),
 });

@@ -2,7 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ScheduleMetrics } from '../../application/schedules/ports.js';
 import type { Logger, WorkerMetrics } from '../../application/ports.js';
 import { KNOWN_TASK_TYPES } from '../../domain/payloads/by-type.js';
+import type { StorageHealth } from '../../application/history-maintenance.js';
 import { cachedStatusCounts, type CountByStatus } from './status-counts.js';
+import { registerStorageGauges } from './storage-gauges.js';
 
 export type { CountByStatus } from './status-counts.js';
 
@@ -16,6 +18,8 @@ export interface PrometheusMetricsOptions {
   readonly statusCacheMs?: number;
   /** A scrape waits this long for countByStatus before serving the last known counts; default 2 s. */
   readonly statusTimeoutMs?: number;
+  /** Autovacuum and table sizes (catalog reads), refreshed at most every 30 s. Omit it: not exported. */
+  readonly storageHealth?: () => Promise<StorageHealth>;
   /** Process metrics (CPU, memory, event loop lag, GC, handles); default true. */
   readonly processMetrics?: boolean;
   readonly logger?: Logger;
@@ -30,9 +34,7 @@ export interface PrometheusMetrics {
 // Schedule lag is the headline punctuality number: a healthy worker claims within a few ms of
 // execute_at when woken by NOTIFY or its due-time timer, within WORKER_POLLING_INTERVAL (default 5 s)
 // when it only polls, and minutes to an hour behind when a backlog builds up. Hence 1 ms .. 1 h.
-const SCHEDULE_LAG_BUCKETS = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
-];
+const SCHEDULE_LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 // An attempt is one HTTP call / AMQP publish / SMTP send: ms when local, HTTP_TIMEOUT (30 s) and
 // TASK_TIMEOUT (300 s) are the ceilings.
 const ATTEMPT_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -57,7 +59,10 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
   const completed = counter('at_worker_tasks_completed_total', 'Attempts that completed the task.');
   const failed = counter('at_worker_tasks_failed_total', 'Attempts that failed the task for good (permanent error or attempts exhausted).');
   const retried = counter('at_worker_tasks_retried_total', 'Attempts that failed and sent the task back to pending for a retry.');
-  const released = counter('at_worker_tasks_released_total', 'Attempts aborted at shutdown; the task went back to pending without using an attempt.');
+  const released = counter(
+    'at_worker_tasks_released_total',
+    'Attempts aborted at shutdown; the task went back to pending without using an attempt.',
+  );
   const recovered = counter(
     'at_worker_tasks_recovered_total',
     'Stuck tasks taken back by this worker\'s cleaner: outcome="requeued" (back to pending) or "failed" (attempts exhausted).',
@@ -77,7 +82,32 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
     buckets: SCHEDULE_LAG_BUCKETS,
     registers: [registry],
   });
-  const inFlight = new Gauge({ name: 'at_worker_tasks_in_flight', help: 'Tasks this worker holds a claim on: executing, claimed ahead (WORKER_PREFETCH), or having their outcome written.', registers: [registry] });
+  const postponed = counter(
+    'at_worker_tasks_postponed_total',
+    'Claimed tasks given back unrun without using an attempt: reason="fair_share", "circuit_open" or "destination_limit".',
+    ['task_type', 'reason'],
+  );
+  const postponedWait = counter(
+    'at_worker_tasks_postponed_seconds_total',
+    "Time the postponed tasks were put off for, summed: the wait their destinations' protection cost them.",
+    ['task_type', 'reason'],
+  );
+  const circuitOpen = new Gauge({
+    name: 'at_worker_circuit_open',
+    help: 'Circuits this worker knows to be open (1) or half-open, probing (0.5), by destination; closed ones are not listed.',
+    labelNames: ['destination'],
+    registers: [registry],
+  });
+  const circuitsOpen = new Gauge({
+    name: 'at_worker_circuits_open',
+    help: "How many destinations' circuits are open or half-open, as this worker last read them (all workers share them).",
+    registers: [registry],
+  });
+  const inFlight = new Gauge({
+    name: 'at_worker_tasks_in_flight',
+    help: 'Tasks this worker holds a claim on: executing, claimed ahead (WORKER_PREFETCH), or having their outcome written.',
+    registers: [registry],
+  });
 
   if (options.countByStatus !== undefined) {
     const counts = cachedStatusCounts(options.countByStatus, {
@@ -96,6 +126,7 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
       },
     });
   }
+  if (options.storageHealth !== undefined) registerStorageGauges(registry, options.storageHealth, options.logger);
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
 
   const byOutcome = { completed, retried, failed, released } as const;
@@ -112,6 +143,21 @@ export const createPrometheusMetrics = (options: PrometheusMetricsOptions = {}):
     },
     recovered: (taskType, outcome) => recovered.inc({ task_type: taskTypeLabel(taskType), outcome }),
     inFlight: (count) => inFlight.set(count),
+    circuits: (known) => {
+      circuitOpen.reset();
+      let open = 0;
+      for (const [destination, state] of known) {
+        if (state.status === 'closed') continue;
+        open += 1;
+        circuitOpen.set({ destination }, state.status === 'open' ? 1 : 0.5);
+      }
+      circuitsOpen.set(open);
+    },
+    postponed: (taskType, reason, waitMs) => {
+      const label = { task_type: taskTypeLabel(taskType), reason };
+      postponed.inc(label);
+      postponedWait.inc(label, Math.max(0, waitMs) / 1000);
+    },
   };
   return { metrics, scheduleMetrics: scheduleMetricsOn(registry), registry };
 };

@@ -18,6 +18,8 @@ const ClaimedRow = t.type({
   locked_at: DateFromRow,
   refusal: t.null,
   task_uuid: nullable(t.string),
+  // Selected only by the traced claim.
+  traceparent: t.union([t.string, t.null, t.undefined]),
 });
 // A due row the claim could not take soundly (used-up attempts, a history that cannot take its next
 // event): the function has already failed it, alone, and says why.
@@ -46,16 +48,10 @@ export const claimDueTasks = async (
   limit: number,
   onRefused: (refused: RefusedClaim) => void = () => undefined,
   cannotRun: readonly string[] = [],
+  withTraceparent = false,
 ): Promise<ClaimedTask[]> => {
   if (limit <= 0) return [];
-  const result = await db.query(
-    prepared(
-      'at_worker_claim_due_tasks',
-      sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
-                        locked_at, refusal, task_uuid
-                   FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')})`,
-    ),
-  );
+  const result = await db.query(withTraceparent ? tracedClaim(workerId, limit, cannotRun) : claim(workerId, limit, cannotRun));
   const rows = decodeRows(ClaimRow, 'claimDueTasks', result.rows);
   for (const row of rows) {
     if (row.refusal !== null) onRefused({ id: row.id, taskType: row.task_type, reason: row.refusal });
@@ -71,5 +67,30 @@ export const claimDueTasks = async (
     claimToken: row.claim_token,
     claimedAt: row.locked_at,
     taskUuid: row.task_uuid,
+    ...(row.traceparent === undefined ? {} : { traceparent: row.traceparent }),
   }));
 };
+
+const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
+  prepared(
+    'at_worker_claim_due_tasks',
+    sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
+                      locked_at, refusal, task_uuid
+                 FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')})`,
+  );
+
+/**
+ * The claim, with each task's producer traceparent (migration 0013), used only while tracing is on
+ * so the claim stays as it was without it. The join reads the row as it was before the claim took
+ * it (the statement's snapshot), which holds the same traceparent: the claim never changes it. A
+ * task inserted after that snapshot and claimed by the same call reads no traceparent: its attempt
+ * starts a trace of its own.
+ */
+const tracedClaim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
+  prepared(
+    'at_worker_claim_due_tasks_traced',
+    sql.unsafe`SELECT c.id, c.task_type, c.payload::text AS payload_json, c.attempts, c.max_attempts, c.execute_at, c.locked_by,
+                      c.claim_token, c.locked_at, c.refusal, c.task_uuid, s.traceparent
+                 FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')}) c
+                 LEFT JOIN scheduled_tasks s ON s.id = c.id`,
+  );

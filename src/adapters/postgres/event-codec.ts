@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import type { FailureReason, TaskEvent, TaskEventType } from '../../domain/index.js';
+import type { FailureReason, PostponeReason, TaskEvent, TaskEventType } from '../../domain/index.js';
 import { assertNever, TASK_EVENT_TYPES } from '../../domain/index.js';
 import { decodeWith } from '../../shared/decode.js';
 import { readPgTimestamp } from './pg-timestamp.js';
@@ -48,6 +48,10 @@ const eventData = (event: TaskEvent): Record<string, unknown> => {
       return { attempt: event.attempt, previous_owner: event.previousOwner, error: event.error };
     case 'released':
       return { attempt: event.attempt, reason: event.reason };
+    case 'postponed':
+      return {
+        attempt: event.attempt, until: event.until.toISOString(), reason: event.reason, destination: event.destination, detail: event.detail,
+      };
     case 'rescheduled':
       return { execute_at: event.executeAt.toISOString(), max_attempts: event.maxAttempts };
     case 'cancelled':
@@ -81,6 +85,9 @@ const Attempt = integerAtLeast(1);
 const MaxAttempts = integerAtLeast(1);
 const Details = t.UnknownRecord;
 const Reason = t.keyof({ permanent: null, attempts_exhausted: null, stuck: null } satisfies Record<FailureReason, null>);
+const PostponeReasonCodec = t.keyof({
+  fair_share: null, circuit_open: null, destination_limit: null,
+} satisfies Record<PostponeReason, null>);
 /** `details` may be absent from a hand-written event; it reads as empty. */
 const withDetails = <P extends t.Props>(props: P) => t.intersection([t.type(props), t.partial({ details: Details })]);
 
@@ -95,6 +102,7 @@ const dataCodecs = {
   failed: withDetails({ attempt: Attempt, reason: Reason, error: t.string }),
   recovered: t.type({ attempt: Attempt, previous_owner: t.string, error: t.string }),
   released: t.type({ attempt: Attempt, reason: t.string }),
+  postponed: t.type({ attempt: Attempt, until: Timestamp, reason: PostponeReasonCodec, destination: t.string, detail: t.string }),
   rescheduled: t.type({ execute_at: Timestamp, max_attempts: MaxAttempts }),
   cancelled: t.UnknownRecord,
 } as const;
@@ -146,6 +154,10 @@ const eventFromRow = (r: t.TypeOf<typeof RowCodec>): E.Either<string, TaskEvent>
       }));
     case 'released':
       return read(dataCodecs.released, (d) => ({ type: 'released', ...base, attempt: d.attempt, reason: d.reason }));
+    case 'postponed':
+      return read(dataCodecs.postponed, (d) => ({
+        type: 'postponed', ...base, attempt: d.attempt, until: d.until, reason: d.reason, destination: d.destination, detail: d.detail,
+      }));
     case 'rescheduled':
       return read(dataCodecs.rescheduled, (d) => ({
         type: 'rescheduled', ...base, executeAt: d.execute_at, maxAttempts: d.max_attempts,

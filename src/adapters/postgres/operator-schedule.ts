@@ -32,7 +32,8 @@ const tasksJson = (tasks: readonly NewTask[]): string =>
     .map(
       (task) =>
         `{"task_type":${JSON.stringify(task.taskType)},"payload":${task.payloadJson},"max_attempts":${task.maxAttempts}` +
-        `${task.key === undefined ? '' : `,"key":${JSON.stringify(task.key)}`}${dueFields(task.due)}}`,
+        `${task.key === undefined ? '' : `,"key":${JSON.stringify(task.key)}`}${dueFields(task.due)}` +
+        `${task.traceparent === undefined ? '' : `,"traceparent":${JSON.stringify(task.traceparent)}`}}`,
     )
     .join(',')}]`;
 

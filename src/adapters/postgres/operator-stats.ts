@@ -2,20 +2,32 @@ import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
 import type { TaskStats } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
+import { storageStats } from './storage-stats.js';
+import { circuitSummaries } from './operator-circuits.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
 const CountByStatus = t.type({ status: t.string, count: t.number });
 const Count = t.type({ count: t.number });
 const StuckRow = t.type({
-  id: Int8String, task_type: t.string, owner: nullable(t.string), attempts: t.number, max_attempts: t.number,
-  heartbeat_at: nullable(DateFromRow), silent_for_seconds: t.number,
+  id: Int8String,
+  task_type: t.string,
+  owner: nullable(t.string),
+  attempts: t.number,
+  max_attempts: t.number,
+  heartbeat_at: nullable(DateFromRow),
+  silent_for_seconds: t.number,
 });
 const SuccessRow = t.type({ completed: t.number, failed: t.number, success_rate: nullable(t.number) });
 const CompletionRow = t.type({ task_type: t.string, completed: t.number, avg_seconds: t.number });
 const NobodyServesRow = t.type({ task_type: t.string, pending: t.number });
 const LastAttemptRow = t.type({
-  id: Int8String, task_type: t.string, status: t.string, attempts: t.number, max_attempts: t.number,
-  error_message: nullable(t.string), updated_at: DateFromRow,
+  id: Int8String,
+  task_type: t.string,
+  status: t.string,
+  attempts: t.number,
+  max_attempts: t.number,
+  error_message: nullable(t.string),
+  updated_at: DateFromRow,
 });
 
 /**
@@ -29,32 +41,84 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
     await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
     // Transaction-local: the stuck_tasks view reads its threshold from this setting.
     await tx.query(sql.unsafe`SELECT set_config('at_worker.stuck_timeout', ${`${stuckTimeoutMs} milliseconds`}, true)`);
-    const counts = decodeRows(CountByStatus, 'task_status_counts', (await tx.query(sql.unsafe`
-      SELECT status, count::float8 AS count FROM task_status_counts`)).rows);
-    const stuckCount = decodeRows(Count, 'stuck_tasks', (await tx.query(sql.unsafe`
-      SELECT count(*)::float8 AS count FROM stuck_tasks`)).rows)[0]?.count ?? 0;
-    const stuck = decodeRows(StuckRow, 'stuck_tasks', (await tx.query(sql.unsafe`
+    const counts = decodeRows(
+      CountByStatus,
+      'task_status_counts',
+      (
+        await tx.query(sql.unsafe`
+      SELECT status, count::float8 AS count FROM task_status_counts`)
+      ).rows,
+    );
+    const stuckCount =
+      decodeRows(
+        Count,
+        'stuck_tasks',
+        (
+          await tx.query(sql.unsafe`
+      SELECT count(*)::float8 AS count FROM stuck_tasks`)
+        ).rows,
+      )[0]?.count ?? 0;
+    const stuck = decodeRows(
+      StuckRow,
+      'stuck_tasks',
+      (
+        await tx.query(sql.unsafe`
       SELECT id, task_type, owner, attempts, max_attempts, heartbeat_at,
              extract(epoch FROM silent_for)::float8 AS silent_for_seconds
         FROM stuck_tasks
-       LIMIT ${listLimit}`)).rows);
-    const success = decodeRows(SuccessRow, 'task_success_rate', (await tx.query(sql.unsafe`
+       LIMIT ${listLimit}`)
+      ).rows,
+    );
+    const success = decodeRows(
+      SuccessRow,
+      'task_success_rate',
+      (
+        await tx.query(sql.unsafe`
       SELECT completed::float8 AS completed, failed::float8 AS failed, success_rate::float8 AS success_rate
-        FROM task_success_rate`)).rows)[0];
-    const times = decodeRows(CompletionRow, 'task_completion_times', (await tx.query(sql.unsafe`
-      SELECT task_type, completed::float8 AS completed, avg_seconds::float8 AS avg_seconds FROM task_completion_times`)).rows);
+        FROM task_success_rate`)
+      ).rows,
+    )[0];
+    const times = decodeRows(
+      CompletionRow,
+      'task_completion_times',
+      (
+        await tx.query(sql.unsafe`
+      SELECT task_type, completed::float8 AS completed, avg_seconds::float8 AS avg_seconds FROM task_completion_times`)
+      ).rows,
+    );
     // Reads the same stuck-timeout setting: a worker silent for longer than that is gone.
-    const nobodyServes = decodeRows(NobodyServesRow, 'tasks_nobody_serves', (await tx.query(sql.unsafe`
-      SELECT task_type, pending::float8 AS pending FROM tasks_nobody_serves LIMIT ${listLimit}`)).rows);
-    const lastCount = decodeRows(Count, 'tasks_at_last_attempt', (await tx.query(sql.unsafe`
-      SELECT count(*)::float8 AS count FROM tasks_at_last_attempt`)).rows)[0]?.count ?? 0;
-    const last = decodeRows(LastAttemptRow, 'tasks_at_last_attempt', (await tx.query(sql.unsafe`
+    const nobodyServes = decodeRows(
+      NobodyServesRow,
+      'tasks_nobody_serves',
+      (
+        await tx.query(sql.unsafe`
+      SELECT task_type, pending::float8 AS pending FROM tasks_nobody_serves LIMIT ${listLimit}`)
+      ).rows,
+    );
+    const lastCount =
+      decodeRows(
+        Count,
+        'tasks_at_last_attempt',
+        (
+          await tx.query(sql.unsafe`
+      SELECT count(*)::float8 AS count FROM tasks_at_last_attempt`)
+        ).rows,
+      )[0]?.count ?? 0;
+    const last = decodeRows(
+      LastAttemptRow,
+      'tasks_at_last_attempt',
+      (
+        await tx.query(sql.unsafe`
       SELECT id, task_type, status, attempts, max_attempts, error_message, updated_at
         FROM tasks_at_last_attempt
-       LIMIT ${listLimit}`)).rows);
+       LIMIT ${listLimit}`)
+      ).rows,
+    );
+    const openCircuits = await circuitSummaries(tx, true);
 
     const countsByStatus = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
     for (const row of counts) if (row.status in countsByStatus) countsByStatus[row.status as TaskStatus] = row.count;
+    const storage = await storageStats(tx);
     return {
       countsByStatus,
       total: Object.values(countsByStatus).reduce((sum, count) => sum + count, 0),
@@ -62,8 +126,13 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
         count: stuckCount,
         timeoutMs: stuckTimeoutMs,
         oldest: stuck.map((row) => ({
-          id: row.id, taskType: row.task_type, owner: row.owner, attempts: row.attempts, maxAttempts: row.max_attempts,
-          heartbeatAt: row.heartbeat_at, silentForSeconds: row.silent_for_seconds,
+          id: row.id,
+          taskType: row.task_type,
+          owner: row.owner,
+          attempts: row.attempts,
+          maxAttempts: row.max_attempts,
+          heartbeatAt: row.heartbeat_at,
+          silentForSeconds: row.silent_for_seconds,
         })),
       },
       success: { completed: success?.completed ?? 0, failed: success?.failed ?? 0, ratePercent: success?.success_rate ?? null },
@@ -72,9 +141,16 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
       lastAttempt: {
         count: lastCount,
         latest: last.map((row) => ({
-          id: row.id, taskType: row.task_type, status: row.status as TaskStatus, attempts: row.attempts,
-          maxAttempts: row.max_attempts, errorMessage: row.error_message, updatedAt: row.updated_at,
+          id: row.id,
+          taskType: row.task_type,
+          status: row.status as TaskStatus,
+          attempts: row.attempts,
+          maxAttempts: row.max_attempts,
+          errorMessage: row.error_message,
+          updatedAt: row.updated_at,
         })),
       },
+      storage,
+      openCircuits,
     };
   });

@@ -1,6 +1,7 @@
 import type { DatabasePool } from 'slonik';
 import type { OperatorStore } from '../../application/operator/ports.js';
 import { applyChange, findTask } from './operator-change.js';
+import { circuits, closeCircuit } from './operator-circuits.js';
 import { countTasks, taskHistory, tasksWithHistory, taskWithHistory } from './operator-history.js';
 import { findTaskIdByKey, insertTasks } from './operator-schedule.js';
 import { taskStats } from './operator-stats.js';
@@ -16,4 +17,6 @@ export const createPostgresOperatorStore = (pool: DatabasePool): OperatorStore =
   taskWithHistory: (id) => taskWithHistory(pool, id),
   countTasks: () => countTasks(pool),
   stats: (stuckTimeoutMs, listLimit) => taskStats(pool, stuckTimeoutMs, listLimit),
+  circuits: (destination, limit) => circuits(pool, destination, limit),
+  closeCircuit: (destination, by) => closeCircuit(pool, destination, by),
 });

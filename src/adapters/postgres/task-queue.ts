@@ -30,6 +30,8 @@ export interface PostgresTaskQueueOptions {
   readonly endRetryForMs?: number;
   /** Told of every due task the claim failed instead of claiming (see claim-due-tasks.ts). */
   readonly onRefusedClaim?: (refused: RefusedClaim) => void;
+  /** Reads each claimed task's producer traceparent too (while tracing is on). */
+  readonly withTraceparent?: boolean;
   /**
    * What this worker can run: the claim leaves `cannotRun` types to other workers, and `serves` is
    * advertised in at_worker_presence every `presenceEveryMs` while it claims (migration 0007).
@@ -50,6 +52,7 @@ export class PostgresTaskQueue implements TaskQueue {
   private readonly stopRetrying = new AbortController();
 
   private readonly onRefusedClaim: (refused: RefusedClaim) => void;
+  private readonly withTraceparent: boolean;
   private readonly taskTypes: PostgresTaskQueueOptions['taskTypes'];
   private presenceDueAt = 0;
 
@@ -58,6 +61,7 @@ export class PostgresTaskQueue implements TaskQueue {
     options: PostgresTaskQueueOptions = {},
   ) {
     this.onRefusedClaim = options.onRefusedClaim ?? (() => undefined);
+    this.withTraceparent = options.withTraceparent ?? false;
     this.taskTypes = options.taskTypes;
     const retry = endRetry(options.endRetryForMs, this.stopRetrying.signal);
     this.coalescedEnd = createCoalescer<AttemptEnd, AttemptEndResult>(
@@ -76,7 +80,7 @@ export class PostgresTaskQueue implements TaskQueue {
 
   claimDueTasks: TaskQueue['claimDueTasks'] = async (workerId, limit) => {
     await this.advertise(workerId);
-    return claimDueTasks(this.pool, workerId, limit, this.onRefusedClaim, this.taskTypes?.cannotRun ?? []);
+    return claimDueTasks(this.pool, workerId, limit, this.onRefusedClaim, this.taskTypes?.cannotRun ?? [], this.withTraceparent);
   };
   endAttempt: TaskQueue['endAttempt'] = (end) => this.coalescedEnd(end);
   refreshHeartbeats: TaskQueue['refreshHeartbeats'] = (workerId, claims) => refreshHeartbeats(this.pool, workerId, claims);

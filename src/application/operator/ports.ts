@@ -8,9 +8,7 @@ import type { TaskEvent, TaskId, TaskState, TaskStatus, WorkerId } from '../../d
 
 /** When a new task is due: a point in time, or a delay measured on the database's clock. */
 export type DueTime =
-  | { readonly _tag: 'Now' }
-  | { readonly _tag: 'At'; readonly at: Date }
-  | { readonly _tag: 'After'; readonly delayMs: number };
+  { readonly _tag: 'Now' } | { readonly _tag: 'At'; readonly at: Date } | { readonly _tag: 'After'; readonly delayMs: number };
 
 export interface NewTask {
   readonly taskType: string;
@@ -20,6 +18,8 @@ export interface NewTask {
   readonly maxAttempts: number;
   /** Idempotency key: at most one existing task has it. */
   readonly key?: string;
+  /** The producer's W3C traceparent, checked by the caller: the attempt's span continues it. */
+  readonly traceparent?: string;
 }
 
 /** `created` is false when the key already named a task: that task's id, and nothing written. */
@@ -124,6 +124,23 @@ export interface LastAttemptTask {
 }
 
 /** The seed's monitoring set, read in one consistent snapshot. */
+/** Finished histories for `export`: each task as one JSON object with its events, by id. */
+export interface FinishedHistories {
+  /** Up to `limit` tasks finished (completed, cancelled, failed) before `before`, with id above `afterId`. */
+  page(before: Date, afterId: TaskId | null, limit: number): Promise<readonly { readonly id: TaskId; readonly json: string }[]>;
+}
+
+/** What retention kept and removed (docs/storage.md). */
+export interface StorageStats {
+  /** The lowest task id still kept, and when its history begins; null when no task is kept. */
+  readonly oldestTask: { readonly id: TaskId; readonly historySince: Date | null } | null;
+  /** Partitions of task_events in use. */
+  readonly partitions: number;
+  /** Everything retention has removed so far, from its record. */
+  readonly removed: { readonly tasks: number; readonly events: number };
+  readonly lastPass: { readonly at: Date; readonly workerId: string } | null;
+}
+
 export interface TaskStats {
   readonly countsByStatus: Readonly<Record<TaskStatus, number>>;
   readonly total: number;
@@ -133,7 +150,35 @@ export interface TaskStats {
   /** Pending tasks, by type, that no worker seen within the stuck timeout serves (they wait for one). */
   readonly nobodyServes: readonly { readonly taskType: string; readonly pending: number }[];
   readonly lastAttempt: { readonly count: number; readonly latest: readonly LastAttemptTask[] };
+  readonly storage: StorageStats;
+  /** Destinations whose circuit is open or half-open (probing), all workers together. */
+  readonly openCircuits: readonly CircuitSummary[];
 }
+
+/** One destination's circuit, as `stats` and `circuits` show it. */
+export interface CircuitSummary {
+  readonly destination: string;
+  readonly status: 'closed' | 'open' | 'half_open';
+  /** Consecutive retryable failures counted while closed. */
+  readonly failures: number;
+  readonly openUntil: Date | null;
+  readonly updatedAt: Date;
+  /** Why it last opened, if it ever did. */
+  readonly lastCause: string | null;
+}
+
+/** One recorded transition of a circuit. */
+export interface CircuitTransitionRecord {
+  readonly destination: string;
+  readonly transition: 'opened' | 'probing' | 'closed';
+  readonly cause: string;
+  readonly openUntil: Date | null;
+  readonly workerId: string | null;
+  readonly occurredAt: Date;
+}
+
+/** `not_open`: there was nothing to close (no such circuit, or it is closed already). */
+export type CloseCircuitResult = 'closed' | 'not_open';
 
 export interface OperatorStore {
   /**
@@ -159,6 +204,16 @@ export interface OperatorStore {
   countTasks(): Promise<number>;
   /** `stuckTimeoutMs`: WORKER_STUCK_TIMEOUT; `listLimit`: how many stuck / last-attempt tasks to list. */
   stats(stuckTimeoutMs: number, listLimit: number): Promise<TaskStats>;
+  /** Every circuit that is not plainly closed, and the latest `limit` transitions (of one destination, if given). */
+  circuits(
+    destination: string | null,
+    limit: number,
+  ): Promise<{
+    readonly circuits: readonly CircuitSummary[];
+    readonly transitions: readonly CircuitTransitionRecord[];
+  }>;
+  /** Closes a circuit by hand, recording the transition with `by` (who did it) as its cause. */
+  closeCircuit(destination: string, by: string): Promise<CloseCircuitResult>;
 }
 
 /** A migration, described for people ("0002_partitioned_history"), and when it was applied. */

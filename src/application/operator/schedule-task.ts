@@ -11,6 +11,8 @@ export interface ScheduleRequest {
   readonly due: DueTime;
   readonly maxAttempts: number;
   readonly key?: string;
+  /** A W3C traceparent (src/shared/traceparent.ts checks it): the attempts' spans are its children. */
+  readonly traceparent?: string;
 }
 
 /** A refused payload, with the position of its request in a batch (0 for a single task). */
@@ -32,12 +34,13 @@ export const scheduleTasks =
     }
     if (requests.length === 0) return E.right([]);
     return store.insertTasks(
-      requests.map(({ taskType, payloadJson, due, maxAttempts, key }) => ({
+      requests.map(({ taskType, payloadJson, due, maxAttempts, key, traceparent }) => ({
         taskType,
         payloadJson,
         due,
         maxAttempts,
         ...(key === undefined ? {} : { key }),
+        ...(traceparent === undefined ? {} : { traceparent }),
       })),
     );
   };

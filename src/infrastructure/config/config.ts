@@ -3,11 +3,13 @@ import * as t from 'io-ts';
 import { hostname } from 'node:os';
 import { parseAllowedHosts } from '../../adapters/executors/ssrf-guard.js';
 import { decodeWebhookSecrets } from '../../adapters/executors/webhook-signature.js';
-import type { RetryPolicy } from '../../domain/index.js';
+import type { CircuitPolicy, LimitRule, RetryPolicy } from '../../domain/index.js';
+import { parseDestinationLimits } from './destination-limits-env.js';
 import { decodeEmailAddress } from '../../domain/payloads/email.js';
 import {
   boolean,
   duration,
+  fraction,
   list,
   nonNegativeInteger,
   oneOf,
@@ -16,6 +18,7 @@ import {
   optionalText,
   port,
   positiveInteger,
+  retention,
   text,
   url,
   urlOrOff,
@@ -44,6 +47,11 @@ export const EnvSchema = t.type({
   WORKER_BATCH_SIZE: positiveInteger(10),
   WORKER_CONCURRENCY: positiveInteger(10),
   WORKER_PREFETCH: nonNegativeInteger(0),
+  DESTINATION_MAX_SHARE: fraction(0.5),
+  DESTINATION_LIMITS: optionalText,
+  CIRCUIT_FAILURE_THRESHOLD: nonNegativeInteger(5),
+  CIRCUIT_COOL_OFF: duration('seconds', 30),
+  CIRCUIT_MAX_COOL_OFF: duration('seconds', 600),
   WORKER_CLEANER_INTERVAL: duration('minutes', 5),
   WORKER_STUCK_TIMEOUT: duration('minutes', 5),
   RETRY_BASE_DELAY: duration('seconds', 10),
@@ -64,6 +72,10 @@ export const EnvSchema = t.type({
   SMTP_TIMEOUT: duration('seconds', 30),
   EMAIL_FROM: optionalText,
   HTTP_PORT: port(8080),
+  TASK_RETENTION: retention('30d'),
+  TASK_RETENTION_FAILED: retention('90d'),
+  TASK_HISTORY_PARTITION_SIZE: positiveInteger(1_000_000),
+  MAINTENANCE_INTERVAL: duration('seconds', 60),
   SCHEDULES_FILE: optionalText,
   SCHEDULES_LOOKAHEAD: duration('seconds', 60),
   SCHEDULES_INTERVAL: duration('seconds', 30),
@@ -71,6 +83,13 @@ export const EnvSchema = t.type({
   DASHBOARD_TOKEN: optionalText,
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info'),
   LOG_FORMAT: oneOf(['json', 'pretty'], 'json'),
+  // OpenTelemetry's own names (docs/tracing.md). Tracing is on only with OTEL_TRACES_EXPORTER=otlp.
+  OTEL_TRACES_EXPORTER: oneOf(['none', 'otlp'], 'none'),
+  OTEL_SDK_DISABLED: boolean(false),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http', 'https'], null),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http', 'https'], null),
+  OTEL_EXPORTER_OTLP_PROTOCOL: oneOf(['http/protobuf'], 'http/protobuf'),
+  OTEL_SERVICE_NAME: text('at-worker'),
 });
 export type Env = t.TypeOf<typeof EnvSchema>;
 
@@ -82,6 +101,8 @@ export interface Config {
     readonly batchSize: number;
     readonly concurrency: number;
     readonly prefetch: number;
+    /** The share of `concurrency` one destination may hold (fair slots). */
+    readonly destinationShare: number;
     readonly cleanerIntervalMs: number;
     readonly stuckTimeoutMs: number;
     readonly taskTimeoutMs: number;
@@ -94,6 +115,10 @@ export interface Config {
     readonly allowedHosts: readonly string[];
     readonly webhookSecrets: readonly string[];
   };
+  /** Per-destination limits (DESTINATION_LIMITS); empty when none is set. */
+  readonly destinationLimits: readonly LimitRule[];
+  /** Circuit breaking per destination; null when CIRCUIT_FAILURE_THRESHOLD is 0. */
+  readonly circuit: CircuitPolicy | null;
   readonly amqp: { readonly url: string | null; readonly confirmTimeoutMs: number };
   readonly smtp: {
     readonly host: string | null;
@@ -103,6 +128,13 @@ export interface Config {
     readonly password: string | null;
     readonly timeoutMs: number;
     readonly from: string | null;
+  };
+  /** Retention and history partitions (docs/storage.md). Retention in ms; null keeps for ever. */
+  readonly storage: {
+    readonly finishedRetentionMs: number | null;
+    readonly failedRetentionMs: number | null;
+    readonly partitionSize: number;
+    readonly maintenanceIntervalMs: number;
   };
   readonly healthPort: number;
   readonly schedules: {
@@ -114,6 +146,8 @@ export interface Config {
   };
   /** `at-worker dashboard`: actions (retry, cancel) need this token; null keeps it read-only. */
   readonly dashboard: { readonly token: string | null };
+  /** OpenTelemetry tracing; the exporter reads its endpoint, headers and timeout from OTEL_* itself. */
+  readonly tracing: { readonly enabled: boolean; readonly serviceName: string; readonly endpointSet: boolean };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'pretty' };
   /** Values that must never appear in a log line, event or error message. */
   readonly secrets: readonly string[];
@@ -139,10 +173,14 @@ const crossCheck = (env: Env): string | null => {
     if (E.isLeft(from)) return from.left;
   }
   if ((env.SMTP_USER === null) !== (env.SMTP_PASSWORD === null)) return 'SMTP_USER and SMTP_PASSWORD must be set together';
+  const limits = parseDestinationLimits(env.DESTINATION_LIMITS ?? '');
+  if (E.isLeft(limits)) return limits.left;
+  if (env.CIRCUIT_MAX_COOL_OFF < env.CIRCUIT_COOL_OFF) return 'CIRCUIT_MAX_COOL_OFF must not be shorter than CIRCUIT_COOL_OFF';
   // Guessable tokens defeat the point; 16 characters is the floor (`openssl rand -hex 16` gives 32).
   if (env.DASHBOARD_TOKEN !== null && env.DASHBOARD_TOKEN.length < 16) return 'DASHBOARD_TOKEN must be at least 16 characters';
   if (env.RETRY_MAX_DELAY < env.RETRY_BASE_DELAY) return 'RETRY_MAX_DELAY must not be shorter than RETRY_BASE_DELAY';
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
+  if (env.TASK_HISTORY_PARTITION_SIZE > 1_000_000_000) return 'TASK_HISTORY_PARTITION_SIZE must be at most 1000000000 task ids';
   if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
   return null;
 };
@@ -163,6 +201,7 @@ const toConfig = (env: Env): Config => {
       batchSize: env.WORKER_BATCH_SIZE,
       concurrency: env.WORKER_CONCURRENCY,
       prefetch: env.WORKER_PREFETCH,
+      destinationShare: env.DESTINATION_MAX_SHARE,
       cleanerIntervalMs: env.WORKER_CLEANER_INTERVAL,
       stuckTimeoutMs: env.WORKER_STUCK_TIMEOUT,
       taskTimeoutMs: env.TASK_TIMEOUT,
@@ -175,6 +214,17 @@ const toConfig = (env: Env): Config => {
       allowedHosts: env.HTTP_ALLOWED_HOSTS,
       webhookSecrets: env.WEBHOOK_SECRET,
     },
+    destinationLimits: E.getOrElse((): readonly LimitRule[] => [])(parseDestinationLimits(env.DESTINATION_LIMITS ?? '')),
+    circuit:
+      env.CIRCUIT_FAILURE_THRESHOLD === 0
+        ? null
+        : {
+            failureThreshold: env.CIRCUIT_FAILURE_THRESHOLD,
+            coolOffMs: env.CIRCUIT_COOL_OFF,
+            maxCoolOffMs: env.CIRCUIT_MAX_COOL_OFF,
+            // A probe's attempt ends within TASK_TIMEOUT; one silent for longer lost its worker.
+            probeTimeoutMs: env.TASK_TIMEOUT + 10_000,
+          },
     amqp: { url: env.AMQP_URL, confirmTimeoutMs: env.AMQP_CONFIRM_TIMEOUT },
     smtp: {
       host: env.SMTP_HOST,
@@ -186,6 +236,12 @@ const toConfig = (env: Env): Config => {
       timeoutMs: env.SMTP_TIMEOUT,
       from: env.EMAIL_FROM,
     },
+    storage: {
+      finishedRetentionMs: env.TASK_RETENTION,
+      failedRetentionMs: env.TASK_RETENTION_FAILED,
+      partitionSize: env.TASK_HISTORY_PARTITION_SIZE,
+      maintenanceIntervalMs: env.MAINTENANCE_INTERVAL,
+    },
     healthPort: env.HTTP_PORT,
     schedules: {
       file: env.SCHEDULES_FILE === '' ? null : env.SCHEDULES_FILE,
@@ -194,6 +250,11 @@ const toConfig = (env: Env): Config => {
       misfireGraceMs: env.SCHEDULES_MISFIRE_GRACE,
     },
     dashboard: { token: env.DASHBOARD_TOKEN },
+    tracing: {
+      enabled: env.OTEL_TRACES_EXPORTER === 'otlp' && !env.OTEL_SDK_DISABLED,
+      serviceName: env.OTEL_SERVICE_NAME,
+      endpointSet: env.OTEL_EXPORTER_OTLP_ENDPOINT !== null || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== null,
+    },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
     secrets: collectSecrets(env, databaseUrl),
   };
@@ -240,7 +301,9 @@ const describeEnvErrors = (errors: t.Errors): string => {
     const expected = error.context[error.context.length - 1]?.type.name ?? 'a valid value';
     // A refused URL may still hold a password (an unencoded '#' in it is a common cause of the refusal).
     const shown = typeof error.value === 'string' ? redactCredentials(error.value) : error.value;
-    parts.push(error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(shown)})`);
+    parts.push(
+      error.message === 'is required' ? `${variable} is required` : `${variable} must be ${expected} (got ${JSON.stringify(shown)})`,
+    );
   }
   return `Invalid configuration: ${parts.join('; ')}`;
 };

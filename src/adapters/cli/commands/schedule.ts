@@ -9,12 +9,13 @@ import { decodeDelay, decodeInstant, decodePositiveInteger, parseJson, payloadSo
 import { jsonbRefuses } from '../../../shared/jsonb-text.js';
 import { EXIT, type CliIo } from '../io.js';
 import { errorMessage } from '../../../shared/error-message.js';
+import { checkTraceparent } from '../../../shared/traceparent.js';
 
 // The column default, so a task scheduled here and one inserted with plain SQL behave alike.
 const DEFAULT_MAX_ATTEMPTS = 3;
 
 const HELP = `Usage: at-worker schedule --type <type> --payload <json | @file | -> [--at <time> | --in <delay>]
-                          [--max-attempts <n>] [--key <key>]
+                          [--max-attempts <n>] [--key <key>] [--traceparent <traceparent>]
 
 Stores a task for the workers. The payload is checked with the same decoder its executor uses: a
 payload the executor would refuse is refused here, with the field and the reason, and nothing is
@@ -26,6 +27,9 @@ id and stores nothing, so a retried script cannot schedule twice. The same key w
 payload, --max-attempts or --at is refused (exit 1), naming the existing task. A key is free again
 once its task's row is deleted.
 
+With --traceparent (the W3C trace context of the request that schedules the task), a worker with
+tracing on makes each attempt's span its child and sends the context on to the receiver.
+
   --type <type>         ${KNOWN_TASK_TYPES.join(', ')}
   --payload <json>      the payload as JSON; @path reads it from a file, - from standard input
   --at <time>           due at this time: ISO-8601 with a UTC offset, e.g. 2026-03-01T09:30:00Z
@@ -34,6 +38,7 @@ once its task's row is deleted.
                         (neither --at nor --in: due now; an --at in the past is due now too)
   --max-attempts <n>    attempts before it fails for good (default ${DEFAULT_MAX_ATTEMPTS})
   --key <key>           idempotency key, 1 to 255 characters, e.g. order-42-confirmation
+  --traceparent <tp>    W3C traceparent, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
 
 Examples:
   at-worker schedule --type http_callback --payload '{"url": "https://example.com/hook", "data": {"order": 42}}' --in 5m
@@ -71,7 +76,7 @@ export const scheduleCommand: CliCommand = {
   name: 'schedule',
   summary: 'store a new task, refused unless its executor would accept the payload',
   help: HELP,
-  options: { type: true, payload: true, at: true, in: true, 'max-attempts': true, key: true },
+  options: { type: true, payload: true, at: true, in: true, 'max-attempts': true, key: true, traceparent: true },
   prepare: async (args, io) => {
     const positional = expectPositionals(args, []);
     if (E.isLeft(positional)) return positional;
@@ -88,6 +93,9 @@ export const scheduleCommand: CliCommand = {
     const rawKey = args.values['key'];
     const keyProblem = rawKey === undefined ? undefined : checkKey('--key', rawKey);
     if (keyProblem !== undefined) return E.left(input(keyProblem));
+    const rawTraceparent = args.values['traceparent'];
+    const traceparent = rawTraceparent === undefined ? undefined : checkTraceparent(rawTraceparent);
+    if (traceparent !== undefined && E.isLeft(traceparent)) return E.left(input(`--traceparent: ${traceparent.left}`));
     const payloadJson = await readPayload(rawPayload, io);
     if (E.isLeft(payloadJson)) return E.left(input(payloadJson.left));
     const payload = parseJson('--payload', payloadJson.right);
@@ -102,6 +110,7 @@ export const scheduleCommand: CliCommand = {
     const request = {
       taskType, payload: payload.right, payloadJson: payloadJson.right, due: due.right, maxAttempts: maxAttempts.right,
       ...(rawKey === undefined ? {} : { key: rawKey }),
+      ...(rawTraceparent === undefined ? {} : { traceparent: rawTraceparent }),
     };
     return E.right(async (session, out) => {
       const scheduled = await scheduleTask(session.store)(request);

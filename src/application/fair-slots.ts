@@ -1,0 +1,112 @@
+import { destinationOf, type Destination } from '../domain/index.js';
+import type { ClaimedTask } from './ports.js';
+
+/**
+ * How long a task over its destination's share waits in line for one of that destination's slots
+ * before it is given back (postponed), and for how long it is given back. A second: a fast receiver
+ * frees a slot within ms, so only a slow or hanging destination's tasks reach it; each postponement
+ * is one row write (coalesced with attempt ends), so a stuck destination costs one write per claimed
+ * task per second, and a slot it frees is taken again within about a second.
+ */
+export const FAIR_SHARE_PATIENCE_MS = 1_000;
+export const FAIR_SHARE_POSTPONE_MS = 1_000;
+/**
+ * A destination is slow while one of its tasks here has run this long. Only a slow destination's
+ * waiting tasks are given back: a burst to one healthy receiver on a busy machine may wait in line
+ * longer than a second, and giving its tasks back would only cost writes and claims.
+ */
+export const FAIR_SHARE_SLOW_MS = 5_000;
+
+/**
+ * Fair slots (DESTINATION_MAX_SHARE): how many of a worker's executing tasks each destination holds,
+ * and since when a waiting task has been passed over because its destination held its share. With
+ * a share that is every slot (one slot of one, say) there is nothing to be fair about, and every
+ * task may start.
+ */
+export class FairSlots {
+  private readonly busy = new Map<Destination, number>();
+  /** When each executing task started, by destination (a destination holds at most its share). */
+  private readonly startedAt = new Map<Destination, Map<string, number>>();
+  private readonly destinations = new Map<string, Destination | null>();
+  private readonly blockedSince = new Map<string, number>();
+  readonly slotsPerDestination: number;
+  private readonly active: boolean;
+
+  constructor(concurrency: number, share: number) {
+    this.slotsPerDestination = Math.max(1, Math.floor(concurrency * share + 1e-9));
+    this.active = this.slotsPerDestination < concurrency;
+  }
+
+  destinationOf(task: ClaimedTask): Destination | null {
+    let destination = this.destinations.get(task.claimToken);
+    if (destination === undefined) {
+      destination = destinationOf(task.taskType, task.payload);
+      this.destinations.set(task.claimToken, destination);
+    }
+    return destination;
+  }
+
+  /** Whether `task` may take a slot now; if not, it is noted as passed over from `now`. */
+  mayStart(task: ClaimedTask, now: number): boolean {
+    if (!this.active) return true;
+    const destination = this.destinationOf(task);
+    if (destination === null || (this.busy.get(destination) ?? 0) < this.slotsPerDestination) return true;
+    if (!this.blockedSince.has(task.claimToken)) this.blockedSince.set(task.claimToken, now);
+    return false;
+  }
+
+  /**
+   * The tasks among `waiting` of a slow destination passed over for FAIR_SHARE_PATIENCE_MS, and when
+   * the next one may be.
+   */
+  outOfPatience(waiting: readonly ClaimedTask[], now: number): { readonly due: ClaimedTask[]; readonly nextAt: number | null } {
+    const due: ClaimedTask[] = [];
+    let nextAt: number | null = null;
+    for (const task of waiting) {
+      const since = this.blockedSince.get(task.claimToken);
+      if (since === undefined || this.mayStart(task, now)) continue;
+      const slowSince = this.oldestStart(this.destinationOf(task)!) + FAIR_SHARE_SLOW_MS;
+      const dueAt = Math.max(since + FAIR_SHARE_PATIENCE_MS, slowSince);
+      if (now >= dueAt) due.push(task);
+      else nextAt = Math.min(nextAt ?? Infinity, dueAt);
+    }
+    return { due, nextAt };
+  }
+
+  private oldestStart(destination: Destination): number {
+    let oldest = Infinity;
+    for (const at of this.startedAt.get(destination)?.values() ?? []) oldest = Math.min(oldest, at);
+    return oldest;
+  }
+
+  /** How many slots `destination` holds now. */
+  held(destination: Destination): number {
+    return this.busy.get(destination) ?? 0;
+  }
+
+  started(task: ClaimedTask, now: number = Date.now()): void {
+    this.blockedSince.delete(task.claimToken);
+    const destination = this.destinationOf(task);
+    if (destination === null) return;
+    this.busy.set(destination, (this.busy.get(destination) ?? 0) + 1);
+    let starts = this.startedAt.get(destination);
+    if (starts === undefined) this.startedAt.set(destination, (starts = new Map()));
+    starts.set(task.claimToken, now);
+  }
+
+  executed(task: ClaimedTask): void {
+    const destination = this.destinationOf(task);
+    if (destination === null) return;
+    const starts = this.startedAt.get(destination);
+    starts?.delete(task.claimToken);
+    if (starts?.size === 0) this.startedAt.delete(destination);
+    const left = (this.busy.get(destination) ?? 1) - 1;
+    if (left <= 0) this.busy.delete(destination);
+    else this.busy.set(destination, left);
+  }
+
+  forget(task: ClaimedTask): void {
+    this.destinations.delete(task.claimToken);
+    this.blockedSince.delete(task.claimToken);
+  }
+}
