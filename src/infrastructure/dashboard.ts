@@ -24,8 +24,10 @@ export const DASHBOARD_HELP = `Usage: at-worker dashboard [--port N] [--host ADD
 
 Serves the operator dashboard: overview (counts, the last hour's throughput and lateness, stuck
 tasks, failures by type and error, workers seen), the task list (filters, newest first) and each
-task's payload (credentials masked), timeline and verify result. Reads the same configuration as
-the worker (DATABASE_URL or DB_*, WORKER_STUCK_TIMEOUT). See docs/dashboard.md.
+task's payload (credentials masked), timeline and verify result; the recurring schedules; and
+retention, what it keeps and its latest passes. Reads the same configuration as the worker
+(DATABASE_URL or DB_*, WORKER_STUCK_TIMEOUT, TASK_RETENTION, TASK_RETENTION_FAILED). See
+docs/dashboard.md.
 
   --port N          port to listen on (default ${DEFAULT_PORT}; 0 picks a free one and logs it)
   --host ADDRESS    address to listen on (default 127.0.0.1; 0.0.0.0 or :: for every interface)
@@ -64,7 +66,7 @@ export const runDashboard = async (argv: readonly string[]): Promise<number> => 
     process.stderr.write(`${config.left.message}\n`);
     return 2;
   }
-  const { database, log, secrets, worker, dashboard } = config.right;
+  const { database, log, secrets, worker, dashboard, storage } = config.right;
   const logger = createLogger({ ...log, workerId: `${worker.id}/dashboard`, secrets });
   const scrub = secretScrubber(secrets);
   const stop = new AbortController();
@@ -85,6 +87,7 @@ export const runDashboard = async (argv: readonly string[]): Promise<number> => 
         store: createPostgresOperatorStore(pool),
         schedules: createPostgresScheduleStore(pool),
         calendarFor: cronCalendar,
+        retention: { finishedMs: storage.finishedRetentionMs, failedMs: storage.failedRetentionMs },
         stuckTimeoutMs: worker.stuckTimeoutMs,
         statementTimeoutMs: STATEMENT_TIMEOUT_MS,
         token: dashboard.token,

@@ -217,6 +217,31 @@ describe('dashboard in a browser', () => {
     await context.close();
   });
 
+  it('the retention page shows the retention in force, the oldest history kept and the latest passes', async () => {
+    await db.client.query(
+      `INSERT INTO at_worker_retention_passes (worker_id, tasks_removed, events_removed) VALUES ('worker-r', 7, 21), ('worker-r', 0, 0)`,
+    );
+    const page = await open(`${base}/retention`);
+    expect(await page.$eval('#retention-policy', (element) => element.textContent)).toContain(
+      'completed and cancelled kept 30d, failed 90d',
+    );
+    const oldest = await db.client.query<{ id: string; since: Date }>(
+      `SELECT t.id, e.occurred_at AS since
+         FROM scheduled_tasks t JOIN task_events e ON e.task_id = t.id AND e.seq = 1
+        ORDER BY t.id LIMIT 1`,
+    );
+    expect(await page.$eval('#retention-oldest a', (element) => element.getAttribute('href'))).toBe(`/tasks/${oldest.rows[0]!.id}`);
+    expect(await page.$eval('#retention-oldest time', (element) => element.getAttribute('datetime'))).toBe(
+      oldest.rows[0]!.since.toISOString(),
+    );
+    expect(await page.$eval('#retention-removed', (element) => element.textContent)).toBe('7 tasks, 21 events');
+    expect((await cells(page, '#retention-passes')).map((row) => row.slice(1))).toEqual([
+      ['worker-r', '0', '0'],
+      ['worker-r', '7', '21'],
+    ]);
+    await page.close();
+  });
+
   it('is usable from the keyboard: a skip link, labelled controls and tables with headers', async () => {
     const page = await open(`${base}/tasks`);
     await page.keyboard.press('Tab');

@@ -36,6 +36,7 @@ describe('dashboard limits', () => {
       store: createPostgresOperatorStore(pool),
       schedules: createPostgresScheduleStore(pool),
       calendarFor: cronCalendar,
+      retention: { finishedMs: null, failedMs: null },
       stuckTimeoutMs: 300_000,
       statementTimeoutMs: TIMEOUT_MS,
       token: TOKEN,

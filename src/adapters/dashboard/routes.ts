@@ -8,6 +8,7 @@ import type { OperatorStore } from '../../application/operator/ports.js';
 import { readSchedules } from '../../application/dashboard/schedules.js';
 import { pauseSchedule } from '../../application/schedules/pause.js';
 import type { CalendarFor, ScheduleStore } from '../../application/schedules/ports.js';
+import type { RetentionPolicy } from '../../application/history-maintenance.js';
 import type { Logger } from '../../application/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { SIGN_OUT_COOKIE, type Access, type Caller } from './access.js';
@@ -18,6 +19,7 @@ import { decodeListQuery } from './list-query.js';
 import { overviewPage } from './overview-page.js';
 import { schedulesPage, type ScheduleAction } from './schedules-page.js';
 import { createSignInLimit } from './sign-in-limit.js';
+import { retentionPage } from './retention-page.js';
 import { taskPage } from './task-view.js';
 
 export interface Reply {
@@ -33,6 +35,7 @@ interface RouteDeps {
   readonly store: OperatorStore;
   readonly schedules: ScheduleStore;
   readonly calendarFor: CalendarFor;
+  readonly retention: RetentionPolicy;
   readonly stuckTimeoutMs: number;
   readonly access: Access;
   readonly assets: ReadonlyMap<string, Asset>;
@@ -51,6 +54,7 @@ const ACTION_PATH = /^\/tasks\/([1-9]\d{0,18})\/(retry|cancel)$/;
 const SCHEDULE_ACTION_PATH = /^\/schedules\/([A-Za-z0-9][A-Za-z0-9._-]{0,99})\/(pause|resume)$/;
 // As `schedules show`: enough to see a pattern of failures, short enough for one row.
 const RECENT_OCCURRENCES = 5;
+const RECENT_PASSES = 10;
 
 const htmlReply = (status: number, body: Html, headers?: Record<string, string>): Reply => ({
   status,
@@ -94,6 +98,8 @@ export const createRoutes = (deps: RouteDeps) => {
       const summaries = await readSchedules(deps.schedules, RECENT_OCCURRENCES)();
       return htmlReply(200, schedulesPage(summaries, caller, deps.access.actionsEnabled, accessBar(caller), notice));
     }
+    if (path === '/retention')
+      return htmlReply(200, retentionPage(await deps.reader.retention(RECENT_PASSES), deps.retention, accessBar(caller)));
     const taskId = TASK_PATH.exec(path)?.[1];
     if (taskId !== undefined) {
       const view = await readTaskPage(deps.store, deps.reader)(taskId);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { DashboardReader } from '../../application/dashboard/ports.js';
 import type { OperatorStore } from '../../application/operator/ports.js';
 import type { CalendarFor, ScheduleStore } from '../../application/schedules/ports.js';
+import type { RetentionPolicy } from '../../application/history-maintenance.js';
 import type { Logger } from '../../application/ports.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { createAccess } from './access.js';
@@ -16,6 +17,8 @@ export interface DashboardOptions {
   readonly store: OperatorStore;
   readonly schedules: ScheduleStore;
   readonly calendarFor: CalendarFor;
+  /** TASK_RETENTION and TASK_RETENTION_FAILED, shown as the retention in force. */
+  readonly retention: RetentionPolicy;
   readonly stuckTimeoutMs: number;
   /** The pool's statement_timeout, named in the answer to a query it stopped. */
   readonly statementTimeoutMs: number;
