@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { startDashboardServer } from '../adapters/dashboard/server.js';
 import { createPostgresDashboardReader } from '../adapters/postgres/dashboard-reader.js';
 import { createPostgresOperatorStore } from '../adapters/postgres/operator-store.js';
+import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
+import { cronCalendar } from '../adapters/cron/croner-calendar.js';
 import { closePool } from '../adapters/postgres/pool.js';
 import { errorMessage } from '../shared/error-message.js';
 import { decodeConfig, loadEnvironment } from './config/index.js';
@@ -14,20 +16,25 @@ import { createLogger } from './logging.js';
 // once, and two people may look at the same time: three connections, whatever the worker's pool.
 const POOL_SIZE = 3;
 const DEFAULT_PORT = 8081;
+// A page is a glance: a query still running after this (a month-long range, a filter no index
+// serves) is stopped rather than left holding a connection and a core the workers share.
+const STATEMENT_TIMEOUT_MS = 10_000;
 
 export const DASHBOARD_HELP = `Usage: at-worker dashboard [--port N] [--host ADDRESS]
 
 Serves the operator dashboard: overview (counts, the last hour's throughput and lateness, stuck
 tasks, failures by type and error, workers seen), the task list (filters, newest first) and each
-task's payload (credentials masked), timeline and verify result. Reads the same configuration as
-the worker (DATABASE_URL or DB_*, WORKER_STUCK_TIMEOUT). See docs/dashboard.md.
+task's payload (credentials masked), timeline and verify result; the recurring schedules; and
+retention, what it keeps and its latest passes. Reads the same configuration as the worker
+(DATABASE_URL or DB_*, WORKER_STUCK_TIMEOUT, TASK_RETENTION, TASK_RETENTION_FAILED). See
+docs/dashboard.md.
 
   --port N          port to listen on (default ${DEFAULT_PORT}; 0 picks a free one and logs it)
   --host ADDRESS    address to listen on (default 127.0.0.1; 0.0.0.0 or :: for every interface)
 
 Read-only unless DASHBOARD_TOKEN is set: then an operator who signs in with it (or a script that
-sends "Authorization: Bearer <token>") may retry a failed task or cancel a pending one, recorded
-in task_events as the CLI's retry and cancel are. Stops on SIGTERM / SIGINT.
+sends "Authorization: Bearer <token>") may retry a failed task, cancel a pending one, or pause and resume a
+schedule, recorded as the CLI's retry, cancel, pause and resume are. Stops on SIGTERM / SIGINT.
 `;
 
 /**
@@ -59,7 +66,7 @@ export const runDashboard = async (argv: readonly string[]): Promise<number> => 
     process.stderr.write(`${config.left.message}\n`);
     return 2;
   }
-  const { database, log, secrets, worker, dashboard } = config.right;
+  const { database, log, secrets, worker, dashboard, storage } = config.right;
   const logger = createLogger({ ...log, workerId: `${worker.id}/dashboard`, secrets });
   const scrub = secretScrubber(secrets);
   const stop = new AbortController();
@@ -67,14 +74,22 @@ export const runDashboard = async (argv: readonly string[]): Promise<number> => 
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   try {
-    const pool = await connectToDatabase(database.url, POOL_SIZE, logger, { patienceMs: database.connectTimeoutMs, abort: stop.signal });
+    const pool = await connectToDatabase(database.url, POOL_SIZE, logger, {
+      patienceMs: database.connectTimeoutMs,
+      abort: stop.signal,
+      statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+    });
     try {
       const server = await startDashboardServer({
         port: options.port,
         host: options.host,
         reader: createPostgresDashboardReader(pool),
         store: createPostgresOperatorStore(pool),
+        schedules: createPostgresScheduleStore(pool),
+        calendarFor: cronCalendar,
+        retention: { finishedMs: storage.finishedRetentionMs, failedMs: storage.failedRetentionMs },
         stuckTimeoutMs: worker.stuckTimeoutMs,
+        statementTimeoutMs: STATEMENT_TIMEOUT_MS,
         token: dashboard.token,
         scrub: (text) => scrub(text) as string,
         logger,

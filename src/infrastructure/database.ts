@@ -17,13 +17,17 @@ export const connectToDatabase = async (
   url: string,
   poolSize: number,
   logger: Logger,
-  { patienceMs = 30_000, abort }: { readonly patienceMs?: number; readonly abort?: AbortSignal } = {},
+  {
+    patienceMs = 30_000,
+    abort,
+    statementTimeoutMs,
+  }: { readonly patienceMs?: number; readonly abort?: AbortSignal; readonly statementTimeoutMs?: number } = {},
 ): Promise<DatabasePool> => {
   const deadline = Date.now() + patienceMs;
   for (let attempt = 1; ; attempt += 1) {
     abort?.throwIfAborted();
     try {
-      const pool = await openProvenPool(url, poolSize);
+      const pool = await openProvenPool(url, poolSize, statementTimeoutMs);
       logger.info('Successfully connected to database', { target: describeTarget(url) });
       return pool;
     } catch (cause) {
@@ -38,11 +42,11 @@ export const connectToDatabase = async (
 };
 
 /** A pool that has answered a query; on failure nothing is left open and the error is thrown. */
-export const openProvenPool = async (url: string, poolSize: number): Promise<DatabasePool> => {
+export const openProvenPool = async (url: string, poolSize: number, statementTimeoutMs?: number): Promise<DatabasePool> => {
   let pool: DatabasePool | null = null;
   try {
     // slonik may connect while creating the pool, so creation is inside the try too.
-    pool = await createPostgresPool(url, poolSize);
+    pool = await createPostgresPool(url, poolSize, statementTimeoutMs === undefined ? {} : { statementTimeoutMs });
     await pool.query(sql.unsafe`SELECT 1`);
     return pool;
   } catch (cause) {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { readOverview } from '../../src/adapters/postgres/dashboard-overview.js';
+import { createOverviewReader } from '../../src/adapters/postgres/dashboard-overview.js';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
 import { createTestDatabase } from '../support/database.js';
@@ -141,18 +141,23 @@ const burstOnce = async (url: string, sink: Sink, settings: WorkerSettings, dash
   }
 };
 
-/** The overview's database read itself, without the page's cache: median and p95 of 5. */
+/**
+ * The overview's database read itself, without the page's cache: the first (the whole last hour),
+ * then the median and p95 of 5 later ones (each only the minutes since the previous read).
+ */
 const timeOverviewRead = async (url: string) => {
   const pool = await createPostgresPool(url, 1);
   try {
+    const read = createOverviewReader(pool);
     const samples: number[] = [];
     for (let n = 0; n < 6; n += 1) {
       const started = performance.now();
-      await readOverview(pool, 300_000);
-      if (n > 0) samples.push(performance.now() - started);
+      await read(300_000);
+      samples.push(performance.now() - started);
     }
     const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
-    return { median_ms: round(percentile(samples, 0.5)), p95_ms: round(percentile(samples, 0.95)) };
+    const later = samples.slice(1);
+    return { first_ms: round(samples[0] ?? null), median_ms: round(percentile(later, 0.5)), p95_ms: round(percentile(later, 0.95)) };
   } finally {
     await closePool(pool);
   }

@@ -1,14 +1,11 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { launchBrowser } from '../support/browser.js';
+import { screenshotPath } from '../support/screenshots.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/http-receiver.js';
 import { connectSql, type SqlClient } from '../support/tasks-sql.js';
 import { FAST_ENV, spawnWorker, until, type WorkerProcess } from '../support/worker-process.js';
 
-const docs = join(dirname(fileURLToPath(import.meta.url)), '../../docs');
 const TOKEN = 'dashboard-token-for-tests-7c1e9a';
 const HEADER_SECRET = 'Bearer header-secret-5d2f8b01';
 const URL_PASSWORD = 'url-pass-91aa7e';
@@ -119,8 +116,7 @@ describe('dashboard in a browser', () => {
     await page.waitForSelector('#lateness-chart canvas');
     expect(await page.$eval('#failure-groups', (table) => table.textContent)).toContain('HTTP 500: upstream exploded');
     expect(await page.content()).toContain('worker-a');
-    mkdirSync(docs, { recursive: true });
-    await page.screenshot({ path: join(docs, 'dashboard-overview.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('dashboard-overview.png'), fullPage: true });
     await page.close();
   });
 
@@ -146,7 +142,7 @@ describe('dashboard in a browser', () => {
     expect(timeline.map((row) => row[4])).toEqual(['–', 'worker-a', 'worker-a', 'worker-a', 'worker-a']);
     expect(timeline[4]?.[6]).toContain('HTTP 500');
     expect(await page.$eval('#verify-result', (element) => element.className)).toBe('ok');
-    await page.screenshot({ path: join(docs, 'dashboard-task.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('dashboard-task.png'), fullPage: true });
     await page.close();
   });
 
@@ -219,6 +215,31 @@ describe('dashboard in a browser', () => {
     const events = await db.events(failedId);
     expect(events[events.length - 1]).toMatchObject({ seq: 6, event_type: 'rescheduled', worker_id: null });
     await context.close();
+  });
+
+  it('the retention page shows the retention in force, the oldest history kept and the latest passes', async () => {
+    await db.client.query(
+      `INSERT INTO at_worker_retention_passes (worker_id, tasks_removed, events_removed) VALUES ('worker-r', 7, 21), ('worker-r', 0, 0)`,
+    );
+    const page = await open(`${base}/retention`);
+    expect(await page.$eval('#retention-policy', (element) => element.textContent)).toContain(
+      'completed and cancelled kept 30d, failed 90d',
+    );
+    const oldest = await db.client.query<{ id: string; since: Date }>(
+      `SELECT t.id, e.occurred_at AS since
+         FROM scheduled_tasks t JOIN task_events e ON e.task_id = t.id AND e.seq = 1
+        ORDER BY t.id LIMIT 1`,
+    );
+    expect(await page.$eval('#retention-oldest a', (element) => element.getAttribute('href'))).toBe(`/tasks/${oldest.rows[0]!.id}`);
+    expect(await page.$eval('#retention-oldest time', (element) => element.getAttribute('datetime'))).toBe(
+      oldest.rows[0]!.since.toISOString(),
+    );
+    expect(await page.$eval('#retention-removed', (element) => element.textContent)).toBe('7 tasks, 21 events');
+    expect((await cells(page, '#retention-passes')).map((row) => row.slice(1))).toEqual([
+      ['worker-r', '0', '0'],
+      ['worker-r', '7', '21'],
+    ]);
+    await page.close();
   });
 
   it('is usable from the keyboard: a skip link, labelled controls and tables with headers', async () => {

@@ -50,6 +50,7 @@ const CHARTS = `(function () {
 const STYLE = `
 :root { font-family: system-ui, sans-serif; color: #1a1a1a; background: #fff; }
 body { margin: 0; }
+.occurrences { list-style: none; margin: 0; padding: 0; }
 .skip { position: absolute; left: -999px; } .skip:focus { left: 8px; top: 8px; background: #fff; padding: 4px; z-index: 2; }
 header { display: flex; justify-content: space-between; align-items: center; padding: 8px 16px; background: #20303f; color: #fff; }
 header a { color: #fff; } header ul { display: inline-flex; gap: 16px; list-style: none; margin: 0 0 0 24px; padding: 0; }

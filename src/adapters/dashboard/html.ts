@@ -49,7 +49,7 @@ export const durationText = (ms: number | null): string => {
   return `${(ms / 3_600_000).toFixed(1)} h`;
 };
 
-export type Section = 'overview' | 'tasks' | 'task';
+export type Section = 'overview' | 'tasks' | 'schedules' | 'retention' | 'task';
 
 export interface Layout {
   readonly title: string;
@@ -62,6 +62,8 @@ export interface Layout {
 const NAV: readonly { readonly section: Section; readonly href: string; readonly label: string }[] = [
   { section: 'overview', href: '/', label: 'Overview' },
   { section: 'tasks', href: '/tasks', label: 'Tasks' },
+  { section: 'schedules', href: '/schedules', label: 'Schedules' },
+  { section: 'retention', href: '/retention', label: 'Retention' },
 ];
 
 export const page = (layout: Layout, body: Html): Html => html`<!doctype html>

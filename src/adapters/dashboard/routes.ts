@@ -5,6 +5,10 @@ import { readTaskPage } from '../../application/dashboard/task-page.js';
 import type { DashboardReader } from '../../application/dashboard/ports.js';
 import { cancelTask, retryTask, type ChangeRefusal } from '../../application/operator/change-task.js';
 import type { OperatorStore } from '../../application/operator/ports.js';
+import { readSchedules } from '../../application/dashboard/schedules.js';
+import { pauseSchedule } from '../../application/schedules/pause.js';
+import type { CalendarFor, ScheduleStore } from '../../application/schedules/ports.js';
+import type { RetentionPolicy } from '../../application/history-maintenance.js';
 import type { Logger } from '../../application/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { SIGN_OUT_COOKIE, type Access, type Caller } from './access.js';
@@ -13,6 +17,9 @@ import { html, page, type Html } from './html.js';
 import { listPage } from './list-page.js';
 import { decodeListQuery } from './list-query.js';
 import { overviewPage } from './overview-page.js';
+import { schedulesPage, type ScheduleAction } from './schedules-page.js';
+import { createSignInLimit } from './sign-in-limit.js';
+import { retentionPage } from './retention-page.js';
 import { taskPage } from './task-view.js';
 
 export interface Reply {
@@ -26,6 +33,9 @@ export interface Reply {
 interface RouteDeps {
   readonly reader: DashboardReader;
   readonly store: OperatorStore;
+  readonly schedules: ScheduleStore;
+  readonly calendarFor: CalendarFor;
+  readonly retention: RetentionPolicy;
   readonly stuckTimeoutMs: number;
   readonly access: Access;
   readonly assets: ReadonlyMap<string, Asset>;
@@ -40,6 +50,11 @@ const PAGE_SIZE = 50;
 const HTML_TYPE = 'text/html; charset=utf-8';
 const TASK_PATH = /^\/tasks\/([1-9]\d{0,18})$/;
 const ACTION_PATH = /^\/tasks\/([1-9]\d{0,18})\/(retry|cancel)$/;
+// A schedule name is 1-100 of [A-Za-z0-9._-] (the schedules table's CHECK): safe in a path as it is.
+const SCHEDULE_ACTION_PATH = /^\/schedules\/([A-Za-z0-9][A-Za-z0-9._-]{0,99})\/(pause|resume)$/;
+// As `schedules show`: enough to see a pattern of failures, short enough for one row.
+const RECENT_OCCURRENCES = 5;
+const RECENT_PASSES = 10;
 
 const htmlReply = (status: number, body: Html, headers?: Record<string, string>): Reply => ({
   status,
@@ -65,6 +80,7 @@ export const createRoutes = (deps: RouteDeps) => {
   const refusal = (status: number, title: string, reason: string, caller: Caller): Reply =>
     htmlReply(status, page({ title, section: 'task', access: accessBar(caller) }, html`<p id="refusal" role="alert">${reason}</p>`));
 
+  const signInLimit = createSignInLimit(() => performance.now());
   const overview = cachedOverview(deps.reader, OVERVIEW_MAX_AGE_MS, () => performance.now());
 
   const get = async (path: string, params: URLSearchParams, caller: Caller): Promise<Reply> => {
@@ -76,6 +92,14 @@ export const createRoutes = (deps: RouteDeps) => {
       const result = await deps.reader.listTasks(query.right.filter, query.right.before, PAGE_SIZE);
       return htmlReply(200, listPage(query.right.filter, query.right.before, result, accessBar(caller), performance.now() - started));
     }
+    if (path === '/schedules') {
+      const done = params.get('done');
+      const notice = done === 'pause' ? 'Paused: no more occurrences until it is resumed.' : done === 'resume' ? 'Resumed.' : null;
+      const summaries = await readSchedules(deps.schedules, RECENT_OCCURRENCES)();
+      return htmlReply(200, schedulesPage(summaries, caller, deps.access.actionsEnabled, accessBar(caller), notice));
+    }
+    if (path === '/retention')
+      return htmlReply(200, retentionPage(await deps.reader.retention(RECENT_PASSES), deps.retention, accessBar(caller)));
     const taskId = TASK_PATH.exec(path)?.[1];
     if (taskId !== undefined) {
       const view = await readTaskPage(deps.store, deps.reader)(taskId);
@@ -124,18 +148,46 @@ export const createRoutes = (deps: RouteDeps) => {
     return redirect(`/tasks/${id}?done=${action}`);
   };
 
+  const actOnSchedule = async (
+    name: string,
+    action: ScheduleAction,
+    caller: Caller,
+    form: URLSearchParams,
+    request: IncomingMessage,
+  ): Promise<Reply> => {
+    const refused = deps.access.checkAction(request, caller, form);
+    if (refused !== null) return refusal(refused.status, 'Refused', `Nothing changed: ${refused.reason}.`, caller);
+    const result = await pauseSchedule({ store: deps.schedules, calendarFor: deps.calendarFor })(name, action === 'pause', 'dashboard');
+    if (result === 'not-found') return refusal(404, 'Refused', `Nothing changed: no schedule named ${name}.`, caller);
+    if (result === 'done') deps.logger.info(`[Dashboard] Schedule ${name}: ${action} by an operator`, { schedule: name, action });
+    return redirect(`/schedules?done=${action}`);
+  };
+
   const post = async (path: string, request: IncomingMessage, caller: Caller): Promise<Reply> => {
     const form = await readForm(request);
     if (E.isLeft(form)) return refusal(413, 'Refused', form.left, caller);
     const action = ACTION_PATH.exec(path);
     if (action?.[1] !== undefined && (action[2] === 'retry' || action[2] === 'cancel'))
       return act(action[1], action[2], caller, form.right, request);
+    const scheduleAction = SCHEDULE_ACTION_PATH.exec(path);
+    if (scheduleAction?.[1] !== undefined && (scheduleAction[2] === 'pause' || scheduleAction[2] === 'resume'))
+      return actOnSchedule(scheduleAction[1], scheduleAction[2], caller, form.right, request);
     if (path === '/login') {
       const origin = deps.access.checkOrigin(request);
       if (origin !== null) return refusal(origin.status, 'Sign in', origin.reason, caller);
       if (!deps.access.actionsEnabled) return refusal(403, 'Sign in', 'Actions are disabled: DASHBOARD_TOKEN is not set.', caller);
+      const address = request.socket.remoteAddress ?? 'unknown';
+      const waitSeconds = Math.ceil(signInLimit.waitMs(address) / 1000);
+      if (waitSeconds > 0) {
+        const refused = refusal(429, 'Sign in', `Too many wrong tokens from this address; try again in ${waitSeconds} s.`, caller);
+        return { ...refused, headers: { 'Retry-After': String(waitSeconds) } };
+      }
       const cookie = deps.access.signIn(form.right.get('token') ?? '');
-      if (cookie === null) return refusal(401, 'Sign in', 'That is not the dashboard token.', caller);
+      if (cookie === null) {
+        signInLimit.failed(address);
+        deps.logger.warn('[Dashboard] A sign-in with a wrong token', { address });
+        return refusal(401, 'Sign in', 'That is not the dashboard token.', caller);
+      }
       deps.logger.info('[Dashboard] An operator signed in');
       return redirect('/', { 'Set-Cookie': cookie });
     }

@@ -2,6 +2,8 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DashboardReader } from '../../application/dashboard/ports.js';
 import type { OperatorStore } from '../../application/operator/ports.js';
+import type { CalendarFor, ScheduleStore } from '../../application/schedules/ports.js';
+import type { RetentionPolicy } from '../../application/history-maintenance.js';
 import type { Logger } from '../../application/ports.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { createAccess } from './access.js';
@@ -13,7 +15,13 @@ export interface DashboardOptions {
   readonly host?: string;
   readonly reader: DashboardReader;
   readonly store: OperatorStore;
+  readonly schedules: ScheduleStore;
+  readonly calendarFor: CalendarFor;
+  /** TASK_RETENTION and TASK_RETENTION_FAILED, shown as the retention in force. */
+  readonly retention: RetentionPolicy;
   readonly stuckTimeoutMs: number;
+  /** The pool's statement_timeout, named in the answer to a query it stopped. */
+  readonly statementTimeoutMs: number;
   /** DASHBOARD_TOKEN; null: read-only, every action is refused with 403. */
   readonly token: string | null;
   /** Removes configured secrets from any text; applied to every page before it is sent. */
@@ -51,8 +59,12 @@ export const startDashboardServer = async (options: DashboardOptions): Promise<D
         options.logger.warn(
           `[Dashboard] ${request.method} ${new URL(request.url ?? '/', 'http://x').pathname} failed: ${errorMessage(cause)}`,
         );
-        if (!response.headersSent)
-          send(response, { status: 500, type: 'text/plain; charset=utf-8', body: `error: ${errorMessage(cause)}\n` }, options.scrub);
+        const timedOut = /statement_timeout|statement timeout/i.test(errorMessage(cause));
+        const body = timedOut
+          ? `error: the query ran longer than the dashboard's ${options.statementTimeoutMs / 1000} s limit and was stopped; ` +
+            'narrow the filter (a shorter time range, a status or type)\n'
+          : `error: ${errorMessage(cause)}\n`;
+        if (!response.headersSent) send(response, { status: timedOut ? 503 : 500, type: 'text/plain; charset=utf-8', body }, options.scrub);
         else response.destroy();
       });
   });

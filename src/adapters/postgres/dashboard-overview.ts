@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
-import type { MinuteActivity, Overview } from '../../application/dashboard/ports.js';
+import type { Overview } from '../../application/dashboard/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
+import { createActivityWindow } from './dashboard-activity.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
 // Lists on the overview stay short: it is a glance; the task list pages through the rest.
@@ -13,14 +14,6 @@ const FAILURE_SAMPLE = 1000;
 const ERROR_GROUP_CHARS = 120;
 
 const CountRow = t.type({ status: t.string, count: t.number });
-const MinuteRow = t.type({
-  minute: DateFromRow,
-  claimed: t.number,
-  completed: t.number,
-  failed: t.number,
-  lateness_avg_ms: nullable(t.number),
-  lateness_max_ms: nullable(t.number),
-});
 const StuckRow = t.type({
   id: Int8String,
   task_type: t.string,
@@ -31,16 +24,25 @@ const StuckRow = t.type({
   silent_for_seconds: t.number,
 });
 const FailureRow = t.type({ task_type: t.string, error: t.string, count: t.number, last_at: DateFromRow });
-const WorkerRow = t.type({ worker_id: t.string, last_seen_at: DateFromRow, claimed: t.number, completed: t.number, failed: t.number });
 const NowRow = t.type({ now: DateFromRow });
 
 /**
  * The overview, read in one read-only REPEATABLE READ transaction so its counts, charts and lists
- * describe the same moment. The last hour comes from task_events (occurred_at range; the history is
- * append-only, so its physical order follows time and a BRIN index on occurred_at keeps this a read
- * of the last hour's pages, not of the whole table); counts and stuck or failed tasks from the rows.
+ * describe the same moment. The last hour comes from task_events, kept between reads and brought up
+ * to date incrementally (dashboard-activity.ts); counts and stuck or failed tasks from the rows.
+ * Reads run one at a time, so the kept hour is never updated by two at once.
  */
-export const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promise<Overview> =>
+export const createOverviewReader = (pool: DatabasePool): ((stuckTimeoutMs: number) => Promise<Overview>) => {
+  const activity = createActivityWindow();
+  let previous: Promise<unknown> = Promise.resolve();
+  return (stuckTimeoutMs) => {
+    const read = previous.then(() => readOverview(pool, stuckTimeoutMs, activity));
+    previous = read.catch(() => undefined);
+    return read;
+  };
+};
+
+const readOverview = (pool: DatabasePool, stuckTimeoutMs: number, activity: ReturnType<typeof createActivityWindow>): Promise<Overview> =>
   pool.transaction(async (tx) => {
     await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
     // One process per query: parallel workers would finish the count sooner by taking cores from the
@@ -48,7 +50,7 @@ export const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promis
     await tx.query(sql.unsafe`SET LOCAL max_parallel_workers_per_gather = 0`);
     const [now] = decodeRows(NowRow, 'overview now', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows);
     const { counts: countsByStatus, estimated } = await statusCounts(tx);
-    const lastHour = await minutes(tx);
+    const { lastHour, workers } = await activity(tx, now?.now ?? new Date());
     const stuck = decodeRows(
       StuckRow,
       'overview stuck',
@@ -79,22 +81,6 @@ export const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promis
            LIMIT ${LIST_LIMIT}`)
       ).rows,
     );
-    const workers = decodeRows(
-      WorkerRow,
-      'overview workers',
-      (
-        await tx.query(sql.unsafe`
-          SELECT worker_id, max(occurred_at) AS last_seen_at,
-                 count(*) FILTER (WHERE event_type = 'claimed')::float8 AS claimed,
-                 count(*) FILTER (WHERE event_type = 'completed')::float8 AS completed,
-                 count(*) FILTER (WHERE event_type = 'failed')::float8 AS failed
-            FROM task_events
-           WHERE occurred_at > now() - interval '1 hour' AND worker_id IS NOT NULL
-           GROUP BY worker_id
-           ORDER BY max(occurred_at) DESC
-           LIMIT ${LIST_LIMIT * 5}`)
-      ).rows,
-    );
     return {
       readAt: now?.now ?? new Date(),
       countsByStatus,
@@ -114,13 +100,7 @@ export const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promis
       },
       failureSample: FAILURE_SAMPLE,
       failures: failures.map((row) => ({ taskType: row.task_type, error: row.error, count: row.count, lastAt: row.last_at })),
-      workers: workers.map((row) => ({
-        workerId: row.worker_id,
-        lastSeenAt: row.last_seen_at,
-        claimed: row.claimed,
-        completed: row.completed,
-        failed: row.failed,
-      })),
+      workers,
     };
   });
 
@@ -165,51 +145,3 @@ const statusCounts = async (db: CommonQueryMethods): Promise<{ counts: Record<Ta
 };
 
 const ExactRow = t.type({ pending: t.number, processing: t.number, failed: t.number, cancelled: t.number });
-
-/**
- * Sixty minutes, every one present (zeros included), oldest first. Lateness is claim time minus
- * due time, the due time being what the event before the claim set: execute_at of 'scheduled' or
- * 'rescheduled', retry_at of 'retry_scheduled', or the moment of a recovery or release (due again
- * at once). The previous event is one primary-key look-up per claim.
- */
-const minutes = async (db: CommonQueryMethods): Promise<MinuteActivity[]> => {
-  const result = await db.query(sql.unsafe`
-    WITH recent AS (
-      SELECT task_id, seq, event_type, occurred_at
-        FROM task_events
-       WHERE occurred_at >= date_trunc('minute', now()) - interval '59 minutes'
-    ), late AS (
-      SELECT date_trunc('minute', c.occurred_at) AS minute, extract(epoch FROM c.occurred_at - d.due) * 1000 AS ms
-        FROM recent AS c
-        JOIN task_events AS p ON p.task_id = c.task_id AND p.seq = c.seq - 1
-       CROSS JOIN LATERAL (SELECT coalesce((p.data->>'execute_at')::timestamptz, (p.data->>'retry_at')::timestamptz,
-                                           p.occurred_at) AS due) AS d
-       -- A task scheduled at '-infinity' (due since forever) has no lateness; subtracting would fail the page.
-       WHERE c.event_type = 'claimed' AND isfinite(d.due)
-    ), ended AS (
-      SELECT date_trunc('minute', occurred_at) AS minute,
-             count(*) FILTER (WHERE event_type = 'claimed') AS claimed,
-             count(*) FILTER (WHERE event_type = 'completed') AS completed,
-             count(*) FILTER (WHERE event_type = 'failed') AS failed
-        FROM recent
-       GROUP BY 1
-    ), lateness AS (
-      SELECT minute, avg(ms) AS avg_ms, max(ms) AS max_ms FROM late GROUP BY minute
-    )
-    SELECT m.minute, coalesce(e.claimed, 0)::float8 AS claimed, coalesce(e.completed, 0)::float8 AS completed,
-           coalesce(e.failed, 0)::float8 AS failed,
-           round(l.avg_ms)::float8 AS lateness_avg_ms, round(l.max_ms)::float8 AS lateness_max_ms
-      FROM generate_series(date_trunc('minute', now()) - interval '59 minutes', date_trunc('minute', now()),
-                           interval '1 minute') AS m(minute)
-      LEFT JOIN ended AS e ON e.minute = m.minute
-      LEFT JOIN lateness AS l ON l.minute = m.minute
-     ORDER BY m.minute`);
-  return decodeRows(MinuteRow, 'overview minutes', result.rows).map((row) => ({
-    minute: row.minute,
-    claimed: row.claimed,
-    completed: row.completed,
-    failed: row.failed,
-    latenessAvgMs: row.lateness_avg_ms,
-    latenessMaxMs: row.lateness_max_ms,
-  }));
-};

@@ -35,6 +35,25 @@ export const listTasks = async (
   before: TaskId | null,
   limit: number,
 ): Promise<TaskListPage> => {
+  if (filter.to === null || filter.from !== null) return toPage(await readPage(db, filter, before, limit), limit);
+  // Only an end ("until"): newest first by the key would read every row newer than the end before the
+  // first match. Rows are inserted with created_at = now() as their ids are drawn, so the newest rows
+  // before the end are in the time just before it: look there first, in ever wider ranges, each read
+  // by created_at (BRIN); only when a month before the end does not fill the page, the plain plan.
+  for (const spanMs of UNTIL_SPANS_MS) {
+    const from = new Date(filter.to.getTime() - spanMs);
+    const rows = await readPage(db, { ...filter, from }, before, limit);
+    if (rows.length > limit) return toPage(rows, limit);
+  }
+  return toPage(await readPage(db, filter, before, limit), limit);
+};
+
+const HOUR_MS = 3_600_000;
+const UNTIL_SPANS_MS = [HOUR_MS, 24 * HOUR_MS, 7 * 24 * HOUR_MS, 31 * 24 * HOUR_MS];
+
+type ListRow = t.TypeOf<typeof ListRow>;
+
+const readPage = async (db: CommonQueryMethods, filter: TaskListFilter, before: TaskId | null, limit: number): Promise<ListRow[]> => {
   const conditions: FragmentSqlToken[] = [sql.fragment`TRUE`];
   if (before !== null) conditions.push(sql.fragment`id < ${before}::bigint`);
   if (filter.status !== null) conditions.push(sql.fragment`status = ${filter.status}`);
@@ -51,15 +70,17 @@ export const listTasks = async (
            LIMIT ${limit + 1}`
       : // A range with both ends: newest first by the key would read every row newer than its end first
         // (the planner assumes matches are spread evenly over ids, but they sit together). The fence makes
-        // it find the range's rows by created_at (BRIN) and sort those: the cost is the range's size, so a
-        // range with only an end (everything before) keeps the plain plan, whose cost is what came after.
+        // it find the range's rows by created_at (BRIN) and sort those: the cost is the range's size.
         sql.unsafe`
           WITH matching AS MATERIALIZED (SELECT ${LIST_COLUMNS} FROM scheduled_tasks WHERE ${where})
           SELECT * FROM matching
            ORDER BY id DESC
            LIMIT ${limit + 1}`,
   );
-  const rows = decodeRows(ListRow, 'listTasks', result.rows);
+  return decodeRows(ListRow, 'listTasks', result.rows);
+};
+
+const toPage = (rows: readonly ListRow[], limit: number): TaskListPage => {
   const shown = rows.slice(0, limit);
   return {
     rows: shown.map((row) => ({

@@ -36,12 +36,18 @@ const typeParsers: readonly DriverTypeParser[] = [
  * leaves session state behind (no SET, no session advisory lock, no LISTEN on pooled connections;
  * migrate uses a transaction-scoped lock), so there is nothing to discard.
  */
-export const createPostgresPool = (url: string, maxConnections: number): Promise<DatabasePool> =>
+export const createPostgresPool = (
+  url: string,
+  maxConnections: number,
+  { statementTimeoutMs }: { readonly statementTimeoutMs?: number } = {},
+): Promise<DatabasePool> =>
   createPool(url, {
     maxPoolSize: maxConnections,
     typeParsers,
     resetConnection: async () => undefined,
     captureStackTrace: false,
+    // slonik's own limit (60 s) unless the caller sets a tighter one.
+    ...(statementTimeoutMs === undefined ? {} : { statementTimeout: statementTimeoutMs }),
   });
 
 /** Waits for running queries, then closes every connection. */

@@ -1,5 +1,5 @@
 import type { TaskId, TaskStatus, WorkerId } from '../../domain/index.js';
-import type { StuckTaskSummary } from '../operator/ports.js';
+import type { StorageStats, StuckTaskSummary } from '../operator/ports.js';
 
 /**
  * What the dashboard reads, shaped by its three pages: one overview, one page of the task list, one
@@ -80,7 +80,23 @@ export interface TaskListPage {
 
 export interface DashboardReader {
   overview(stuckTimeoutMs: number): Promise<Overview>;
+  /** What retention keeps and its latest `passes` passes, read in one snapshot. */
+  retention(passes: number): Promise<RetentionStatus>;
   listTasks(filter: TaskListFilter, before: TaskId | null, limit: number): Promise<TaskListPage>;
   /** The stored payload and created_at of one task; null when the row is gone. */
   taskPayload(id: TaskId): Promise<{ readonly payload: unknown; readonly createdAt: Date } | null>;
+}
+
+/** One retention pass, from its record (docs/storage.md). */
+export interface RetentionPass {
+  readonly at: Date;
+  readonly workerId: string;
+  readonly tasksRemoved: number;
+  readonly eventsRemoved: number;
+}
+
+/** What the retention page shows: what is kept, and the latest passes. */
+export interface RetentionStatus {
+  readonly storage: StorageStats;
+  readonly passes: readonly RetentionPass[];
 }

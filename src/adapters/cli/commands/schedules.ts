@@ -3,6 +3,7 @@ import { decodeScheduleName, MAX_MISFIRE_LIMIT } from '../../../domain/schedules
 import { KNOWN_TASK_TYPES } from '../../../domain/payloads/by-type.js';
 import { expectPositionals, fail, input, usage, type CliCommand } from '../command.js';
 import { EXIT } from '../io.js';
+import { pauseSchedule } from '../../../application/schedules/pause.js';
 import { prepareAdd } from './schedules-add.js';
 import { listSchedulesOutput, showScheduleOutput } from './schedules-read.js';
 
@@ -76,11 +77,7 @@ export const schedulesCommand: CliCommand = {
           return showScheduleOutput(store, ports.calendarFor, name.right, out);
         case 'pause':
         case 'resume': {
-          const calendarOf = (s: { cron: string; timeZone: string }) => {
-            const calendar = ports.calendarFor(s.cron, s.timeZone);
-            return E.isRight(calendar) ? calendar.right : null;
-          };
-          const result = await store.setPaused(name.right, sub === 'pause', calendarOf, 'cli');
+          const result = await pauseSchedule({ store, calendarFor: ports.calendarFor })(name.right, sub === 'pause', 'cli');
           if (result === 'not-found') return notFound();
           if (result === 'done' && sub === 'resume') await session.schedulePass();
           const state = sub === 'pause' ? 'paused' : 'resumed';

@@ -1,0 +1,58 @@
+import type { DatabasePool } from 'slonik';
+import { applySchema } from '../../src/adapters/postgres/migrate.js';
+import { createActivityWindow } from '../../src/adapters/postgres/dashboard-activity.js';
+import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { connectSql, type SqlClient } from '../support/tasks-sql.js';
+
+/** The overview's last hour, kept between reads: brought up to date, it says what a fresh read says. */
+describe('the overview’s last hour, read incrementally', () => {
+  let database: TestDatabase;
+  let db: SqlClient;
+  let pool: DatabasePool;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await applySchema(database.url);
+    db = await connectSql(database.url);
+    pool = await createPostgresPool(database.url, 1);
+  });
+
+  afterAll(async () => {
+    await closePool(pool);
+    await db.close();
+    await database.drop();
+  });
+
+  const claim = async (worker: string, count: number) => {
+    for (let n = 0; n < count; n += 1) await db.insertTask('http_callback', { url: 'http://127.0.0.1:9/x', data: { n } });
+    await db.client.query('SELECT * FROM at_worker_claim_due_tasks($1, $2)', [worker, count]);
+  };
+  const totals = (activity: Awaited<ReturnType<ReturnType<typeof createActivityWindow>>>) => ({
+    claimed: activity.lastHour.reduce((sum, minute) => sum + minute.claimed, 0),
+    minutes: activity.lastHour.length,
+    workers: activity.workers.map((worker) => [worker.workerId, worker.claimed]).sort(),
+    late: activity.lastHour.filter((minute) => minute.latenessMaxMs !== null).length > 0,
+  });
+
+  it('counts claims made after the first read, by worker, as a fresh read does', async () => {
+    const kept = createActivityWindow();
+    await claim('worker-1', 3);
+    expect(totals(await kept(pool, new Date()))).toEqual({ claimed: 3, minutes: 60, workers: [['worker-1', 3]], late: true });
+    await claim('worker-2', 4);
+    await claim('worker-1', 2);
+    const updated = totals(await kept(pool, new Date()));
+    expect(updated).toEqual({
+      claimed: 9,
+      minutes: 60,
+      workers: [
+        ['worker-1', 5],
+        ['worker-2', 4],
+      ],
+      late: true,
+    });
+    expect(totals(await createActivityWindow()(pool, new Date()))).toEqual(updated);
+    // Nothing new: the same answer again, nothing counted twice.
+    expect(totals(await kept(pool, new Date()))).toEqual(updated);
+  });
+});
