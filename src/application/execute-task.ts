@@ -260,9 +260,7 @@ const abortWith = (shutdown: AbortSignal, abort: () => void): (() => void) => {
  * so the error_message and the log line about it stay one short line.
  */
 const quoted = (text: string): string =>
-  JSON.stringify(cutText(text, 100, '…')).replace(/[\u2028\u2029]/g, (char) =>
-    char === '\u2028' ? '\\u2028' : '\\u2029',
-  );
+  JSON.stringify(cutText(text, 100, '…')).replace(/[\u2028\u2029]/g, (char) => (char === '\u2028' ? '\\u2028' : '\\u2029'));
 
 const abortedOutcome = (reason: unknown): ExecutionOutcome => retryableFailure(describeAbort(reason));
 

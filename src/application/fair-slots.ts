@@ -90,7 +90,7 @@ export class FairSlots {
     if (destination === null) return;
     this.busy.set(destination, (this.busy.get(destination) ?? 0) + 1);
     let starts = this.startedAt.get(destination);
-    if (starts === undefined) this.startedAt.set(destination, (starts = new Map()));
+    if (starts === undefined) this.startedAt.set(destination, (starts = new Map<string, number>()));
     starts.set(task.claimToken, now);
   }
 

@@ -1,4 +1,13 @@
-import type { CircuitState, ClaimToken, ExecutionOutcome, PostponeReason, TaskEvent, TaskId, TaskState, WorkerId } from '../domain/index.js';
+import type {
+  CircuitState,
+  ClaimToken,
+  ExecutionOutcome,
+  PostponeReason,
+  TaskEvent,
+  TaskId,
+  TaskState,
+  WorkerId,
+} from '../domain/index.js';
 
 /** A task this worker holds: the row as it was claimed. */
 export interface ClaimedTask {

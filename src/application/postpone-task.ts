@@ -32,16 +32,20 @@ export const postponeTask =
   (deps: PostponeTaskDeps): PostponeTask =>
   async (task, postponement) => {
     const now = deps.clock.now();
-    const ended = await decideAndRecord(processingState(task), {
-      type: 'Postpone',
-      now,
-      workerId: deps.workerId,
-      claimToken: task.claimToken,
-      until: new Date(now.getTime() + postponement.forMs),
-      reason: postponement.reason,
-      destination: postponement.destination,
-      detail: postponement.detail,
-    }, ({ events, next }) => deps.queue.endAttempt({ claim: task, events, next, errorMessage: null }));
+    const ended = await decideAndRecord(
+      processingState(task),
+      {
+        type: 'Postpone',
+        now,
+        workerId: deps.workerId,
+        claimToken: task.claimToken,
+        until: new Date(now.getTime() + postponement.forMs),
+        reason: postponement.reason,
+        destination: postponement.destination,
+        detail: postponement.detail,
+      },
+      ({ events, next }) => deps.queue.endAttempt({ claim: task, events, next, errorMessage: null }),
+    );
     if (E.isLeft(ended)) {
       deps.logger.error(`[Executor] Task ${task.id}: ${describeDomainError(ended.left)}`, { taskId: task.id });
       return 'fenced';
@@ -49,11 +53,14 @@ export const postponeTask =
     const result = ended.right.recorded;
     if (result === 'applied') {
       deps.metrics.postponed(task.taskType, postponement.reason, postponement.forMs);
-      deps.logger.debug(`[Executor] Task ${task.id} postponed ${postponement.forMs} ms: ${postponement.reason} (${postponement.destination})`, {
-        taskId: task.id,
-        destination: postponement.destination,
-        reason: postponement.reason,
-      });
+      deps.logger.debug(
+        `[Executor] Task ${task.id} postponed ${postponement.forMs} ms: ${postponement.reason} (${postponement.destination})`,
+        {
+          taskId: task.id,
+          destination: postponement.destination,
+          reason: postponement.reason,
+        },
+      );
     }
     return result;
   };

@@ -61,14 +61,22 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
         continue;
       }
       failedWritesInARow = 0;
-      const { decision: { events, next }, recorded: result } = ended.right;
+      const {
+        decision: { events, next },
+        recorded: result,
+      } = ended.right;
       const error = errorOf(events);
       if (result === 'fenced') {
         report.skipped += 1;
         continue;
       }
       changed += 1;
-      const fields = { taskId: task.id, taskType: task.taskType, previousOwner: task.owner, attempts: next.status === 'absent' ? 0 : next.attempts };
+      const fields = {
+        taskId: task.id,
+        taskType: task.taskType,
+        previousOwner: task.owner,
+        attempts: next.status === 'absent' ? 0 : next.attempts,
+      };
       if (next.status === 'failed') {
         report.failed += 1;
         deps.metrics.recovered(task.taskType, 'failed');
@@ -76,7 +84,10 @@ export const recoverStuck = (deps: RecoverStuckDeps) => async (): Promise<Recove
       } else {
         report.requeued += 1;
         deps.metrics.recovered(task.taskType, 'requeued');
-        deps.logger.warn(`[Cleaner] Restored stuck task ${task.id} to pending (owner ${task.owner}, attempt ${task.attempts + 1} consumed)`, fields);
+        deps.logger.warn(
+          `[Cleaner] Restored stuck task ${task.id} to pending (owner ${task.owner}, attempt ${task.attempts + 1} consumed)`,
+          fields,
+        );
       }
     }
     // A short page is the last one; a page where every write was fenced would otherwise loop forever.

@@ -178,7 +178,8 @@ export class Worker {
     for (const task of due) {
       this.held.giveBack(task);
       const destination = this.fair.destinationOf(task)!;
-      const detail = `${destination} holds ${this.fair.held(destination)} of this worker's ${this.options.concurrency} slots (DESTINATION_MAX_SHARE)`;
+      const held = this.fair.held(destination);
+      const detail = `${destination} holds ${held} of this worker's ${this.options.concurrency} slots (DESTINATION_MAX_SHARE)`;
       const settled = postponeTask(task, { reason: 'fair_share', destination, detail, forMs: FAIR_SHARE_POSTPONE_MS })
         .catch((cause: unknown) => {
           this.deps.logger.error(`[Executor] Task ${task.id}: could not postpone: ${errorMessage(cause)}`, { taskId: task.id });

@@ -40,8 +40,7 @@ export const decide = (state: TaskState, command: TaskCommand): Decision => {
       ]);
     case 'Claim':
       if (state.status !== 'pending') return E.left(illegalTransition('claim', state));
-      if (state.executeAt.getTime() > command.now.getTime())
-        return E.left({ _tag: 'InvalidCommand', reason: 'the task is not due yet' });
+      if (state.executeAt.getTime() > command.now.getTime()) return E.left({ _tag: 'InvalidCommand', reason: 'the task is not due yet' });
       return E.right([
         {
           type: 'claimed',
@@ -69,7 +68,17 @@ export const decide = (state: TaskState, command: TaskCommand): Decision => {
         const attempt = nextAttempt(owned);
         const error = `stuck: no heartbeat from ${owned.owner} for ${command.stuckFor}`;
         return attempt >= owned.maxAttempts
-          ? [{ type: 'failed', at: command.now, workerId: command.workerId, attempt, reason: 'stuck', error, details: { previousOwner: owned.owner } }]
+          ? [
+              {
+                type: 'failed',
+                at: command.now,
+                workerId: command.workerId,
+                attempt,
+                reason: 'stuck',
+                error,
+                details: { previousOwner: owned.owner },
+              },
+            ]
           : [{ type: 'recovered', at: command.now, workerId: command.workerId, attempt, previousOwner: owned.owner, error }];
       });
     case 'Release':
@@ -94,7 +103,13 @@ export const decide = (state: TaskState, command: TaskCommand): Decision => {
     case 'Retry':
       if (state.status !== 'failed') return E.left(illegalTransition('retry', state));
       return E.right([
-        { type: 'rescheduled', at: command.now, workerId: null, executeAt: command.now, maxAttempts: command.maxAttempts ?? state.maxAttempts },
+        {
+          type: 'rescheduled',
+          at: command.now,
+          workerId: null,
+          executeAt: command.now,
+          maxAttempts: command.maxAttempts ?? state.maxAttempts,
+        },
       ]);
     case 'Cancel':
       if (state.status !== 'pending') return E.left(illegalTransition('cancel', state));

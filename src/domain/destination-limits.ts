@@ -37,7 +37,8 @@ export const limitFor = (rules: readonly LimitRule[], destination: Destination):
       if (rule.match.kind !== 'suffix' || !suffixCovers(rule.match.suffix, host)) continue;
       if (best === null || rule.match.suffix.length > best.suffix.length) best = { rule, suffix: rule.match.suffix };
     }
-    if (best !== null) return { key: `suffix:${best.suffix}`, maxInFlight: best.rule.maxInFlight, startsPerSecond: best.rule.startsPerSecond };
+    if (best !== null)
+      return { key: `suffix:${best.suffix}`, maxInFlight: best.rule.maxInFlight, startsPerSecond: best.rule.startsPerSecond };
   }
   const fallback = rules.find((rule) => rule.match.kind === 'default');
   return fallback === undefined ? null : { key: destination, maxInFlight: fallback.maxInFlight, startsPerSecond: fallback.startsPerSecond };

@@ -47,9 +47,7 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
         ? { ...counters(state), attempts: state.attempts + 1, status: 'pending', executeAt: event.at }
         : state;
     case 'released':
-      return state.status === 'processing'
-        ? { ...counters(state), status: 'pending', executeAt: state.executeAt }
-        : state;
+      return state.status === 'processing' ? { ...counters(state), status: 'pending', executeAt: state.executeAt } : state;
     case 'postponed':
       return state.status === 'processing' ? { ...counters(state), status: 'pending', executeAt: event.until } : state;
     case 'rescheduled':
@@ -77,5 +75,4 @@ const counters = (state: Exclude<TaskState, { status: 'absent' }>) => ({
 });
 
 /** Replays a history from the initial state. */
-export const replay = (events: readonly TaskEvent[], from: TaskState = { status: 'absent' }): TaskState =>
-  events.reduce(evolve, from);
+export const replay = (events: readonly TaskEvent[], from: TaskState = { status: 'absent' }): TaskState => events.reduce(evolve, from);

@@ -15,12 +15,7 @@ export interface RetryPolicy {
 }
 
 /** `jitter` is a number in [0, 1), supplied by the caller: the domain has no randomness of its own. */
-export const retryDelayMs = (
-  policy: RetryPolicy,
-  failedAttempt: number,
-  jitter: number,
-  retryAfterMs?: number,
-): number => {
+export const retryDelayMs = (policy: RetryPolicy, failedAttempt: number, jitter: number, retryAfterMs?: number): number => {
   const ceiling = doublingDelay(policy.baseDelayMs, policy.maxDelayMs, failedAttempt);
   const clampedJitter = Math.min(Math.max(jitter, 0), 1);
   const backoff = ceiling / 2 + (ceiling / 2) * clampedJitter;

@@ -7,8 +7,7 @@ import { errorMessage } from '../shared/error-message.js';
  * DB_CONNECT_TIMEOUT only hides the cause behind half a minute of identical lines.
  */
 export type ConnectFailure =
-  | { readonly _tag: 'Passing'; readonly reason: string }
-  | { readonly _tag: 'Lasting'; readonly reason: string; readonly hint: string };
+  { readonly _tag: 'Passing'; readonly reason: string } | { readonly _tag: 'Lasting'; readonly reason: string; readonly hint: string };
 
 /** SQLSTATEs (PostgreSQL appendix A) that no retry fixes, each with what the operator can do. */
 const LASTING: Readonly<Record<string, (target: Target) => string>> = {

@@ -53,22 +53,20 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
   container.bind<Clock>(TOKENS.Clock).toConstantValue(systemClock);
   container.bind<Jitter>(TOKENS.Jitter).toConstantValue({ next: () => Math.random() });
 
-  container
-    .bind<TaskQueue>(TOKENS.TaskQueue)
-    .toDynamicValue((context) =>
-      createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
-        endRetryForMs: config.worker.stuckTimeoutMs,
-        withTraceparent: inputs.tracer?.enabled === true,
-        onRefusedClaim: ({ id, taskType, reason }) =>
-          inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
-        taskTypes: {
-          cannotRun: inputs.cannotRun ?? [],
-          serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
-          // As often as a task's heartbeat, so a live worker never looks gone.
-          presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
-        },
-      }),
-    );
+  container.bind<TaskQueue>(TOKENS.TaskQueue).toDynamicValue((context) =>
+    createPostgresTaskQueue(context.get<DatabasePool>(TOKENS.Pool), {
+      endRetryForMs: config.worker.stuckTimeoutMs,
+      withTraceparent: inputs.tracer?.enabled === true,
+      onRefusedClaim: ({ id, taskType, reason }) =>
+        inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
+      taskTypes: {
+        cannotRun: inputs.cannotRun ?? [],
+        serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),
+        // As often as a task's heartbeat, so a live worker never looks gone.
+        presenceEveryMs: Math.max(1000, Math.floor(config.worker.stuckTimeoutMs / 3)),
+      },
+    }),
+  );
 
   const common = (context: { get<T>(token: symbol): T }) => ({
     workerId: config.worker.id,

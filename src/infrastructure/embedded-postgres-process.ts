@@ -33,8 +33,15 @@ export const initialise = async (binaries: Binaries, options: InitialiseOptions)
     await chmod(options.dataDir, (await stat(options.dataDir)).mode | 0o011);
   }
   try {
-    const args = [`--pgdata=${options.clusterDir}`, `--username=${options.user}`, `--pwfile=${passwordFile}`,
-      '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C', '--no-instructions'];
+    const args = [
+      `--pgdata=${options.clusterDir}`,
+      `--username=${options.user}`,
+      `--pwfile=${passwordFile}`,
+      '--auth=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-instructions',
+    ];
     const child = spawn(binaries.initdb, args, spawnOptions(options.runAs, false));
     const tail = collectOutput(child, options.logger);
     const code = await new Promise<number | string>((done) => {
@@ -59,8 +66,18 @@ export interface StartOptions {
 }
 
 export const startServer = async (binaries: Binaries, options: StartOptions): Promise<{ stop(): Promise<void> }> => {
-  const args = ['-D', options.clusterDir, '-p', String(options.port), '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=', '-c', 'lc_messages=C'];
+  const args = [
+    '-D',
+    options.clusterDir,
+    '-p',
+    String(options.port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'lc_messages=C',
+  ];
   const child = spawn(binaries.postgres, args, spawnOptions(options.runAs, true));
   const tail = collectOutput(child, options.logger);
   // 'error' instead of 'exit' when the binary could not be spawned at all.
@@ -108,11 +125,18 @@ const untilReady = (child: ChildProcess, exited: Promise<void>, tail: () => read
     const onData = () => {
       if (tail().some((line) => line.includes('database system is ready to accept connections'))) done();
     };
-    const timer = setTimeout(() => done(new Error(`Embedded PostgreSQL did not start within ${timeoutMs} ms: ${tail().join(' | ')}`)), timeoutMs);
+    const timer = setTimeout(
+      () => done(new Error(`Embedded PostgreSQL did not start within ${timeoutMs} ms: ${tail().join(' | ')}`)),
+      timeoutMs,
+    );
     child.stderr?.on('data', onData);
     child.once('error', (cause) => done(new Error(`Embedded PostgreSQL could not be started: ${cause.message}`)));
     void exited.then(() =>
-      done(new Error(`Embedded PostgreSQL exited during start-up (${child.exitCode ?? child.signalCode ?? 'spawn failed'}): ${tail().join(' | ')}`)),
+      done(
+        new Error(
+          `Embedded PostgreSQL exited during start-up (${child.exitCode ?? child.signalCode ?? 'spawn failed'}): ${tail().join(' | ')}`,
+        ),
+      ),
     );
   });
 

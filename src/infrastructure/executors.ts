@@ -67,9 +67,7 @@ export const createExecutors = async (
     );
   }
   const close = async () => {
-    await Promise.allSettled(
-      [...executors.values()].map((executor) => ('close' in executor ? executor.close() : Promise.resolve())),
-    );
+    await Promise.allSettled([...executors.values()].map((executor) => ('close' in executor ? executor.close() : Promise.resolve())));
   };
   // Types whose executor has no configuration: the claim leaves them to workers that have it.
   const cannotRun = [...(config.amqp.url === null ? ['rabbitmq'] : []), ...(smtp.host === null ? ['email'] : [])];

@@ -12,10 +12,22 @@ var found = process.versions.node;
 
 if (Number(found.split('.')[0]) < REQUIRED_MAJOR) {
   process.stderr.write(
-    'at-worker needs Node.js ' + REQUIRED_MAJOR + ' or newer, but this is Node.js ' + found + ' (' + process.execPath + ').\n' +
-      'Run it through npm, which uses the Node ' + REQUIRED_MAJOR + ' that `npm ci` installs into node_modules:\n' +
+    'at-worker needs Node.js ' +
+      REQUIRED_MAJOR +
+      ' or newer, but this is Node.js ' +
+      found +
+      ' (' +
+      process.execPath +
+      ').\n' +
+      'Run it through npm, which uses the Node ' +
+      REQUIRED_MAJOR +
+      ' that `npm ci` installs into node_modules:\n' +
       '  npm start, npm run start:embedded, npx at-worker <command>\n' +
-      'or install Node.js ' + REQUIRED_MAJOR + ' (https://nodejs.org/, or `nvm install ' + REQUIRED_MAJOR + '`).\n',
+      'or install Node.js ' +
+      REQUIRED_MAJOR +
+      ' (https://nodejs.org/, or `nvm install ' +
+      REQUIRED_MAJOR +
+      '`).\n',
   );
   process.exitCode = 1;
 } else {

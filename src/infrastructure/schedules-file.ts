@@ -16,7 +16,7 @@ export const applySchedulesFile = async (path: string, store: ScheduleStore, log
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new Error(`SCHEDULES_FILE: cannot read ${path}: ${errorMessage(cause)}`);
+    throw new Error(`SCHEDULES_FILE: cannot read ${path}: ${errorMessage(cause)}`, { cause });
   }
   const parsed = parseScheduleFile(text);
   if (E.isLeft(parsed)) throw new Error(`SCHEDULES_FILE ${path}: ${parsed.left}`);

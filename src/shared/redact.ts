@@ -6,8 +6,7 @@
  */
 export const secretRedactor = (secrets: readonly string[]): ((text: string) => string) => {
   const ordered = secrets.filter((secret) => secret !== '').sort((a, b) => b.length - a.length);
-  return (text) =>
-    ordered.reduce((current, secret) => (current.includes(secret) ? current.split(secret).join('***') : current), text);
+  return (text) => ordered.reduce((current, secret) => (current.includes(secret) ? current.split(secret).join('***') : current), text);
 };
 
 export const redactSecrets = (text: string, secrets: readonly string[]): string => secretRedactor(secrets)(text);

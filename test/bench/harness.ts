@@ -90,8 +90,7 @@ export const startSink = async () => {
 export type Sink = Awaited<ReturnType<typeof startSink>>;
 
 /** A connection to the admin database and to fresh per-scenario databases. */
-export const adminUrl = (): string =>
-  process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL;
+export const adminUrl = (): string => process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL;
 
 export { withClient };
 
@@ -150,7 +149,9 @@ export const machineCpuMs = (): { readonly busy: number; readonly total: number 
 /** Peak resident set size so far (VmHWM), in MB; null where /proc is unavailable. */
 export const peakRssMb = (pid: number): number | null => {
   try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((text) => text.startsWith('VmHWM:'));
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((text) => text.startsWith('VmHWM:'));
     return line === undefined ? null : Math.round(Number(line.split(/\s+/)[1]) / 1024);
   } catch {
     return null;

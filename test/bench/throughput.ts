@@ -1,7 +1,21 @@
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { createTestDatabase } from '../support/database.js';
 import { errorMessage } from '../../src/shared/error-message.js';
-import { cpuMs, machineCpuMs, mainThreadCpuMs, peakRssMb, postgresCpuMs, sinkStats, sleep, startWorker, withClient, type Sink, type SinkStats, type WorkerProcess, type WorkerSettings } from './harness.js';
+import {
+  cpuMs,
+  machineCpuMs,
+  mainThreadCpuMs,
+  peakRssMb,
+  postgresCpuMs,
+  sinkStats,
+  sleep,
+  startWorker,
+  withClient,
+  type Sink,
+  type SinkStats,
+  type WorkerProcess,
+  type WorkerSettings,
+} from './harness.js';
 
 /** N tasks due now, each a POST of {"id": n, "due": <execute_at in epoch ms>} to the sink. */
 export const INSERT_DUE_NOW = `
@@ -218,7 +232,9 @@ export const runBurst = async (
     const sinkCpu = cpuMs(sink.pid) - sinkBefore;
     const perTask = (ms: number) => Math.round((ms * 1000) / options.tasks);
     const events = await waitForHistory(database.url, firstId, options.tasks, 60_000);
-    const rss = workers.map((worker) => peakRssMb(worker.pid)).reduce<number | null>((max, mb) => (mb === null ? max : Math.max(max ?? 0, mb)), null);
+    const rss = workers
+      .map((worker) => peakRssMb(worker.pid))
+      .reduce<number | null>((max, mb) => (mb === null ? max : Math.max(max ?? 0, mb)), null);
     return {
       tasks: options.tasks,
       workers: options.workers,

@@ -13,9 +13,23 @@ describe('at-worker circuits, and open circuits in stats', () => {
   beforeAll(async () => {
     // Two failures open the circuit of DOWN for an hour; FLAKY has counted one failure, still closed.
     for (const cause of ['connect ECONNREFUSED', 'HTTP 503: busy']) {
-      await applyCircuitCommand(db.fixture.pool, DOWN, (now) => ({ type: 'RecordFailure', now, cause, probe: false }), policy, 'worker-1', true);
+      await applyCircuitCommand(
+        db.fixture.pool,
+        DOWN,
+        (now) => ({ type: 'RecordFailure', now, cause, probe: false }),
+        policy,
+        'worker-1',
+        true,
+      );
     }
-    await applyCircuitCommand(db.fixture.pool, FLAKY, (now) => ({ type: 'RecordFailure', now, cause: 'HTTP 502', probe: false }), policy, 'worker-2', true);
+    await applyCircuitCommand(
+      db.fixture.pool,
+      FLAKY,
+      (now) => ({ type: 'RecordFailure', now, cause: 'HTTP 502', probe: false }),
+      policy,
+      'worker-2',
+      true,
+    );
   });
 
   it('stats lists the open circuit with the cause it opened for', async () => {
@@ -32,14 +46,19 @@ describe('at-worker circuits, and open circuits in stats', () => {
     const result = await runCli(['circuits', '--json'], { env: db.env });
     expect(result).toMatchObject({ code: 0, stderr: '' });
     const found = JSON.parse(result.stdout) as { circuits: Record<string, unknown>[]; transitions: Record<string, unknown>[] };
-    expect(found.circuits.map((c) => [c['destination'], c['status'], c['failures']]).sort()).toEqual([[DOWN, 'open', 0], [FLAKY, 'closed', 1]]);
+    expect(found.circuits.map((c) => [c['destination'], c['status'], c['failures']]).sort()).toEqual([
+      [DOWN, 'open', 0],
+      [FLAKY, 'closed', 1],
+    ]);
     expect(found.transitions).toEqual([expect.objectContaining({ destination: DOWN, transition: 'opened', workerId: 'worker-1' })]);
   });
 
   it('closes an open circuit by hand, records who did, and refuses one that is not open', async () => {
     const closed = await runCli(['circuits', 'close', DOWN], { env: db.env });
     expect(closed).toMatchObject({ code: 0, stdout: `Closed the circuit of ${DOWN}\n`, stderr: '' });
-    const history = JSON.parse((await runCli(['circuits', DOWN, '--json'], { env: db.env })).stdout) as { transitions: Record<string, unknown>[] };
+    const history = JSON.parse((await runCli(['circuits', DOWN, '--json'], { env: db.env })).stdout) as {
+      transitions: Record<string, unknown>[];
+    };
     expect(history.transitions.map((row) => row['transition'])).toEqual(['opened', 'closed']);
     expect(history.transitions[1]?.['cause']).toMatch(/^closed by hand \(.+\)$/);
     expect(JSON.parse((await runCli(['stats', '--json'], { env: db.env })).stdout).openCircuits).toEqual([]);

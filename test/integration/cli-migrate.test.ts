@@ -36,7 +36,9 @@ describe('at-worker migrate', () => {
     const target = new URL(database.url);
     const first = await runCli(['migrate'], { env: env() });
     expect(first).toMatchObject({ code: 0, stderr: '' });
-    expect(first.stdout).toMatch(new RegExp(`^Migrations of ${target.hostname}:${target.port}${target.pathname}:\\nMIGRATION\\s+RESULT\\n`));
+    expect(first.stdout).toMatch(
+      new RegExp(`^Migrations of ${target.hostname}:${target.port}${target.pathname}:\\nMIGRATION\\s+RESULT\\n`),
+    );
     for (const name of names) expect(first.stdout).toMatch(new RegExp(`^${name}\\s+applied now$`, 'm'));
     expect(first.stdout).toMatch(new RegExp(`^${names.length} applied now, 0 already applied\\.$`, 'm'));
 
@@ -44,7 +46,9 @@ describe('at-worker migrate', () => {
     expect(second).toMatchObject({ code: 0, stderr: '' });
     expect(second.stdout).toMatch(/^0001_baseline\s+already applied \d{4}-/m);
     expect(second.stdout).toMatch(new RegExp(`^0 applied now, ${names.length} already applied\\.$`, 'm'));
-    expect((await runCli(['migrate', '--dry-run'], { env: env() })).stdout).toBe('-- at-worker: no pending migration; the schema is up to date.\n');
+    expect((await runCli(['migrate', '--dry-run'], { env: env() })).stdout).toBe(
+      '-- at-worker: no pending migration; the schema is up to date.\n',
+    );
     expect((await runCli(['stats'], { env: env() })).code).toBe(0);
   });
 

@@ -24,9 +24,15 @@ export const scenario = (pool: DatabasePool) => {
       attemptEnd(
         task,
         {
-          type: 'Fail', now: new Date(), workerId: task.owner, claimToken: task.claimToken, error, retryable,
+          type: 'Fail',
+          now: new Date(),
+          workerId: task.owner,
+          claimToken: task.claimToken,
+          error,
+          retryable,
           details: { http_status: retryable ? 503 : 410, duration_ms: 12 },
-          policy: { baseDelayMs: retryInMs, maxDelayMs: retryInMs }, jitter: 1,
+          policy: { baseDelayMs: retryInMs, maxDelayMs: retryInMs },
+          jitter: 1,
         },
         error,
       ),

@@ -26,7 +26,10 @@ describe('at-worker retry and cancel', () => {
       expect(Math.abs((row['execute_at'] as Date).getTime() - Date.now())).toBeLessThan(10_000);
       const events = await eventRows(db.fixture.pool, id);
       expect(events.map((event) => [event['seq'], event['event_type'], event['worker_id']])).toEqual([
-        [1, 'scheduled', null], [2, 'claimed', 'worker-a'], [3, 'failed', 'worker-a'], [4, 'rescheduled', null],
+        [1, 'scheduled', null],
+        [2, 'claimed', 'worker-a'],
+        [3, 'failed', 'worker-a'],
+        [4, 'rescheduled', null],
       ]);
       expect(events[3]?.['data']).toEqual({ execute_at: (row['execute_at'] as Date).toISOString(), max_attempts: 3 });
       await listener.query('SELECT 1');
@@ -44,7 +47,10 @@ describe('at-worker retry and cancel', () => {
     const result = await runCli(['retry', id, '--max-attempts', '5'], { env: db.env });
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(await taskRow(db.fixture.pool, id)).toMatchObject({ status: 'pending', attempts: 0, max_attempts: 5 });
-    expect((await eventRows(db.fixture.pool, id)).at(-1)).toMatchObject({ event_type: 'rescheduled', data: expect.objectContaining({ max_attempts: 5 }) });
+    expect((await eventRows(db.fixture.pool, id)).at(-1)).toMatchObject({
+      event_type: 'rescheduled',
+      data: expect.objectContaining({ max_attempts: 5 }),
+    });
   });
 
   it('cancel stops a pending task from running', async () => {
@@ -58,7 +64,9 @@ describe('at-worker retry and cancel', () => {
     await db.fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET execute_at = now() - interval '1 minute' WHERE id = ${id}::bigint`);
     expect((await db.make.queue.claimDueTasks('worker-b', 10)).map((task) => task.id)).not.toContain(id);
     // Put back: verify (below) reports a finished task whose execute_at was changed by hand.
-    await db.fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET execute_at = ${(due as Date).toISOString()}::timestamptz WHERE id = ${id}::bigint`);
+    await db.fixture.pool.query(
+      sql.unsafe`UPDATE scheduled_tasks SET execute_at = ${(due as Date).toISOString()}::timestamptz WHERE id = ${id}::bigint`,
+    );
   });
 
   it('refuses, with exit 1 and one line, from any other state, and changes nothing', async () => {
@@ -85,7 +93,10 @@ describe('at-worker retry and cancel', () => {
     const results = await Promise.all(cases.map(([args]) => runCli(args, { env: db.env })));
     results.forEach((result, index) => {
       expect({ args: cases[index]?.[0], code: result.code, stdout: result.stdout, line: oneStderrLine(result) }).toEqual({
-        args: cases[index]?.[0], code: 1, stdout: '', line: cases[index]?.[1],
+        args: cases[index]?.[0],
+        code: 1,
+        stdout: '',
+        line: cases[index]?.[1],
       });
     });
     expect(await Promise.all(ids.map((id) => taskRow(db.fixture.pool, id)))).toEqual(before);

@@ -47,7 +47,9 @@ describe('at-worker schedule, help and usage', () => {
     const id = result.stdout.trim();
     expect(await task(id)).toMatchObject({ task_type: 'http_callback', max_attempts: 5, status: 'pending' });
     // The payload is stored as given: jsonb keeps the big number exactly, JSON.parse would not.
-    const raw = await client.query<{ amount: string }>(`SELECT payload->'data'->>'amount' AS amount FROM scheduled_tasks WHERE id = $1`, [id]);
+    const raw = await client.query<{ amount: string }>(`SELECT payload->'data'->>'amount' AS amount FROM scheduled_tasks WHERE id = $1`, [
+      id,
+    ]);
     expect(raw.rows[0]?.amount).toBe('12345678901234567890');
     const events = await client.query('SELECT seq, event_type FROM task_events WHERE task_id = $1', [id]);
     expect(events.rows).toEqual([{ seq: 1, event_type: 'scheduled' }]);
@@ -66,7 +68,9 @@ describe('at-worker schedule, help and usage', () => {
     expect(other.code).toBe(1);
     const id = first.stdout.trim();
     // The key is in the task's scheduled event, so its history says which request made it.
-    expect((await runCli(['history', id], { env })).stdout).toMatch(/scheduled .*http_callback, due \S+, max 3 attempts, key "order-7-paid"/);
+    expect((await runCli(['history', id], { env })).stdout).toMatch(
+      /scheduled .*http_callback, due \S+, max 3 attempts, key "order-7-paid"/,
+    );
     expect(oneStderrLine(other)).toBe(`at-worker schedule: key "order-7-paid" is task ${id}, scheduled with a different payload`);
     expect(await counts()).toEqual(before);
     const empty = await runCli([...args.slice(0, -1), ''], { env });
@@ -109,8 +113,14 @@ describe('at-worker schedule, help and usage', () => {
   });
 
   it.each([
-    [{ url: 'https://example.com/hook', data: {}, header: { 'X-Trace': '1' } }, 'payload has an unknown key "header" (did you mean "headers"?); http_callback takes url, data, headers'],
-    [{ ulr: 'https://example.com/hook', data: {} }, 'payload.url: expected an absolute http(s) URL, got nothing; payload has an unknown key "ulr" (did you mean "url"?)'],
+    [
+      { url: 'https://example.com/hook', data: {}, header: { 'X-Trace': '1' } },
+      'payload has an unknown key "header" (did you mean "headers"?); http_callback takes url, data, headers',
+    ],
+    [
+      { ulr: 'https://example.com/hook', data: {} },
+      'payload.url: expected an absolute http(s) URL, got nothing; payload has an unknown key "ulr" (did you mean "url"?)',
+    ],
   ])('refuses a payload key the executor would ignore, naming the field it likely meant: %j', async (payload, expected) => {
     const before = await counts();
     const result = await runCli(['schedule', '--type', 'http_callback', '--payload', JSON.stringify(payload)], { env });
@@ -150,7 +160,10 @@ describe('at-worker schedule, help and usage', () => {
     [['--type', 'email', '--payload', '{}', '--in', '100000000d'], '--in: "100000000d" is too long a delay (at most 36500d)'],
     [['--type', 'email', '--payload', '{}', '--at', '9999-12-31T23:59:59-18:00'], 'is after the year 9999 in UTC'],
     // Valid JSON and a valid payload, but jsonb cannot hold a NUL.
-    [['--type', 'http_callback', '--payload', '{"url": "https://example.com/hook", "data": "a\\u0000b"}'], '--payload: holds a \\u0000 (NUL)'],
+    [
+      ['--type', 'http_callback', '--payload', '{"url": "https://example.com/hook", "data": "a\\u0000b"}'],
+      '--payload: holds a \\u0000 (NUL)',
+    ],
     [['--type', 'email', '--payload', '{}', '--in', '5m', '--at', '2031-02-03T12:30:00Z'], 'give --at or --in, not both'],
     [['--type', 'email', '--payload', '{}', '--max-attempts', '0'], '--max-attempts: expected a positive integer, got "0"'],
     [['--type', 'email', '--payload', '{}', '--max-attemps', '5'], 'unknown option --max-attemps'],
@@ -163,12 +176,16 @@ describe('at-worker schedule, help and usage', () => {
     const before = await counts();
     // In parallel: each case is a process start, and none of them may write anything.
     const results = await Promise.all(refusals.map(([args]) => runCli(['schedule', ...args], { env })));
-    expect(results.map((result, index) => ({ args: refusals[index]?.[0], code: result.code, stdout: result.stdout, stderr: result.stderr }))).toEqual(
+    expect(
+      results.map((result, index) => ({ args: refusals[index]?.[0], code: result.code, stdout: result.stdout, stderr: result.stderr })),
+    ).toEqual(
       refusals.map(([args, message]) => ({
         args,
         code: 2,
         stdout: '',
-        stderr: expect.stringMatching(new RegExp(`^at-worker schedule: [^\\n]*${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*\\n$`)),
+        stderr: expect.stringMatching(
+          new RegExp(`^at-worker schedule: [^\\n]*${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*\\n$`),
+        ),
       })),
     );
     expect(await counts()).toEqual(before);

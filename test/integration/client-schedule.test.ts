@@ -134,9 +134,14 @@ describe('scheduling client', () => {
     expect(await scheduler.schedule(wrong)).toEqual(
       E.left({ _tag: 'Refused', index: 0, message: 'invalid payload: payload.url: expected an absolute http(s) URL, got nothing' }),
     );
-    const typo = { type: 'http_callback', payload: { url: 'https://example.com/hook', data: {}, header: {} } } as unknown as ScheduleRequest;
+    const typo = {
+      type: 'http_callback',
+      payload: { url: 'https://example.com/hook', data: {}, header: {} },
+    } as unknown as ScheduleRequest;
     expect(await scheduler.schedule(typo)).toEqual(
-      E.left(expect.objectContaining({ message: expect.stringContaining('payload has an unknown key "header" (did you mean "headers"?)') })),
+      E.left(
+        expect.objectContaining({ message: expect.stringContaining('payload has an unknown key "header" (did you mean "headers"?)') }),
+      ),
     );
     const batch = await scheduler.scheduleMany([hook(1), { type: 'email', payload: { to: 'nobody', subject: 'x', text: 'y' } }]);
     expect(E.isLeft(batch) && batch.left).toEqual(expect.objectContaining({ _tag: 'Refused', index: 1 }));

@@ -93,7 +93,7 @@ describe('docker-compose.yml', () => {
     expect(graceSeconds).toBeGreaterThan(Number(env['SHUTDOWN_TIMEOUT'] ?? 30));
   });
 
-  it('leaves the schema to the workers\' migrations: nothing is mounted into initdb', () => {
+  it("leaves the schema to the workers' migrations: nothing is mounted into initdb", () => {
     const mounts = (services['postgres']?.volumes ?? []).filter((volume) => volume.includes('/docker-entrypoint-initdb.d/'));
     expect(mounts).toEqual([]);
   });

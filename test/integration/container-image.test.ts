@@ -18,7 +18,10 @@ const instructions = dockerfile
   .split('\n')
   .map((line) => line.trim())
   .filter((line) => line !== '' && !line.startsWith('#'));
-const stages = instructions.reduce<string[][]>((all, line) => (line.startsWith('FROM ') ? [...all, [line]] : [...all.slice(0, -1), [...(all.at(-1) ?? []), line]]), []);
+const stages = instructions.reduce<string[][]>(
+  (all, line) => (line.startsWith('FROM ') ? [...all, [line]] : [...all.slice(0, -1), [...(all.at(-1) ?? []), line]]),
+  [],
+);
 const finalStage = stages.at(-1) ?? [];
 const cmd = JSON.parse(finalStage.find((line) => line.startsWith('CMD '))?.slice(4) ?? '[]') as string[];
 
@@ -28,7 +31,8 @@ describe('Dockerfile', () => {
     for (const stage of stages) expect(stage[0]).toMatch(/^FROM node:24-slim\b/);
     expect(stages[0]?.some((line) => /npm ci\b/.test(line) && !line.includes('--omit=dev'))).toBe(true);
     // The same compilation as `npm run build`, run through the image's node (see the Dockerfile's note).
-    const build = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['build'] ?? '';
+    const build =
+      (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['build'] ?? '';
     expect(build).toMatch(/^tsc /);
     expect(stages[0]?.some((line) => line.includes(`node node_modules/typescript/bin/${build}`))).toBe(true);
   });
@@ -42,19 +46,26 @@ describe('Dockerfile', () => {
     for (const line of copies.filter((copy) => !copy.includes('--from='))) {
       for (const source of line.split(/\s+/).slice(1, -1)) expect(existsSync(join(root, source))).toBe(true);
     }
-    const user = finalStage.find((line) => line.startsWith('USER '))?.slice(5).trim();
+    const user = finalStage
+      .find((line) => line.startsWith('USER '))
+      ?.slice(5)
+      .trim();
     expect(user).toBeDefined();
     expect(['root', '0']).not.toContain(user);
   });
 
-  it('execs node directly (PID 1 gets SIGTERM) and health-checks /healthz with node\'s fetch', () => {
+  it("execs node directly (PID 1 gets SIGTERM) and health-checks /healthz with node's fetch", () => {
     expect(cmd).toEqual(['node', 'dist/src/infrastructure/main.js', 'start']);
     const healthcheck = finalStage.find((line) => line.startsWith('HEALTHCHECK ')) ?? '';
-    expect(healthcheck).toMatch(/CMD \["node", "-e", ".*fetch\('http:\/\/127\.0\.0\.1:' \+ \(process\.env\.HTTP_PORT \|\| 8080\) \+ '\/healthz'\)/);
+    expect(healthcheck).toMatch(
+      /CMD \["node", "-e", ".*fetch\('http:\/\/127\.0\.0\.1:' \+ \(process\.env\.HTTP_PORT \|\| 8080\) \+ '\/healthz'\)/,
+    );
   });
 
   it('keeps local secrets, data and dependencies out of the build context', () => {
-    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim());
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((line) => line.trim());
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.data', '.env', '.git']));
   });
 });
@@ -64,7 +75,7 @@ describe('Dockerfile', () => {
  * manifests, `npm ci --omit=dev`, the compiled dist/src and sql/; then run the image's CMD there
  * (as an unprivileged user when we are root, like USER node) against a fresh database.
  */
-describe('the image\'s runtime layer, assembled like the final stage', () => {
+describe("the image's runtime layer, assembled like the final stage", () => {
   const main = join(root, 'dist/src/infrastructure/main.js');
   const app = mkdtempSync(join(tmpdir(), 'atw-image-'));
   let database: TestDatabase;
@@ -186,12 +197,16 @@ const runImageCmd = (app: string, env: Record<string, string>, extraArgs: string
 
 const get = fetchOrNull;
 
-
 /** Polls `condition`; gives up at once, with the worker's output, if the worker has exited. */
 const until = async (condition: () => Promise<boolean>, timeoutMs: number, worker: ReturnType<typeof runImageCmd>) => {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    const why = worker.child.exitCode !== null ? `worker exited with ${worker.child.exitCode}` : Date.now() > deadline ? `not reached within ${timeoutMs} ms` : null;
+    const why =
+      worker.child.exitCode !== null
+        ? `worker exited with ${worker.child.exitCode}`
+        : Date.now() > deadline
+          ? `not reached within ${timeoutMs} ms`
+          : null;
     if (why !== null) throw new Error(`${why}; worker output:\n${worker.output().slice(-4000)}`);
     await new Promise((done) => setTimeout(done, 100));
   }

@@ -58,7 +58,10 @@ describe('email executor against a real SMTP server', () => {
   });
 
   it('lets the payload choose the sender, and keys the Message-ID to the configured domain', async () => {
-    await executor.execute(task('202', { to: 'x@example.com', from: '"Doe, Jane" <jane@other.example>', subject: 's', text: 't' }), never());
+    await executor.execute(
+      task('202', { to: 'x@example.com', from: '"Doe, Jane" <jane@other.example>', subject: 's', text: 't' }),
+      never(),
+    );
     expect(smtp.received[0]?.mailFrom).toBe('jane@other.example');
     expect(header(smtp.received[0], 'from')).toBe('"Doe, Jane" <jane@other.example>');
     expect(header(smtp.received[0], 'message-id')).toBe('<at-worker.task-202@example.com>');
@@ -67,7 +70,9 @@ describe('email executor against a real SMTP server', () => {
   it('sends every attempt of a task with the same Message-ID over one pooled connection', async () => {
     const before = smtp.connections();
     for (const attempts of [0, 1, 2]) {
-      expect((await executor.execute(task('203', { to: 'x@example.com', subject: 's', text: 't' }, attempts), never()))._tag).toBe('Succeeded');
+      expect((await executor.execute(task('203', { to: 'x@example.com', subject: 's', text: 't' }, attempts), never()))._tag).toBe(
+        'Succeeded',
+      );
     }
     expect(smtp.received.map((message) => header(message, 'message-id'))).toEqual(Array(3).fill('<at-worker.task-203@example.com>'));
     expect(smtp.connections() - before).toBeLessThanOrEqual(1);
@@ -107,7 +112,10 @@ describe('email executor against a real SMTP server', () => {
     const { from: _unused, ...rest } = options(smtp.port);
     const noSender = createEmailExecutor(rest);
     const outcome = failure(await noSender.execute(task('209', { to: 'x@example.com', subject: 's', text: 't' }), never()));
-    expect(outcome).toMatchObject({ retryable: false, error: expect.stringMatching(/^payload\.from: is required because EMAIL_FROM is not set/) });
+    expect(outcome).toMatchObject({
+      retryable: false,
+      error: expect.stringMatching(/^payload\.from: is required because EMAIL_FROM is not set/),
+    });
     await noSender.close();
   });
 });
@@ -122,8 +130,24 @@ describe('email executor when SMTP goes wrong', () => {
           ? callback(null, { user: 'worker' })
           : callback(smtpError(535, '5.7.8 authentication credentials invalid')),
     });
-    const wrong = createEmailExecutor({ host: '127.0.0.1', port: smtp.port, secure: false, user: 'worker', password: 'wr0ng-s3cret-pass', from: 'a@example.com', timeoutMs: 5_000 });
-    const right = createEmailExecutor({ host: '127.0.0.1', port: smtp.port, secure: false, user: 'worker', password: 'correct horse battery', from: 'a@example.com', timeoutMs: 5_000 });
+    const wrong = createEmailExecutor({
+      host: '127.0.0.1',
+      port: smtp.port,
+      secure: false,
+      user: 'worker',
+      password: 'wr0ng-s3cret-pass',
+      from: 'a@example.com',
+      timeoutMs: 5_000,
+    });
+    const right = createEmailExecutor({
+      host: '127.0.0.1',
+      port: smtp.port,
+      secure: false,
+      user: 'worker',
+      password: 'correct horse battery',
+      from: 'a@example.com',
+      timeoutMs: 5_000,
+    });
     try {
       const outcome = failure(await wrong.execute(task('301', { to: 'x@example.com', subject: 's', text: 't' }), never()));
       expect(outcome.retryable).toBe(true);

@@ -44,7 +44,8 @@ describe('email tasks, through a running worker and a real SMTP server', () => {
     await database?.drop();
   });
 
-  const settled = (id: string) => until(async () => ['completed', 'failed'].includes((await db.task(id)).status), 20_000, `task ${id} settled`);
+  const settled = (id: string) =>
+    until(async () => ['completed', 'failed'].includes((await db.task(id)).status), 20_000, `task ${id} settled`);
 
   it('delivers an email inserted with plain SQL, with the Message-ID of its task', async () => {
     const id = await db.insertTask('email', { to: ['ann@example.com', 'Bob <bob@example.org>'], subject: 'Invoice', text: 'Due today' });
@@ -76,7 +77,13 @@ describe('email tasks, through a running worker and a real SMTP server', () => {
     const id = await db.insertTask('email', { to: 'defer@example.com', subject: 'x', text: 'y' }, { maxAttempts: 2 });
     await settled(id);
     expect(await db.task(id)).toMatchObject({ status: 'failed', attempts: 2, error_message: expect.stringContaining('451 4.3.0') });
-    expect((await db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'retry_scheduled', 'claimed', 'failed']);
+    expect((await db.events(id)).map((event) => event.event_type)).toEqual([
+      'scheduled',
+      'claimed',
+      'retry_scheduled',
+      'claimed',
+      'failed',
+    ]);
   });
 
   it('never writes the SMTP password to the log, the task or its events', async () => {

@@ -57,7 +57,12 @@ describe('embedded PostgreSQL', () => {
       password: 'postgres',
       database: 'at_scheduler',
     });
-    expect(embeddedTarget('postgresql://app:p%40ss%2Fword@db.example:6543/jobs%20db')).toEqual({ port: 6543, user: 'app', password: 'p@ss/word', database: 'jobs db' });
+    expect(embeddedTarget('postgresql://app:p%40ss%2Fword@db.example:6543/jobs%20db')).toEqual({
+      port: 6543,
+      user: 'app',
+      password: 'p@ss/word',
+      database: 'jobs db',
+    });
     expect(embeddedTarget('postgres://localhost')).toEqual({});
   });
 
@@ -111,7 +116,9 @@ describe('embedded PostgreSQL', () => {
     process.kill(-(child.pid as number), 'SIGINT');
     expect(await exited).toBe(0);
     expect(out).toContain('DRAINED 1');
-    await expect(withClient(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, async () => undefined)).rejects.toThrow(/ECONNREFUSED/);
+    await expect(withClient(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, async () => undefined)).rejects.toThrow(
+      /ECONNREFUSED/,
+    );
     expect(existsSync(join(dataDir, 'pgdata', 'postmaster.pid'))).toBe(false);
   });
 
@@ -124,7 +131,10 @@ describe('embedded PostgreSQL', () => {
       await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, logger });
       process.exit(3);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '--no-warnings', '-e', script], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '--no-warnings', '-e', script], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     expect(await new Promise((done) => child.on('exit', done))).toBe(3);
@@ -151,7 +161,10 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
       console.log('READY');
       setInterval(() => undefined, 1000);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '--no-warnings', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '--no-warnings', '-e', script], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise((done) => child.on('exit', done));
@@ -182,7 +195,11 @@ describe('embedded PostgreSQL after a worker was killed, or as root', () => {
     const locked = mkdtempSync(join(tmpdir(), 'atw-locked-'));
     chmodSync(locked, 0o700);
     try {
-      const started = startEmbeddedPostgres({ dataDir: join(locked, 'project', '.data'), port: await freePort(), logger: new RecordingLogger() });
+      const started = startEmbeddedPostgres({
+        dataDir: join(locked, 'project', '.data'),
+        port: await freePort(),
+        logger: new RecordingLogger(),
+      });
       await expect(started).rejects.toThrow(
         `which cannot enter ${locked} (mode 700). Run at-worker as a normal user, ` +
           `or from a directory every user can enter (outside ${locked}), or let postgres in: chmod o+x ${locked}`,
@@ -221,7 +238,6 @@ const withClient = async <T>(url: string, use: (client: pg.Client) => Promise<T>
     await client.end();
   }
 };
-
 
 const until = async (condition: () => boolean, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs;

@@ -48,7 +48,10 @@ describe('quick start with the embedded database', () => {
 
     // The hint it printed, copied into a second terminal (another working directory, no DB_* set):
     // plain commands that reach this database, DB_PORT included. Only the callback's URL changes.
-    const hinted = first.output().split('\n').filter((line) => line.startsWith('  ') && line.includes('npx at-worker schedule'));
+    const hinted = first
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('  ') && line.includes('npx at-worker schedule'));
     const expected = new RegExp(`^  DB_PORT=${dbPort} npx at-worker schedule --type http_callback --payload '\\{"url"`);
     expect(hinted).toEqual([expect.stringMatching(expected)]);
     const copied = (hinted[0] as string)
@@ -104,7 +107,12 @@ const startWorker = (cwd: string, dbPort: number, httpPort: number) => {
   const until = async (condition: () => Promise<boolean>, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     while (!(await condition().catch(() => false))) {
-      const why = child.exitCode !== null ? `worker exited with ${child.exitCode}` : Date.now() > deadline ? `not reached within ${timeoutMs} ms` : null;
+      const why =
+        child.exitCode !== null
+          ? `worker exited with ${child.exitCode}`
+          : Date.now() > deadline
+            ? `not reached within ${timeoutMs} ms`
+            : null;
       if (why !== null) throw new Error(`${why}; output:\n${output.slice(-4000)}`);
       await new Promise((done) => setTimeout(done, 100));
     }
@@ -113,4 +121,3 @@ const startWorker = (cwd: string, dbPort: number, httpPort: number) => {
 };
 
 const status = async (url: string): Promise<number | null> => (await fetchOrNull(url))?.status ?? null;
-

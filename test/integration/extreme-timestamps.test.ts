@@ -41,7 +41,12 @@ describe('extreme execute_at values', () => {
 
     suite.start({ LOG_LEVEL: 'info' });
     await until(async () => (await suite.db.statusCounts())['completed'] === DUE_NOW.length, 20_000, 'the due ones completed');
-    expect(suite.receiver.to('/edge').map((request) => request.body.toString()).sort()).toEqual([...DUE_NOW].sort());
+    expect(
+      suite.receiver
+        .to('/edge')
+        .map((request) => request.body.toString())
+        .sort(),
+    ).toEqual([...DUE_NOW].sort());
     for (const at of NEVER_DUE) expect({ at, status: (await suite.db.task(ids.get(at)!)).status }).toEqual({ at, status: 'pending' });
     await readable();
     const times = await suite.db.client.query<{ completed: string }>('SELECT completed FROM task_completion_times');

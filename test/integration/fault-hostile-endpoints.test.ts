@@ -98,11 +98,17 @@ describe('hostile endpoints through a running worker', () => {
     };
     const healthyQueued = Date.now();
     const healthy: string[] = [];
-    for (let n = 0; n < 20; n += 1) healthy.push(await suite.db.insertTask('http_callback', { url: suite.receiver.url('/healthy'), data: { n } }));
+    for (let n = 0; n < 20; n += 1)
+      healthy.push(await suite.db.insertTask('http_callback', { url: suite.receiver.url('/healthy'), data: { n } }));
 
     // Healthy tasks are not held up behind the hostile ones for longer than one HTTP_TIMEOUT or so.
     const unsettled = async (ids: string[], settled: string[]) =>
-      (await suite.db.client.query('SELECT 1 FROM scheduled_tasks WHERE id = ANY($1::bigint[]) AND status <> ALL($2::text[])', [ids, settled])).rowCount;
+      (
+        await suite.db.client.query('SELECT 1 FROM scheduled_tasks WHERE id = ANY($1::bigint[]) AND status <> ALL($2::text[])', [
+          ids,
+          settled,
+        ])
+      ).rowCount;
     await until(async () => (await unsettled(healthy, ['completed'])) === 0, 5000, 'healthy tasks completed');
     const healthyMs = Date.now() - healthyQueued;
     await until(async () => (await unsettled(Object.values(hostile), ['completed', 'failed'])) === 0, 20_000, 'hostile tasks settled');

@@ -21,7 +21,11 @@ describe('LISTEN connection killed', () => {
 
   const pickedUpPromptly = async (path: string) => {
     const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url(path), data: {} });
-    await until(async () => (await suite.db.task(id)).status === 'completed', 3000, `task for ${path} completed without waiting for a poll`);
+    await until(
+      async () => (await suite.db.task(id)).status === 'completed',
+      3000,
+      `task for ${path} completed without waiting for a poll`,
+    );
   };
 
   it('reconnects by itself, twice, and new tasks are picked up at once again', async () => {

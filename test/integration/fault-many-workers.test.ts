@@ -23,7 +23,13 @@ describe('many workers on one queue', () => {
     // worker while the others race for the rest.
     for (let n = 1; n <= WORKERS; n += 1) {
       const prefetch = n % 2 === 0 ? '50' : '0';
-      suite.start({ LOG_LEVEL: 'warn', WORKER_ID: `many-${n}`, WORKER_BATCH_SIZE: '50', WORKER_CONCURRENCY: '50', WORKER_PREFETCH: prefetch });
+      suite.start({
+        LOG_LEVEL: 'warn',
+        WORKER_ID: `many-${n}`,
+        WORKER_BATCH_SIZE: '50',
+        WORKER_CONCURRENCY: '50',
+        WORKER_PREFETCH: prefetch,
+      });
     }
     const started = Date.now();
     await until(() => suite.receiver.to('/many').length >= TOTAL, 90_000, `${TOTAL} deliveries`);

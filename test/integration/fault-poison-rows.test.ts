@@ -48,7 +48,9 @@ describe('poison rows among healthy tasks', () => {
       expect({ id, status: row.status, error: row.error_message }).toEqual({ id, status: 'failed', error: expect.stringMatching(error) });
       const last = (await suite.db.events(id)).at(-1)!;
       expect({ id, type: last.event_type, data: last.data }).toEqual({
-        id, type: 'failed', data: expect.objectContaining({ reason, error: row.error_message }),
+        id,
+        type: 'failed',
+        data: expect.objectContaining({ reason, error: row.error_message }),
       });
       expect(worker.lines.some((line) => line.msg === `[Worker poison-rows] Task ${id} ${row.error_message}`)).toBe(true);
     }

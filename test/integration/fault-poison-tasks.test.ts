@@ -33,12 +33,32 @@ describe('poison tasks through a running worker', () => {
       ['a file: url', 'http_callback', { url: 'file:///etc/passwd', data: 1 }, /^payload\.url: expected an http or https URL, not file:/],
       ['no data', 'http_callback', { url }, /^payload\.data: is required, got nothing$/],
       ['headers not an object', 'http_callback', { url, data: 1, headers: ['x'] }, /^payload\.headers: expected an object/],
-      ['a header name with a line break', 'http_callback', { url, data: 1, headers: { 'X-A\r\nHost': 'v' } }, /^payload\.headers\.X-A\\r\\nHost: is not a valid header name/],
-      ['header injection in a value', 'http_callback', { url, data: 1, headers: { 'X-A': 'v\r\nHost: evil' } }, /^payload\.headers\.X-A: must not contain line breaks/],
+      [
+        'a header name with a line break',
+        'http_callback',
+        { url, data: 1, headers: { 'X-A\r\nHost': 'v' } },
+        /^payload\.headers\.X-A\\r\\nHost: is not a valid header name/,
+      ],
+      [
+        'header injection in a value',
+        'http_callback',
+        { url, data: 1, headers: { 'X-A': 'v\r\nHost: evil' } },
+        /^payload\.headers\.X-A: must not contain line breaks/,
+      ],
       // The refusal quotes the value cut to 57 characters, which falls inside the emoji: the message
       // must still be recordable (half a character is refused by jsonb) and read as text.
-      ['an emoji where the quoted url is cut', 'http_callback', { url: `${'a'.repeat(55)}😀bbbb`, data: 1 }, /^payload\.url: expected an absolute http\(s\) URL, got "a{55}\.\.\.$/],
-      ['a JSON string', 'http_callback', 'just a string', /^payload: expected \{ url: an absolute http\(s\) URL, data: a value \}, got "just a string"$/],
+      [
+        'an emoji where the quoted url is cut',
+        'http_callback',
+        { url: `${'a'.repeat(55)}😀bbbb`, data: 1 },
+        /^payload\.url: expected an absolute http\(s\) URL, got "a{55}\.\.\.$/,
+      ],
+      [
+        'a JSON string',
+        'http_callback',
+        'just a string',
+        /^payload: expected \{ url: an absolute http\(s\) URL, data: a value \}, got "just a string"$/,
+      ],
       ['a number', 'http_callback', 42, /^payload: expected \{ url: .* \}, got 42$/],
       ['null', 'http_callback', null, /^payload: expected \{ url: .* \}, got null$/],
       ['an array', 'http_callback', [url, 1], /^payload: expected \{ url: .* \}, got \["http/],
@@ -48,13 +68,19 @@ describe('poison tasks through a running worker', () => {
       ['a task type in the wrong case', 'HTTP_CALLBACK', { url, data: 1 }, /^unknown task_type "HTTP_CALLBACK"/],
       ['a task type with a line break', 'http_callback\nrm -rf', { url, data: 1 }, /^unknown task_type "http_callback\\nrm -rf"/],
       ['an empty task type', '', { url, data: 1 }, /^unknown task_type ""/],
-      ['5 MB of data and no url', 'http_callback', { data: 'x'.repeat(5 * MB) }, /^payload\.url: expected an absolute http\(s\) URL, got nothing$/],
+      [
+        '5 MB of data and no url',
+        'http_callback',
+        { data: 'x'.repeat(5 * MB) },
+        /^payload\.url: expected an absolute http\(s\) URL, got nothing$/,
+      ],
       // jsonb takes ~10,000 levels; Node's JSON.stringify gives up after a few thousand.
       ['data nested 5,000 deep', 'http_callback', nestedData(url, 5000), /^payload\.data: cannot be serialised as JSON/],
     ];
 
     const healthy: string[] = [];
-    const addHealthy = async () => healthy.push(await suite.db.insertTask('http_callback', { url: suite.receiver.url('/healthy'), data: { n: healthy.length } }));
+    const addHealthy = async () =>
+      healthy.push(await suite.db.insertTask('http_callback', { url: suite.receiver.url('/healthy'), data: { n: healthy.length } }));
     const poisoned: Array<{ name: string; id: string; expected: RegExp }> = [];
     await addHealthy();
     const insert = async (taskType: string, payload: unknown): Promise<string> => {
@@ -75,7 +101,13 @@ describe('poison tasks through a running worker', () => {
 
     const all = [...healthy, ...poisoned.map((task) => task.id), big];
     await until(
-      async () => (await suite.db.client.query(`SELECT 1 FROM scheduled_tasks WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'processing')`, [all])).rowCount === 0,
+      async () =>
+        (
+          await suite.db.client.query(
+            `SELECT 1 FROM scheduled_tasks WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'processing')`,
+            [all],
+          )
+        ).rowCount === 0,
       30_000,
       'every task settled',
     );

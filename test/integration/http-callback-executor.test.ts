@@ -106,9 +106,7 @@ describe('http_callback executor: how answers are classified', () => {
   });
 
   it('does not follow a redirect, and says where it pointed without its credentials', async () => {
-    const server = await receiver((_r, res) =>
-      res.writeHead(301, { Location: 'http://admin:hunter22@127.0.0.1:1/elsewhere?x=1' }).end(),
-    );
+    const server = await receiver((_r, res) => res.writeHead(301, { Location: 'http://admin:hunter22@127.0.0.1:1/elsewhere?x=1' }).end());
     const outcome = await executor().execute(callbackTask({ url: server.url, data: 1 }), neverAborted);
     expect(outcome).toEqual({
       _tag: 'Failed',
@@ -127,7 +125,9 @@ describe('http_callback executor: signed callbacks (Standard Webhooks)', () => {
     const id = String(request.headers['webhook-id']);
     const timestamp = String(request.headers['webhook-timestamp']);
     const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-    const expected = createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${id}.${timestamp}.`), request.body])).digest();
+    const expected = createHmac('sha256', key)
+      .update(Buffer.concat([Buffer.from(`${id}.${timestamp}.`), request.body]))
+      .digest();
     return String(request.headers['webhook-signature'])
       .split(' ')
       .some((entry) => {
@@ -201,9 +201,7 @@ describe('http_callback executor: connections and secrets', () => {
       callbackTask({ url: `http://operator:pa55-canary-word@127.0.0.1:${server.port}/`, data: {} }),
       neverAborted,
     );
-    expect(server.requests[0]?.headers.authorization).toBe(
-      `Basic ${Buffer.from('operator:pa55-canary-word').toString('base64')}`,
-    );
+    expect(server.requests[0]?.headers.authorization).toBe(`Basic ${Buffer.from('operator:pa55-canary-word').toString('base64')}`);
     expect(JSON.stringify(outcome)).not.toContain('pa55-canary');
   });
 });

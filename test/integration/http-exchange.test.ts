@@ -12,8 +12,7 @@ afterEach(async () => {
 });
 afterAll(() => agent.close());
 
-const post = (url: string, cap = 1024) =>
-  startExchange(agent, { origin: new URL(url).origin, path: '/', method: 'POST', body: 'x' }, cap);
+const post = (url: string, cap = 1024) => startExchange(agent, { origin: new URL(url).origin, path: '/', method: 'POST', body: 'x' }, cap);
 
 describe('startExchange', () => {
   it('reads a small body whole, with the status and headers', async () => {

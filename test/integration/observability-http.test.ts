@@ -77,7 +77,13 @@ describe('health and metrics over HTTP', () => {
     const { worker } = inMemoryWorker(
       queue,
       { http_callback: executor },
-      { metrics, pollIntervalMs: 20, heartbeatIntervalMs: 1_000, retryPolicy: { baseDelayMs: 3_600_000, maxDelayMs: 3_600_000 }, taskTimeoutMs: 5_000 },
+      {
+        metrics,
+        pollIntervalMs: 20,
+        heartbeatIntervalMs: 1_000,
+        retryPolicy: { baseDelayMs: 3_600_000, maxDelayMs: 3_600_000 },
+        taskTimeoutMs: 5_000,
+      },
     );
     // Due 1.5 s ago: claimed 1.5 s late. The other two are due now: claimed within milliseconds.
     const late = queue.add('http_callback', { kind: 'ok' }, { executeAt: new Date(Date.now() - 1_500) });
@@ -113,7 +119,14 @@ describe('health and metrics over HTTP', () => {
     const stuck = queue.add('email', { to: 'a@example.test' });
     await queue.claimDueTasks('dead-worker', 10);
     queue.ageHeartbeat(stuck, 60_000);
-    const report = await recoverStuck({ workerId: 'w1', queue, clock: { now: () => new Date() }, logger, metrics, stuckTimeoutMs: 30_000 })();
+    const report = await recoverStuck({
+      workerId: 'w1',
+      queue,
+      clock: { now: () => new Date() },
+      logger,
+      metrics,
+      stuckTimeoutMs: 30_000,
+    })();
     expect(report.requeued).toBe(1);
     const text = await scrape();
     expect(sample(text, 'at_worker_tasks_recovered_total', { task_type: 'email', outcome: 'requeued' })).toBe(1);
@@ -202,9 +215,9 @@ describe('health and metrics over HTTP', () => {
   });
 
   it('refuses to start on a port that is taken, saying which', async () => {
-    await expect(startHealthServer({ port: server.port, host: '127.0.0.1', registry, logger, ready: async () => ({ ok: true }) })).rejects.toThrow(
-      `Health server could not listen on port ${server.port}`,
-    );
+    await expect(
+      startHealthServer({ port: server.port, host: '127.0.0.1', registry, logger, ready: async () => ({ ok: true }) }),
+    ).rejects.toThrow(`Health server could not listen on port ${server.port}`);
   });
 });
 

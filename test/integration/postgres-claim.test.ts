@@ -15,11 +15,7 @@ describe('PostgresTaskQueue.claimDueTasks', () => {
   });
 
   it('claims only due pending tasks, oldest first, and records each claim', async () => {
-    const [late, early, future] = await insertTasks(fixture.pool, [
-      { dueInSeconds: -10 },
-      { dueInSeconds: -60 },
-      { dueInSeconds: 3600 },
-    ]);
+    const [late, early, future] = await insertTasks(fixture.pool, [{ dueInSeconds: -10 }, { dueInSeconds: -60 }, { dueInSeconds: 3600 }]);
     const [finished] = await insertTasks(fixture.pool, [{ dueInSeconds: -120 }]);
     await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET status = 'completed' WHERE id = ${finished!}::bigint`);
     const queue = createPostgresTaskQueue(fixture.pool);
@@ -44,7 +40,10 @@ describe('PostgresTaskQueue.claimDueTasks', () => {
   });
 
   it('respects the limit', async () => {
-    await insertTasks(fixture.pool, Array.from({ length: 5 }, () => ({})));
+    await insertTasks(
+      fixture.pool,
+      Array.from({ length: 5 }, () => ({})),
+    );
     const queue = createPostgresTaskQueue(fixture.pool);
     expect(await queue.claimDueTasks('w', 0)).toEqual([]);
     expect(await queue.claimDueTasks('w', 3)).toHaveLength(3);
@@ -52,7 +51,10 @@ describe('PostgresTaskQueue.claimDueTasks', () => {
   });
 
   it('never gives the same task to two workers claiming at the same time', async () => {
-    const ids = await insertTasks(fixture.pool, Array.from({ length: 3000 }, () => ({})));
+    const ids = await insertTasks(
+      fixture.pool,
+      Array.from({ length: 3000 }, () => ({})),
+    );
     // Separate pools, as separate worker processes would have.
     const pools = await Promise.all(Array.from({ length: 6 }, () => createPostgresPool(fixture.database.url, 3)));
     try {
@@ -77,9 +79,7 @@ describe('PostgresTaskQueue.claimDueTasks', () => {
       expect(all).toHaveLength(ids.length);
       expect(new Set(all).size).toBe(ids.length);
       expect(perWorker.filter((claims) => claims.length > 0).length).toBeGreaterThan(1);
-      const claimEvents = await fixture.pool.oneFirst(
-        sql.unsafe`SELECT count(*)::integer FROM task_events WHERE event_type = 'claimed'`,
-      );
+      const claimEvents = await fixture.pool.oneFirst(sql.unsafe`SELECT count(*)::integer FROM task_events WHERE event_type = 'claimed'`);
       expect(claimEvents).toBe(ids.length);
     } finally {
       await Promise.all(pools.map(closePool));
@@ -101,7 +101,12 @@ describe('PostgresTaskQueue.claimDueTasks', () => {
     expect((await eventRows(fixture.pool, first!)).map((row) => row['event_type'])).toEqual(['scheduled', 'claimed']);
     const reason = 'failed on claim: task_events already holds seq 2 of this task, written outside at-worker';
     expect(refused).toEqual([{ id: second, taskType: expect.any(String), reason }]);
-    expect(await taskRow(fixture.pool, second!)).toMatchObject({ status: 'failed', error_message: reason, claim_token: null, event_seq: 3 });
+    expect(await taskRow(fixture.pool, second!)).toMatchObject({
+      status: 'failed',
+      error_message: reason,
+      claim_token: null,
+      event_seq: 3,
+    });
     expect((await eventRows(fixture.pool, second!)).map((row) => row['event_type'])).toEqual(['scheduled', 'cancelled', 'failed']);
   });
 

@@ -34,18 +34,31 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
 
     const row = await taskRow(fixture.pool, task.id);
     expect(row).toMatchObject({
-      status: 'completed', attempts: 1, completed_at: now, error_message: null,
-      locked_by: null, claim_token: null, heartbeat_at: null, event_seq: 3,
+      status: 'completed',
+      attempts: 1,
+      completed_at: now,
+      error_message: null,
+      locked_by: null,
+      claim_token: null,
+      heartbeat_at: null,
+      event_seq: 3,
     });
     const history = (await taskHistory(fixture.pool, task.id)).map((recorded) => {
       if (recorded._tag !== 'Decoded') throw new Error(`event ${recorded.seq} does not decode`);
       return recorded;
     });
     expect(history.map((stored) => [stored.seq, stored.event.type])).toEqual([
-      [1, 'scheduled'], [2, 'claimed'], [3, 'completed'],
+      [1, 'scheduled'],
+      [2, 'claimed'],
+      [3, 'completed'],
     ]);
     expect(replay(history.map((stored) => stored.event))).toEqual({
-      status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: task.executeAt, completedAt: now,
+      status: 'completed',
+      taskType: 'http_callback',
+      attempts: 1,
+      maxAttempts: 3,
+      executeAt: task.executeAt,
+      completedAt: now,
     });
   });
 
@@ -54,7 +67,17 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
     const now = new Date();
     const end = attemptEnd(
       task,
-      { type: 'Fail', now, workerId: task.owner, claimToken: task.claimToken, error: 'HTTP 503', retryable: true, details: {}, policy, jitter: 0.5 },
+      {
+        type: 'Fail',
+        now,
+        workerId: task.owner,
+        claimToken: task.claimToken,
+        error: 'HTTP 503',
+        retryable: true,
+        details: {},
+        policy,
+        jitter: 0.5,
+      },
       'HTTP 503',
     );
 
@@ -65,7 +88,9 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
     expect((row['execute_at'] as Date).getTime()).toBe(now.getTime() + 750);
     expect(await queue.claimDueTasks('worker-a', 1)).toEqual([]);
     expect((await eventRows(fixture.pool, task.id)).map((event) => event['event_type'])).toEqual([
-      'scheduled', 'claimed', 'retry_scheduled',
+      'scheduled',
+      'claimed',
+      'retry_scheduled',
     ]);
   });
 
@@ -84,7 +109,10 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
   });
 
   it('ends many attempts at once, each caller getting its own answer', async () => {
-    await insertTasks(fixture.pool, Array.from({ length: 400 }, () => ({})));
+    await insertTasks(
+      fixture.pool,
+      Array.from({ length: 400 }, () => ({})),
+    );
     const tasks = await queue.claimDueTasks('worker-a', 400);
     const forged = new Set(tasks.filter((_, index) => index % 10 === 0).map((task) => task.id));
 
@@ -96,11 +124,14 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
 
     expect(results.filter((result) => result === 'fenced')).toHaveLength(forged.size);
     tasks.forEach((task, index) => expect(results[index]).toBe(forged.has(task.id) ? 'fenced' : 'applied'));
-    const counts = await fixture.pool.any(sql.unsafe`SELECT status, count(*)::integer AS n FROM scheduled_tasks GROUP BY status ORDER BY status`);
-    expect(counts).toEqual([{ status: 'completed', n: 360 }, { status: 'processing', n: 40 }]);
-    expect(
-      await fixture.pool.oneFirst(sql.unsafe`SELECT count(*)::integer FROM task_events WHERE event_type = 'completed'`),
-    ).toBe(360);
+    const counts = await fixture.pool.any(
+      sql.unsafe`SELECT status, count(*)::integer AS n FROM scheduled_tasks GROUP BY status ORDER BY status`,
+    );
+    expect(counts).toEqual([
+      { status: 'completed', n: 360 },
+      { status: 'processing', n: 40 },
+    ]);
+    expect(await fixture.pool.oneFirst(sql.unsafe`SELECT count(*)::integer FROM task_events WHERE event_type = 'completed'`)).toBe(360);
   });
 
   it('records an end whose text jsonb would refuse (half an emoji, a NUL), with those characters replaced', async () => {
@@ -110,7 +141,17 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
     const error = `HTTP 400: oops ${halfEmoji} and\u0000 more`;
     const end = attemptEnd(
       task,
-      { type: 'Fail', now: new Date(), workerId: task.owner, claimToken: task.claimToken, error, retryable: false, details: { body: `x${halfEmoji}` }, policy, jitter: 0 },
+      {
+        type: 'Fail',
+        now: new Date(),
+        workerId: task.owner,
+        claimToken: task.claimToken,
+        error,
+        retryable: false,
+        details: { body: `x${halfEmoji}` },
+        policy,
+        jitter: 0,
+      },
       error,
     );
 
@@ -119,16 +160,17 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
     const row = await taskRow(fixture.pool, task.id);
     expect(row).toMatchObject({ status: 'failed', attempts: 1, error_message: 'HTTP 400: oops \ufffd and\ufffd more' });
     const failed = (await eventRows(fixture.pool, task.id)).at(-1);
-    expect(failed).toMatchObject({ event_type: 'failed', data: { error: 'HTTP 400: oops \ufffd and\ufffd more', details: { body: 'x\ufffd' } } });
+    expect(failed).toMatchObject({
+      event_type: 'failed',
+      data: { error: 'HTTP 400: oops \ufffd and\ufffd more', details: { body: 'x\ufffd' } },
+    });
   });
 
   it('applies only one of two ends of the same claim sent together', async () => {
     const task = await claimOne();
     const results = await Promise.all([queue.endAttempt(complete(task)), queue.endAttempt(complete(task))]);
     expect([...results].sort()).toEqual(['applied', 'fenced']);
-    expect((await eventRows(fixture.pool, task.id)).map((event) => event['event_type'])).toEqual([
-      'scheduled', 'claimed', 'completed',
-    ]);
+    expect((await eventRows(fixture.pool, task.id)).map((event) => event['event_type'])).toEqual(['scheduled', 'claimed', 'completed']);
   });
 
   it('keeps a heart-beating task out of the stuck list, and lets the cleaner take only silent ones', async () => {
@@ -173,7 +215,10 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
 
   it('finds each task by its primary key, even when the statistics say nothing is processing', async () => {
     // ANALYZE sees 300 pending tasks and none processing (as between bursts); then all are claimed.
-    await insertTasks(fixture.pool, Array.from({ length: 300 }, () => ({})));
+    await insertTasks(
+      fixture.pool,
+      Array.from({ length: 300 }, () => ({})),
+    );
     await fixture.pool.query(sql.unsafe`ANALYZE scheduled_tasks`);
     const tasks = await queue.claimDueTasks('worker-a', 300);
     expect(tasks).toHaveLength(300);
@@ -183,7 +228,10 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
       // five runs) to the same standard as a freshly planned one.
       await tx.query(sql.unsafe`SET LOCAL plan_cache_mode = force_generic_plan`);
       expect(await refreshHeartbeats(tx, 'worker-a', tasks)).toBe(300);
-      const ends = await endAttempts(tx, tasks.map((task) => complete(task)));
+      const ends = await endAttempts(
+        tx,
+        tasks.map((task) => complete(task)),
+      );
       expect(ends.every((result) => result === 'applied')).toBe(true);
       const scans = await tx.query(sql.unsafe`
         SELECT relname AS name, pg_stat_get_xact_numscans(oid)::int AS scans

@@ -24,7 +24,10 @@ describe('versioned migrations', () => {
   });
 
   const recorded = (url: string) =>
-    withClient(url, async (client) => (await client.query('SELECT version, name, checksum FROM at_worker_migrations ORDER BY version')).rows);
+    withClient(
+      url,
+      async (client) => (await client.query('SELECT version, name, checksum FROM at_worker_migrations ORDER BY version')).rows,
+    );
 
   it('applies every migration once on an empty database, records each, and applies nothing the second time', async () => {
     const known = loadMigrations();
@@ -47,7 +50,9 @@ describe('versioned migrations', () => {
     const before = await readFile(join(fixtures, 'ddl-before-migrations.sql'), 'utf8');
     await withClient(database.url, async (client) => {
       await client.query(before);
-      await client.query(`INSERT INTO scheduled_tasks (task_type, payload, execute_at) VALUES ('http_callback', '{"url":"http://x"}', now() + interval '1 day')`);
+      await client.query(
+        `INSERT INTO scheduled_tasks (task_type, payload, execute_at) VALUES ('http_callback', '{"url":"http://x"}', now() + interval '1 day')`,
+      );
     });
     const report = await applySchema(database.url);
     expect(report.applied.map(describeMigration)).toEqual(loadMigrations().map(describeMigration));
@@ -85,7 +90,9 @@ describe('versioned migrations', () => {
   it('refuses a database whose applied migration changed since, and one newer than the code, changing nothing', async () => {
     await applySchema(database.url);
     await withClient(database.url, (client) => client.query(`UPDATE at_worker_migrations SET checksum = 'edited' WHERE version = 1`));
-    await expect(applySchema(database.url)).rejects.toThrow(/^migration 0001_baseline changed after it was applied on .*\(its checksum differs\)/);
+    await expect(applySchema(database.url)).rejects.toThrow(
+      /^migration 0001_baseline changed after it was applied on .*\(its checksum differs\)/,
+    );
     await expect(checkSchema(database.url)).rejects.toThrow(/0001_baseline changed after it was applied/);
 
     await withClient(database.url, (client) =>
@@ -101,7 +108,9 @@ describe('versioned migrations', () => {
   });
 
   it('tells a worker that does not migrate that migrations are pending', async () => {
-    await expect(checkSchema(database.url)).rejects.toThrow(/^the schema is behind this worker: \d+ migration\(s\) pending \(0001_baseline/);
+    await expect(checkSchema(database.url)).rejects.toThrow(
+      /^the schema is behind this worker: \d+ migration\(s\) pending \(0001_baseline/,
+    );
     await applySchema(database.url);
     await expect(checkSchema(database.url)).resolves.toBeUndefined();
   });
@@ -132,8 +141,12 @@ describe('scheduled_tasks and task_events at run time', () => {
     expect(row).toMatchObject({ task_id: '1', seq: 1, event_type: 'scheduled', worker_id: null });
     expect(decodeEventRow(row)).toEqual(
       E.right({
-        type: 'scheduled', at: row!['occurred_at'], workerId: null,
-        taskType: 'email', executeAt: new Date('2031-02-03T04:05:06.789Z'), maxAttempts: 5,
+        type: 'scheduled',
+        at: row!['occurred_at'],
+        workerId: null,
+        taskType: 'email',
+        executeAt: new Date('2031-02-03T04:05:06.789Z'),
+        maxAttempts: 5,
         // SHA-256 of the payload's jsonb text, and the row's own uuid: what verify checks the row against.
         payloadSha256: createHash('sha256').update('{"to": "a@example.com"}').digest('hex'),
         taskUuid: (await fixture.pool.oneFirst(sql.unsafe`SELECT task_uuid FROM scheduled_tasks WHERE id = 1`)) as string,
@@ -155,10 +168,7 @@ describe('scheduled_tasks and task_events at run time', () => {
         VALUES ('http_callback', '{}', 'cancelled', '2020-01-01T00:00:00Z'),
                ('http_callback', '{}', 'pending', '2029-06-01T00:00:00.123Z')`);
       await listener.query('SELECT 1'); // notifications arrive before the reply to a later query
-      expect(notifications).toEqual([
-        String(Date.parse('2030-01-01T00:00:01Z')),
-        String(Date.parse('2029-06-01T00:00:00.123Z')),
-      ]);
+      expect(notifications).toEqual([String(Date.parse('2030-01-01T00:00:01Z')), String(Date.parse('2029-06-01T00:00:00.123Z'))]);
     });
     const perTask = await fixture.pool.one(sql.unsafe`
       SELECT count(*)::integer AS events, count(DISTINCT task_id)::integer AS tasks, max(seq) AS max_seq
@@ -168,14 +178,8 @@ describe('scheduled_tasks and task_events at run time', () => {
 
   it('refuses to change or remove history', async () => {
     await insertTasks(fixture.pool, [{}]);
-    for (const statement of [
-      `UPDATE task_events SET event_type = 'completed'`,
-      `DELETE FROM task_events`,
-      `TRUNCATE task_events`,
-    ]) {
-      await expect(withClient(fixture.database.url, (client) => client.query(statement))).rejects.toThrow(
-        /task_events is append-only/,
-      );
+    for (const statement of [`UPDATE task_events SET event_type = 'completed'`, `DELETE FROM task_events`, `TRUNCATE task_events`]) {
+      await expect(withClient(fixture.database.url, (client) => client.query(statement))).rejects.toThrow(/task_events is append-only/);
     }
     expect(await eventRows(fixture.pool, '1')).toHaveLength(1);
   });
@@ -223,7 +227,7 @@ ORDER BY updated_at DESC
 LIMIT 10;`,
   ];
 
-  it("runs every diagnostic query of the seed unchanged", async () => {
+  it('runs every diagnostic query of the seed unchanged', async () => {
     await insertTasks(fixture.pool, [{}, {}, { dueInSeconds: 3600 }]);
     const queue = createPostgresTaskQueue(fixture.pool);
     const [done] = await queue.claimDueTasks('w', 1);

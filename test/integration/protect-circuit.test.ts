@@ -32,16 +32,20 @@ describe('circuit breaking per destination', () => {
   afterAll(async () => Promise.all(receivers.map((receiver) => receiver.close())));
 
   const circuitHistory = async (destination: string) =>
-    (await suite.db.client.query<{ transition: string; cause: string }>(
-      `SELECT transition, cause FROM destination_circuit_events WHERE destination = $1 ORDER BY id`, [destination],
-    )).rows;
+    (
+      await suite.db.client.query<{ transition: string; cause: string }>(
+        `SELECT transition, cause FROM destination_circuit_events WHERE destination = $1 ORDER BY id`,
+        [destination],
+      )
+    ).rows;
 
-  it('a receiver down for 10 s: attempts used stay at most 2 per task, the circuit opens, probes and closes, every task completes', async () => {
+  it('a receiver down for 10 s: attempts used stay at most 2 per task, the circuit opens, probes, closes; all complete', async () => {
     const receiver = await downFor(10_000);
     receivers.push(receiver);
     const destination = new URL(receiver.url('/')).origin;
     const ids: string[] = [];
-    for (let n = 0; n < 10; n += 1) ids.push(await suite.db.insertTask('http_callback', { url: receiver.url('/hook'), data: { n } }, { maxAttempts: 5 }));
+    for (let n = 0; n < 10; n += 1)
+      ids.push(await suite.db.insertTask('http_callback', { url: receiver.url('/hook'), data: { n } }, { maxAttempts: 5 }));
     suite.start({ ...CIRCUIT_ENV, WORKER_ID: 'breaker-1', WORKER_CONCURRENCY: '3' });
 
     await until(async () => (await suite.db.statusCounts())['completed'] === 10, 60_000, 'all 10 tasks completed');
@@ -70,7 +74,8 @@ describe('circuit breaking per destination', () => {
     receivers.push(receiver);
     const destination = new URL(receiver.url('/')).origin;
     const insert = async (count: number) => {
-      for (let n = 0; n < count; n += 1) await suite.db.insertTask('http_callback', { url: receiver.url('/hook'), data: { n } }, { maxAttempts: 10 });
+      for (let n = 0; n < count; n += 1)
+        await suite.db.insertTask('http_callback', { url: receiver.url('/hook'), data: { n } }, { maxAttempts: 10 });
     };
     const env = { ...CIRCUIT_ENV, CIRCUIT_COOL_OFF: '30', CIRCUIT_MAX_COOL_OFF: '60' };
     await insert(5);
@@ -83,13 +88,20 @@ describe('circuit breaking per destination', () => {
     await b.waitForLog(/Started with polling interval/);
     await insert(20);
     const postponedBy = async (workerId: string) =>
-      (await suite.db.client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM task_events
+      (
+        await suite.db.client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM task_events
           WHERE event_type = 'postponed' AND worker_id = $1 AND data->>'destination' = $2 AND data->>'reason' = 'circuit_open'`,
-        [workerId, destination],
-      )).rows[0]?.n ?? 0;
-    await until(async () => (await suite.db.statusCounts())['processing'] === undefined &&
-      (await postponedBy('shared-a')) + (await postponedBy('shared-b')) >= 20, 20_000, 'the new tasks postponed');
+          [workerId, destination],
+        )
+      ).rows[0]?.n ?? 0;
+    await until(
+      async () =>
+        (await suite.db.statusCounts())['processing'] === undefined &&
+        (await postponedBy('shared-a')) + (await postponedBy('shared-b')) >= 20,
+      20_000,
+      'the new tasks postponed',
+    );
 
     expect(await postponedBy('shared-b')).toBeGreaterThan(0);
     // Open for 30 s, whichever worker holds the task: no call reaches the receiver any more.

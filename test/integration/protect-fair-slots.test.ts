@@ -32,7 +32,11 @@ describe('fair slots between destinations', () => {
     const httpPort = await freePort();
     suite.start({ WORKER_CONCURRENCY: '4', DESTINATION_MAX_SHARE: '0.5', HTTP_TIMEOUT: '120', HTTP_PORT: String(httpPort) });
 
-    await until(async () => (await suite.db.statusCounts())['completed'] === 30, 60_000, "all 30 of the healthy destination's tasks completed");
+    await until(
+      async () => (await suite.db.statusCounts())['completed'] === 30,
+      60_000,
+      "all 30 of the healthy destination's tasks completed",
+    );
     const counts = await suite.db.statusCounts();
     expect(healthy.requests).toHaveLength(30);
     // Two of the four slots: the hanging receiver has seen two requests and no more.

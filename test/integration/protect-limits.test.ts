@@ -81,10 +81,12 @@ describe('per-destination limits, across workers', () => {
     suite.start({ ...env, WORKER_ID: 'narrow-b' });
 
     const done = async () =>
-      (await suite.db.client.query<{ n: number; attempts: number }>(
-        `SELECT count(*)::int AS n, max(attempts) AS attempts FROM scheduled_tasks WHERE status = 'completed' AND payload->>'url' = $1`,
-        [receiver.url('/slow')],
-      )).rows[0]!;
+      (
+        await suite.db.client.query<{ n: number; attempts: number }>(
+          `SELECT count(*)::int AS n, max(attempts) AS attempts FROM scheduled_tasks WHERE status = 'completed' AND payload->>'url' = $1`,
+          [receiver.url('/slow')],
+        )
+      ).rows[0]!;
     await until(async () => (await done()).n === 20, 40_000, 'all 20 tasks completed');
     expect(receiver.to('/slow')).toHaveLength(20);
     expect(mostOpen).toBe(3);

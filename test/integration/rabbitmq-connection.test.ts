@@ -4,7 +4,14 @@ import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqpl
 import { rabbitMqMessageId } from '../../src/domain/payloads/rabbitmq.js';
 import { createRabbitMqExecutor } from '../../src/adapters/executors/rabbitmq-executor.js';
 import { RecordingLogger } from '../support/recording-logger.js';
-import { brokerIsUp, closeConnectionsFromBroker, closedFromBroker, startRelay, startSilentServer, TEST_AMQP_URL } from './rabbitmq-broker.js';
+import {
+  brokerIsUp,
+  closeConnectionsFromBroker,
+  closedFromBroker,
+  startRelay,
+  startSilentServer,
+  TEST_AMQP_URL,
+} from './rabbitmq-broker.js';
 import { claimedTask, failure, never } from '../support/executor-calls.js';
 
 const task = (id: string, payload: unknown, attempts = 0) => claimedTask('rabbitmq', id, payload, attempts);
@@ -15,7 +22,8 @@ const eventually = async (condition: () => boolean, what: string, timeoutMs = 5_
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 };
-const connectionLost = (logger: RecordingLogger) => () => logger.messages().some((message) => message.startsWith('RabbitMQ connection closed'));
+const connectionLost = (logger: RecordingLogger) => () =>
+  logger.messages().some((message) => message.startsWith('RabbitMQ connection closed'));
 
 /** A port nothing listens on. */
 const closedPort = async (): Promise<number> => {
@@ -65,7 +73,7 @@ describe('rabbitmq executor when the broker cannot be reached', () => {
   });
 });
 
-(await brokerIsUp() ? describe : describe.skip)('rabbitmq executor when the connection goes away', () => {
+((await brokerIsUp()) ? describe : describe.skip)('rabbitmq executor when the connection goes away', () => {
   const queue = `at-worker-test.${randomUUID().slice(0, 8)}.reconnect`;
   let admin: ChannelModel;
   let channel: Channel;

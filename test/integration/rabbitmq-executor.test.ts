@@ -8,7 +8,6 @@ import { claimedTask, failure, never } from '../support/executor-calls.js';
 
 const task = (id: string, payload: unknown, attempts = 0) => claimedTask('rabbitmq', id, payload, attempts);
 
-
 // Decided before the suite is declared: under CI a missing broker throws here and fails the file.
 const brokerUp = await brokerIsUp();
 
@@ -129,7 +128,10 @@ describe('rabbitmq executor without a broker', () => {
       ...Array.from({ length: 5 }, (_, index) => executor.execute(task(`110-${index}`, { queue, message: index }), never())),
     ]);
     const [missing, ...good] = outcomes;
-    expect(failure(missing)).toMatchObject({ retryable: false, error: expect.stringMatching(/^exchange ".*\.missing" does not exist: .*404/) });
+    expect(failure(missing)).toMatchObject({
+      retryable: false,
+      error: expect.stringMatching(/^exchange ".*\.missing" does not exist: .*404/),
+    });
     expect(good.map((outcome) => outcome._tag)).toEqual(Array(5).fill('Succeeded'));
     const bodies = await Promise.all(good.map(() => nextMessage(queue)));
     expect(bodies.map((m) => Number(m.content.toString())).sort()).toEqual([0, 1, 2, 3, 4]);
@@ -146,7 +148,8 @@ describe('rabbitmq executor without a broker', () => {
       ...Array.from({ length: 5 }, (_, index) => publisher.execute(task(`${id}-${index}`, { queue, message: index }), never())),
     ]);
     for (const outcome of good) {
-      if (outcome._tag !== 'Succeeded') expect(failure(outcome)).toMatchObject({ retryable: true, error: expect.stringMatching(/channel closed/) });
+      if (outcome._tag !== 'Succeeded')
+        expect(failure(outcome)).toMatchObject({ retryable: true, error: expect.stringMatching(/channel closed/) });
     }
     const delivered = good.filter((outcome) => outcome._tag === 'Succeeded').length;
     await Promise.all(Array.from({ length: delivered }, () => nextMessage(queue)));
@@ -161,7 +164,10 @@ describe('rabbitmq executor without a broker', () => {
       expect(first.refused).toMatchObject({ retryable: false, error: expect.stringMatching(/internal exchange .*403/) });
       // Known now: refused before it is sent, so it no longer closes the channel under the others.
       const again = await refusedAmongGood(executor, { exchange: internal, routing_key: 'k', message: 2 }, '114');
-      expect(again.refused).toMatchObject({ retryable: false, error: expect.stringMatching(/^RabbitMQ refuses publishing to internal exchange/) });
+      expect(again.refused).toMatchObject({
+        retryable: false,
+        error: expect.stringMatching(/^RabbitMQ refuses publishing to internal exchange/),
+      });
       expect(again.delivered).toBe(5);
     } finally {
       await channel.deleteExchange(internal);
@@ -176,9 +182,15 @@ describe('rabbitmq executor without a broker', () => {
     try {
       const big = { queue, message: 'x'.repeat(5000) };
       const first = await refusedAmongGood(publisher, big, '115');
-      expect(first.refused).toMatchObject({ retryable: false, error: expect.stringMatching(/5000 bytes, over RabbitMQ's max_message_size of 4096: .*406/) });
+      expect(first.refused).toMatchObject({
+        retryable: false,
+        error: expect.stringMatching(/5000 bytes, over RabbitMQ's max_message_size of 4096: .*406/),
+      });
       const again = await refusedAmongGood(publisher, big, '116');
-      expect(again.refused).toMatchObject({ retryable: false, error: expect.stringMatching(/5000 bytes, over RabbitMQ's max_message_size of 4096/) });
+      expect(again.refused).toMatchObject({
+        retryable: false,
+        error: expect.stringMatching(/5000 bytes, over RabbitMQ's max_message_size of 4096/),
+      });
       expect(again.delivered).toBe(5);
       // A message under the limit still goes.
       expect((await publisher.execute(task('117', { queue, message: 'y'.repeat(4000) }), never()))._tag).toBe('Succeeded');

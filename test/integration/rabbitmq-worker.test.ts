@@ -5,7 +5,7 @@ import { until, type WorkerProcess } from '../support/worker-process.js';
 import { useWorkerSuite } from '../support/worker-suite.js';
 import { brokerIsUp, closeConnectionsFromBroker, closedFromBroker, startRelay, TEST_AMQP_URL, type Relay } from './rabbitmq-broker.js';
 
-(await brokerIsUp() ? describe : describe.skip)('rabbitmq tasks, through a running worker and RabbitMQ', () => {
+((await brokerIsUp()) ? describe : describe.skip)('rabbitmq tasks, through a running worker and RabbitMQ', () => {
   const queue = `at-worker-test.${randomUUID().slice(0, 8)}.worker`;
   const suite = useWorkerSuite();
   let admin: ChannelModel;
@@ -31,7 +31,8 @@ import { brokerIsUp, closeConnectionsFromBroker, closedFromBroker, startRelay, T
     await admin?.close();
   });
 
-  const settled = (id: string) => until(async () => ['completed', 'failed'].includes((await suite.db.task(id)).status), 20_000, `task ${id} settled`);
+  const settled = (id: string) =>
+    until(async () => ['completed', 'failed'].includes((await suite.db.task(id)).status), 20_000, `task ${id} settled`);
   const nextMessage = async (): Promise<GetMessage> => {
     let found: GetMessage | false = false;
     await until(async () => (found = await channel.get(queue, { noAck: true })) !== false, 5_000, 'a message on the queue');
@@ -57,7 +58,13 @@ import { brokerIsUp, closeConnectionsFromBroker, closedFromBroker, startRelay, T
     const row = await suite.db.task(id);
     expect(row).toMatchObject({ status: 'failed', attempts: 2 });
     expect(row.error_message).toMatch(/^unroutable: /);
-    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual(['scheduled', 'claimed', 'retry_scheduled', 'claimed', 'failed']);
+    expect((await suite.db.events(id)).map((event) => event.event_type)).toEqual([
+      'scheduled',
+      'claimed',
+      'retry_scheduled',
+      'claimed',
+      'failed',
+    ]);
   });
 
   it('still delivers after the broker closes the worker connection', async () => {

@@ -15,7 +15,10 @@ const readmeCommands = (marker: string): string[] => {
   if (at === -1) throw new Error(`README.md has no "<!-- ${marker}" comment before its quick start commands`);
   const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
   if (block === null) throw new Error(`README.md has no \`\`\`sh block after "<!-- ${marker}"`);
-  return (block[1] as string).split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  return (block[1] as string)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
 };
 
 /**
@@ -63,14 +66,24 @@ describe("the README's quick start, on a fresh clone", () => {
     worker.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise((done) => worker.on('exit', done));
     try {
-      await until(() => output.includes('From a second terminal'), () => worker.exitCode !== null, () => output, 240_000);
+      await until(
+        () => output.includes('From a second terminal'),
+        () => worker.exitCode !== null,
+        () => output,
+        240_000,
+      );
       // What it prints to copy is what the README shows (with DB_PORT, since it is not 5432 here).
       for (const command of second) expect(output).toContain(`  DB_PORT=${env.DB_PORT} ${command}`);
 
       const [schedule, history] = second.map((command) => command.replace('https://example.com/hook', receiver.url('/readme')));
       const scheduled = spawnSync('sh', ['-c', schedule as string], { cwd: clone, env, encoding: 'utf8', timeout: 120_000 });
       expect({ stdout: scheduled.stdout, stderr: scheduled.stderr }).toEqual({ stdout: '1\n', stderr: '' }); // no EBADENGINE either
-      await until(() => receiver.to('/readme').length === 1, () => worker.exitCode !== null, () => output, 30_000);
+      await until(
+        () => receiver.to('/readme').length === 1,
+        () => worker.exitCode !== null,
+        () => output,
+        30_000,
+      );
       expect(JSON.parse(receiver.to('/readme')[0]?.body.toString() ?? '')).toEqual({ hello: 'world' });
 
       const shown = spawnSync('sh', ['-c', history as string], { cwd: clone, env, encoding: 'utf8', timeout: 120_000 });

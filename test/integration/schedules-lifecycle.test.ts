@@ -16,9 +16,21 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
   const cli = (args: readonly string[]) => runCli(args, { env: { DATABASE_URL: suite.database.url, ...SCHEDULE_ENV } });
   const payload = (path: string) => JSON.stringify({ url: suite.receiver.url(path), data: {} });
   const add = async (name: string, path: string, extra: readonly string[] = []) =>
-    expect(await cli([
-      'schedules', 'add', '--name', name, '--cron', '* * * * * *', '--type', 'http_callback', '--payload', payload(path), ...extra,
-    ])).toMatchObject({ code: 0 });
+    expect(
+      await cli([
+        'schedules',
+        'add',
+        '--name',
+        name,
+        '--cron',
+        '* * * * * *',
+        '--type',
+        'http_callback',
+        '--payload',
+        payload(path),
+        ...extra,
+      ]),
+    ).toMatchObject({ code: 0 });
   const query = async <R extends object>(text: string, values: unknown[] = []) => (await suite.db.client.query<R>(text, values)).rows;
   const tasksOf = (name: string) =>
     query<{ id: string; status: string; occurrence: Date | null; locked_at: Date | null; completed_at: Date | null }>(
@@ -28,13 +40,21 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
       [name],
     );
   const eventsOf = async (name: string) =>
-    (await query<{ event_type: string; actor: string }>(
-      'SELECT event_type, actor FROM schedule_events WHERE schedule_name = $1 ORDER BY id', [name]))
+    (
+      await query<{ event_type: string; actor: string }>(
+        'SELECT event_type, actor FROM schedule_events WHERE schedule_name = $1 ORDER BY id',
+        [name],
+      )
+    )
       .filter((event) => event.event_type !== 'occurrences_skipped')
       .map((event) => `${event.event_type} by ${event.actor}`);
 
   it('refuses a bad expression or zone with exit 2 and stores nothing', async () => {
-    for (const extra of [['--cron', '61 * * * *'], ['--cron', '* * * * *', '--tz', 'Europe/Atlantis'], ['--cron', '0 0 0 1 1 * 2030']]) {
+    for (const extra of [
+      ['--cron', '61 * * * *'],
+      ['--cron', '* * * * *', '--tz', 'Europe/Atlantis'],
+      ['--cron', '0 0 0 1 1 * 2030'],
+    ]) {
       const result = await cli(['schedules', 'add', '--name', 'bad', '--type', 'http_callback', '--payload', payload('/x'), ...extra]);
       expect(result.code).toBe(2);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -55,7 +75,9 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     expect(duringPause.length).toBeGreaterThan(0);
     expect(duringPause.every((task) => task.status === 'cancelled')).toBe(true);
     const cancelledEvents = await query<{ data: unknown }>(
-      `SELECT data FROM task_events WHERE event_type = 'cancelled' AND task_id = ANY($1::bigint[])`, [duringPause.map((task) => task.id)]);
+      `SELECT data FROM task_events WHERE event_type = 'cancelled' AND task_id = ANY($1::bigint[])`,
+      [duringPause.map((task) => task.id)],
+    );
     expect(cancelledEvents).toEqual(duringPause.map(() => ({ data: { reason: 'schedule paused' } })));
     expect((await cli(['schedules', 'show', 'pulse'])).stdout).toContain('none while paused');
 
@@ -77,8 +99,9 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     await add('gone', '/gone');
     const now = await cli(['schedules', 'run-now', 'gone']);
     expect(now).toMatchObject({ code: 0 });
-    const ranNow = await query<{ data: Record<string, unknown> }>(
-      `SELECT data FROM task_events WHERE task_id = $1 AND seq = 1`, [now.stdout.trim()]);
+    const ranNow = await query<{ data: Record<string, unknown> }>(`SELECT data FROM task_events WHERE task_id = $1 AND seq = 1`, [
+      now.stdout.trim(),
+    ]);
     expect(ranNow[0]?.data).toMatchObject({ schedule: 'gone' });
     expect(ranNow[0]?.data).not.toHaveProperty('occurrence_at');
     suite.start({ ...SCHEDULE_ENV });
@@ -98,8 +121,10 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     expect(show.stdout).toContain('Schedule gone: removed');
     // Every history, the look-ahead tasks the pause and the removal cancelled included, replays to its row.
     expect(await cli(['verify'])).toMatchObject({ code: 0 });
-    expect(await cli(['schedules', 'pause', 'gone']))
-      .toMatchObject({ code: 1, stderr: 'at-worker schedules pause: no schedule named gone\n' });
+    expect(await cli(['schedules', 'pause', 'gone'])).toMatchObject({
+      code: 1,
+      stderr: 'at-worker schedules pause: no schedule named gone\n',
+    });
   }, 60_000);
 
   it('overlap skip: an occurrence is skipped while the previous task runs, and each skip is recorded', async () => {
@@ -123,7 +148,9 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     try {
       await add('by-hand', '/by-hand');
       await add('taken-over', '/by-hand');
-      writeFileSync(file, `schedules:
+      writeFileSync(
+        file,
+        `schedules:
   - name: report
     cron: "0 9 * * 1-5"
     time_zone: Europe/Berlin
@@ -138,14 +165,16 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
     cron: "0 4 * * *"
     task_type: http_callback
     payload: { url: "${suite.receiver.url('/cleanup')}", data: {} }
-`);
+`,
+      );
       const first = suite.start({ ...SCHEDULE_ENV, SCHEDULES_FILE: file });
       await first.waitForLog(/Applied .*: 2 created, 1 changed, 0 unchanged, 0 removed/);
       await first.stop('SIGTERM');
       const stored = async () =>
         query<{ name: string; cron: string; time_zone: string; origin: string; misfire: string }>(
           `SELECT name, cron, time_zone, origin, misfire FROM schedules
-            WHERE name IN ('report', 'cleanup', 'taken-over', 'by-hand', 'weekly') ORDER BY name`);
+            WHERE name IN ('report', 'cleanup', 'taken-over', 'by-hand', 'weekly') ORDER BY name`,
+        );
       expect(await stored()).toEqual([
         { name: 'by-hand', cron: '* * * * * *', time_zone: 'UTC', origin: 'cli', misfire: 'latest-once' },
         { name: 'cleanup', cron: '0 3 * * *', time_zone: 'UTC', origin: 'file', misfire: 'skip' },
@@ -155,17 +184,26 @@ describe('a schedule’s life: pause, resume, remove, run-now, overlap, SCHEDULE
       expect(await cli(['schedules', 'remove', 'cleanup'])).toMatchObject({ code: 1 });
 
       // The file changes: report moves to 10:00, cleanup is dropped, weekly is new (JSON this time).
-      writeFileSync(file, JSON.stringify([
-        {
-          name: 'report', cron: '0 10 * * 1-5', time_zone: 'Europe/Berlin', task_type: 'http_callback',
-          payload: { url: suite.receiver.url('/report'), data: {} },
-        },
-        { name: 'taken-over', cron: '0 4 * * *', task_type: 'http_callback', payload: { url: suite.receiver.url('/cleanup'), data: {} } },
-        {
-          name: 'weekly', cron: '0 0 * * 0', task_type: 'http_callback',
-          payload: { url: suite.receiver.url('/weekly'), data: {} }, overlap: 'skip',
-        },
-      ]));
+      writeFileSync(
+        file,
+        JSON.stringify([
+          {
+            name: 'report',
+            cron: '0 10 * * 1-5',
+            time_zone: 'Europe/Berlin',
+            task_type: 'http_callback',
+            payload: { url: suite.receiver.url('/report'), data: {} },
+          },
+          { name: 'taken-over', cron: '0 4 * * *', task_type: 'http_callback', payload: { url: suite.receiver.url('/cleanup'), data: {} } },
+          {
+            name: 'weekly',
+            cron: '0 0 * * 0',
+            task_type: 'http_callback',
+            payload: { url: suite.receiver.url('/weekly'), data: {} },
+            overlap: 'skip',
+          },
+        ]),
+      );
       const second = suite.start({ ...SCHEDULE_ENV, SCHEDULES_FILE: file });
       await second.waitForLog(/Applied .*: 1 created, 1 changed, 1 unchanged, 1 removed/);
       await second.stop('SIGTERM');

@@ -80,7 +80,11 @@ describe('recurring schedules with several workers', () => {
           [name],
         )
       ).rows.flatMap((row) => row.data.occurrences.map((at) => Date.parse(at) / 1000));
-    for (const [name, lateRuns] of [['skip', 0], ['latest', 1], ['all', 3]] as const) {
+    for (const [name, lateRuns] of [
+      ['skip', 0],
+      ['latest', 1],
+      ['all', 3],
+    ] as const) {
       const tasks = await tasksOf(name);
       // Occurrences due before the first worker's first pass are missed too; this test is about the stop.
       const skipped = (await skippedOf(name)).filter((at) => at > stoppedAt);
@@ -100,7 +104,8 @@ describe('recurring schedules with several workers', () => {
       );
     }
     const reasons = await suite.db.client.query(
-      `SELECT DISTINCT data->>'reason' AS reason FROM schedule_events WHERE event_type = 'occurrences_skipped'`);
+      `SELECT DISTINCT data->>'reason' AS reason FROM schedule_events WHERE event_type = 'occurrences_skipped'`,
+    );
     expect(reasons.rows).toEqual([{ reason: 'misfire' }]);
   }, 90_000);
 });

@@ -144,7 +144,10 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
     ['TRUNCATE scheduled_tasks', /^permission denied for table scheduled_tasks$/],
     ['CREATE TABLE sneaky (id int)', /^permission denied for schema public$/],
     ['CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS $$SELECT 1$$', /^permission denied for schema public$/],
-    ['CREATE TRIGGER sneaky BEFORE INSERT ON task_events FOR EACH ROW EXECUTE FUNCTION task_events_reject_change()', /^permission denied for table task_events$|^must be owner of (table|relation) task_events$/],
+    [
+      'CREATE TRIGGER sneaky BEFORE INSERT ON task_events FOR EACH ROW EXECUTE FUNCTION task_events_reject_change()',
+      /^permission denied for table task_events$|^must be owner of (table|relation) task_events$/,
+    ],
     ['ALTER TABLE scheduled_tasks ADD COLUMN sneaky int', /^must be owner of table scheduled_tasks$/],
   ])('the server refuses the role: %s', async (statement, message) => {
     const error = await asWorker.query(statement).then(
@@ -186,7 +189,9 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
     );
     const id = inserted.rows[0]!.id;
     expect((await owner.events(id)).map((event) => event.event_type)).toEqual(['scheduled']);
-    expect((await asProducer.query('SELECT status, attempts FROM scheduled_tasks WHERE id = $1', [id])).rows).toEqual([{ status: 'pending', attempts: 0 }]);
+    expect((await asProducer.query('SELECT status, attempts FROM scheduled_tasks WHERE id = $1', [id])).rows).toEqual([
+      { status: 'pending', attempts: 0 },
+    ]);
 
     // The trace context of its own request goes with the task (docs/tracing.md).
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -198,7 +203,9 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
 
     // A table of its own named task_events, found first on the search_path, does not catch the event.
     await asProducer.query('CREATE TEMP TABLE task_events (LIKE pg_class)');
-    const second = (await asProducer.query<{ id: string }>(`INSERT INTO scheduled_tasks (task_type, payload) VALUES ('x', '{}') RETURNING id`)).rows[0]!.id;
+    const second = (
+      await asProducer.query<{ id: string }>(`INSERT INTO scheduled_tasks (task_type, payload) VALUES ('x', '{}') RETURNING id`)
+    ).rows[0]!.id;
     expect((await owner.events(second)).map((event) => event.event_type)).toEqual(['scheduled']);
     await asProducer.query('DROP TABLE pg_temp.task_events');
 
@@ -218,7 +225,10 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
       `INSERT INTO scheduled_tasks (task_type, payload, attempts, event_seq) VALUES ('x', '{}', 2147483647, 2147483647)`,
       `SELECT at_worker_claim_due_tasks('producer', 10)`,
     ]) {
-      expect({ statement, error: await refused(statement) }).toEqual({ statement, error: { code: '42501', message: expect.stringMatching(/^permission denied/) } });
+      expect({ statement, error: await refused(statement) }).toEqual({
+        statement,
+        error: { code: '42501', message: expect.stringMatching(/^permission denied/) },
+      });
     }
     const trigger = await owner.client.query<{ prosecdef: boolean; proconfig: string[] }>(
       `SELECT prosecdef, proconfig FROM pg_proc WHERE proname = 'scheduled_tasks_record_scheduled'`,

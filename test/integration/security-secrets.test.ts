@@ -39,7 +39,9 @@ describe('secrets stay out of logs, history and error messages', () => {
   let worker: WorkerProcess | undefined;
 
   const echo = (status: number) => (request: { path: string; headers: IncomingHttpHeaders }, response: ServerResponse) =>
-    void response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ you_sent: request.headers, path: request.path }));
+    void response
+      .writeHead(status, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ you_sent: request.headers, path: request.path }));
 
   const admin = async (text: string) => {
     const client = new pg.Client({ connectionString: process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL });
@@ -103,7 +105,11 @@ describe('secrets stay out of logs, history and error messages', () => {
     });
     await worker.waitForLog(/Started with polling interval/);
     await worker.waitForLog(/^\[Cleaner\] Started/);
-    await until(async () => (await db.client.query(`SELECT to_regclass('scheduled_tasks') IS NOT NULL AS ready`)).rows[0].ready === true, 10_000, 'schema applied by the worker');
+    await until(
+      async () => (await db.client.query(`SELECT to_regclass('scheduled_tasks') IS NOT NULL AS ready`)).rows[0].ready === true,
+      10_000,
+      'schema applied by the worker',
+    );
 
     // First every session of the worker is killed, again and again (20 x 50 ms, while it polls every
     // 100 ms), so database errors get logged too, with whatever they carry. Before the tasks exist:
@@ -120,11 +126,23 @@ describe('secrets stay out of logs, history and error messages', () => {
       bearerOk: await db.insertTask('http_callback', { url: receiver.url('/ok-bearer'), data: 'raw', headers: bearer }),
       basicEchoed: await db.insertTask('http_callback', { url: withUserInfo('/echo-401'), data: {} }),
       bearerEchoed: await db.insertTask('http_callback', { url: receiver.url('/echo-401'), data: {}, headers: bearer }),
-      echoedAndRetried: await db.insertTask('http_callback', { url: withUserInfo('/echo-500'), data: {}, headers: { 'X-Api-Key': CANARY.bearer } }, { maxAttempts: 2 }),
+      echoedAndRetried: await db.insertTask(
+        'http_callback',
+        { url: withUserInfo('/echo-500'), data: {}, headers: { 'X-Api-Key': CANARY.bearer } },
+        { maxAttempts: 2 },
+      ),
       redirected: await db.insertTask('http_callback', { url: receiver.url('/redirect-with-credentials'), data: {}, headers: bearer }),
       badScheme: await db.insertTask('http_callback', { url: `ftp://hookuser:${CANARY.urlPassword}@files.example/x`, data: {} }),
-      badHeader: await db.insertTask('http_callback', { url: receiver.url('/never'), data: {}, headers: { Authorization: `Bearer ${CANARY.bearer}\r\nX: y` } }),
-      refused: await db.insertTask('http_callback', { url: withUserInfo('/closed').replace(/:\d+\//, ':1/'), data: {}, headers: bearer }, { maxAttempts: 1 }),
+      badHeader: await db.insertTask('http_callback', {
+        url: receiver.url('/never'),
+        data: {},
+        headers: { Authorization: `Bearer ${CANARY.bearer}\r\nX: y` },
+      }),
+      refused: await db.insertTask(
+        'http_callback',
+        { url: withUserInfo('/closed').replace(/:\d+\//, ':1/'), data: {}, headers: bearer },
+        { maxAttempts: 1 },
+      ),
       email: await db.insertTask('email', { to: 'someone@example.com', subject: 'hello', text: 'hi' }, { maxAttempts: 1 }),
     };
 
@@ -136,14 +154,18 @@ describe('secrets stay out of logs, history and error messages', () => {
     expect(await worker.stop('SIGTERM')).toBe(0);
 
     // The credentials were really used, so the test is not passing for want of trying.
-    expect(receiver.to('/ok-basic')[0]?.headers.authorization).toBe(`Basic ${Buffer.from(`hookuser:${CANARY.urlPassword}`).toString('base64')}`);
+    expect(receiver.to('/ok-basic')[0]?.headers.authorization).toBe(
+      `Basic ${Buffer.from(`hookuser:${CANARY.urlPassword}`).toString('base64')}`,
+    );
     expect(receiver.to('/ok-bearer')[0]?.headers.authorization).toBe(`Bearer ${CANARY.bearer}`);
     expect(receiver.to('/echo-500')).toHaveLength(2);
     expect(smtpPasswordsSeen).toContain(CANARY.smtpPassword);
     const connectedAs = await db.client.query(`SELECT count(*)::int AS n FROM task_events WHERE worker_id = 'keeper'`);
     expect(connectedAs.rows[0].n).toBeGreaterThan(0);
 
-    const rows = await db.client.query<{ id: string; status: string; error_message: string | null }>('SELECT id, status, error_message FROM scheduled_tasks');
+    const rows = await db.client.query<{ id: string; status: string; error_message: string | null }>(
+      'SELECT id, status, error_message FROM scheduled_tasks',
+    );
     const byId = new Map(rows.rows.map((row) => [row.id, row]));
     expect(byId.get(tasks.basicOk)?.status).toBe('completed');
     expect(byId.get(tasks.bearerOk)?.status).toBe('completed');
@@ -151,8 +173,12 @@ describe('secrets stay out of logs, history and error messages', () => {
     for (const id of [tasks.basicEchoed, tasks.bearerEchoed, tasks.echoedAndRetried]) {
       expect(byId.get(id)).toMatchObject({ status: 'failed', error_message: expect.stringMatching(/^HTTP (401|500): .*you_sent.*\*\*\*/) });
     }
-    expect(byId.get(tasks.redirected)?.error_message).toMatch(/^HTTP 302: redirect to http:\/\/\*\*\*@127\.0\.0\.1:1\/elsewhere not followed$/);
-    expect(byId.get(tasks.badScheme)?.error_message).toMatch(/^payload\.url: expected an http or https URL, not ftp:, got "ftp:\/\/\*\*\*@files/);
+    expect(byId.get(tasks.redirected)?.error_message).toMatch(
+      /^HTTP 302: redirect to http:\/\/\*\*\*@127\.0\.0\.1:1\/elsewhere not followed$/,
+    );
+    expect(byId.get(tasks.badScheme)?.error_message).toMatch(
+      /^payload\.url: expected an http or https URL, not ftp:, got "ftp:\/\/\*\*\*@files/,
+    );
     expect(byId.get(tasks.badHeader)?.error_message).toMatch(/^payload\.headers\.Authorization: must not contain line breaks/);
     expect(byId.get(tasks.refused)?.error_message).toMatch(/^network error: /);
     expect(byId.get(tasks.email)?.error_message).toMatch(/^SMTP authentication failed: .*\*\*\*/);
@@ -171,7 +197,8 @@ describe('secrets stay out of logs, history and error messages', () => {
     expect(leaks).toEqual([]);
     // Controls: the same search finds the canaries where they do belong (the payloads), and the
     // output is not empty for some silly reason (the checks above would pass on nothing).
-    const payloads = (await db.client.query<{ text: string }>('SELECT string_agg(payload::text, $$ $$) AS text FROM scheduled_tasks')).rows[0]!.text;
+    const payloads = (await db.client.query<{ text: string }>('SELECT string_agg(payload::text, $$ $$) AS text FROM scheduled_tasks'))
+      .rows[0]!.text;
     expect([CANARY.urlPassword, CANARY.bearer].filter((secret) => payloads.includes(secret))).toHaveLength(2);
     expect(places.stdout).toMatch(/Successfully connected to database/);
     expect(places.stdout).toMatch(/\[Executor\] Task \d+ failed: SMTP authentication failed/);

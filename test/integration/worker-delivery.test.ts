@@ -58,13 +58,19 @@ describe('delivery by worker processes', () => {
     const inserted = await suite.db.client.query<{ id: string }>(
       `INSERT INTO scheduled_tasks (task_type, payload, execute_at)
        VALUES ('http_callback', jsonb_build_object('url', $1::text, 'data', $2::jsonb), now()) RETURNING id`,
-      [suite.receiver.url('/numbers'), '{"order_id": 9007199254740993, "huge": 1e400, "price": 1.10, "tiny": 1e-400, "list": [12345678901234567890]}'],
+      [
+        suite.receiver.url('/numbers'),
+        '{"order_id": 9007199254740993, "huge": 1e400, "price": 1.10, "tiny": 1e-400, "list": [12345678901234567890]}',
+      ],
     );
     const id = inserted.rows[0]!.id;
     await until(async () => (await suite.db.task(id)).status === 'completed');
 
     // jsonb's own text of the data (its key order, its number forms), without the spaces.
-    const stored = await suite.db.client.query<{ text: string }>(`SELECT (payload->'data')::text AS text FROM scheduled_tasks WHERE id = $1`, [id]);
+    const stored = await suite.db.client.query<{ text: string }>(
+      `SELECT (payload->'data')::text AS text FROM scheduled_tasks WHERE id = $1`,
+      [id],
+    );
     const expected = stored.rows[0]!.text.replaceAll(': ', ':').replaceAll(', ', ',');
     expect(expected).toContain('"order_id":9007199254740993');
     expect(expected).toContain(`"huge":1${'0'.repeat(400)}`);

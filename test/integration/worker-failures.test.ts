@@ -3,9 +3,10 @@ import { useWorkerSuite } from '../support/worker-suite.js';
 
 describe('retries and failures, through a running worker', () => {
   const suite = useWorkerSuite({
-      '/flaky': (_request, response, count) => void (count <= 2 ? response.writeHead(503).end('busy, try later') : response.writeHead(200).end()),
-      '/down': (_request, response) => void response.writeHead(500).end('internal error'),
-      '/gone': (_request, response) => void response.writeHead(410).end('this hook was removed'),
+    '/flaky': (_request, response, count) =>
+      void (count <= 2 ? response.writeHead(503).end('busy, try later') : response.writeHead(200).end()),
+    '/down': (_request, response) => void response.writeHead(500).end('internal error'),
+    '/gone': (_request, response) => void response.writeHead(410).end('this hook was removed'),
   });
   let worker: WorkerProcess;
 
@@ -14,7 +15,8 @@ describe('retries and failures, through a running worker', () => {
     await worker.waitForLog(/Started with polling interval/);
   });
 
-  const settled = (id: string) => until(async () => ['completed', 'failed'].includes((await suite.db.task(id)).status), 20_000, `task ${id} settled`);
+  const settled = (id: string) =>
+    until(async () => ['completed', 'failed'].includes((await suite.db.task(id)).status), 20_000, `task ${id} settled`);
 
   it('retries a failing callback with backoff until it succeeds', async () => {
     const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/flaky'), data: {} }, { maxAttempts: 5 });
@@ -22,7 +24,13 @@ describe('retries and failures, through a running worker', () => {
     expect(await suite.db.task(id)).toMatchObject({ status: 'completed', attempts: 3 });
     const events = await suite.db.events(id);
     expect(events.map((event) => event.event_type)).toEqual([
-      'scheduled', 'claimed', 'retry_scheduled', 'claimed', 'retry_scheduled', 'claimed', 'completed',
+      'scheduled',
+      'claimed',
+      'retry_scheduled',
+      'claimed',
+      'retry_scheduled',
+      'claimed',
+      'completed',
     ]);
     expect(events[2]?.data).toMatchObject({ attempt: 1, error: 'HTTP 503: busy, try later' });
     expect(suite.receiver.to('/flaky')).toHaveLength(3);
@@ -32,7 +40,10 @@ describe('retries and failures, through a running worker', () => {
     const id = await suite.db.insertTask('http_callback', { url: suite.receiver.url('/down'), data: {} }, { maxAttempts: 2 });
     await settled(id);
     expect(await suite.db.task(id)).toMatchObject({ status: 'failed', attempts: 2, error_message: 'HTTP 500: internal error' });
-    expect((await suite.db.events(id)).at(-1)).toMatchObject({ event_type: 'failed', data: expect.objectContaining({ reason: 'attempts_exhausted' }) });
+    expect((await suite.db.events(id)).at(-1)).toMatchObject({
+      event_type: 'failed',
+      data: expect.objectContaining({ reason: 'attempts_exhausted' }),
+    });
     expect(suite.receiver.to('/down')).toHaveLength(2);
   });
 

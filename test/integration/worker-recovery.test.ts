@@ -10,14 +10,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 describe('recovery of stuck tasks', () => {
   const suite = useWorkerSuite({
-      // The first call never answers (its worker will die); later calls succeed.
-      '/hang-once': (_request, response, count) => void (count === 1 ? undefined : response.writeHead(200).end()),
-      // The first call answers after 6 s, later calls at once.
-      '/slow-once': (_request, response, count) => void setTimeout(() => response.writeHead(200).end(), count === 1 ? 6000 : 0),
-      // Always 5 s: longer than the stuck timeout, but the owner is alive.
-      '/long': (_request, response) => void setTimeout(() => response.writeHead(200).end(), 5000),
-      // Never answers: its worker will die holding it.
-      '/never': () => undefined,
+    // The first call never answers (its worker will die); later calls succeed.
+    '/hang-once': (_request, response, count) => void (count === 1 ? undefined : response.writeHead(200).end()),
+    // The first call answers after 6 s, later calls at once.
+    '/slow-once': (_request, response, count) => void setTimeout(() => response.writeHead(200).end(), count === 1 ? 6000 : 0),
+    // Always 5 s: longer than the stuck timeout, but the owner is alive.
+    '/long': (_request, response) => void setTimeout(() => response.writeHead(200).end(), 5000),
+    // Never answers: its worker will die holding it.
+    '/never': () => undefined,
   });
   const start = (id: string) => suite.start({ WORKER_ID: id });
   /** A task whose worker is SIGKILLed once its request to `path` has gone out: left in processing. */
@@ -95,7 +95,9 @@ describe('recovery of stuck tasks', () => {
       await holder.query('SELECT 1 FROM scheduled_tasks WHERE id = $1 FOR UPDATE', [stuck]);
       const stopping = start('stopping');
       await until(
-        async () => ((await suite.db.client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount ?? 0) > 0,
+        async () =>
+          ((await suite.db.client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            .rowCount ?? 0) > 0,
         15_000,
         'the cleaner waiting for the row',
       );

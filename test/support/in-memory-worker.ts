@@ -16,11 +16,7 @@ export interface InMemoryWorkerOptions extends Partial<WorkerOptions> {
  * The real loop and use cases, wired as the container wires them, over an in-memory queue and the
  * given executors; no jitter, and intervals long enough that only full batches and wake-ups drive it.
  */
-export const inMemoryWorker = (
-  queue: InMemoryTaskQueue,
-  executors: Record<string, TaskExecutor>,
-  options: InMemoryWorkerOptions = {},
-) => {
+export const inMemoryWorker = (queue: InMemoryTaskQueue, executors: Record<string, TaskExecutor>, options: InMemoryWorkerOptions = {}) => {
   const logger = new RecordingLogger();
   const metrics = options.metrics ?? noMetrics;
   const deps = { workerId: 'w1', queue, clock: { now: () => new Date() }, logger, metrics };

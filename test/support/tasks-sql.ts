@@ -44,7 +44,9 @@ export const connectSql = async (url: string) => {
     events: async (id: string): Promise<EventRow[]> =>
       (await client.query<EventRow>('SELECT seq, event_type, worker_id, data FROM task_events WHERE task_id = $1 ORDER BY seq', [id])).rows,
     statusCounts: async (): Promise<Record<string, number>> => {
-      const result = await client.query<{ status: string; count: string }>('SELECT status, COUNT(*) AS count FROM scheduled_tasks GROUP BY status');
+      const result = await client.query<{ status: string; count: string }>(
+        'SELECT status, COUNT(*) AS count FROM scheduled_tasks GROUP BY status',
+      );
       return Object.fromEntries(result.rows.map((row) => [row.status, Number(row.count)]));
     },
     close: () => client.end(),

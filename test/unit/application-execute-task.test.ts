@@ -98,8 +98,7 @@ describe('ExecuteTask', () => {
   it('counts a task cut off by shutdown as an attempt: its request may have reached the receiver', async () => {
     const shutdown = new AbortController();
     const { queue, run, id } = setup({
-      execute: (_task, signal) =>
-        new Promise((resolve) => signal.addEventListener('abort', () => resolve(retryableFailure('aborted')))),
+      execute: (_task, signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve(retryableFailure('aborted')))),
     });
     const running = run(await claimOne(queue), shutdown.signal);
     shutdown.abort(shutdownCause);

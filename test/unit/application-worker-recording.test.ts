@@ -29,7 +29,6 @@ class SlowRecordingQueue extends InMemoryTaskQueue {
   }
 }
 
-
 describe('Worker loop while outcomes are being written', () => {
   it('frees a slot when the executor returns, and holds at most `concurrency` outcomes unwritten', async () => {
     const queue = new SlowRecordingQueue();

@@ -12,7 +12,6 @@ const clock = { now: () => new Date() };
 const workerWith = (queue: InMemoryTaskQueue, executor: TaskExecutor, options: { batchSize: number; concurrency: number }) =>
   inMemoryWorker(queue, { job: executor }, options);
 
-
 describe('Worker loop', () => {
   it('drains a backlog in full batches without waiting for the poll interval', async () => {
     const queue = new InMemoryTaskQueue();
@@ -79,8 +78,16 @@ describe('Worker loop and a task claimed twice', () => {
     worker.start();
     await until(() => calls === 1, 2000);
     queue.ageHeartbeat(id, 10 * 60_000);
-    expect(await recoverStuck({ workerId: 'cleaner', queue, clock, logger: new RecordingLogger(), metrics: noMetrics, stuckTimeoutMs: 5 * 60_000 })())
-      .toMatchObject({ requeued: 1 });
+    expect(
+      await recoverStuck({
+        workerId: 'cleaner',
+        queue,
+        clock,
+        logger: new RecordingLogger(),
+        metrics: noMetrics,
+        stuckTimeoutMs: 5 * 60_000,
+      })(),
+    ).toMatchObject({ requeued: 1 });
     await until(() => calls === 2, 2000);
 
     expect(worker.inFlightCount).toBe(2);
@@ -117,7 +124,11 @@ describe('Worker loop with WORKER_PREFETCH', () => {
     // Once tasks wait, a claim asks for at least half a batch; without prefetch this load claims
     // one task at a time (limit 1) as each slot frees.
     expect(queue.claims.slice(1).every((claim) => claim.limit >= 5)).toBe(true);
-    expect(ids.every((id) => queue.state(id).status === 'completed' && queue.history(id).filter((event) => event.type === 'claimed').length === 1)).toBe(true);
+    expect(
+      ids.every(
+        (id) => queue.state(id).status === 'completed' && queue.history(id).filter((event) => event.type === 'claimed').length === 1,
+      ),
+    ).toBe(true);
   });
 
   it('a freed slot starts a claimed-ahead task at once, even while a claim is still running', async () => {
@@ -210,7 +221,9 @@ describe('RecoverStuck', () => {
 
     expect(await run(queue, logger)).toEqual({ requeued: 2, failed: 0, skipped: 1 });
     expect(ids.map((id) => queue.state(id).status)).toEqual(['processing', 'pending', 'pending']);
-    expect(logger.messages()).toContain(`[Cleaner] Task ${ids[0]}: could not record its recovery: duplicate key value violates unique constraint "task_events_pkey"`);
+    expect(logger.messages()).toContain(
+      `[Cleaner] Task ${ids[0]}: could not record its recovery: duplicate key value violates unique constraint "task_events_pkey"`,
+    );
 
     // Three failures in a row: the store, not a task, is failing; the sweep ends with its error.
     const more = [queue.add('job', {}), queue.add('job', {}), queue.add('job', {}), queue.add('job', {})];
@@ -225,7 +238,14 @@ describe('RecoverStuck', () => {
     const live = queue.add('job', {});
     await queue.claimDueTasks('alive', 10);
     const tenMinutesAhead = { now: () => new Date(Date.now() + 10 * 60_000) };
-    const sweep = recoverStuck({ workerId: 'cleaner', queue, clock: tenMinutesAhead, logger: new RecordingLogger(), metrics: noMetrics, stuckTimeoutMs: 5 * 60_000 });
+    const sweep = recoverStuck({
+      workerId: 'cleaner',
+      queue,
+      clock: tenMinutesAhead,
+      logger: new RecordingLogger(),
+      metrics: noMetrics,
+      stuckTimeoutMs: 5 * 60_000,
+    });
     expect(await sweep()).toEqual({ requeued: 0, failed: 0, skipped: 0 });
     expect(queue.state(live).status).toBe('processing');
   });

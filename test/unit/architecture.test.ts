@@ -14,7 +14,11 @@ const files = (dir: string): string[] =>
 /** Every import specifier of a file: static, type-only, re-exports and dynamic `import()`. */
 const importsOf = (file: string): string[] => {
   const text = readFileSync(file, 'utf8');
-  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/g), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g), ...text.matchAll(/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)];
+  const specifiers = [
+    ...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/g),
+    ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g),
+    ...text.matchAll(/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g),
+  ];
   return specifiers.map((match) => match[1] as string);
 };
 
@@ -77,7 +81,9 @@ describe('architecture', () => {
   });
 
   it('keeps Inversify and decorators inside src/infrastructure', () => {
-    const leaks = violations((layer, specifier) => layer === 'infrastructure' || !/^(inversify|@inversifyjs\/|reflect-metadata)/.test(specifier));
+    const leaks = violations(
+      (layer, specifier) => layer === 'infrastructure' || !/^(inversify|@inversifyjs\/|reflect-metadata)/.test(specifier),
+    );
     const decorated = files(src).filter((file) => /^\s*@[a-zA-Z]+\(/m.test(readFileSync(file, 'utf8')));
     expect({ leaks, decorated: decorated.map((file) => relative(src, file)) }).toEqual({ leaks: [], decorated: [] });
   });

@@ -13,7 +13,8 @@ type Step = { readonly kind: 'claim' | 'complete' | 'fail' | 'recover' | 'releas
 /** The command a step stands for, on the state it meets (claims and their ends match tokens). */
 const commandFor = (step: Step, state: TaskState, n: number): TaskCommand => {
   const now = new Date(t0.getTime() + n * 1000);
-  const claim = state.status === 'processing' ? { workerId: state.owner, claimToken: state.claimToken } : { workerId: 'w', claimToken: 'none' };
+  const claim =
+    state.status === 'processing' ? { workerId: state.owner, claimToken: state.claimToken } : { workerId: 'w', claimToken: 'none' };
   switch (step.kind) {
     case 'claim':
       return { type: 'Claim', now: new Date(8.64e15), workerId: `w${n % 3}`, claimToken: `token-${n}` };
@@ -42,10 +43,19 @@ const legalHistory = (maxAttempts: number, steps: readonly Step[]): TaskEvent[] 
   return events;
 };
 
-const recorded = (events: readonly TaskEvent[]): RecordedEvent[] => events.map((event, index) => ({ _tag: 'Decoded', seq: index + 1, event }));
+const recorded = (events: readonly TaskEvent[]): RecordedEvent[] =>
+  events.map((event, index) => ({ _tag: 'Decoded', seq: index + 1, event }));
 
 const step = fc.record({
-  kind: fc.constantFrom('claim' as const, 'complete' as const, 'fail' as const, 'recover' as const, 'release' as const, 'retry' as const, 'cancel' as const),
+  kind: fc.constantFrom(
+    'claim' as const,
+    'complete' as const,
+    'fail' as const,
+    'recover' as const,
+    'release' as const,
+    'retry' as const,
+    'cancel' as const,
+  ),
   retryable: fc.boolean(),
 });
 const history = fc.tuple(fc.integer({ min: 1, max: 5 }), fc.array(step, { maxLength: 40 })).map(([max, steps]) => legalHistory(max, steps));
@@ -70,7 +80,10 @@ describe('compareWithHistory (verify)', () => {
     );
   });
 
-  const base = legalHistory(3, [{ kind: 'claim', retryable: false }, { kind: 'fail', retryable: true }]);
+  const base = legalHistory(3, [
+    { kind: 'claim', retryable: false },
+    { kind: 'fail', retryable: true },
+  ]);
   const row = recordOf('1', replay(base), base.length);
 
   it('reports attempts, max_attempts and event_seq that disagree', () => {
@@ -86,9 +99,19 @@ describe('compareWithHistory (verify)', () => {
     const withGap = recorded(base).map((event, index) => (index === 2 ? { ...event, seq: 4 } : event));
     expect(compareWithHistory({ ...row, eventSeq: 4 }, withGap)).toEqual(['history has a gap: seq 4 where 3 was expected']);
     const unreadable: RecordedEvent = {
-      _tag: 'Undecodable', seq: 4, eventType: 'completed', workerId: null, occurredAt: null, data: {}, error: 'attempt: is required',
+      _tag: 'Undecodable',
+      seq: 4,
+      eventType: 'completed',
+      workerId: null,
+      occurredAt: null,
+      data: {},
+      error: 'attempt: is required',
     };
-    const completedWhilePending: RecordedEvent = { _tag: 'Decoded', seq: 5, event: { type: 'completed', at: t0, workerId: 'w', attempt: 2, details: {} } };
+    const completedWhilePending: RecordedEvent = {
+      _tag: 'Decoded',
+      seq: 5,
+      event: { type: 'completed', at: t0, workerId: 'w', attempt: 2, details: {} },
+    };
     expect(compareWithHistory({ ...row, eventSeq: 5 }, [...recorded(base), unreadable, completedWhilePending])).toEqual([
       'event 4 (completed) cannot be read: attempt: is required',
       'event 5 (completed) cannot follow a task that is pending',
@@ -119,13 +142,19 @@ describe('compareWithHistory (verify)', () => {
       'locked_by is someone-else but the last claim was by w0',
     ]);
 
-    const done = legalHistory(3, [{ kind: 'claim', retryable: false }, { kind: 'complete', retryable: false }]);
+    const done = legalHistory(3, [
+      { kind: 'claim', retryable: false },
+      { kind: 'complete', retryable: false },
+    ]);
     const doneRow = recordOf('1', replay(done), done.length);
     expect(compareWithHistory({ ...doneRow, completedAt: null }, recorded(done))).toEqual([
       `completed_at is null but the history says ${(replay(done) as { completedAt: Date }).completedAt.toISOString()}`,
     ]);
 
-    const failed = legalHistory(1, [{ kind: 'claim', retryable: false }, { kind: 'fail', retryable: false }]);
+    const failed = legalHistory(1, [
+      { kind: 'claim', retryable: false },
+      { kind: 'fail', retryable: false },
+    ]);
     expect(compareWithHistory({ ...recordOf('1', replay(failed), failed.length), errorMessage: 'bogus' }, recorded(failed))).toEqual([
       'error_message is "bogus" but the history says "HTTP 503"',
     ]);

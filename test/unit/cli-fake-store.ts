@@ -1,11 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import type {
-  OperatorStore,
-  RecordedEvent,
-  TaskRecord,
-  TaskStats,
-  TaskWithHistory,
-} from '../../src/application/operator/ports.js';
+import type { OperatorStore, RecordedEvent, TaskRecord, TaskStats, TaskWithHistory } from '../../src/application/operator/ports.js';
 import { replay, type TaskEvent, type TaskState } from '../../src/domain/index.js';
 
 /**

@@ -50,7 +50,10 @@ describe('command-line values', () => {
 
   it('reads delays in s, m, h and d', () => {
     expect([decodeDelay('--in', '90s'), decodeDelay('--in', '5m'), decodeDelay('--in', '1.5h'), decodeDelay('--in', '1d')]).toEqual([
-      E.right(90_000), E.right(300_000), E.right(5_400_000), E.right(86_400_000),
+      E.right(90_000),
+      E.right(300_000),
+      E.right(5_400_000),
+      E.right(86_400_000),
     ]);
     for (const bad of ['90', '-5m', '5 minutes', '1w', '']) expect(E.isLeft(decodeDelay('--in', bad))).toBe(true);
     // PostgreSQL would store 100,000,000 days from now; nothing could read that date back.
@@ -74,7 +77,7 @@ describe('command-line values', () => {
   });
 });
 
-describe('decodePayloadFor: the executors\' decoders by task type', () => {
+describe("decodePayloadFor: the executors' decoders by task type", () => {
   it('knows the three task types and accepts a payload each executor accepts', () => {
     expect(KNOWN_TASK_TYPES).toEqual(['http_callback', 'rabbitmq', 'email']);
     expect(E.isRight(decodePayloadFor('http_callback', { url: 'https://example.com/hook', data: 'raw body' }))).toBe(true);

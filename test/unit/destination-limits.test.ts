@@ -32,8 +32,12 @@ describe('destinations and their limits', () => {
 
   it('refuses a bad rule with one line naming DESTINATION_LIMITS and the rule', () => {
     const refusal = (raw: string) => E.getOrElse((error: string) => error)(E.map(() => 'accepted')(parseDestinationLimits(raw)));
-    expect(refusal('https://api.example.com/hooks rate=1')).toMatch(/^DESTINATION_LIMITS: "https:\/\/api.example.com\/hooks" is not an origin/);
-    expect(refusal('https://api.example.com')).toBe('DESTINATION_LIMITS: the rule for https://api.example.com sets no limit (in_flight=<n> and/or rate=<starts per second>)');
+    expect(refusal('https://api.example.com/hooks rate=1')).toMatch(
+      /^DESTINATION_LIMITS: "https:\/\/api.example.com\/hooks" is not an origin/,
+    );
+    expect(refusal('https://api.example.com')).toBe(
+      'DESTINATION_LIMITS: the rule for https://api.example.com sets no limit (in_flight=<n> and/or rate=<starts per second>)',
+    );
     expect(refusal('* in_flight=0')).toMatch(/^DESTINATION_LIMITS: "in_flight=0" in the rule for \* must be/);
     expect(refusal('* rate=fast')).toMatch(/^DESTINATION_LIMITS: "rate=fast"/);
     expect(refusal('* rate=1; * in_flight=2')).toBe('DESTINATION_LIMITS: * has two rules');

@@ -22,7 +22,10 @@ const success = (ms: number, probe = false): CircuitCommand => ({ type: 'RecordS
 
 describe('circuit breaker decider', () => {
   it('opens after the threshold of consecutive failures, and a success in between starts the count again', () => {
-    expect(run(closedCircuit, [failure(0), failure(1), success(2), failure(3), failure(4)]).state).toEqual({ status: 'closed', failures: 2 });
+    expect(run(closedCircuit, [failure(0), failure(1), success(2), failure(3), failure(4)]).state).toEqual({
+      status: 'closed',
+      failures: 2,
+    });
     const opened = run(closedCircuit, [failure(0), failure(1), failure(2)]);
     expect(opened.state).toEqual({ status: 'open', until: at(10_002), coolOffMs: 10_000 });
     expect(opened.transitions).toEqual([{ to: 'opened', cause: '3 consecutive failures, the last: HTTP 503', until: at(10_002) }]);
@@ -31,7 +34,10 @@ describe('circuit breaker decider', () => {
   it('lets one probe through once the cool-off is over; success closes, failure reopens with twice the cool-off, capped', () => {
     const open: CircuitState = { status: 'open', until: at(10_000), coolOffMs: 10_000 };
     expect(run(open, [{ type: 'StartProbe', now: at(9_999) }]).refused).toEqual(['ProbeNotDue']);
-    const probing = run(open, [{ type: 'StartProbe', now: at(10_000) }, { type: 'StartProbe', now: at(10_001) }]);
+    const probing = run(open, [
+      { type: 'StartProbe', now: at(10_000) },
+      { type: 'StartProbe', now: at(10_001) },
+    ]);
     expect(probing.state).toEqual({ status: 'half_open', coolOffMs: 10_000, probeSince: at(10_000) });
     expect(probing.refused).toEqual(['ProbeNotDue']);
 
@@ -53,7 +59,11 @@ describe('circuit breaker decider', () => {
   it('hands the probe to another worker when it stays silent past the probe timeout', () => {
     const half: CircuitState = { status: 'half_open', coolOffMs: 10_000, probeSince: at(0) };
     expect(run(half, [{ type: 'StartProbe', now: at(59_999) }]).refused).toEqual(['ProbeNotDue']);
-    expect(run(half, [{ type: 'StartProbe', now: at(60_000) }]).state).toEqual({ status: 'half_open', coolOffMs: 10_000, probeSince: at(60_000) });
+    expect(run(half, [{ type: 'StartProbe', now: at(60_000) }]).state).toEqual({
+      status: 'half_open',
+      coolOffMs: 10_000,
+      probeSince: at(60_000),
+    });
   });
 
   it('can be closed by hand from open or half-open, not when already closed', () => {

@@ -118,7 +118,14 @@ describe('task decider', () => {
     const next = given([scheduled(), claimed(1)])
       .when({ type: 'Complete', now: at(50), workerId: 'w1', claimToken: 'token-1', details: { http_status: 200 } })
       .then([{ type: 'completed', at: at(50), workerId: 'w1', attempt: 1, details: { http_status: 200 } }]);
-    expect(next).toEqual({ status: 'completed', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: t0, completedAt: at(50) });
+    expect(next).toEqual({
+      status: 'completed',
+      taskType: 'http_callback',
+      attempts: 1,
+      maxAttempts: 3,
+      executeAt: t0,
+      completedAt: at(50),
+    });
   });
 
   it('sends a retryable failure back to pending, later by backoff', () => {
@@ -169,7 +176,14 @@ describe('task decider', () => {
           details: { http_status: 503 },
         },
       ]);
-    expect(next).toEqual({ status: 'failed', taskType: 'http_callback', attempts: 1, maxAttempts: 5, executeAt: t0, error: 'HTTP 503: busy' });
+    expect(next).toEqual({
+      status: 'failed',
+      taskType: 'http_callback',
+      attempts: 1,
+      maxAttempts: 5,
+      executeAt: t0,
+      error: 'HTTP 503: busy',
+    });
   });
 
   it('fails when the last attempt fails, even if retryable', () => {
@@ -186,7 +200,14 @@ describe('task decider', () => {
           details: { http_status: 503 },
         },
       ]);
-    expect(next).toEqual({ status: 'failed', taskType: 'http_callback', attempts: 2, maxAttempts: 2, executeAt: at(11), error: 'HTTP 503: busy' });
+    expect(next).toEqual({
+      status: 'failed',
+      taskType: 'http_callback',
+      attempts: 2,
+      maxAttempts: 2,
+      executeAt: at(11),
+      error: 'HTTP 503: busy',
+    });
   });
 
   it('fences an attempt end to the claim that started it', () => {
@@ -263,10 +284,20 @@ describe('task decider', () => {
 
     it('gives the task back, due when the wait ends, without consuming an attempt', () => {
       const history = [scheduled(), claimed(1), retried(1), claimed(2)];
-      const next = given(history).when(postpone('token-2')).then([{
-        type: 'postponed', at: at(1000), workerId: 'w1', attempt: 2, until: at(5000),
-        reason: 'circuit_open', destination: 'https://api.example.com', detail: 'circuit open until 12:00:05',
-      }]);
+      const next = given(history)
+        .when(postpone('token-2'))
+        .then([
+          {
+            type: 'postponed',
+            at: at(1000),
+            workerId: 'w1',
+            attempt: 2,
+            until: at(5000),
+            reason: 'circuit_open',
+            destination: 'https://api.example.com',
+            detail: 'circuit open until 12:00:05',
+          },
+        ]);
       expect(next).toEqual({ status: 'pending', taskType: 'http_callback', attempts: 1, maxAttempts: 3, executeAt: at(5000) });
     });
 
@@ -284,9 +315,13 @@ describe('task decider', () => {
     it('is fenced to the claim, and refuses a wait that ends in the past', () => {
       const history = [scheduled(), claimed(1)];
       given(history).when(postpone('token-old')).thenRefused({ _tag: 'NotOwner', command: 'postpone' });
-      given(history).when(postpone('token-1', at(1000), 'w2')).thenRefused({ _tag: 'NotOwner', command: 'postpone' });
+      given(history)
+        .when(postpone('token-1', at(1000), 'w2'))
+        .thenRefused({ _tag: 'NotOwner', command: 'postpone' });
       given([scheduled()]).when(postpone('token-1')).thenRefused(illegal('postpone', 'pending'));
-      given(history).when(postpone('token-1', at(999))).thenRefused({ _tag: 'InvalidCommand', reason: 'a task cannot be postponed into the past' });
+      given(history)
+        .when(postpone('token-1', at(999)))
+        .thenRefused({ _tag: 'InvalidCommand', reason: 'a task cannot be postponed into the past' });
     });
   });
 
@@ -317,7 +352,9 @@ describe('task decider', () => {
   });
 
   it('refuses to cancel a task that is running', () => {
-    given([scheduled(), claimed(1)]).when({ type: 'Cancel', now: t0 }).thenRefused(illegal('cancel', 'processing'));
+    given([scheduled(), claimed(1)])
+      .when({ type: 'Cancel', now: t0 })
+      .thenRefused(illegal('cancel', 'processing'));
   });
 
   it('ignores an event that does not fit the state when replaying (verify reports it instead)', () => {

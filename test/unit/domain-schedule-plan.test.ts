@@ -105,8 +105,14 @@ describe('a schedule entry of SCHEDULES_FILE', () => {
   it('takes defaults: UTC, 3 attempts, latest-once, allow', () => {
     expect(decodeScheduleEntry(entry)).toEqual(
       E.right({
-        name: 'report', cron: entry.cron, payload: entry.payload, timeZone: 'UTC', taskType: 'http_callback',
-        maxAttempts: 3, misfire: { _tag: 'LatestOnce' }, overlap: 'allow',
+        name: 'report',
+        cron: entry.cron,
+        payload: entry.payload,
+        timeZone: 'UTC',
+        taskType: 'http_callback',
+        maxAttempts: 3,
+        misfire: { _tag: 'LatestOnce' },
+        overlap: 'allow',
       }),
     );
   });

@@ -33,18 +33,29 @@ describe('the re-exec itself', () => {
     process.execve = ((...args: unknown[]) => void calls.push(args)) as typeof process.execve;
     reexecWithHeapFlags();
     expect(calls).toEqual([
-      [process.execPath, [process.execPath, ...missingHeapFlags(process.execArgv, process.env['NODE_OPTIONS']), ...process.execArgv, ...process.argv.slice(1)], process.env],
+      [
+        process.execPath,
+        [
+          process.execPath,
+          ...missingHeapFlags(process.execArgv, process.env['NODE_OPTIONS']),
+          ...process.execArgv,
+          ...process.argv.slice(1),
+        ],
+        process.env,
+      ],
     ]);
   });
 
   it('runs on without the flags, saying so in one line, when the exec fails', () => {
     const written: string[] = [];
-    process.stderr.write = ((text: string) => written.push(text) > 0);
+    process.stderr.write = (text: string) => written.push(text) > 0;
     const missing = missingHeapFlags(process.execArgv, process.env['NODE_OPTIONS']);
-    process.execve = (() => {
+    process.execve = () => {
       throw new Error('ENOENT: no such file or directory');
-    });
+    };
     expect(() => reexecWithHeapFlags()).not.toThrow();
-    expect(written).toEqual([`at-worker: running without ${missing.join(' ')}: could not re-execute node (ENOENT: no such file or directory)\n`]);
+    expect(written).toEqual([
+      `at-worker: running without ${missing.join(' ')}: could not re-execute node (ENOENT: no such file or directory)\n`,
+    ]);
   });
 });

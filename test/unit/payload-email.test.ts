@@ -118,7 +118,16 @@ describe('email payload', () => {
     fc.assert(
       fc.property(
         fc.record(
-          { to: addresses, cc: addresses, bcc: addresses, from: address, reply_to: addresses, subject: fc.string(), text: fc.string(), html: fc.jsonValue() },
+          {
+            to: addresses,
+            cc: addresses,
+            bcc: addresses,
+            from: address,
+            reply_to: addresses,
+            subject: fc.string(),
+            text: fc.string(),
+            html: fc.jsonValue(),
+          },
           { requiredKeys: [] },
         ),
         (value) => {

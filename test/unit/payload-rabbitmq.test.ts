@@ -94,7 +94,15 @@ describe('rabbitmq payload', () => {
     fc.assert(
       fc.property(
         fc.record(
-          { queue: field, exchange: field, routing_key: field, message: field, headers: fc.dictionary(fc.string(), fc.jsonValue()), content_type: field, persistent: field },
+          {
+            queue: field,
+            exchange: field,
+            routing_key: field,
+            message: field,
+            headers: fc.dictionary(fc.string(), fc.jsonValue()),
+            content_type: field,
+            persistent: field,
+          },
           { requiredKeys: [] },
         ),
         (value) => {

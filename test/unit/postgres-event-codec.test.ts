@@ -18,13 +18,24 @@ const event: fc.Arbitrary<TaskEvent> = fc.oneof(
   fc.record({ type: fc.constant('completed' as const), at, workerId: worker, attempt, details }),
   fc.record({ type: fc.constant('retry_scheduled' as const), at, workerId: worker, attempt, error: text, retryAt: at, details }),
   fc.record({
-    type: fc.constant('failed' as const), at, workerId: worker, attempt, error: text, details,
+    type: fc.constant('failed' as const),
+    at,
+    workerId: worker,
+    attempt,
+    error: text,
+    details,
     reason: fc.constantFrom('permanent' as const, 'attempts_exhausted' as const, 'stuck' as const),
   }),
   fc.record({ type: fc.constant('recovered' as const), at, workerId: worker, attempt, previousOwner: text, error: text }),
   fc.record({ type: fc.constant('released' as const), at, workerId: worker, attempt, reason: text }),
   fc.record({
-    type: fc.constant('postponed' as const), at, workerId: worker, attempt, until: at, destination: text, detail: text,
+    type: fc.constant('postponed' as const),
+    at,
+    workerId: worker,
+    attempt,
+    until: at,
+    destination: text,
+    detail: text,
     reason: fc.constantFrom('fair_share' as const, 'circuit_open' as const, 'destination_limit' as const),
   }),
   fc.record({ type: fc.constant('rescheduled' as const), at, workerId: worker, executeAt: at, maxAttempts: attempt }),
@@ -50,14 +61,21 @@ describe('task_events codec', () => {
 
   it('decodes the scheduled event as the SQL trigger writes it (microseconds, +00:00 offset)', () => {
     const row = {
-      task_id: '7', seq: 1, event_type: 'scheduled', worker_id: null,
+      task_id: '7',
+      seq: 1,
+      event_type: 'scheduled',
+      worker_id: null,
       occurred_at: new Date('2030-05-01T10:00:00.123Z'),
       data: { task_type: 'http_callback', execute_at: '2030-05-01T13:00:00.123456+03:00', max_attempts: 3 },
     };
     expect(decodeEventRow(row)).toEqual(
       E.right({
-        type: 'scheduled', at: new Date('2030-05-01T10:00:00.123Z'), workerId: null,
-        taskType: 'http_callback', executeAt: new Date('2030-05-01T10:00:00.123Z'), maxAttempts: 3,
+        type: 'scheduled',
+        at: new Date('2030-05-01T10:00:00.123Z'),
+        workerId: null,
+        taskType: 'http_callback',
+        executeAt: new Date('2030-05-01T10:00:00.123Z'),
+        maxAttempts: 3,
       }),
     );
   });
@@ -68,9 +86,9 @@ describe('task_events codec', () => {
   });
 
   it('says which field is wrong in one line', () => {
-    expect(decodeEventRow({ event_type: 'claimed', worker_id: 'w1', occurred_at: new Date(), data: { attempt: 0, claim_token: 'x' } })).toEqual(
-      E.left('task_events.data (claimed).attempt: expected an integer >= 1, got 0'),
-    );
+    expect(
+      decodeEventRow({ event_type: 'claimed', worker_id: 'w1', occurred_at: new Date(), data: { attempt: 0, claim_token: 'x' } }),
+    ).toEqual(E.left('task_events.data (claimed).attempt: expected an integer >= 1, got 0'));
     expect(E.isLeft(decodeEventRow({ event_type: 'exploded', worker_id: null, occurred_at: new Date(), data: {} }))).toBe(true);
     expect(E.isLeft(decodeEventRow({ event_type: 'cancelled', worker_id: null, occurred_at: 'not a time', data: {} }))).toBe(true);
   });

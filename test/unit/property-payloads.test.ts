@@ -79,8 +79,16 @@ describe('payload decoders, for any input', () => {
   });
 
   it("http_callback: the codec's `is` accepts exactly what its `decode` accepts (checkWith returns a valid payload as it is)", () => {
-    const headerObjects = fc.dictionary(fc.constantFrom('X-Key', 'content-type', 'Host', 'bad name', 'x\r\n'), fc.oneof(fc.string(), hostileString, fc.jsonValue()), { maxKeys: 3 });
-    const payloads = fc.oneof(nearMissHttpCallback, fc.record({ url: fc.webUrl(), data: fc.jsonValue(), headers: headerObjects }, { requiredKeys: ['url'] }), anything);
+    const headerObjects = fc.dictionary(
+      fc.constantFrom('X-Key', 'content-type', 'Host', 'bad name', 'x\r\n'),
+      fc.oneof(fc.string(), hostileString, fc.jsonValue()),
+      { maxKeys: 3 },
+    );
+    const payloads = fc.oneof(
+      nearMissHttpCallback,
+      fc.record({ url: fc.webUrl(), data: fc.jsonValue(), headers: headerObjects }, { requiredKeys: ['url'] }),
+      anything,
+    );
     fc.assert(
       fc.property(payloads, (value) => HttpCallbackPayload.is(value) === E.isRight(HttpCallbackPayload.decode(value))),
       { numRuns: 3000 },

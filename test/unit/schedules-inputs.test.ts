@@ -25,7 +25,16 @@ const refused = async (argv: readonly string[]) => {
 
 const hook = '{"url": "https://example.com/hook", "data": {}}';
 const add = (...extra: string[]) => [
-  'add', '--name', 'report', '--cron', '0 9 * * *', '--type', 'http_callback', '--payload', hook, ...extra,
+  'add',
+  '--name',
+  'report',
+  '--cron',
+  '0 9 * * *',
+  '--type',
+  'http_callback',
+  '--payload',
+  hook,
+  ...extra,
 ];
 
 describe('schedules add refuses bad input with exit 2, before connecting', () => {
@@ -54,8 +63,10 @@ describe('schedules add refuses bad input with exit 2, before connecting', () =>
   });
 
   it('connects only for valid input', async () => {
-    expect(await refused(add('--tz', 'Europe/Berlin', '--misfire', 'all', '--misfire-limit', '5', '--overlap', 'skip')))
-      .toMatchObject({ code: 1, connected: true });
+    expect(await refused(add('--tz', 'Europe/Berlin', '--misfire', 'all', '--misfire-limit', '5', '--overlap', 'skip'))).toMatchObject({
+      code: 1,
+      connected: true,
+    });
   });
 });
 

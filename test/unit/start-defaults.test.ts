@@ -23,7 +23,11 @@ describe('how the worker is started picks some defaults', () => {
 });
 
 describe("the embedded start's first-task hint", () => {
-  const commands = (hint: string) => hint.split('\n').filter((line) => line.includes('npx at-worker')).map((line) => line.trim());
+  const commands = (hint: string) =>
+    hint
+      .split('\n')
+      .filter((line) => line.includes('npx at-worker'))
+      .map((line) => line.trim());
   it('is plain text a shell takes as it is, for the default database', () => {
     const hint = firstTaskHint('postgres://postgres:postgres@127.0.0.1:5432/at_scheduler');
     expect(commands(hint)).toEqual([

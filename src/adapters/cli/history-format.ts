@@ -65,13 +65,22 @@ export const HISTORY_HEADER = ['SEQ', 'TIME', 'EVENT', 'WORKER', 'ATTEMPT', 'DET
 export const historyRow = (recorded: RecordedEvent): string[] => {
   if (recorded._tag === 'Undecodable') {
     return [
-      String(recorded.seq), formatTime(recorded.occurredAt), recorded.eventType, recorded.workerId ?? '-', '-',
+      String(recorded.seq),
+      formatTime(recorded.occurredAt),
+      recorded.eventType,
+      recorded.workerId ?? '-',
+      '-',
       `unreadable: ${recorded.error}; data ${JSON.stringify(recorded.data)}`,
     ];
   }
   const { event } = recorded;
   return [
-    String(recorded.seq), formatTime(event.at), event.type, event.workerId ?? '-', String(attemptOf(event) ?? '-'), describeEvent(event),
+    String(recorded.seq),
+    formatTime(event.at),
+    event.type,
+    event.workerId ?? '-',
+    String(attemptOf(event) ?? '-'),
+    describeEvent(event),
   ];
 };
 
@@ -96,8 +105,13 @@ export const historyJson = (events: readonly RecordedEvent[]): unknown[] =>
   events.map((recorded) => {
     if (recorded._tag === 'Undecodable') {
       return {
-        seq: recorded.seq, time: recorded.occurredAt, event: recorded.eventType, worker: recorded.workerId, attempt: null,
-        unreadable: recorded.error, data: recorded.data,
+        seq: recorded.seq,
+        time: recorded.occurredAt,
+        event: recorded.eventType,
+        worker: recorded.workerId,
+        attempt: null,
+        unreadable: recorded.error,
+        data: recorded.data,
       };
     }
     const { type, at, workerId, ...fields } = recorded.event;

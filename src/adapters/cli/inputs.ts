@@ -60,8 +60,16 @@ export const decodeInstant = (option: string, raw: string): E.Either<string, Dat
   const offsetMinutes = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(offH) * 60 + Number(offM));
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
   const valid =
-    year >= 1970 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59 &&
-    Math.abs(offsetMinutes) <= 18 * 60 && Number(offM) <= 59;
+    year >= 1970 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    Math.abs(offsetMinutes) <= 18 * 60 &&
+    Number(offM) <= 59;
   if (!valid) return E.left(`${option}: ${JSON.stringify(raw)} is not a valid time`);
   const millis = Math.floor(Number(`0.${fraction}`) * 1000);
   const utc = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
@@ -70,7 +78,9 @@ export const decodeInstant = (option: string, raw: string): E.Either<string, Dat
 };
 
 /** Where a payload comes from: `@path` is a file, `-` is standard input, anything else is the JSON itself. */
-export const payloadSource = (raw: string): { readonly _tag: 'File'; readonly path: string } | { readonly _tag: 'Stdin' } | { readonly _tag: 'Inline'; readonly text: string } =>
+export const payloadSource = (
+  raw: string,
+): { readonly _tag: 'File'; readonly path: string } | { readonly _tag: 'Stdin' } | { readonly _tag: 'Inline'; readonly text: string } =>
   raw === '-' ? { _tag: 'Stdin' } : raw.startsWith('@') ? { _tag: 'File', path: raw.slice(1) } : { _tag: 'Inline', text: raw };
 
 /** JSON text → value, or one line saying where it breaks. */

@@ -35,5 +35,8 @@ export const formatSeconds = (seconds: number): string => {
     [Math.floor((whole % 3600) / 60), 'm'],
     [whole % 60, 's'],
   ] as const;
-  return parts.filter(([value]) => value > 0).map(([value, unit]) => `${value}${unit}`).join(' ');
+  return parts
+    .filter(([value]) => value > 0)
+    .map(([value, unit]) => `${value}${unit}`)
+    .join(' ');
 };

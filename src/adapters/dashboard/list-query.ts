@@ -36,7 +36,7 @@ export const decodeListQuery = (params: URLSearchParams): E.Either<string, ListQ
   const before = field('before');
   if (before !== null && !/^[1-9]\d{0,18}$/.test(before)) return E.left(`before must be a task id (got ${JSON.stringify(before)})`);
   return E.right({
-    filter: { status: status as TaskStatus | null, taskType, errorText, from: from.right, to: to.right },
+    filter: { status: status, taskType, errorText, from: from.right, to: to.right },
     before,
   });
 };

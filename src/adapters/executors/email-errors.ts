@@ -31,7 +31,11 @@ export const classifySmtpError = (error: unknown, scrub: (text: string) => strin
   const reply = typeof smtp.response === 'string' ? shorten(scrub(smtp.response)) : undefined;
   const at = typeof smtp.command === 'string' && /^[A-Z]+(?: [A-Z]+)?$/.test(smtp.command) ? ` at ${smtp.command}` : '';
   const message = shorten(scrub(typeof smtp.message === 'string' ? smtp.message : String(error)));
-  const withCode = { ...details, ...(responseCode === undefined ? {} : { smtp_code: responseCode }), ...(code === undefined ? {} : { error_code: code }) };
+  const withCode = {
+    ...details,
+    ...(responseCode === undefined ? {} : { smtp_code: responseCode }),
+    ...(code === undefined ? {} : { error_code: code }),
+  };
 
   if (code === 'EAUTH') {
     return retryableFailure(`SMTP authentication failed: ${reply ?? message}; check SMTP_USER and SMTP_PASSWORD`, withCode);

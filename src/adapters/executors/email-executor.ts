@@ -5,13 +5,7 @@ import { deliveryId, type ClaimedTask, type Logger, type TaskExecutor, type Trac
 import { cutText } from '../../shared/cut-text.js';
 import { secretRedactor } from '../../shared/redact.js';
 import { permanentFailure, retryableFailure, succeeded, type ExecutionOutcome } from '../../domain/execution.js';
-import {
-  decodeEmailAddress,
-  decodeEmailPayload,
-  emailMessageId,
-  mailboxDomain,
-  type Mailbox,
-} from '../../domain/payloads/email.js';
+import { decodeEmailAddress, decodeEmailPayload, emailMessageId, mailboxDomain, type Mailbox } from '../../domain/payloads/email.js';
 import { classifySmtpError } from './email-errors.js';
 import { abortReason } from './message-text.js';
 

@@ -123,30 +123,20 @@ export const createHttpCallbackExecutor = (options: HttpCallbackExecutorOptions 
 };
 
 // A 2xx is a delivery whatever its body did afterwards: the receiver has accepted the callback.
-const classifyResponse = (
-  response: Exchange,
-  note: string,
-  request: CallbackRequest,
-  now: Date,
-): ExecutionOutcome => {
+const classifyResponse = (response: Exchange, note: string, request: CallbackRequest, now: Date): ExecutionOutcome => {
   const status = response.statusCode;
   const details = { http_status: status };
   if (status >= 200 && status < 300) return succeeded(details);
   if (status >= 300 && status < 400) {
     const location = headerValue(response.headers['location']);
-    const where =
-      location === undefined ? 'without a Location' : `to ${bodySnippet(Buffer.from(redactUrl(location)), request.secrets)}`;
+    const where = location === undefined ? 'without a Location' : `to ${bodySnippet(Buffer.from(redactUrl(location)), request.secrets)}`;
     return permanentFailure(`HTTP ${status}: redirect ${where} not followed`, details);
   }
   const snippet = bodySnippet(response.body.bytes, request.secrets);
   const message = `${snippet === '' ? `HTTP ${status}` : `HTTP ${status}: ${snippet}`}${note}`;
   if (status >= 500 || status === 408 || status === 429) {
     const retryAfterMs = parseRetryAfter(response.headers['retry-after'], now);
-    return retryableFailure(
-      message,
-      retryAfterMs === undefined ? details : { ...details, retry_after_ms: retryAfterMs },
-      retryAfterMs,
-    );
+    return retryableFailure(message, retryAfterMs === undefined ? details : { ...details, retry_after_ms: retryAfterMs }, retryAfterMs);
   }
   // Other 4xx (and the odd 1xx/unknown): the request itself is wrong; repeating it will not help.
   return permanentFailure(message, details);
@@ -183,8 +173,7 @@ interface ErrorLike {
   /** Set on an abort reason the caller gave (TASK_TIMEOUT, shutdown). */
   readonly _tag?: unknown;
 }
-const asErrorLike = (value: unknown): ErrorLike | undefined =>
-  typeof value === 'object' && value !== null ? value : undefined;
+const asErrorLike = (value: unknown): ErrorLike | undefined => (typeof value === 'object' && value !== null ? value : undefined);
 
 const isCode = (error: unknown, code: string): boolean => asErrorLike(error)?.code === code;
 
@@ -207,5 +196,4 @@ const describeReason = (reason: unknown): string => {
   return String(reason);
 };
 
-const headerValue = (value: string | string[] | undefined): string | undefined =>
-  Array.isArray(value) ? value[0] : value;
+const headerValue = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);

@@ -56,9 +56,7 @@ export const buildCallbackRequest = (payload: HttpCallbackPayload, context: Requ
     // messages, whole and by word ("Bearer <token>" is also hidden when echoed as "<token>").
     secrets.push(value, ...value.split(/\s+/).filter((word) => word.length >= 8));
   }
-  for (const [name, value] of Object.entries(
-    webhookHeaders(context.signingKeys, context.webhookId, context.timestampSeconds, body),
-  )) {
+  for (const [name, value] of Object.entries(webhookHeaders(context.signingKeys, context.webhookId, context.timestampSeconds, body))) {
     headers.set(name, value);
   }
   return {

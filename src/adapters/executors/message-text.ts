@@ -3,8 +3,7 @@ import { errorMessage } from '../../shared/error-message.js';
 /** Text bound for error_message and logs, shared by the executors. Secrets are blanked by src/shared/redact.ts. */
 
 /** Collapses all whitespace and control characters, so a message stays on one line. */
-export const oneLine = (text: string): string =>
-  text.replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
+export const oneLine = (text: string): string => text.replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
 
 /** decodeURIComponent that returns a malformed escape as it is instead of throwing. */
 export const safeDecode = (text: string): string => {

@@ -106,8 +106,10 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
       if (checked._tag === 'Failed') return retryableFailure(`RabbitMQ connection failed: ${scrub(errorMessage(checked.error))}`, details);
       // A missing exchange is an address that does not exist, like an HTTP 404: waiting will not
       // create it, so the task fails at once and the operator reads why.
-      if (checked.value._tag === 'Missing') return permanentFailure(`exchange "${publication.exchange}" does not exist: ${checked.value.reason}`, details);
-      if (checked.value._tag === 'Refused') return permanentFailure(`access to exchange "${publication.exchange}" refused: ${checked.value.reason}`, details);
+      if (checked.value._tag === 'Missing')
+        return permanentFailure(`exchange "${publication.exchange}" does not exist: ${checked.value.reason}`, details);
+      if (checked.value._tag === 'Refused')
+        return permanentFailure(`access to exchange "${publication.exchange}" refused: ${checked.value.reason}`, details);
     }
 
     const published = await waitAtMost(
@@ -122,7 +124,10 @@ export const createRabbitMqExecutor = (options: RabbitMqExecutorOptions): Rabbit
       case 'TimedOut':
         // A link that missed a confirm is not trusted again: the next task gets a fresh one.
         channel.discard(`no publisher confirm within ${options.confirmTimeoutMs} ms`);
-        return retryableFailure(`no publisher confirm from RabbitMQ within ${options.confirmTimeoutMs} ms; it may still be delivered (message_id ${messageId})`, details);
+        return retryableFailure(
+          `no publisher confirm from RabbitMQ within ${options.confirmTimeoutMs} ms; it may still be delivered (message_id ${messageId})`,
+          details,
+        );
       case 'Failed':
         return retryableFailure(`publish failed: ${scrub(errorMessage(published.error))}`, details);
       case 'Done':

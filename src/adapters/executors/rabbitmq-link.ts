@@ -181,4 +181,3 @@ export const openLink = async (options: LinkOptions): Promise<Link> => {
     },
   };
 };
-

@@ -77,9 +77,7 @@ export const classifyAddress = (address: string): AddressVerdict => {
   const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined;
   if (family === undefined) return { _tag: 'Blocked', address, kind: 'special', reason: 'not an IP address' };
   const match = (family === 'ipv4' ? IPV4 : IPV6).find((range) => range.list.check(address, family));
-  return match === undefined
-    ? { _tag: 'Public', address }
-    : { _tag: 'Blocked', address, kind: match.kind, reason: match.reason };
+  return match === undefined ? { _tag: 'Public', address } : { _tag: 'Blocked', address, kind: match.kind, reason: match.reason };
 };
 
 // IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d, RFC 6052) addresses reach the IPv4

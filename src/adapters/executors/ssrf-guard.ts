@@ -66,10 +66,7 @@ export const parseAllowedHosts = (
   return E.right({ names, addresses });
 };
 
-export const createAddressPolicy = (
-  options: SsrfPolicyOptions,
-  resolve: ResolveHost = resolveWithDnsLookup,
-): AddressPolicy => {
+export const createAddressPolicy = (options: SsrfPolicyOptions, resolve: ResolveHost = resolveWithDnsLookup): AddressPolicy => {
   const allowed = parseAllowedHosts(options.allowedHosts);
   if (E.isLeft(allowed)) throw new Error(allowed.left);
   const { names, addresses } = allowed.right;
@@ -112,11 +109,12 @@ export const guardedConnector =
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer resolving ${options.hostname} within ${lookupTimeoutMs} ms`)), lookupTimeoutMs);
     });
-    Promise.race([policy.check(options.hostname), timeout]).finally(() => clearTimeout(timer)).then(
-      (result) =>
-        E.isLeft(result) ? callback(result.left, null) : connectToFirstReachable(base, options, result.right, 0, callback),
-      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), null),
-    );
+    Promise.race([policy.check(options.hostname), timeout])
+      .finally(() => clearTimeout(timer))
+      .then(
+        (result) => (E.isLeft(result) ? callback(result.left, null) : connectToFirstReachable(base, options, result.right, 0, callback)),
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), null),
+      );
   };
 
 // Like happy eyeballs without the racing: a host with an IPv6 and an IPv4 address (localhost)

@@ -41,17 +41,8 @@ export const decodeWebhookSecrets = (secrets: readonly string[]): E.Either<strin
 export const splitWebhookSecrets = (raw: string): readonly string[] => raw.split(/\s+/).filter((s) => s !== '');
 
 /** `v1,<base64 HMAC-SHA256("id.timestamp.body")>` for each key, space-separated. */
-export const webhookSignature = (
-  keys: readonly WebhookSigningKey[],
-  id: string,
-  timestampSeconds: number,
-  body: Uint8Array,
-): string =>
-  keys
-    .map(({ key }) =>
-      `v1,${createHmac('sha256', key).update(`${id}.${timestampSeconds}.`).update(body).digest('base64')}`,
-    )
-    .join(' ');
+export const webhookSignature = (keys: readonly WebhookSigningKey[], id: string, timestampSeconds: number, body: Uint8Array): string =>
+  keys.map(({ key }) => `v1,${createHmac('sha256', key).update(`${id}.${timestampSeconds}.`).update(body).digest('base64')}`).join(' ');
 
 /**
  * The webhook-* headers of one request. `webhook-id` is always sent, signed or not, so receivers

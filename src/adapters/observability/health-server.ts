@@ -82,7 +82,11 @@ const route = async (options: HealthServerOptions, request: IncomingMessage, res
       return;
     case '/readyz': {
       const readiness = await checkReadiness(options);
-      sendJson(response, readiness.ok ? 200 : 503, readiness.ok ? { status: 'ready' } : { status: 'not ready', reason: readiness.reason ?? 'not ready' });
+      sendJson(
+        response,
+        readiness.ok ? 200 : 503,
+        readiness.ok ? { status: 'ready' } : { status: 'not ready', reason: readiness.reason ?? 'not ready' },
+      );
       return;
     }
     case '/metrics': {
@@ -114,4 +118,3 @@ const sendJson = (response: ServerResponse, status: number, body: Record<string,
   response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
   response.end(JSON.stringify(body));
 };
-

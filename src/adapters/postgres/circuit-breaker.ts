@@ -2,7 +2,14 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { DatabasePool } from 'slonik';
 import type { Admission, CircuitBreaker } from '../../application/destination-guard.js';
 import type { Logger } from '../../application/ports.js';
-import { closedCircuit, decideCircuit, type CircuitCommand, type CircuitPolicy, type CircuitState, type Destination } from '../../domain/index.js';
+import {
+  closedCircuit,
+  decideCircuit,
+  type CircuitCommand,
+  type CircuitPolicy,
+  type CircuitState,
+  type Destination,
+} from '../../domain/index.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { applyCircuitCommand, readCircuits, type AppliedCircuitCommand } from './destination-circuits.js';
 

@@ -56,19 +56,21 @@ export const claimDueTasks = async (
   for (const row of rows) {
     if (row.refusal !== null) onRefused({ id: row.id, taskType: row.task_type, reason: row.refusal });
   }
-  return rows.filter((row): row is t.TypeOf<typeof ClaimedRow> => row.refusal === null).map((row) => ({
-    id: row.id,
-    taskType: row.task_type,
-    payload: parseExactJson(row.payload_json),
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    executeAt: row.execute_at,
-    owner: row.locked_by,
-    claimToken: row.claim_token,
-    claimedAt: row.locked_at,
-    taskUuid: row.task_uuid,
-    ...(row.traceparent === undefined ? {} : { traceparent: row.traceparent }),
-  }));
+  return rows
+    .filter((row): row is t.TypeOf<typeof ClaimedRow> => row.refusal === null)
+    .map((row) => ({
+      id: row.id,
+      taskType: row.task_type,
+      payload: parseExactJson(row.payload_json),
+      attempts: row.attempts,
+      maxAttempts: row.max_attempts,
+      executeAt: row.execute_at,
+      owner: row.locked_by,
+      claimToken: row.claim_token,
+      claimedAt: row.locked_at,
+      taskUuid: row.task_uuid,
+      ...(row.traceparent === undefined ? {} : { traceparent: row.traceparent }),
+    }));
 };
 
 const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>

@@ -16,11 +16,7 @@ const LOST_SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIME
 export const isConnectionLoss = (error: unknown): boolean => findCause(error, isLostConnection) !== undefined;
 
 const isLostConnection = (cause: object): boolean => {
-  if (
-    cause instanceof BackendTerminatedError ||
-    cause instanceof BackendTerminatedUnexpectedlyError ||
-    cause instanceof ConnectionError
-  ) {
+  if (cause instanceof BackendTerminatedError || cause instanceof BackendTerminatedUnexpectedlyError || cause instanceof ConnectionError) {
     return true;
   }
   const { code, message } = cause as { code?: unknown; message?: unknown };

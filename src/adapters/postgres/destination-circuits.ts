@@ -49,7 +49,11 @@ export const readCircuits = async (pool: DatabasePool): Promise<{ readonly now: 
   const rows = result.rows as readonly Record<string, unknown>[];
   const now = rows[0]?.['now'];
   const circuits = new Map<string, CircuitState>();
-  for (const row of decodeRows(CircuitRow, 'destination_circuits', rows.filter((r) => r['destination'] !== null))) {
+  for (const row of decodeRows(
+    CircuitRow,
+    'destination_circuits',
+    rows.filter((r) => r['destination'] !== null),
+  )) {
     circuits.set(row.destination, circuitOf(row));
   }
   return { now: now instanceof Date ? now : new Date(), circuits };
@@ -81,10 +85,19 @@ export const applyCircuitCommand = (
     if (create) {
       await tx.query(sql.unsafe`INSERT INTO destination_circuits (destination) VALUES (${destination}) ON CONFLICT DO NOTHING`);
     }
-    const found = decodeRows(CircuitRow, 'destination_circuits', (await tx.query(sql.unsafe`
+    const found = decodeRows(
+      CircuitRow,
+      'destination_circuits',
+      (
+        await tx.query(sql.unsafe`
       SELECT destination, status, failures, open_until, cool_off_ms, probe_since, now() AS now
-        FROM destination_circuits WHERE destination = ${destination} FOR UPDATE`)).rows)[0];
-    const nowRow = found === undefined ? decodeRows(t.type({ now: DateFromRow }), 'now()', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows)[0] : found;
+        FROM destination_circuits WHERE destination = ${destination} FOR UPDATE`)
+      ).rows,
+    )[0];
+    const nowRow =
+      found === undefined
+        ? decodeRows(t.type({ now: DateFromRow }), 'now()', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows)[0]
+        : found;
     const now = nowRow?.now ?? new Date();
     const state = found === undefined ? closedCircuit : circuitOf(found);
     const decision = decideCircuit(state, command(now), policy);
@@ -99,7 +112,8 @@ export const applyCircuitCommand = (
     if (transition !== null) {
       await tx.query(sql.unsafe`
         INSERT INTO destination_circuit_events (destination, transition, cause, open_until, worker_id)
-        VALUES (${destination}, ${transition.to}, ${transition.cause}, ${transition.until?.toISOString() ?? null}::timestamptz, ${workerId})`);
+        VALUES (${destination}, ${transition.to}, ${transition.cause},
+                ${transition.until?.toISOString() ?? null}::timestamptz, ${workerId})`);
     }
     return { decision, state: next, now };
   });

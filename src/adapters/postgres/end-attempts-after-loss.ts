@@ -32,7 +32,14 @@ export const endAttemptsDespiteConnectionLoss = async (
   const fenced = results.flatMap((result, index) => (result === 'fenced' ? [index] : []));
   if (!interrupted || fenced.length === 0) return results;
   try {
-    const written = await retryOnConnectionLoss(() => endsInHistory(db, fenced.map((index) => ends[index]!)), options);
+    const written = await retryOnConnectionLoss(
+      () =>
+        endsInHistory(
+          db,
+          fenced.map((index) => ends[index]!),
+        ),
+      options,
+    );
     const confirmed = new Set(fenced.filter((_, n) => written[n] === true));
     return results.map((result, index) => (confirmed.has(index) ? 'applied' : result));
   } catch {

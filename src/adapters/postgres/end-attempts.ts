@@ -74,7 +74,10 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
   if (ends.length === 0) return [];
   const records = ends.map(toRecord);
   const ordered = [...records].sort((a, b) => compareTaskIds(a.task_id, b.task_id));
-  const result = await db.query(prepared('at_worker_end_attempts', sql.unsafe`
+  const result = await db.query(
+    prepared(
+      'at_worker_end_attempts',
+      sql.unsafe`
     WITH input AS (
       SELECT *
         FROM jsonb_to_recordset(${jsonbText(ordered)}::jsonb)
@@ -109,7 +112,9 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
         FROM ended AS e
        CROSS JOIN LATERAL jsonb_array_elements(e.events) WITH ORDINALITY AS ev(value, n)
     )
-    SELECT idx FROM ended`));
+    SELECT idx FROM ended`,
+    ),
+  );
   const applied = new Set(decodeRows(AppliedRow, 'endAttempts', result.rows).map((row) => row.idx));
   return records.map((record) => (applied.has(record.idx) ? 'applied' : 'fenced'));
 };

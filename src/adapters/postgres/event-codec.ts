@@ -31,7 +31,9 @@ const eventData = (event: TaskEvent): Record<string, unknown> => {
   switch (event.type) {
     case 'scheduled':
       return {
-        task_type: event.taskType, execute_at: event.executeAt.toISOString(), max_attempts: event.maxAttempts,
+        task_type: event.taskType,
+        execute_at: event.executeAt.toISOString(),
+        max_attempts: event.maxAttempts,
         ...(event.payloadSha256 === undefined ? {} : { payload_sha256: event.payloadSha256 }),
         ...(event.taskUuid === undefined ? {} : { task_uuid: event.taskUuid }),
         ...(event.key === undefined ? {} : { key: event.key }),
@@ -50,7 +52,11 @@ const eventData = (event: TaskEvent): Record<string, unknown> => {
       return { attempt: event.attempt, reason: event.reason };
     case 'postponed':
       return {
-        attempt: event.attempt, until: event.until.toISOString(), reason: event.reason, destination: event.destination, detail: event.detail,
+        attempt: event.attempt,
+        until: event.until.toISOString(),
+        reason: event.reason,
+        destination: event.destination,
+        detail: event.detail,
       };
     case 'rescheduled':
       return { execute_at: event.executeAt.toISOString(), max_attempts: event.maxAttempts };
@@ -68,7 +74,13 @@ const Timestamp = new t.Type<Date, string, unknown>(
   (value, context) => {
     // A number is epoch milliseconds: slonik's default parser, on a pool the scheduling client was given.
     const date =
-      value instanceof Date ? value : typeof value === 'string' ? readPgTimestamp(value) : typeof value === 'number' ? new Date(value) : undefined;
+      value instanceof Date
+        ? value
+        : typeof value === 'string'
+          ? readPgTimestamp(value)
+          : typeof value === 'number'
+            ? new Date(value)
+            : undefined;
     return date !== undefined && !Number.isNaN(date.getTime()) ? t.success(date) : t.failure(value, context);
   },
   (date) => date.toISOString(),
@@ -86,7 +98,9 @@ const MaxAttempts = integerAtLeast(1);
 const Details = t.UnknownRecord;
 const Reason = t.keyof({ permanent: null, attempts_exhausted: null, stuck: null } satisfies Record<FailureReason, null>);
 const PostponeReasonCodec = t.keyof({
-  fair_share: null, circuit_open: null, destination_limit: null,
+  fair_share: null,
+  circuit_open: null,
+  destination_limit: null,
 } satisfies Record<PostponeReason, null>);
 /** `details` may be absent from a hand-written event; it reads as empty. */
 const withDetails = <P extends t.Props>(props: P) => t.intersection([t.type(props), t.partial({ details: Details })]);
@@ -107,9 +121,7 @@ const dataCodecs = {
   cancelled: t.UnknownRecord,
 } as const;
 
-const EventType = t.keyof(
-  Object.fromEntries(TASK_EVENT_TYPES.map((type) => [type, null])) as Record<TaskEventType, null>,
-);
+const EventType = t.keyof(Object.fromEntries(TASK_EVENT_TYPES.map((type) => [type, null])) as Record<TaskEventType, null>);
 
 const RowCodec = t.type({
   event_type: EventType,
@@ -121,8 +133,7 @@ const RowCodec = t.type({
 const decodeRow = decodeWith(RowCodec, 'task_events');
 
 /** A task_events row (as read by the pool, or with ISO strings) → TaskEvent, or one line saying why not. */
-export const decodeEventRow = (row: unknown): E.Either<string, TaskEvent> =>
-  pipe(decodeRow(row), E.chain(eventFromRow));
+export const decodeEventRow = (row: unknown): E.Either<string, TaskEvent> => pipe(decodeRow(row), E.chain(eventFromRow));
 
 const eventFromRow = (r: t.TypeOf<typeof RowCodec>): E.Either<string, TaskEvent> => {
   const base = { at: r.occurred_at, workerId: r.worker_id };
@@ -131,7 +142,11 @@ const eventFromRow = (r: t.TypeOf<typeof RowCodec>): E.Either<string, TaskEvent>
   switch (r.event_type) {
     case 'scheduled':
       return read(dataCodecs.scheduled, (d) => ({
-        type: 'scheduled', ...base, taskType: d.task_type, executeAt: d.execute_at, maxAttempts: d.max_attempts,
+        type: 'scheduled',
+        ...base,
+        taskType: d.task_type,
+        executeAt: d.execute_at,
+        maxAttempts: d.max_attempts,
         ...(d.payload_sha256 === undefined ? {} : { payloadSha256: d.payload_sha256 }),
         ...(d.task_uuid === undefined ? {} : { taskUuid: d.task_uuid }),
         ...(d.key === undefined ? {} : { key: d.key }),
@@ -142,25 +157,48 @@ const eventFromRow = (r: t.TypeOf<typeof RowCodec>): E.Either<string, TaskEvent>
       return read(dataCodecs.completed, (d) => ({ type: 'completed', ...base, attempt: d.attempt, details: d.details ?? {} }));
     case 'retry_scheduled':
       return read(dataCodecs.retry_scheduled, (d) => ({
-        type: 'retry_scheduled', ...base, attempt: d.attempt, error: d.error, retryAt: d.retry_at, details: d.details ?? {},
+        type: 'retry_scheduled',
+        ...base,
+        attempt: d.attempt,
+        error: d.error,
+        retryAt: d.retry_at,
+        details: d.details ?? {},
       }));
     case 'failed':
       return read(dataCodecs.failed, (d) => ({
-        type: 'failed', ...base, attempt: d.attempt, reason: d.reason, error: d.error, details: d.details ?? {},
+        type: 'failed',
+        ...base,
+        attempt: d.attempt,
+        reason: d.reason,
+        error: d.error,
+        details: d.details ?? {},
       }));
     case 'recovered':
       return read(dataCodecs.recovered, (d) => ({
-        type: 'recovered', ...base, attempt: d.attempt, previousOwner: d.previous_owner, error: d.error,
+        type: 'recovered',
+        ...base,
+        attempt: d.attempt,
+        previousOwner: d.previous_owner,
+        error: d.error,
       }));
     case 'released':
       return read(dataCodecs.released, (d) => ({ type: 'released', ...base, attempt: d.attempt, reason: d.reason }));
     case 'postponed':
       return read(dataCodecs.postponed, (d) => ({
-        type: 'postponed', ...base, attempt: d.attempt, until: d.until, reason: d.reason, destination: d.destination, detail: d.detail,
+        type: 'postponed',
+        ...base,
+        attempt: d.attempt,
+        until: d.until,
+        reason: d.reason,
+        destination: d.destination,
+        detail: d.detail,
       }));
     case 'rescheduled':
       return read(dataCodecs.rescheduled, (d) => ({
-        type: 'rescheduled', ...base, executeAt: d.execute_at, maxAttempts: d.max_attempts,
+        type: 'rescheduled',
+        ...base,
+        executeAt: d.execute_at,
+        maxAttempts: d.max_attempts,
       }));
     case 'cancelled':
       return read(dataCodecs.cancelled, () => ({ type: 'cancelled', ...base }));

@@ -89,8 +89,7 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
   let firstConnection: FirstConnection = 'pending';
 
   /** Whether `current` is still the connection in use (an old one's late events are ignored). */
-  const holds = (current: pg.Client): boolean =>
-    (state._tag === 'Connecting' || state._tag === 'Listening') && state.client === current;
+  const holds = (current: pg.Client): boolean => (state._tag === 'Connecting' || state._tag === 'Listening') && state.client === current;
 
   const onNotification = (message: pg.Notification): void => {
     if (message.channel !== TASKS_CHANNEL) return;
@@ -137,9 +136,12 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
 
   const retryLater = (outage: Outage): void => {
     const next = { ...outage, failedTries: outage.failedTries + 1 };
-    const timer = setTimeout(() => {
-      if (state._tag === 'Retrying' && state.timer === timer) void connect(next);
-    }, doublingDelay(minBackoffMs, maxBackoffMs, next.failedTries));
+    const timer = setTimeout(
+      () => {
+        if (state._tag === 'Retrying' && state.timer === timer) void connect(next);
+      },
+      doublingDelay(minBackoffMs, maxBackoffMs, next.failedTries),
+    );
     timer.unref();
     state = { _tag: 'Retrying', timer, outage: next };
   };

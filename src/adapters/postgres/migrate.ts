@@ -92,7 +92,9 @@ export const migrate = async (url: string, options: MigrateOptions = {}): Promis
     }
   });
   options.logger?.info(
-    applied.length === 0 ? 'Database schema is up to date' : `Database schema migrated: applied ${applied.map(describeMigration).join(', ')}`,
+    applied.length === 0
+      ? 'Database schema is up to date'
+      : `Database schema migrated: applied ${applied.map(describeMigration).join(', ')}`,
     { applied: applied.length, alreadyApplied: alreadyApplied.length },
   );
   return { applied, alreadyApplied };
@@ -112,7 +114,7 @@ export const checkSchema = async (url: string, options: MigrateOptions = {}): Pr
   if (status.pending.length > 0) {
     throw new SchemaMismatch(
       `the schema is behind this worker: ${status.pending.length} migration(s) pending ` +
-      `(${status.pending.map(describeMigration).join(', ')}); ` +
+        `(${status.pending.map(describeMigration).join(', ')}); ` +
         'run `at-worker migrate` as the schema owner, or apply `at-worker migrate --dry-run` with psql',
     );
   }
@@ -181,8 +183,7 @@ const withMigrationClient = async <T>(url: string, options: MigrateOptions, use:
 };
 
 /** For tests and the CLI: migrate the database at `url`. */
-export const applySchema = (url: string, logger?: Logger): Promise<MigrationReport> =>
-  migrate(url, logger === undefined ? {} : { logger });
+export const applySchema = (url: string, logger?: Logger): Promise<MigrationReport> => migrate(url, logger === undefined ? {} : { logger });
 
 /** The operator port over the functions above, for the database at `url`. */
 export const createSchemaMigrator = (url: string, options: MigrateOptions = {}): SchemaMigrator => {

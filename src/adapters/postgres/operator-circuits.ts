@@ -24,32 +24,48 @@ const TransitionRow = t.type({
 
 /** Circuits open, half-open or counting failures, with the cause they last opened for. */
 export const circuitSummaries = async (db: CommonQueryMethods, onlyOpen: boolean): Promise<CircuitSummary[]> => {
-  const rows = decodeRows(SummaryRow, 'destination_circuits', (await db.query(sql.unsafe`
+  const rows = decodeRows(
+    SummaryRow,
+    'destination_circuits',
+    (
+      await db.query(sql.unsafe`
     SELECT c.destination, c.status, c.failures, c.open_until, c.updated_at,
            (SELECT e.cause FROM destination_circuit_events AS e
              WHERE e.destination = c.destination AND e.transition = 'opened' ORDER BY e.id DESC LIMIT 1) AS last_cause
       FROM destination_circuits AS c
      WHERE c.status <> 'closed' OR (NOT ${onlyOpen} AND c.failures > 0)
-     ORDER BY c.updated_at DESC`)).rows);
+     ORDER BY c.updated_at DESC`)
+    ).rows,
+  );
   return rows.map((row) => ({
-    destination: row.destination, status: row.status, failures: row.failures, openUntil: row.open_until,
-    updatedAt: row.updated_at, lastCause: row.last_cause,
+    destination: row.destination,
+    status: row.status,
+    failures: row.failures,
+    openUntil: row.open_until,
+    updatedAt: row.updated_at,
+    lastCause: row.last_cause,
   }));
 };
 
-export const circuits = async (
-  pool: DatabasePool,
-  destination: string | null,
-  limit: number,
-): ReturnType<OperatorStore['circuits']> => {
-  const rows = decodeRows(TransitionRow, 'destination_circuit_events', (await pool.query(sql.unsafe`
+export const circuits = async (pool: DatabasePool, destination: string | null, limit: number): ReturnType<OperatorStore['circuits']> => {
+  const rows = decodeRows(
+    TransitionRow,
+    'destination_circuit_events',
+    (
+      await pool.query(sql.unsafe`
     SELECT destination, transition, cause, open_until, worker_id, occurred_at
       FROM destination_circuit_events
      WHERE ${destination}::text IS NULL OR destination = ${destination}
-     ORDER BY id DESC LIMIT ${limit}`)).rows);
+     ORDER BY id DESC LIMIT ${limit}`)
+    ).rows,
+  );
   const transitions: CircuitTransitionRecord[] = rows.reverse().map((row) => ({
-    destination: row.destination, transition: row.transition, cause: row.cause, openUntil: row.open_until,
-    workerId: row.worker_id, occurredAt: row.occurred_at,
+    destination: row.destination,
+    transition: row.transition,
+    cause: row.cause,
+    openUntil: row.open_until,
+    workerId: row.worker_id,
+    occurredAt: row.occurred_at,
   }));
   const all = await circuitSummaries(pool, false);
   return { circuits: destination === null ? all : all.filter((c) => c.destination === destination), transitions };

@@ -49,11 +49,7 @@ const removedByRetention = async (db: Queries) => {
  * of its events. The page of ids is taken first (keyset on the primary keys), from the rows AND the
  * histories, so a history whose row was deleted is checked too; then each task's row and events.
  */
-export const tasksWithHistory = async (
-  db: CommonQueryMethods,
-  afterId: TaskId | null,
-  limit: number,
-): Promise<TaskWithHistory[]> => {
+export const tasksWithHistory = async (db: CommonQueryMethods, afterId: TaskId | null, limit: number): Promise<TaskWithHistory[]> => {
   const retention = await removedByRetention(db);
   const after = sql.fragment`coalesce(${afterId}::bigint, 0)`;
   const result = await db.query(sql.unsafe`
@@ -94,7 +90,12 @@ const groupByTask = (rows: readonly t.TypeOf<typeof JoinedRow>[]): TaskWithHisto
   for (const row of rows) {
     let current = tasks[tasks.length - 1];
     if (current === undefined || current.id !== row.page_id) {
-      current = { id: row.page_id, task: row.id === null ? null : toTaskRecord(row), history: [], removedByRetention: row.removed_by_retention };
+      current = {
+        id: row.page_id,
+        task: row.id === null ? null : toTaskRecord(row),
+        history: [],
+        removedByRetention: row.removed_by_retention,
+      };
       tasks.push(current);
     }
     if (row.seq !== null) current.history.push(toRecordedEvent({ ...row, seq: row.seq }));

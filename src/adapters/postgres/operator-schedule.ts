@@ -6,7 +6,6 @@ import type { TaskId } from '../../domain/index.js';
 import type { Queries } from './queries.js';
 import { decodeRows, Int8String } from './rows.js';
 
-
 const ScheduledRow = t.type({ id: Int8String, created: t.boolean });
 
 // A delay travels as delay_ms and is added to the database's clock, the one the claim compares

@@ -14,11 +14,7 @@ const CountRow = t.type({ held: t.number });
  * checked on the locked row, then updated by id: the plan end-attempts.ts explains (without it the
  * planner may scan the heartbeat index for every claim).
  */
-export const refreshHeartbeats = async (
-  db: CommonQueryMethods,
-  workerId: WorkerId,
-  claims: readonly ClaimRef[],
-): Promise<number> => {
+export const refreshHeartbeats = async (db: CommonQueryMethods, workerId: WorkerId, claims: readonly ClaimRef[]): Promise<number> => {
   if (claims.length === 0) return 0;
   // Locked in ascending id order, like endAttempts, so a heartbeat and a batch of ends that share
   // tasks cannot deadlock.
@@ -26,8 +22,14 @@ export const refreshHeartbeats = async (
   const result = await db.query(sql.unsafe`
     WITH held AS (
       SELECT s.id
-        FROM unnest(${sql.array(ordered.map((claim) => claim.id), 'int8')},
-                    ${sql.array(ordered.map((claim) => claim.claimToken), 'uuid')}) AS c(id, claim_token)
+        FROM unnest(${sql.array(
+          ordered.map((claim) => claim.id),
+          'int8',
+        )},
+                    ${sql.array(
+                      ordered.map((claim) => claim.claimToken),
+                      'uuid',
+                    )}) AS c(id, claim_token)
        CROSS JOIN LATERAL (
               SELECT id, claim_token, status, locked_by FROM scheduled_tasks
                WHERE id = c.id

@@ -31,9 +31,11 @@ export const Int8String = new t.Type<string, string, unknown>(
   'an int8 as a string',
   (value): value is string => typeof value === 'string' && /^-?\d+$/.test(value),
   (value, context) =>
-    typeof value === 'string' && /^-?\d+$/.test(value) ? t.success(value)
-    : typeof value === 'bigint' ? t.success(value.toString())
-    : t.failure(value, context),
+    typeof value === 'string' && /^-?\d+$/.test(value)
+      ? t.success(value)
+      : typeof value === 'bigint'
+        ? t.success(value.toString())
+        : t.failure(value, context),
   t.identity,
 );
 
@@ -60,5 +62,4 @@ export const decodeRows = <A>(codec: t.Type<A, A, unknown>, query: string, rows:
 export const nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null]);
 
 /** Ascending numeric order of bigint ids given as strings, without converting them. */
-export const compareTaskIds = (a: string, b: string): number =>
-  a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+export const compareTaskIds = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);

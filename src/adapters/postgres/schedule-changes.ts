@@ -11,8 +11,11 @@ const IdRow = t.type({ id: Int8String });
 // Changes to the task a schedule makes, or to when it makes them: the tasks made ahead under the
 // old definition are cancelled and made again under the new one.
 const changesTasks = (before: StoredSchedule, after: ScheduleWrite['definition']): boolean =>
-  before.cron !== after.cron || before.timeZone !== after.timeZone || before.taskType !== after.taskType ||
-  before.maxAttempts !== after.maxAttempts || !isDeepStrictEqual(before.payload, after.payload);
+  before.cron !== after.cron ||
+  before.timeZone !== after.timeZone ||
+  before.taskType !== after.taskType ||
+  before.maxAttempts !== after.maxAttempts ||
+  !isDeepStrictEqual(before.payload, after.payload);
 
 /**
  * Creates the schedule, or (with `replace`) brings an existing one of that name to the definition,

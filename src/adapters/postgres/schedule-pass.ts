@@ -52,7 +52,10 @@ export const decideDueSchedules = async (
         const inserted = await tx.query(sql.unsafe`
           INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id, schedule_name, occurrence_at)
           SELECT s.task_type, s.payload, o.at, s.max_attempts, s.id, s.name, o.at
-            FROM schedules AS s, unnest(${sql.array(plan.create.map((date) => date.toISOString()), 'timestamptz')}) AS o(at)
+            FROM schedules AS s, unnest(${sql.array(
+              plan.create.map((date) => date.toISOString()),
+              'timestamptz',
+            )}) AS o(at)
            WHERE s.id = ${schedule.id}::bigint
           ON CONFLICT (schedule_id, occurrence_at) WHERE schedule_id IS NOT NULL AND status <> 'cancelled' DO NOTHING`);
         created = inserted.rowCount;

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
-import type { ScheduleOrigin, StoredSchedule } from '../../application/schedules/ports.js';
+import type { StoredSchedule } from '../../application/schedules/ports.js';
 import { decodeMisfire, decodeOverlap, misfireName, type ScheduleDefinition } from '../../domain/schedules/index.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
@@ -42,7 +42,7 @@ export const toStoredSchedule = (row: ScheduleRow): StoredSchedule => {
     overlap: overlap.right,
     paused: row.paused,
     nextAt: row.next_at,
-    origin: row.origin as ScheduleOrigin,
+    origin: row.origin,
   };
 };
 

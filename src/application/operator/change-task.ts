@@ -55,11 +55,9 @@ export const changeTask =
 export const retryTask =
   (store: Pick<OperatorStore, 'findTask' | 'applyChange'>) =>
   (id: TaskId, maxAttempts?: number): Promise<E.Either<ChangeRefusal, ChangeApplied>> =>
-    changeTask(store)(
-      id,
-      (now) => (maxAttempts === undefined ? { type: 'Retry', now } : { type: 'Retry', now, maxAttempts }),
-      { clearError: true },
-    );
+    changeTask(store)(id, (now) => (maxAttempts === undefined ? { type: 'Retry', now } : { type: 'Retry', now, maxAttempts }), {
+      clearError: true,
+    });
 
 /** A pending task will not run. Its error_message (from an earlier attempt, if any) stays. */
 export const cancelTask =

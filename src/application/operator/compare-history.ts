@@ -40,8 +40,10 @@ export const compareWithHistory = (task: TaskRecord, history: readonly RecordedE
 export const compareRowless = (entry: { readonly history: readonly RecordedEvent[]; readonly removedByRetention: boolean }): string[] =>
   entry.removedByRetention
     ? []
-    : [`has ${entry.history.length} event(s) but no row in scheduled_tasks, and no retention record of its removal: ` +
-        'deleted by hand, or a history written for a task that never had a row'];
+    : [
+        `has ${entry.history.length} event(s) but no row in scheduled_tasks, and no retention record of its removal: ` +
+          'deleted by hand, or a history written for a task that never had a row',
+      ];
 
 /** What the 'scheduled' event recorded of the payload and the task_uuid (events written before it recorded them say nothing). */
 const compareRecorded = (task: TaskRecord, history: readonly RecordedEvent[]): string[] => {
@@ -60,26 +62,33 @@ const compareState = (task: TaskRecord, state: TaskState): string[] => {
   if (state.status === 'absent') return [`status is ${task.status} but the history never schedules it`];
   const problems: string[] = [];
   if (task.status !== state.status) problems.push(`status is ${task.status} but the history says ${state.status}`);
-  if (task.taskType !== state.taskType) problems.push(`task_type is ${JSON.stringify(task.taskType)} but the history says ${JSON.stringify(state.taskType)}`);
+  if (task.taskType !== state.taskType)
+    problems.push(`task_type is ${JSON.stringify(task.taskType)} but the history says ${JSON.stringify(state.taskType)}`);
   if (task.attempts !== state.attempts) problems.push(`attempts is ${task.attempts} but the history says ${state.attempts}`);
   if (task.maxAttempts !== state.maxAttempts)
     problems.push(`max_attempts is ${task.maxAttempts} but the history says ${state.maxAttempts}`);
   if (task.status !== state.status) return problems;
-  if (!sameInstant(task.executeAt, state.executeAt)) problems.push(`execute_at is ${iso(task.executeAt)} but the history says ${iso(state.executeAt)}`);
+  if (!sameInstant(task.executeAt, state.executeAt))
+    problems.push(`execute_at is ${iso(task.executeAt)} but the history says ${iso(state.executeAt)}`);
   switch (state.status) {
     case 'pending':
       break;
     case 'processing':
-      if (task.claimToken !== state.claimToken) problems.push(`claim_token is ${task.claimToken ?? 'null'} but the last claim was ${state.claimToken}`);
+      if (task.claimToken !== state.claimToken)
+        problems.push(`claim_token is ${task.claimToken ?? 'null'} but the last claim was ${state.claimToken}`);
       if (task.owner !== state.owner) problems.push(`locked_by is ${task.owner ?? 'null'} but the last claim was by ${state.owner}`);
       break;
     case 'completed':
       if (task.completedAt === null || !sameInstant(task.completedAt, state.completedAt))
-        problems.push(`completed_at is ${task.completedAt === null ? 'null' : iso(task.completedAt)} but the history says ${iso(state.completedAt)}`);
-      if (task.errorMessage !== null) problems.push(`error_message is ${JSON.stringify(task.errorMessage)} on a task the history completed`);
+        problems.push(
+          `completed_at is ${task.completedAt === null ? 'null' : iso(task.completedAt)} but the history says ${iso(state.completedAt)}`,
+        );
+      if (task.errorMessage !== null)
+        problems.push(`error_message is ${JSON.stringify(task.errorMessage)} on a task the history completed`);
       break;
     case 'failed':
-      if (task.errorMessage !== state.error) problems.push(`error_message is ${JSON.stringify(task.errorMessage)} but the history says ${JSON.stringify(state.error)}`);
+      if (task.errorMessage !== state.error)
+        problems.push(`error_message is ${JSON.stringify(task.errorMessage)} but the history says ${JSON.stringify(state.error)}`);
       break;
     case 'cancelled':
       break;

@@ -72,7 +72,11 @@ const EmailAddresses = (minimum: number) =>
     'email addresses',
     (value): value is readonly Mailbox[] => Array.isArray(value) && value.every(EmailAddress.is),
     (value, context) => {
-      if (typeof value === 'string') return pipe(EmailAddress.validate(value, context), E.map((mailbox) => [mailbox]));
+      if (typeof value === 'string')
+        return pipe(
+          EmailAddress.validate(value, context),
+          E.map((mailbox) => [mailbox]),
+        );
       if (!Array.isArray(value)) return t.failure(value, context, `${ADDRESS_EXPECTED}, or an array of them`);
       if (value.length < minimum) return t.failure(value, context, `expected at least ${minimum} address`);
       return t.array(EmailAddress).validate(value, context);
@@ -84,9 +88,11 @@ const Subject = new t.Type<string, string, unknown>(
   'a subject',
   (value): value is string => typeof value === 'string',
   (value, context) =>
-    typeof value !== 'string' ? t.failure(value, context, 'expected a string')
-    : CONTROL.test(value) ? t.failure(value, context, 'must be a single line without control characters')
-    : t.success(value),
+    typeof value !== 'string'
+      ? t.failure(value, context, 'expected a string')
+      : CONTROL.test(value)
+        ? t.failure(value, context, 'must be a single line without control characters')
+        : t.success(value),
   t.identity,
 );
 
@@ -158,7 +164,11 @@ export const EmailPayload = new t.Type<EmailMessage, EmailMessage, unknown>(
     if (E.isLeft(fields)) return fields;
     const { text, html } = fields.right;
     return text === undefined && html === undefined
-      ? t.failure(undefined, t.appendContext(context, 'text', t.string, undefined), 'is required when "html" is absent (give text, html or both)')
+      ? t.failure(
+          undefined,
+          t.appendContext(context, 'text', t.string, undefined),
+          'is required when "html" is absent (give text, html or both)',
+        )
       : t.success(toMessage(fields.right));
   },
   t.identity,
@@ -167,8 +177,7 @@ export const EmailPayload = new t.Type<EmailMessage, EmailMessage, unknown>(
 export const decodeEmailPayload = decodeWith(EmailPayload, 'payload');
 
 /** For configuration (EMAIL_FROM): one mailbox, errors rooted at the variable's name. */
-export const decodeEmailAddress = (root: string): ((value: unknown) => E.Either<string, Mailbox>) =>
-  decodeWith(EmailAddress, root);
+export const decodeEmailAddress = (root: string): ((value: unknown) => E.Either<string, Mailbox>) => decodeWith(EmailAddress, root);
 
 /**
  * The Message-ID of a task's email, the same on every attempt so a retry after a lost reply can be

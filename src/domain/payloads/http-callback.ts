@@ -61,7 +61,9 @@ const HIDDEN = '***';
 const HeaderFields = new t.Type<Record<string, string>, Record<string, string>, unknown>(
   'header fields',
   (value): value is Record<string, string> =>
-    typeof value === 'object' && value !== null && !Array.isArray(value) &&
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
     Object.entries(value).every(([name, field]) => headerProblem(name, field) === undefined),
   (value, context) => {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -91,10 +93,7 @@ const headerProblem = (name: string, field: unknown): string | undefined => {
  * byte; any other JSON value is sent as JSON. `headers` is an optional extension for callers that need
  * an Authorization or a content type of their own.
  */
-export const HttpCallbackPayload = t.intersection([
-  t.type({ url: HttpUrl, data: Present }),
-  t.partial({ headers: HeaderFields }),
-]);
+export const HttpCallbackPayload = t.intersection([t.type({ url: HttpUrl, data: Present }), t.partial({ headers: HeaderFields })]);
 export type HttpCallbackPayload = t.TypeOf<typeof HttpCallbackPayload>;
 
 export const decodeHttpCallbackPayload = checkWith(HttpCallbackPayload, 'payload');

@@ -47,9 +47,11 @@ const Headers = new t.Type<Readonly<Record<string, unknown>>, Readonly<Record<st
     const errors: t.ValidationError[] = [];
     for (const [name, field] of Object.entries(value)) {
       const problem =
-        name.length === 0 ? 'header names must not be empty'
-        : byteLength(name) > SHORTSTR_BYTES ? `header names must be at most ${SHORTSTR_BYTES} bytes`
-        : undefined;
+        name.length === 0
+          ? 'header names must not be empty'
+          : byteLength(name) > SHORTSTR_BYTES
+            ? `header names must be at most ${SHORTSTR_BYTES} bytes`
+            : undefined;
       if (problem !== undefined) errors.push({ value: field, context: t.appendContext(context, name, t.unknown, field), message: problem });
     }
     return errors.length > 0 ? t.failures(errors) : t.success(value as Record<string, unknown>);
@@ -69,8 +71,7 @@ export const RabbitMqQueuePayload = t.intersection([t.type({ queue: QueueName, m
 
 export type RabbitMqPayload = t.TypeOf<typeof RabbitMqExchangePayload> | t.TypeOf<typeof RabbitMqQueuePayload>;
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 // An entry with an empty key keeps the path readable: describeDecodeErrors leaves out empty keys and
 // the "0"/"1" member keys of an intersection, but only when the intersection is on the context.

@@ -9,10 +9,7 @@ import * as t from 'io-ts';
  */
 
 /** Occurrences missed while no worker ran: none of them, the latest one, or the latest `limit`. */
-export type MisfirePolicy =
-  | { readonly _tag: 'Skip' }
-  | { readonly _tag: 'LatestOnce' }
-  | { readonly _tag: 'All'; readonly limit: number };
+export type MisfirePolicy = { readonly _tag: 'Skip' } | { readonly _tag: 'LatestOnce' } | { readonly _tag: 'All'; readonly limit: number };
 
 /** `Skip`: an occurrence is skipped while the schedule's previous task is pending or running. */
 export type OverlapPolicy = 'allow' | 'skip';

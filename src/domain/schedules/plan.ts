@@ -59,14 +59,16 @@ const SAMPLE_SIZE = 20;
 const skipped = (reason: SkipReason, times: readonly Date[], extra = 0): SkippedOccurrences[] =>
   times.length === 0
     ? []
-    : [{
-        reason,
-        count: times.length + extra,
-        countIsLowerBound: extra > 0,
-        first: times[0] as Date,
-        last: times[times.length - 1] as Date,
-        sample: times.slice(0, SAMPLE_SIZE),
-      }];
+    : [
+        {
+          reason,
+          count: times.length + extra,
+          countIsLowerBound: extra > 0,
+          first: times[0] as Date,
+          last: times[times.length - 1] as Date,
+          sample: times.slice(0, SAMPLE_SIZE),
+        },
+      ];
 
 /** The occurrences before `before`, starting at `from`, counted up to MAX_COUNTED_MISSES. */
 const collectMissed = (calendar: CronCalendar, from: Date | null, before: Date) => {

@@ -12,7 +12,10 @@ import type { LimitMatch, LimitRule } from '../../domain/index.js';
  */
 export const parseDestinationLimits = (raw: string): E.Either<string, readonly LimitRule[]> => {
   const rules: LimitRule[] = [];
-  for (const text of raw.split(';').map((part) => part.trim()).filter(Boolean)) {
+  for (const text of raw
+    .split(';')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const [pattern, ...settings] = text.split(/\s+/);
     const match = parseMatch(pattern!);
     if (E.isLeft(match)) return E.left(`DESTINATION_LIMITS: ${match.left}`);
@@ -23,7 +26,10 @@ export const parseDestinationLimits = (raw: string): E.Either<string, readonly L
       const number = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
       if (key === 'in_flight' && Number.isInteger(number) && number >= 1) maxInFlight = number;
       else if (key === 'rate' && number > 0) startsPerSecond = number;
-      else return E.left(`DESTINATION_LIMITS: "${setting}" in the rule for ${pattern} must be in_flight=<positive integer> or rate=<starts per second>`);
+      else
+        return E.left(
+          `DESTINATION_LIMITS: "${setting}" in the rule for ${pattern} must be in_flight=<positive integer> or rate=<starts per second>`,
+        );
     }
     if (maxInFlight === null && startsPerSecond === null) {
       return E.left(`DESTINATION_LIMITS: the rule for ${pattern} sets no limit (in_flight=<n> and/or rate=<starts per second>)`);
@@ -41,7 +47,9 @@ const parseMatch = (pattern: string): E.Either<string, LimitMatch> => {
   if (pattern === 'smtp' || /^amqp:[^\s;]*$/.test(pattern)) return E.right({ kind: 'exact', destination: pattern });
   if (pattern.startsWith('.')) {
     const suffix = pattern.slice(1).toLowerCase();
-    return /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(suffix) ? E.right({ kind: 'suffix', suffix }) : E.left(`"${pattern}" is not a host suffix such as .example.com`);
+    return /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(suffix)
+      ? E.right({ kind: 'suffix', suffix })
+      : E.left(`"${pattern}" is not a host suffix such as .example.com`);
   }
   const url = URL.parse(pattern);
   if (url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === pattern.replace(/\/$/, '')) {

@@ -55,17 +55,33 @@ transition is recorded with your user name. Exit 1 if the circuit is not open.
         io.stdout(`${JSON.stringify(found, null, 2)}\n`);
         return EXIT.ok;
       }
-      const circuits = found.circuits.length === 0
-        ? 'none\n'
-        : renderTable(['DESTINATION', 'STATUS', 'FAILURES', 'UNTIL', 'CHANGED', 'LAST OPENED FOR'], found.circuits.map((c) => [
-            c.destination, c.status.replace('_', '-'), String(c.failures), formatTime(c.openUntil), formatTime(c.updatedAt), c.lastCause ?? '-',
-          ]));
-      const transitions = found.transitions.length === 0
-        ? 'none\n'
-        : renderTable(['TIME', 'DESTINATION', 'TRANSITION', 'WORKER', 'CAUSE'], found.transitions.map((row) => [
-            formatTime(row.occurredAt), row.destination, row.transition, row.workerId ?? '-',
-            row.openUntil === null ? row.cause : `${row.cause}; until ${row.openUntil.toISOString()}`,
-          ]));
+      const circuits =
+        found.circuits.length === 0
+          ? 'none\n'
+          : renderTable(
+              ['DESTINATION', 'STATUS', 'FAILURES', 'UNTIL', 'CHANGED', 'LAST OPENED FOR'],
+              found.circuits.map((c) => [
+                c.destination,
+                c.status.replace('_', '-'),
+                String(c.failures),
+                formatTime(c.openUntil),
+                formatTime(c.updatedAt),
+                c.lastCause ?? '-',
+              ]),
+            );
+      const transitions =
+        found.transitions.length === 0
+          ? 'none\n'
+          : renderTable(
+              ['TIME', 'DESTINATION', 'TRANSITION', 'WORKER', 'CAUSE'],
+              found.transitions.map((row) => [
+                formatTime(row.occurredAt),
+                row.destination,
+                row.transition,
+                row.workerId ?? '-',
+                row.openUntil === null ? row.cause : `${row.cause}; until ${row.openUntil.toISOString()}`,
+              ]),
+            );
       io.stdout(`Circuits not closed, or counting failures\n${circuits}\nLatest transitions\n${transitions}`);
       return EXIT.ok;
     });

@@ -88,7 +88,9 @@ export const scheduleCommand: CliCommand = {
     if (E.isLeft(due)) return due;
     const maxAttemptsRaw = args.values['max-attempts'];
     const maxAttempts =
-      maxAttemptsRaw === undefined ? E.right(DEFAULT_MAX_ATTEMPTS) : E.mapLeft(input)(decodePositiveInteger('--max-attempts', maxAttemptsRaw));
+      maxAttemptsRaw === undefined
+        ? E.right(DEFAULT_MAX_ATTEMPTS)
+        : E.mapLeft(input)(decodePositiveInteger('--max-attempts', maxAttemptsRaw));
     if (E.isLeft(maxAttempts)) return maxAttempts;
     const rawKey = args.values['key'];
     const keyProblem = rawKey === undefined ? undefined : checkKey('--key', rawKey);
@@ -108,7 +110,11 @@ export const scheduleCommand: CliCommand = {
     const accepted = checkPayloadFor(taskType, payload.right);
     if (E.isLeft(accepted)) return E.left(input(describeRejection(accepted.left)));
     const request = {
-      taskType, payload: payload.right, payloadJson: payloadJson.right, due: due.right, maxAttempts: maxAttempts.right,
+      taskType,
+      payload: payload.right,
+      payloadJson: payloadJson.right,
+      due: due.right,
+      maxAttempts: maxAttempts.right,
       ...(rawKey === undefined ? {} : { key: rawKey }),
       ...(rawTraceparent === undefined ? {} : { traceparent: rawTraceparent }),
     };

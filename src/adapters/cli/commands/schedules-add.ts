@@ -58,7 +58,10 @@ export const prepareAdd = async (args: ParsedArgs, io: CliIo, ports: CommandPort
   };
   const calendar = checkDefinition(definition, ports.calendarFor);
   if (E.isLeft(calendar)) {
-    const option = calendar.left.replace(/^cron:/, '--cron:').replace(/^time zone:/, '--tz:').replace(/^task_type:/, '--type:');
+    const option = calendar.left
+      .replace(/^cron:/, '--cron:')
+      .replace(/^time zone:/, '--tz:')
+      .replace(/^task_type:/, '--type:');
     return E.left(input(option.replace(/^payload:/, '--payload:')));
   }
   return E.right(async (session, out) => {

@@ -20,7 +20,12 @@ export const listSchedulesOutput = async (store: ScheduleStore, io: CliIo): Prom
     renderTable(
       ['NAME', 'STATE', 'NEXT', 'ORIGIN', 'TYPE', 'CRON (ZONE)'],
       schedules.map((s) => [
-        s.name, s.paused ? 'paused' : 'active', formatTime(s.nextAt), s.origin, s.taskType, `${s.cron} (${s.timeZone})`,
+        s.name,
+        s.paused ? 'paused' : 'active',
+        formatTime(s.nextAt),
+        s.origin,
+        s.taskType,
+        `${s.cron} (${s.timeZone})`,
       ]),
     ),
   );
@@ -65,7 +70,12 @@ export const showScheduleOutput = async (store: ScheduleStore, calendarFor: Cale
           task.status,
         ]),
       );
-      lines.push(...table.trimEnd().split('\n').map((line) => `  ${line}`));
+      lines.push(
+        ...table
+          .trimEnd()
+          .split('\n')
+          .map((line) => `  ${line}`),
+      );
     }
   }
   lines.push('', 'Latest events:');

@@ -51,7 +51,15 @@ export const schedulesCommand: CliCommand = {
   summary: 'recurring schedules: add, list, show, pause, resume, remove, run-now',
   help: HELP,
   options: {
-    name: true, cron: true, tz: true, type: true, payload: true, 'max-attempts': true, misfire: true, 'misfire-limit': true, overlap: true,
+    name: true,
+    cron: true,
+    tz: true,
+    type: true,
+    payload: true,
+    'max-attempts': true,
+    misfire: true,
+    'misfire-limit': true,
+    overlap: true,
   },
   prepare: async (args, io, ports) => {
     const [sub] = args.positionals;
