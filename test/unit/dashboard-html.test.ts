@@ -3,10 +3,9 @@ import { html, jsonScript } from '../../src/adapters/dashboard/html.js';
 describe('dashboard HTML', () => {
   it('escapes every value from the database, but not markup built by html itself', () => {
     const error = '<script>alert("x")</script> & \'quoted\'';
-    expect(
-      html`<td>${error}</td>
-        ${html`<b>${'<i>'}</b>`}`.text,
-    ).toBe('<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quoted&#39;</td><b>&lt;i&gt;</b>');
+    expect(html`<td>${error}</td>${html`<b>${'<i>'}</b>`}`.text).toBe(
+      '<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quoted&#39;</td><b>&lt;i&gt;</b>',
+    );
   });
 
   it('keeps a JSON data block from closing its script element', () => {

@@ -66,35 +66,31 @@ const NAV: readonly { readonly section: Section; readonly href: string; readonly
   { section: 'retention', href: '/retention', label: 'Retention' },
 ];
 
-export const page = (layout: Layout, body: Html): Html =>
-  html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${layout.title} · at-worker</title>
-        <link rel="stylesheet" href="/assets/dashboard.css" />
-        ${(layout.scripts ?? []).map((src) => html`<script defer src="${src}"></script>`)}
-      </head>
-      <body>
-        <a class="skip" href="#main">Skip to content</a>
-        <header>
-          <nav aria-label="Main">
-            <span class="brand">at-worker</span>
-            <ul>
-              ${NAV.map(
-                (item) =>
-                  html`<li>
-                    <a href="${item.href}" ${item.section === layout.section ? new Html(' aria-current="page"') : ''}>${item.label}</a>
-                  </li>`,
-              )}
-            </ul>
-          </nav>
-          <div class="access">${layout.access}</div>
-        </header>
-        <main id="main" tabindex="-1">
-          <h1>${layout.title}</h1>
-          ${body}
-        </main>
-      </body>
-    </html> `;
+export const page = (layout: Layout, body: Html): Html => html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${layout.title} · at-worker</title>
+<link rel="stylesheet" href="/assets/dashboard.css">
+${(layout.scripts ?? []).map((src) => html`<script defer src="${src}"></script>`)}
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header>
+<nav aria-label="Main">
+<span class="brand">at-worker</span>
+<ul>${NAV.map(
+  (item) =>
+    html`<li><a href="${item.href}"${item.section === layout.section ? new Html(' aria-current="page"') : ''}>${item.label}</a></li>`,
+)}</ul>
+</nav>
+<div class="access">${layout.access}</div>
+</header>
+<main id="main" tabindex="-1">
+<h1>${layout.title}</h1>
+${body}
+</main>
+</body>
+</html>
+`;

@@ -73,10 +73,8 @@ export const createRoutes = (deps: RouteDeps) => {
   const accessBar = (caller: Caller): Html => {
     if (!deps.access.actionsEnabled) return html`<span>Read-only</span>`;
     if (caller._tag === 'Session')
-      return html`<span>Signed in</span>
-        <form method="post" action="/logout">
-          <input type="hidden" name="csrf" value="${caller.csrf}" /><button type="submit">Sign out</button>
-        </form>`;
+      return html`<span>Signed in</span><form method="post" action="/logout">
+<input type="hidden" name="csrf" value="${caller.csrf}"><button type="submit">Sign out</button></form>`;
     return html`<span>Read-only</span> <a href="/login">Sign in</a>`;
   };
   const refusal = (status: number, title: string, reason: string, caller: Caller): Reply =>
@@ -118,12 +116,9 @@ export const createRoutes = (deps: RouteDeps) => {
         page(
           { title: 'Sign in', section: 'task', access: accessBar(caller) },
           html`<form method="post" action="/login">
-            <p>
-              <label for="token">Dashboard token (DASHBOARD_TOKEN)</label><br />
-              <input id="token" name="token" type="password" autocomplete="current-password" required />
-            </p>
-            <p><button type="submit">Sign in</button></p>
-          </form>`,
+<p><label for="token">Dashboard token (DASHBOARD_TOKEN)</label><br>
+<input id="token" name="token" type="password" autocomplete="current-password" required></p>
+<p><button type="submit">Sign in</button></p></form>`,
         ),
       );
     }

@@ -81,15 +81,11 @@ const actions = (view: TaskPage, id: TaskId, caller: Caller, actionsEnabled: boo
   if (possible.length === 0) return html``;
   if (!actionsEnabled) return html`<p class="note">Actions are off: the dashboard runs without DASHBOARD_TOKEN.</p>`;
   if (caller._tag !== 'Session') return html`<p class="note"><a href="/login">Sign in</a> to ${possible.join(' or ')} this task.</p>`;
-  return html`<div class="actions">
-    ${possible.map(
-      (action) =>
-        html`<form method="post" action="/tasks/${id}/${action}">
-          <input type="hidden" name="csrf" value="${caller.csrf}" />
-          <button type="submit">${action === 'retry' ? 'Retry now' : 'Cancel'}</button>
-        </form>`,
-    )}
-  </div>`;
+  return html`<div class="actions">${possible.map(
+    (action) => html`<form method="post" action="/tasks/${id}/${action}">
+<input type="hidden" name="csrf" value="${caller.csrf}">
+<button type="submit">${action === 'retry' ? 'Retry now' : 'Cancel'}</button></form>`,
+  )}</div>`;
 };
 
 export const taskPage = (
@@ -105,90 +101,48 @@ export const taskPage = (
   return page(
     { title: `Task ${id}`, section: 'task', access },
     html`${notice === null ? '' : html`<p class="notice" role="status">${notice}</p>`}
-      ${
-        task === null
-          ? html`<p>The row is gone from scheduled_tasks; its history remains.</p>`
-          : html`<dl class="summary">
-              <dt>Type</dt>
-              <dd>${task.taskType}</dd>
-              <dt>Status</dt>
-              <dd><span class="status status-${task.status}" id="task-status">${task.status}</span></dd>
-              <dt>Attempts</dt>
-              <dd>${task.attempts} of ${task.maxAttempts}</dd>
-              <dt>Scheduled</dt>
-              <dd>${time(view.createdAt)}</dd>
-              <dt>Due</dt>
-              <dd>${time(task.executeAt)}</dd>
-              <dt>Last change</dt>
-              <dd>${time(task.updatedAt)}</dd>
-              ${
-                task.owner === null
-                  ? ''
-                  : html`<dt>Last worker</dt>
-                      <dd>${task.owner}</dd>`
-              }
-              ${
-                task.errorMessage === null
-                  ? ''
-                  : html`<dt>Error</dt>
-                      <dd class="error">${maskUrlUserInfo(task.errorMessage)}</dd>`
-              }
-            </dl>`
-      }
-      ${actions(view, id, caller, actionsEnabled)}
-      <section aria-labelledby="verify-title">
-        <h2 id="verify-title">Verify</h2>
-        ${
-          view.verify.length === 0
-            ? html`<p id="verify-result" class="ok">The row agrees with its history (what <code>at-worker verify ${id}</code> checks).</p>`
-            : html`<div id="verify-result" class="problem">
-                <p>The row and its history disagree:</p>
-                <ul>
-                  ${view.verify.map((problem) => html`<li>${problem}</li>`)}
-                </ul>
-              </div>`
-        }
-      </section>
-      <section aria-labelledby="timeline-title">
-        <h2 id="timeline-title">Timeline</h2>
-        <table id="timeline">
-          <caption>
-            Every event in task_events for task ${id}, oldest first
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col" class="num">Seq</th>
-              <th scope="col">Time (UTC)</th>
-              <th scope="col" class="num">After previous</th>
-              <th scope="col">Event</th>
-              <th scope="col">Worker</th>
-              <th scope="col" class="num">Attempt</th>
-              <th scope="col">Error</th>
-              <th scope="col">Details</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${rows.map((row, index) => {
-              const previous = rows[index - 1]?.at ?? null;
-              const since = previous === null || row.at === null ? null : row.at.getTime() - previous.getTime();
-              return html`<tr>
-                <td class="num">${row.seq}</td>
-                <td>${time(row.at)}</td>
-                <td class="num">${index === 0 ? '' : durationText(since)}</td>
-                <td>${row.type}</td>
-                <td>${row.worker ?? '–'}</td>
-                <td class="num">${row.attempt ?? ''}</td>
-                <td class="error">${row.error ?? ''}</td>
-                <td class="details">${row.note}</td>
-              </tr>`;
-            })}
-          </tbody>
-        </table>
-      </section>
-      <section aria-labelledby="payload-title">
-        <h2 id="payload-title">Payload</h2>
-        <p class="note">Credentials (Authorization and similar headers, passwords, tokens, user-info in URLs) are shown as ***.</p>
-        <pre id="payload" tabindex="0">${view.payload === null ? '(the row is gone)' : JSON.stringify(view.payload, null, 2)}</pre>
-      </section>`,
+${
+  task === null
+    ? html`<p>The row is gone from scheduled_tasks; its history remains.</p>`
+    : html`<dl class="summary">
+<dt>Type</dt><dd>${task.taskType}</dd>
+<dt>Status</dt><dd><span class="status status-${task.status}" id="task-status">${task.status}</span></dd>
+<dt>Attempts</dt><dd>${task.attempts} of ${task.maxAttempts}</dd>
+<dt>Scheduled</dt><dd>${time(view.createdAt)}</dd>
+<dt>Due</dt><dd>${time(task.executeAt)}</dd>
+<dt>Last change</dt><dd>${time(task.updatedAt)}</dd>
+${task.owner === null ? '' : html`<dt>Last worker</dt><dd>${task.owner}</dd>`}
+${task.errorMessage === null ? '' : html`<dt>Error</dt><dd class="error">${maskUrlUserInfo(task.errorMessage)}</dd>`}
+</dl>`
+}
+${actions(view, id, caller, actionsEnabled)}
+<section aria-labelledby="verify-title">
+<h2 id="verify-title">Verify</h2>
+${
+  view.verify.length === 0
+    ? html`<p id="verify-result" class="ok">The row agrees with its history (what <code>at-worker verify ${id}</code> checks).</p>`
+    : html`<div id="verify-result" class="problem"><p>The row and its history disagree:</p>
+<ul>${view.verify.map((problem) => html`<li>${problem}</li>`)}</ul></div>`
+}
+</section>
+<section aria-labelledby="timeline-title">
+<h2 id="timeline-title">Timeline</h2>
+<table id="timeline"><caption>Every event in task_events for task ${id}, oldest first</caption>
+<thead><tr><th scope="col" class="num">Seq</th><th scope="col">Time (UTC)</th><th scope="col" class="num">After previous</th>
+<th scope="col">Event</th><th scope="col">Worker</th>
+<th scope="col" class="num">Attempt</th><th scope="col">Error</th><th scope="col">Details</th></tr></thead>
+<tbody>${rows.map((row, index) => {
+      const previous = rows[index - 1]?.at ?? null;
+      const since = previous === null || row.at === null ? null : row.at.getTime() - previous.getTime();
+      return html`<tr><td class="num">${row.seq}</td><td>${time(row.at)}</td><td class="num">${index === 0 ? '' : durationText(since)}</td>
+<td>${row.type}</td><td>${row.worker ?? '–'}</td><td class="num">${row.attempt ?? ''}</td><td class="error">${row.error ?? ''}</td>
+<td class="details">${row.note}</td></tr>`;
+    })}</tbody></table>
+</section>
+<section aria-labelledby="payload-title">
+<h2 id="payload-title">Payload</h2>
+<p class="note">Credentials (Authorization and similar headers, passwords, tokens, user-info in URLs) are shown as ***.</p>
+<pre id="payload" tabindex="0">${view.payload === null ? '(the row is gone)' : JSON.stringify(view.payload, null, 2)}</pre>
+</section>`,
   );
 };
