@@ -43,7 +43,7 @@ export interface ScheduleView {
 
 export interface Schedules {
   /** Adds a schedule; a bad name, expression, zone, payload or policy is refused before anything is written. */
-  add(spec: ScheduleSpec): Promise<E.Either<ScheduleRefused | ScheduleExists | DatabaseError, StoredSchedule>>;
+  add(spec: ScheduleSpec): Promise<E.Either<ScheduleRefused | ScheduleExists | ScheduleNotFound | DatabaseError, StoredSchedule>>;
   list(): Promise<E.Either<DatabaseError, readonly StoredSchedule[]>>;
   get(name: string): Promise<E.Either<ScheduleNotFound | DatabaseError, ScheduleView>>;
   /** `changed` is false when it was paused (resumed) already. */
@@ -111,13 +111,13 @@ export const schedulesOn = (store: ScheduleStore, guarded: Guard): Schedules => 
       if (E.isLeft(calendar)) return E.left(refused(calendar.left));
       return guarded(async () => {
         const write = { definition: definition.right, calendar: calendar.right, origin: 'cli' as const, actor: CLIENT_ACTOR };
-        const result = await store.put(write, false);
-        const stored = await store.find(definition.right.name);
-        if (result === 'exists' || stored === null) {
+        if ((await store.put(write, false)) === 'exists') {
           const message = `a schedule named ${definition.right.name} exists already`;
-          return E.left<ScheduleExists>({ _tag: 'ScheduleExists', name: definition.right.name, message });
+          return E.left<ScheduleExists | ScheduleNotFound>({ _tag: 'ScheduleExists', name: definition.right.name, message });
         }
-        return E.right(stored);
+        // Read back for its first occurrence; gone only if removed meanwhile by someone else.
+        const stored = await store.find(definition.right.name);
+        return stored === null ? E.left(notFound(definition.right.name)) : E.right(stored);
       });
     },
     list: () => guarded(async () => E.right(await store.list())),

@@ -146,4 +146,15 @@ describe('scheduling client: recurring schedules', () => {
     expect(names).not.toContain('rolled-back');
     expect(await rows("SELECT name FROM schedules WHERE name = 'rolled-back'")).toEqual([]);
   });
+
+  it('in a slonik transaction, a schedule added rolls back with the caller (a savepoint, not a commit of its own)', async () => {
+    await expect(
+      slonik.transaction(async (tx) => {
+        right(await createScheduler(tx).schedules.add({ name: 'slonik-rolled-back', cron: '* * * * *', ...hook }));
+        throw new Error('the caller fails after adding');
+      }),
+    ).rejects.toThrow('the caller fails after adding');
+    expect(await rows("SELECT name FROM schedules WHERE name = 'slonik-rolled-back'")).toEqual([]);
+    expect(await rows("SELECT id FROM schedule_events WHERE schedule_name = 'slonik-rolled-back'")).toEqual([]);
+  });
 });
