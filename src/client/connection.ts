@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { CommonQueryMethods, QueryResult } from 'slonik';
-import type { Queries } from '../adapters/postgres/queries.js';
+import type { Queries, TransactionalQueries } from '../adapters/postgres/queries.js';
 
 /**
  * Anything with node-postgres' `query(text, values)`: a pg Pool, a Client, or a PoolClient the caller
@@ -8,7 +8,7 @@ import type { Queries } from '../adapters/postgres/queries.js';
  * need @types/pg.
  */
 export interface PgQueryable {
-  query(text: string, values?: unknown[]): Promise<{ readonly rows: readonly unknown[] }>;
+  query(text: string, values?: unknown[]): Promise<{ readonly rows: readonly unknown[]; readonly rowCount?: number | null }>;
 }
 
 /**
@@ -21,6 +21,8 @@ export type DatabaseTarget = PgQueryable | CommonQueryMethods | string;
 
 export interface Connection {
   readonly queries: Queries;
+  /** The same handle with transactions, for changes that write several rows (the schedule store). */
+  readonly transactional: TransactionalQueries;
   /** Ends what the scheduler opened itself (the pool of a connection string); a caller's handle stays open. */
   readonly close: () => Promise<void>;
 }
@@ -40,7 +42,70 @@ const isSlonik = (target: PgQueryable | CommonQueryMethods): target is CommonQue
 const pgQueries = (target: PgQueryable): Queries => ({
   query: async (token: { readonly sql: string; readonly values: readonly unknown[] }) => {
     const result = await target.query(token.sql.replaceAll('$slonik_', '$'), [...token.values]);
-    return { rows: result.rows, rowCount: result.rows.length } as unknown as QueryResult<unknown>;
+    // pg's own count of affected rows (an UPDATE without RETURNING returns none); rows as a fallback.
+    const rowCount = typeof result.rowCount === 'number' ? result.rowCount : result.rows.length;
+    return { rows: result.rows, rowCount } as unknown as QueryResult<unknown>;
+  },
+});
+
+interface PgPoolLike extends PgQueryable {
+  connect(): Promise<PgQueryable & { release(error?: Error | boolean): void }>;
+  readonly totalCount: number;
+}
+
+const isPgPool = (target: PgQueryable): target is PgPoolLike =>
+  typeof (target as { connect?: unknown }).connect === 'function' && typeof (target as { totalCount?: unknown }).totalCount === 'number';
+
+// 25P01 no_active_sql_transaction: SAVEPOINT outside a transaction block.
+const NO_TRANSACTION = '25P01';
+
+/** `run` between BEGIN and COMMIT on one connection, or rolled back if it throws. */
+const inTransaction = async <T>(client: PgQueryable, run: (tx: Queries) => Promise<T>): Promise<T> => {
+  await client.query('BEGIN');
+  try {
+    const result = await run(pgQueries(client));
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+};
+
+/**
+ * Transactions on node-postgres: on a Pool, BEGIN..COMMIT on a connection checked out for it. On a
+ * Client or PoolClient, a savepoint when the caller has a transaction open (the change then commits
+ * or rolls back with the caller's), else BEGIN..COMMIT of its own.
+ */
+const pgTransactional = (target: PgQueryable): TransactionalQueries => ({
+  ...pgQueries(target),
+  transaction: async (run) => {
+    if (isPgPool(target)) {
+      const client = await target.connect();
+      let broken: Error | undefined;
+      try {
+        return await inTransaction(client, run);
+      } catch (error) {
+        broken = error instanceof Error ? error : undefined;
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    }
+    try {
+      await target.query('SAVEPOINT at_worker_client');
+    } catch (error) {
+      if ((error as { code?: unknown }).code === NO_TRANSACTION) return inTransaction(target, run);
+      throw error;
+    }
+    try {
+      const result = await run(pgQueries(target));
+      await target.query('RELEASE SAVEPOINT at_worker_client');
+      return result;
+    } catch (error) {
+      await target.query('ROLLBACK TO SAVEPOINT at_worker_client').catch(() => undefined);
+      throw error;
+    }
   },
 });
 
@@ -50,8 +115,9 @@ export const openConnection = (target: DatabaseTarget): Connection => {
     // An idle connection the server closes emits 'error' on the pool; without a listener that ends
     // the process. The pool drops that connection and the next query opens another.
     pool.on('error', () => undefined);
-    return { queries: pgQueries(pool), close: () => pool.end() };
+    return { queries: pgQueries(pool), transactional: pgTransactional(pool), close: () => pool.end() };
   }
-  if (isSlonik(target)) return { queries: target, close: async () => undefined };
-  return { queries: pgQueries(target), close: async () => undefined };
+  // A slonik pool's transaction is its own; a slonik transaction's is a savepoint in the caller's.
+  if (isSlonik(target)) return { queries: target, transactional: target, close: async () => undefined };
+  return { queries: pgQueries(target), transactional: pgTransactional(target), close: async () => undefined };
 };

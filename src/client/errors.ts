@@ -56,6 +56,24 @@ export interface CancelRefused {
   readonly message: string;
 }
 
+/** A schedule request is wrong (name, cron, tz, type, payload, a policy), or a removal is refused; nothing was written. */
+export interface ScheduleRefused {
+  readonly _tag: 'ScheduleRefused';
+  readonly message: string;
+}
+
+export interface ScheduleExists {
+  readonly _tag: 'ScheduleExists';
+  readonly name: string;
+  readonly message: string;
+}
+
+export interface ScheduleNotFound {
+  readonly _tag: 'ScheduleNotFound';
+  readonly name: string;
+  readonly message: string;
+}
+
 export type DatabaseError = DatabaseUnavailable | DatabaseFailed;
 export type ScheduleError = Refused | KeyConflict | DatabaseError;
 export type GetError = TaskNotFound | DatabaseError;

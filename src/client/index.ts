@@ -7,6 +7,8 @@
 export { createScheduler, type Scheduled, type Scheduler, type TaskRef, type TaskView } from './scheduler.js';
 export type { DatabaseTarget, PgQueryable } from './connection.js';
 export type { Delay, ScheduleRequest } from './requests.js';
+export type { Schedules, ScheduleSpec, ScheduleView } from './schedules.js';
+export type { OccurrenceTask, ScheduleEvent, StoredSchedule } from '../application/schedules/ports.js';
 export type {
   CancelError,
   CancelRefused,
@@ -17,6 +19,9 @@ export type {
   KeyConflict,
   Refused,
   ScheduleError,
+  ScheduleExists,
+  ScheduleNotFound,
+  ScheduleRefused,
   TaskNotFound,
 } from './errors.js';
 export type { RecordedEvent, TaskRecord } from '../application/operator/ports.js';

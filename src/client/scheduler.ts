@@ -6,11 +6,13 @@ import { scheduleTasks, type ScheduleRequest as StoredRequest } from '../applica
 import { findTask, applyChange } from '../adapters/postgres/operator-change.js';
 import { taskHistory, taskWithHistory } from '../adapters/postgres/operator-history.js';
 import { findTaskIdByKey, insertTasks } from '../adapters/postgres/operator-schedule.js';
-import type { Queries } from '../adapters/postgres/queries.js';
+import type { Queries, TransactionalQueries } from '../adapters/postgres/queries.js';
+import { createPostgresScheduleStore } from '../adapters/postgres/schedule-store.js';
 import type { TaskId } from '../domain/index.js';
 import { openConnection, type DatabaseTarget } from './connection.js';
 import { databaseError, type CancelError, type DatabaseError, type GetError, type ScheduleError } from './errors.js';
 import { toStoredRequest, type ScheduleRequest } from './requests.js';
+import { schedulesOn, type Schedules } from './schedules.js';
 
 /** A task by its id, or by its idempotency key. */
 export type TaskRef = { readonly id: TaskId } | { readonly key: string };
@@ -39,6 +41,8 @@ export interface Scheduler {
   get(ref: TaskRef): Promise<E.Either<GetError, TaskView>>;
   /** Cancels a pending task, recorded in its history as the CLI's `cancel` records it. */
   cancel(ref: TaskRef): Promise<E.Either<CancelError, TaskView>>;
+  /** Recurring schedules: what `at-worker schedules` does (src/client/schedules.ts). */
+  readonly schedules: Schedules;
   /** Ends the pool the scheduler opened for a connection string; a no-op for a caller's own handle. */
   close(): Promise<void>;
 }
@@ -68,7 +72,7 @@ const keyOf = (history: readonly RecordedEvent[]): string | null => {
   return first?._tag === 'Decoded' && first.event.type === 'scheduled' ? (first.event.key ?? null) : null;
 };
 
-const schedulerOn = (db: Queries, close: () => Promise<void>): Scheduler => {
+const schedulerOn = (db: Queries, transactional: TransactionalQueries, close: () => Promise<void>): Scheduler => {
   const store = {
     insertTasks: (tasks: Parameters<typeof insertTasks>[1]) => insertTasks(db, tasks),
     findTask: (id: TaskId) => findTask(db, id),
@@ -134,6 +138,7 @@ const schedulerOn = (db: Queries, close: () => Promise<void>): Scheduler => {
         const found = await view(id);
         return found === null ? E.left(notFound(ref)) : E.right(found);
       }),
+    schedules: schedulesOn(createPostgresScheduleStore(transactional), guarded),
     close,
   };
 };
@@ -157,5 +162,5 @@ const prefixed = (requests: readonly unknown[], index: number, message: string):
  */
 export const createScheduler = (target: DatabaseTarget): Scheduler => {
   const connection = openConnection(target);
-  return schedulerOn(connection.queries, connection.close);
+  return schedulerOn(connection.queries, connection.transactional, connection.close);
 };

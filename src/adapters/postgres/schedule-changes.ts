@@ -1,6 +1,7 @@
 import * as t from 'io-ts';
 import { isDeepStrictEqual } from 'node:util';
-import { sql, type DatabasePool } from 'slonik';
+import { sql } from 'slonik';
+import type { TransactionalQueries } from './queries.js';
 import type { NamedChange, PutResult, ScheduleWrite, StoredSchedule } from '../../application/schedules/ports.js';
 import type { CronCalendar } from '../../domain/schedules/index.js';
 import { appendScheduleEvent, cancelUpcomingTasks, databaseNow, definitionRecord, lockSchedule } from './schedule-rows.js';
@@ -22,7 +23,7 @@ const changesTasks = (before: StoredSchedule, after: ScheduleWrite['definition']
  * recording 'created' or 'changed' with the definition in the same transaction. The first
  * occurrence is the calendar's first after the database's now.
  */
-export const putSchedule = (pool: DatabasePool, write: ScheduleWrite, replace: boolean): Promise<PutResult | 'exists'> =>
+export const putSchedule = (pool: TransactionalQueries, write: ScheduleWrite, replace: boolean): Promise<PutResult | 'exists'> =>
   pool.transaction(async (tx) => {
     const { definition: d, calendar } = write;
     const now = await databaseNow(tx);
@@ -65,7 +66,7 @@ export const putSchedule = (pool: DatabasePool, write: ScheduleWrite, replace: b
  * fell in the pause is not a misfire, it was asked for) a schedule, and records which.
  */
 export const setSchedulePaused = (
-  pool: DatabasePool,
+  pool: TransactionalQueries,
   name: string,
   paused: boolean,
   calendarOf: (schedule: StoredSchedule) => CronCalendar | null,
@@ -88,7 +89,7 @@ export const setSchedulePaused = (
   });
 
 /** Removes a schedule; its tasks, their history and the schedule's events stay. */
-export const removeSchedule = (pool: DatabasePool, name: string, actor: string): Promise<NamedChange> =>
+export const removeSchedule = (pool: TransactionalQueries, name: string, actor: string): Promise<NamedChange> =>
   pool.transaction(async (tx) => {
     const schedule = await lockSchedule(tx, name);
     if (schedule === null) return 'not-found';
@@ -100,7 +101,11 @@ export const removeSchedule = (pool: DatabasePool, name: string, actor: string):
   });
 
 /** One task now, outside the calendar: it has the schedule and no occurrence. */
-export const runScheduleNow = (pool: DatabasePool, name: string, actor: string): Promise<{ readonly taskId: string } | 'not-found'> =>
+export const runScheduleNow = (
+  pool: TransactionalQueries,
+  name: string,
+  actor: string,
+): Promise<{ readonly taskId: string } | 'not-found'> =>
   pool.transaction(async (tx) => {
     const schedule = await lockSchedule(tx, name);
     if (schedule === null) return 'not-found';

@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
-import { sql, type DatabasePool } from 'slonik';
+import { sql } from 'slonik';
+import type { TransactionalQueries } from './queries.js';
 import type { DueSchedule, ScheduleDecided } from '../../application/schedules/ports.js';
 import { misfireName, type OccurrencePlan, type SkippedOccurrences } from '../../domain/schedules/index.js';
 import { appendScheduleEvent, databaseNow, scheduleColumns, ScheduleRow, toStoredSchedule } from './schedule-rows.js';
@@ -25,7 +26,7 @@ const skipRecord = (skip: SkippedOccurrences, policy: string) => ({
  * makes a second task for the same occurrence impossible even so (ON CONFLICT DO NOTHING).
  */
 export const decideDueSchedules = async (
-  pool: DatabasePool,
+  pool: TransactionalQueries,
   lookAheadMs: number,
   limit: number,
   actor: string,
@@ -74,7 +75,7 @@ export const decideDueSchedules = async (
  * When a pass next has work: an 'allow' schedule's occurrences halfway through the look-ahead
  * (so each pass makes half a look-ahead's worth of tasks), a 'skip' schedule's at their instant.
  */
-export const msUntilNextPass = async (pool: DatabasePool, lookAheadMs: number): Promise<number | null> => {
+export const msUntilNextPass = async (pool: TransactionalQueries, lookAheadMs: number): Promise<number | null> => {
   const result = await pool.query(sql.unsafe`
     SELECT (extract(epoch FROM min(CASE WHEN overlap = 'allow'
                                         THEN next_at - ${lookAheadMs / 2}::double precision * interval '1 millisecond'

@@ -1,15 +1,16 @@
 import * as t from 'io-ts';
-import { sql, type CommonQueryMethods } from 'slonik';
+import { sql } from 'slonik';
+import type { Queries } from './queries.js';
 import type { OccurrenceTask, ScheduleEvent, StoredSchedule } from '../../application/schedules/ports.js';
 import { scheduleColumns, ScheduleRow, toStoredSchedule } from './schedule-rows.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
-export const listSchedules = async (db: CommonQueryMethods): Promise<StoredSchedule[]> => {
+export const listSchedules = async (db: Queries): Promise<StoredSchedule[]> => {
   const result = await db.query(sql.unsafe`SELECT ${scheduleColumns} FROM schedules AS s ORDER BY s.name`);
   return decodeRows(ScheduleRow, 'listSchedules', result.rows).map(toStoredSchedule);
 };
 
-export const findSchedule = async (db: CommonQueryMethods, name: string): Promise<StoredSchedule | null> => {
+export const findSchedule = async (db: Queries, name: string): Promise<StoredSchedule | null> => {
   const result = await db.query(sql.unsafe`SELECT ${scheduleColumns} FROM schedules AS s WHERE s.name = ${name}`);
   const [row] = decodeRows(ScheduleRow, 'findSchedule', result.rows);
   return row === undefined ? null : toStoredSchedule(row);
@@ -18,7 +19,7 @@ export const findSchedule = async (db: CommonQueryMethods, name: string): Promis
 const TaskRow = t.type({ id: Int8String, occurrence_at: nullable(DateFromRow), execute_at: DateFromRow, status: t.string });
 
 /** The schedule's latest tasks that are due (made ahead and not yet due are upcoming, not past). */
-export const recentScheduleTasks = async (db: CommonQueryMethods, name: string, limit: number): Promise<OccurrenceTask[]> => {
+export const recentScheduleTasks = async (db: Queries, name: string, limit: number): Promise<OccurrenceTask[]> => {
   const result = await db.query(sql.unsafe`
     SELECT t.id, t.occurrence_at, t.execute_at, t.status
       FROM scheduled_tasks AS t
@@ -36,7 +37,7 @@ export const recentScheduleTasks = async (db: CommonQueryMethods, name: string, 
 const EventRow = t.type({ event_type: t.string, actor: nullable(t.string), occurred_at: DateFromRow, data: t.unknown });
 
 /** The schedule's latest events by name, so a removed schedule's history is still there. */
-export const scheduleEvents = async (db: CommonQueryMethods, name: string, limit: number): Promise<ScheduleEvent[]> => {
+export const scheduleEvents = async (db: Queries, name: string, limit: number): Promise<ScheduleEvent[]> => {
   const result = await db.query(sql.unsafe`
     SELECT event_type, actor, occurred_at, data FROM schedule_events WHERE schedule_name = ${name} ORDER BY id DESC LIMIT ${limit}`);
   return decodeRows(EventRow, 'scheduleEvents', result.rows)

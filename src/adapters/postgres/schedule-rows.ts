@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { sql, type CommonQueryMethods } from 'slonik';
+import { sql } from 'slonik';
+import type { Queries } from './queries.js';
 import type { StoredSchedule } from '../../application/schedules/ports.js';
 import { decodeMisfire, decodeOverlap, misfireName, type ScheduleDefinition } from '../../domain/schedules/index.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
@@ -58,13 +59,13 @@ export const definitionRecord = (definition: ScheduleDefinition) => ({
   overlap: definition.overlap,
 });
 
-export const lockSchedule = async (db: CommonQueryMethods, name: string): Promise<StoredSchedule | null> => {
+export const lockSchedule = async (db: Queries, name: string): Promise<StoredSchedule | null> => {
   const result = await db.query(sql.unsafe`SELECT ${scheduleColumns} FROM schedules AS s WHERE s.name = ${name} FOR UPDATE`);
   const [row] = decodeRows(ScheduleRow, 'lockSchedule', result.rows);
   return row === undefined ? null : toStoredSchedule(row);
 };
 
-export const databaseNow = async (db: CommonQueryMethods): Promise<Date> => {
+export const databaseNow = async (db: Queries): Promise<Date> => {
   const result = await db.query(sql.unsafe`SELECT now() AS now`);
   const [row] = decodeRows(t.type({ now: DateFromRow }), 'databaseNow', result.rows);
   if (row === undefined) throw new Error('databaseNow: no row');
@@ -72,7 +73,7 @@ export const databaseNow = async (db: CommonQueryMethods): Promise<Date> => {
 };
 
 export const appendScheduleEvent = async (
-  db: CommonQueryMethods,
+  db: Queries,
   schedule: { readonly id: string; readonly name: string },
   eventType: string,
   actor: string,
@@ -87,7 +88,7 @@ export const appendScheduleEvent = async (
  * Cancels the schedule's tasks made ahead of time and not yet due (a pause, a change or a removal
  * must not leave the look-ahead's tasks to run), each with its 'cancelled' event, in one statement.
  */
-export const cancelUpcomingTasks = async (db: CommonQueryMethods, scheduleId: string, reason: string): Promise<number> => {
+export const cancelUpcomingTasks = async (db: Queries, scheduleId: string, reason: string): Promise<number> => {
   const result = await db.query(sql.unsafe`
     WITH cancelled AS (
       UPDATE scheduled_tasks

@@ -1,4 +1,4 @@
-import type { DatabasePool } from 'slonik';
+import type { TransactionalQueries } from './queries.js';
 import type { ScheduleStore } from '../../application/schedules/ports.js';
 import { putSchedule, removeSchedule, runScheduleNow, setSchedulePaused } from './schedule-changes.js';
 import { decideDueSchedules, msUntilNextPass } from './schedule-pass.js';
@@ -6,7 +6,7 @@ import { findSchedule, listSchedules, recentScheduleTasks, scheduleEvents } from
 import { databaseNow } from './schedule-rows.js';
 
 /** ScheduleStore on PostgreSQL: one file per kind of question or change, this one only assembles them. */
-export const createPostgresScheduleStore = (pool: DatabasePool): ScheduleStore => ({
+export const createPostgresScheduleStore = (pool: TransactionalQueries): ScheduleStore => ({
   decideDue: (lookAheadMs, limit, actor, decide) => decideDueSchedules(pool, lookAheadMs, limit, actor, decide),
   msUntilNextPass: (lookAheadMs) => msUntilNextPass(pool, lookAheadMs),
   put: (write, replace) => putSchedule(pool, write, replace),

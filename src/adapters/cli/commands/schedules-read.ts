@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { CalendarFor, ScheduleStore, StoredSchedule } from '../../../application/schedules/ports.js';
+import { upcomingOccurrences } from '../../../application/schedules/upcoming.js';
 import { misfireName } from '../../../domain/schedules/index.js';
 import { fail } from '../command.js';
 import { EXIT, type CliIo } from '../io.js';
@@ -52,11 +53,7 @@ export const showScheduleOutput = async (store: ScheduleStore, calendarFor: Cale
     if (E.isLeft(calendar)) lines.push(`  cannot be computed: ${calendar.left}`);
     else if (schedule.paused) lines.push('  none while paused');
     else {
-      let at: Date | null = await store.now();
-      for (let i = 0; i < 5 && at !== null; i += 1) {
-        at = calendar.right.next(at);
-        if (at !== null) lines.push(`  ${at.toISOString()}`);
-      }
+      for (const at of upcomingOccurrences(calendar.right, await store.now(), 5)) lines.push(`  ${at.toISOString()}`);
     }
     const tasks = await store.recentTasks(name, 5);
     lines.push('', 'Last occurrences:');

@@ -4,6 +4,7 @@ import { KNOWN_TASK_TYPES } from '../../../domain/payloads/by-type.js';
 import { expectPositionals, fail, input, usage, type CliCommand } from '../command.js';
 import { EXIT } from '../io.js';
 import { pauseSchedule } from '../../../application/schedules/pause.js';
+import { removeSchedule } from '../../../application/schedules/remove.js';
 import { prepareAdd } from './schedules-add.js';
 import { listSchedulesOutput, showScheduleOutput } from './schedules-read.js';
 
@@ -93,12 +94,10 @@ export const schedulesCommand: CliCommand = {
           return EXIT.ok;
         }
         case 'remove': {
-          const existing = await store.find(name.right);
-          if (existing === null) return notFound();
-          if (existing.origin === 'file') {
+          const removed = await removeSchedule(store)(name.right, 'cli');
+          if (removed === 'not-found') return notFound();
+          if (removed === 'from-file')
             return fail(out, command, `${name.right} comes from SCHEDULES_FILE; remove it from the file`, EXIT.no);
-          }
-          if ((await store.remove(name.right, 'cli')) === 'not-found') return notFound();
           out.stdout(`Schedule ${name.right} removed; its tasks and history stay\n`);
           return EXIT.ok;
         }
