@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { TaskCommand } from './commands.js';
 import type { DomainError } from './errors.js';
-import type { FailedEvent, FailureReason } from './events.js';
+import type { FailedEvent, FailureReason, TaskEvent } from './events.js';
 import { nextAttempt, type Pending } from './task.js';
 
 /** The highest seq a task's history can hold (task_events.seq and event_seq are PostgreSQL integers). */
@@ -35,7 +35,18 @@ export const refuseClaim = (
     return failed('attempts_exhausted', `attempts exhausted (${state.attempts} of ${state.maxAttempts} used)`);
   if (command.eventSeq >= MAX_EVENT_SEQ)
     return failed('permanent', `its history is full (event_seq ${command.eventSeq} is the integer limit)`);
-  if (command.takenSeq !== undefined)
-    return failed('permanent', `task_events already holds seq ${command.takenSeq} of this task, written outside at-worker`);
+  if (command.takenSeq !== undefined) return failed('permanent', seqTaken(command.takenSeq));
   return E.left({ _tag: 'InvalidCommand', reason: 'the task can be claimed: nothing to refuse' });
+};
+
+const seqTaken = (seq: number): string => `task_events already holds seq ${seq} of this task, written outside at-worker`;
+const SEQ_TAKEN = /^failed on claim: task_events already holds seq (\d+) of this task, written outside at-worker$/;
+
+/**
+ * The seq a refused claim found taken, read back from its 'failed' event: that event was written
+ * outside at-worker, so the history itself is broken there, whatever its replay says.
+ */
+export const seqFoundTaken = (event: TaskEvent): number | undefined => {
+  const match = event.type === 'failed' ? SEQ_TAKEN.exec(event.error) : null;
+  return match?.[1] === undefined ? undefined : Number(match[1]);
 };

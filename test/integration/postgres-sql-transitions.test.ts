@@ -130,14 +130,18 @@ describe('the transitions SQL writes, replayed through the domain', () => {
       await fixture.pool.query(sql.unsafe`
         INSERT INTO scheduled_tasks (task_type, payload, execute_at)
         SELECT 'http_callback', '{"url": "https://example.com/hook", "data": {}}', now() - interval '1 minute'
-          FROM generate_series(1, 3) RETURNING id`)
+          FROM generate_series(1, 4) RETURNING id`)
     ).rows.map((r) => String((r as { id: unknown }).id));
-    const [exhausted, full, taken] = ids as [string, string, string];
+    const [exhausted, full, taken, forgedClaim] = ids as [string, string, string, string];
     await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET attempts = 10, max_attempts = 3 WHERE id = ${exhausted}::bigint`);
     await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET event_seq = ${MAX_EVENT_SEQ} WHERE id = ${full}::bigint`);
     await fixture.pool.query(
       sql.unsafe`INSERT INTO task_events (task_id, seq, event_type, data) VALUES (${taken}::bigint, 2, 'forged', '{}')`,
     );
+
+    await fixture.pool.query(sql.unsafe`
+      INSERT INTO task_events (task_id, seq, event_type, data)
+      VALUES (${forgedClaim}::bigint, 2, 'claimed', jsonb_build_object('attempt', 1, 'claim_token', gen_random_uuid()))`);
 
     const refused = await fixture.pool.query(sql.unsafe`SELECT id::text, refusal FROM at_worker_claim_due_tasks('worker-r', 10)`);
     expect(refused.rows.map((r) => (r as { id: string }).id).sort()).toEqual([...ids].sort());
@@ -166,6 +170,14 @@ describe('the transitions SQL writes, replayed through the domain', () => {
     // A seq taken by a forged event: the decider decides the same event, but the history itself is broken, and verify names the event.
     const c = await refusedTask(taken);
     expect(decide(c.before, refuse(c.last, 2, 2))).toEqual(E.right([c.last]));
-    expect(c.verify).toEqual([expect.stringMatching(/^event 2 \(forged\) cannot be read: task_events\.event_type: expected /)]);
+    expect(c.verify).toEqual([
+      expect.stringMatching(/^event 2 \(forged\) cannot be read: task_events\.event_type: expected /),
+      'event 2 was written outside at-worker: the claim that needed its seq failed the task (event 3)',
+    ]);
+    // A forged event that reads as a claim replays cleanly, so only the refusal can tell verify where the history broke.
+    expect((await refusedTask(forgedClaim)).verify).toEqual([
+      'event 2 was written outside at-worker: the claim that needed its seq failed the task (event 3)',
+      'attempts is 0 but the history says 1',
+    ]);
   });
 });

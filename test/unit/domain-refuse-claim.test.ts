@@ -1,4 +1,4 @@
-import { MAX_EVENT_SEQ, type TaskEvent, type TaskState } from '../../src/domain/index.js';
+import { MAX_EVENT_SEQ, seqFoundTaken, type TaskEvent, type TaskState } from '../../src/domain/index.js';
 import { given } from './domain-given.js';
 
 const t0 = new Date('2026-11-28T12:00:00.000Z');
@@ -33,10 +33,11 @@ describe('task decider: a due task the claim cannot take soundly fails on claim'
     expect(next).toMatchObject({ status: 'failed', attempts: 0 });
   });
 
-  it('fails a task whose next seq an event written outside at-worker already holds', () => {
-    given([scheduled])
-      .when(refuse(2, 2))
-      .then([failed(1, 'permanent', 'failed on claim: task_events already holds seq 2 of this task, written outside at-worker')]);
+  it('fails a task whose next seq an event written outside at-worker already holds, and says which seq it was', () => {
+    const refusal = failed(1, 'permanent', 'failed on claim: task_events already holds seq 2 of this task, written outside at-worker');
+    given([scheduled]).when(refuse(2, 2)).then([refusal]);
+    expect(seqFoundTaken(refusal)).toBe(2);
+    expect(seqFoundTaken(failed(1, 'permanent', 'HTTP 404: seq 2'))).toBeUndefined();
   });
 
   it('names used-up attempts first when a row is wrong in several ways', () => {
