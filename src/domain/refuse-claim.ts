@@ -4,6 +4,8 @@ import type { DomainError } from './errors.js';
 import type { FailedEvent, FailureReason, TaskEvent } from './events.js';
 import { nextAttempt, type Pending } from './task.js';
 
+const REFUSAL = 'failed on claim: ';
+
 /** The highest seq a task's history can hold (task_events.seq and event_seq are PostgreSQL integers). */
 export const MAX_EVENT_SEQ = 2147483647;
 
@@ -27,7 +29,7 @@ export const refuseClaim = (
         workerId: command.workerId,
         attempt: nextAttempt(state),
         reason,
-        error: `failed on claim: ${why}`,
+        error: `${REFUSAL}${why}`,
         details: {},
       },
     ]);
@@ -50,3 +52,6 @@ export const seqFoundTaken = (event: TaskEvent): number | undefined => {
   const match = event.type === 'failed' ? SEQ_TAKEN.exec(event.error) : null;
   return match?.[1] === undefined ? undefined : Number(match[1]);
 };
+
+/** Whether a 'failed' event is one `refuseClaim` produces: the only 'failed' a pending task can take. */
+export const isClaimRefusal = (event: FailedEvent): boolean => event.reason !== 'stuck' && event.error.startsWith(REFUSAL);

@@ -1,4 +1,4 @@
-import { MAX_EVENT_SEQ, seqFoundTaken, type TaskEvent, type TaskState } from '../../src/domain/index.js';
+import { MAX_EVENT_SEQ, replay, seqFoundTaken, type TaskEvent, type TaskState } from '../../src/domain/index.js';
 import { given } from './domain-given.js';
 
 const t0 = new Date('2026-11-28T12:00:00.000Z');
@@ -44,6 +44,15 @@ describe('task decider: a due task the claim cannot take soundly fails on claim'
     given({ ...pending, attempts: 3 })
       .when(refuse(MAX_EVENT_SEQ, 5))
       .then([failed(4, 'attempts_exhausted', 'failed on claim: attempts exhausted (3 of 3 used)')]);
+  });
+
+  it('lets a pending task fail only by a refused claim when replaying (verify reports any other failed event)', () => {
+    expect(replay([scheduled, failed(1, 'permanent', 'HTTP 404: Not Found')])).toEqual(pending);
+    expect(replay([scheduled, failed(1, 'permanent', 'failed on claim: its history is full (event_seq 1 is the integer limit)')])).toEqual({
+      ...pending,
+      status: 'failed',
+      error: 'failed on claim: its history is full (event_seq 1 is the integer limit)',
+    });
   });
 
   it('refuses to refuse a sound claim, a task not due yet, or one that is not pending', () => {
