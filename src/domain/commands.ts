@@ -15,6 +15,16 @@ export type TaskCommand =
     }
   | { readonly type: 'Claim'; readonly now: Date; readonly workerId: WorkerId; readonly claimToken: ClaimToken }
   | {
+      /** A due task the claim cannot take soundly: it fails on claim instead of running (see refuse-claim.ts). */
+      readonly type: 'RefuseClaim';
+      readonly now: Date;
+      readonly workerId: WorkerId;
+      /** The row's event_seq when the claim met it. */
+      readonly eventSeq: number;
+      /** The seq the 'claimed' event needed, when the history already held it (written outside at-worker). */
+      readonly takenSeq?: number;
+    }
+  | {
       readonly type: 'Complete';
       readonly now: Date;
       readonly workerId: WorkerId;

@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { TaskCommand } from './commands.js';
 import { illegalTransition, type DomainError } from './errors.js';
 import type { TaskEvent } from './events.js';
+import { refuseClaim } from './refuse-claim.js';
 import { retryDelayMs } from './retry-policy.js';
 import { assertNever, nextAttempt, type Processing, type TaskState } from './task.js';
 
@@ -11,14 +12,16 @@ type Decision = E.Either<DomainError, readonly TaskEvent[]>;
  * The task state machine: which events a command produces from a state, or why it is refused.
  *
  *   absent ──Schedule──▶ pending ──Claim──▶ processing ──Complete──▶ completed
+ *                          │ └──RefuseClaim (attempts used up, history full or its seq taken)──▶ failed
  *                          ▲  │                 │ ├──Fail (retryable, attempts left)──▶ pending (backoff)
  *                          │  Cancel            │ ├──Fail (permanent | exhausted)────▶ failed ──Retry──▶ pending
  *                          │  ▼                 │ ├──RecoverStuck──▶ pending, or failed when exhausted
  *                          │ cancelled          │ ├──Release (shutdown)──▶ pending, attempt not consumed
  *                          │                    │ └──Postpone (protect a destination)──▶ pending later, attempt not consumed
  *
- * Schedule and Claim are carried out in SQL (the insert trigger, at_worker_claim_due_tasks), so that
- * plain INSERTs get their event and a claim is one round trip; this function stays their rule, and
+ * Schedule, Claim and RefuseClaim are carried out in SQL (the insert trigger, at_worker_claim_due_tasks
+ * and its at_worker_refuse_claims), so that plain INSERTs get their event and a claim is one round trip;
+ * this function stays their rule, and
  * test/integration/postgres-sql-transitions.test.ts holds the SQL to it.
  */
 export const decide = (state: TaskState, command: TaskCommand): Decision => {
@@ -50,6 +53,10 @@ export const decide = (state: TaskState, command: TaskCommand): Decision => {
           claimToken: command.claimToken,
         },
       ]);
+    case 'RefuseClaim':
+      if (state.status !== 'pending') return E.left(illegalTransition('refuse the claim of', state));
+      if (state.executeAt.getTime() > command.now.getTime()) return E.left({ _tag: 'InvalidCommand', reason: 'the task is not due yet' });
+      return refuseClaim(state, command);
     case 'Complete':
       return whileOwned(state, command, 'complete', (owned) => [
         { type: 'completed', at: command.now, workerId: command.workerId, attempt: nextAttempt(owned), details: command.details },

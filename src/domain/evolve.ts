@@ -1,4 +1,5 @@
 import type { TaskEvent } from './events.js';
+import { isClaimRefusal } from './refuse-claim.js';
 import { assertNever, type TaskState } from './task.js';
 
 /**
@@ -39,9 +40,10 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
         ? { ...counters(state), attempts: state.attempts + 1, status: 'pending', executeAt: event.retryAt }
         : state;
     case 'failed':
-      return state.status === 'processing'
-        ? { ...counters(state), attempts: state.attempts + 1, status: 'failed', error: event.error }
-        : state;
+      // From processing an attempt ended and counts; from pending the claim refused the task
+      // (decide's RefuseClaim) and no attempt ran; no other 'failed' fits a pending task.
+      if (state.status === 'processing') return { ...counters(state), attempts: state.attempts + 1, status: 'failed', error: event.error };
+      return state.status === 'pending' && isClaimRefusal(event) ? { ...counters(state), status: 'failed', error: event.error } : state;
     case 'recovered':
       return state.status === 'processing'
         ? { ...counters(state), attempts: state.attempts + 1, status: 'pending', executeAt: event.at }

@@ -4,6 +4,7 @@ export * from './commands.js';
 export * from './errors.js';
 export * from './retry-policy.js';
 export * from './decide.js';
+export * from './refuse-claim.js';
 export * from './evolve.js';
 export * from './execution.js';
 export * from './destination.js';

@@ -1,15 +1,18 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { sql } from 'slonik';
 import { decodeEventRow } from '../../src/adapters/postgres/event-codec.js';
+import { taskWithHistory } from '../../src/adapters/postgres/operator-history.js';
 import { createPostgresTaskQueue } from '../../src/adapters/postgres/task-queue.js';
+import { compareWithHistory } from '../../src/application/operator/compare-history.js';
 import type { ClaimedTask, TaskQueue } from '../../src/application/ports.js';
-import { decide, initialState, replay, type TaskEvent } from '../../src/domain/index.js';
+import { decide, initialState, MAX_EVENT_SEQ, replay, type TaskEvent } from '../../src/domain/index.js';
 import { attemptEnd, eventRows, openFixture, taskRow, type Fixture } from './postgres-fixtures.js';
 
 /**
- * Two transitions are written by SQL, not by the decider: 'scheduled' by the insert trigger (any
- * service may insert with plain SQL) and 'claimed' by at_worker_claim_due_tasks (one round trip).
- * The decider stays the home of both rules; these tests hold the SQL copies to it: each event the
+ * Three transitions are written by SQL, not by the decider: 'scheduled' by the insert trigger (any
+ * service may insert with plain SQL), 'claimed' by at_worker_claim_due_tasks (one round trip), and
+ * the 'failed' of a task that claim refuses (at_worker_refuse_claims). The decider stays the home of
+ * these rules; these tests hold the SQL copies to it: each event the
  * SQL writes must be exactly the one `decide` produces from the state before it, and the replay of
  * the history through `evolve` must be the row.
  */
@@ -120,5 +123,61 @@ describe('the transitions SQL writes, replayed through the domain', () => {
     await claimAndCheck(id!, 'worker-a');
     const attempts = (await history(id!)).flatMap((event) => (event.type === 'claimed' ? [event.attempt] : []));
     expect(attempts).toEqual([1, 2, 3, 3]);
+  });
+
+  it("writes the 'failed' event the decider decides for a due row the claim refuses, and verify accepts it", async () => {
+    const ids = (
+      await fixture.pool.query(sql.unsafe`
+        INSERT INTO scheduled_tasks (task_type, payload, execute_at)
+        SELECT 'http_callback', '{"url": "https://example.com/hook", "data": {}}', now() - interval '1 minute'
+          FROM generate_series(1, 4) RETURNING id`)
+    ).rows.map((r) => String((r as { id: unknown }).id));
+    const [exhausted, full, taken, forgedClaim] = ids as [string, string, string, string];
+    await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET attempts = 10, max_attempts = 3 WHERE id = ${exhausted}::bigint`);
+    await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET event_seq = ${MAX_EVENT_SEQ} WHERE id = ${full}::bigint`);
+    await fixture.pool.query(
+      sql.unsafe`INSERT INTO task_events (task_id, seq, event_type, data) VALUES (${taken}::bigint, 2, 'forged', '{}')`,
+    );
+
+    await fixture.pool.query(sql.unsafe`
+      INSERT INTO task_events (task_id, seq, event_type, data)
+      VALUES (${forgedClaim}::bigint, 2, 'claimed', jsonb_build_object('attempt', 1, 'claim_token', gen_random_uuid()))`);
+
+    const refused = await fixture.pool.query(sql.unsafe`SELECT id::text, refusal FROM at_worker_claim_due_tasks('worker-r', 10)`);
+    expect(refused.rows.map((r) => (r as { id: string }).id).sort()).toEqual([...ids].sort());
+
+    /** The events that decode, the state they lead to before the last, and verify's findings. */
+    const refusedTask = async (id: string) => {
+      const events = (await eventRows(fixture.pool, id)).map(decodeEventRow).flatMap((e) => (E.isRight(e) ? [e.right] : []));
+      const found = await taskWithHistory(fixture.pool, id);
+      return { last: events.at(-1)!, before: replay(events.slice(0, -1)), verify: compareWithHistory(found!.task!, found!.history) };
+    };
+    const refuse = (last: TaskEvent, eventSeq: number, takenSeq?: number) =>
+      ({ type: 'RefuseClaim', now: last.at, workerId: 'worker-r', eventSeq, ...(takenSeq === undefined ? {} : { takenSeq }) }) as const;
+
+    // Used-up attempts come from a hand edit: the decider sees the row's counters, and verify reports the edit, and only it.
+    const a = await refusedTask(exhausted);
+    expect(a.before.status).toBe('pending');
+    const edited = a.before.status === 'pending' ? { ...a.before, attempts: 10 } : a.before;
+    expect(decide(edited, refuse(a.last, 1))).toEqual(E.right([a.last]));
+    expect(a.verify).toEqual(['attempts is 10 but the history says 0']);
+
+    // A full event_seq: the 'failed' event goes after the history's last seq, and the row agrees with its history again.
+    const b = await refusedTask(full);
+    expect(decide(b.before, refuse(b.last, MAX_EVENT_SEQ))).toEqual(E.right([b.last]));
+    expect(b.verify).toEqual([]);
+
+    // A seq taken by a forged event: the decider decides the same event, but the history itself is broken, and verify names the event.
+    const c = await refusedTask(taken);
+    expect(decide(c.before, refuse(c.last, 2, 2))).toEqual(E.right([c.last]));
+    expect(c.verify).toEqual([
+      expect.stringMatching(/^event 2 \(forged\) cannot be read: task_events\.event_type: expected /),
+      'event 2 was written outside at-worker: the claim that needed its seq failed the task (event 3)',
+    ]);
+    // A forged event that reads as a claim replays cleanly, so only the refusal can tell verify where the history broke.
+    expect((await refusedTask(forgedClaim)).verify).toEqual([
+      'event 2 was written outside at-worker: the claim that needed its seq failed the task (event 3)',
+      'attempts is 0 but the history says 1',
+    ]);
   });
 });

@@ -8,6 +8,7 @@ import {
   type TaskEvent,
   type TaskState,
 } from '../../src/domain/index.js';
+import { given } from './domain-given.js';
 
 const t0 = new Date('2026-11-28T12:00:00.000Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);
@@ -36,26 +37,6 @@ const retried = (attempt: number): TaskEvent => ({
   error: 'HTTP 503',
   retryAt: at(attempt + 10),
   details: {},
-});
-
-/**
- * given these events, when this command, then these events (the whole list) or this refusal.
- * `then` returns the state the decided events lead to, for the cases that also say where the task ends up.
- */
-const given = (events: readonly TaskEvent[]) => ({
-  when: (command: TaskCommand) => {
-    const state = replay(events);
-    const decision = decide(state, command);
-    return {
-      then: (expected: readonly TaskEvent[]): TaskState => {
-        expect(decision).toEqual(E.right(expected));
-        return replay(expected, state);
-      },
-      thenRefused: (expected: DomainError): void => {
-        expect(decision).toEqual(E.left(expected));
-      },
-    };
-  },
 });
 
 const fail = (token: string, retryable: boolean, extra: Partial<Extract<TaskCommand, { type: 'Fail' }>> = {}): TaskCommand => ({

@@ -1,4 +1,4 @@
-import { evolve, initialState, type TaskState } from '../../domain/index.js';
+import { evolve, initialState, seqFoundTaken, type TaskState } from '../../domain/index.js';
 import type { RecordedEvent, TaskRecord } from './ports.js';
 
 /**
@@ -7,7 +7,8 @@ import type { RecordedEvent, TaskRecord } from './ports.js';
  * execute_at (finished tasks' too), the claim and owner a processing row names, completed_at, the
  * error a failed row shows and that a completed row shows none, the payload and task_uuid against
  * what the 'scheduled' event recorded of them, that seqs run 1..n without gaps, that event_seq names
- * the last one, that every event decodes and that each event is one the state before it allows.
+ * the last one, that every event decodes, that each event is one the state before it allows, and that
+ * no claim found its seq taken by an event written outside at-worker (its refusal says which).
  */
 export const compareWithHistory = (task: TaskRecord, history: readonly RecordedEvent[]): string[] => {
   if (history.length === 0) return ['has no events in task_events'];
@@ -27,6 +28,9 @@ export const compareWithHistory = (task: TaskRecord, history: readonly RecordedE
     // evolve returns its input unchanged for an event the state does not allow (and a new object for
     // every one it does): the history contains a transition the decider would never have produced.
     if (next === state) problems.push(`event ${recorded.seq} (${recorded.event.type}) cannot follow a task that is ${state.status}`);
+    const taken = seqFoundTaken(recorded.event);
+    if (taken !== undefined)
+      problems.push(`event ${taken} was written outside at-worker: the claim that needed its seq failed the task (event ${recorded.seq})`);
     state = next;
   }
   return [...problems, ...compareState(task, state), ...compareRecorded(task, history)];
