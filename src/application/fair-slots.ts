@@ -62,10 +62,23 @@ export class FairSlots {
   outOfPatience(waiting: readonly ClaimedTask[], now: number): { readonly due: ClaimedTask[]; readonly nextAt: number | null } {
     const due: ClaimedTask[] = [];
     let nextAt: number | null = null;
+    if (this.blockedSince.size === 0) return { due, nextAt };
+    // Nothing is due before the first destination at its share turns slow: until then the waiting
+    // tasks need no look, and a burst to one healthy receiver never gets past this line.
+    let firstSlow = Infinity;
+    for (const [destination, busy] of this.busy) {
+      if (busy >= this.slotsPerDestination) firstSlow = Math.min(firstSlow, this.oldestStart(destination) + FAIR_SHARE_SLOW_MS);
+    }
+    if (now < firstSlow) return { due, nextAt: firstSlow === Infinity ? null : firstSlow };
+    // Once per destination, not per waiting task: a burst to one receiver has every waiting task
+    // behind the same destination, and this runs whenever a slot frees.
+    const slowSinceOf = new Map<Destination, number>();
     for (const task of waiting) {
       const since = this.blockedSince.get(task.claimToken);
       if (since === undefined || this.mayStart(task, now)) continue;
-      const slowSince = this.oldestStart(this.destinationOf(task)!) + FAIR_SHARE_SLOW_MS;
+      const destination = this.destinationOf(task)!;
+      let slowSince = slowSinceOf.get(destination);
+      if (slowSince === undefined) slowSinceOf.set(destination, (slowSince = this.oldestStart(destination) + FAIR_SHARE_SLOW_MS));
       const dueAt = Math.max(since + FAIR_SHARE_PATIENCE_MS, slowSince);
       if (now >= dueAt) due.push(task);
       else nextAt = Math.min(nextAt ?? Infinity, dueAt);

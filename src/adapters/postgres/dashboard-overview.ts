@@ -3,7 +3,8 @@ import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import type { Overview } from '../../application/dashboard/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { createActivityWindow } from './dashboard-activity.js';
-import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+import { DateFromRow, decodeRows } from './rows.js';
+import { StuckRow, stuckSummary } from './stuck-rows.js';
 
 // Lists on the overview stay short: it is a glance; the task list pages through the rest.
 const LIST_LIMIT = 10;
@@ -14,15 +15,6 @@ const FAILURE_SAMPLE = 1000;
 const ERROR_GROUP_CHARS = 120;
 
 const CountRow = t.type({ status: t.string, count: t.number });
-const StuckRow = t.type({
-  id: Int8String,
-  task_type: t.string,
-  owner: nullable(t.string),
-  attempts: t.number,
-  max_attempts: t.number,
-  heartbeat_at: nullable(DateFromRow),
-  silent_for_seconds: t.number,
-});
 const FailureRow = t.type({ task_type: t.string, error: t.string, count: t.number, last_at: DateFromRow });
 const NowRow = t.type({ now: DateFromRow });
 
@@ -88,15 +80,7 @@ const readOverview = (pool: DatabasePool, stuckTimeoutMs: number, activity: Retu
       lastHour,
       stuck: {
         timeoutMs: stuckTimeoutMs,
-        oldest: stuck.map((row) => ({
-          id: row.id,
-          taskType: row.task_type,
-          owner: row.owner,
-          attempts: row.attempts,
-          maxAttempts: row.max_attempts,
-          heartbeatAt: row.heartbeat_at,
-          silentForSeconds: row.silent_for_seconds,
-        })),
+        oldest: stuck.map(stuckSummary),
       },
       failureSample: FAILURE_SAMPLE,
       failures: failures.map((row) => ({ taskType: row.task_type, error: row.error, count: row.count, lastAt: row.last_at })),

@@ -5,18 +5,10 @@ import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { storageStats } from './storage-stats.js';
 import { circuitSummaries } from './operator-circuits.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+import { StuckRow, stuckSummary } from './stuck-rows.js';
 
 const CountByStatus = t.type({ status: t.string, count: t.number });
 const Count = t.type({ count: t.number });
-const StuckRow = t.type({
-  id: Int8String,
-  task_type: t.string,
-  owner: nullable(t.string),
-  attempts: t.number,
-  max_attempts: t.number,
-  heartbeat_at: nullable(DateFromRow),
-  silent_for_seconds: t.number,
-});
 const SuccessRow = t.type({ completed: t.number, failed: t.number, success_rate: nullable(t.number) });
 const CompletionRow = t.type({ task_type: t.string, completed: t.number, avg_seconds: t.number });
 const NobodyServesRow = t.type({ task_type: t.string, pending: t.number });
@@ -125,15 +117,7 @@ export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit:
       stuck: {
         count: stuckCount,
         timeoutMs: stuckTimeoutMs,
-        oldest: stuck.map((row) => ({
-          id: row.id,
-          taskType: row.task_type,
-          owner: row.owner,
-          attempts: row.attempts,
-          maxAttempts: row.max_attempts,
-          heartbeatAt: row.heartbeat_at,
-          silentForSeconds: row.silent_for_seconds,
-        })),
+        oldest: stuck.map(stuckSummary),
       },
       success: { completed: success?.completed ?? 0, failed: success?.failed ?? 0, ratePercent: success?.success_rate ?? null },
       completionTimes: times.map((row) => ({ taskType: row.task_type, completed: row.completed, avgSeconds: row.avg_seconds })),
