@@ -86,10 +86,10 @@ export class FairSlots {
     return { due, nextAt };
   }
 
+  /** The first start still running: a Map keeps insertion order, and starts are added as they happen. */
   private oldestStart(destination: Destination): number {
-    let oldest = Infinity;
-    for (const at of this.startedAt.get(destination)?.values() ?? []) oldest = Math.min(oldest, at);
-    return oldest;
+    const first = this.startedAt.get(destination)?.values().next();
+    return first === undefined || first.done === true ? Infinity : first.value;
   }
 
   /** How many slots `destination` holds now. */
