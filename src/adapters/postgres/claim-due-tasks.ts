@@ -20,7 +20,9 @@ const ClaimedRow = t.type({
   task_uuid: nullable(t.string),
   // Selected only by the traced claim.
   traceparent: t.union([t.string, t.null, t.undefined]),
+  traced_row_seen: t.union([t.boolean, t.undefined]),
 });
+const TraceparentRow = t.type({ id: Int8String, traceparent: nullable(t.string) });
 // A due row the claim could not take soundly (used-up attempts, a history that cannot take its next
 // event): the function has already failed it, alone, and says why.
 const RefusedRow = t.type({ id: Int8String, task_type: t.string, refusal: t.string });
@@ -52,7 +54,7 @@ export const claimDueTasks = async (
 ): Promise<ClaimedTask[]> => {
   if (limit <= 0) return [];
   const result = await db.query(withTraceparent ? tracedClaim(workerId, limit, cannotRun) : claim(workerId, limit, cannotRun));
-  const rows = decodeRows(ClaimRow, 'claimDueTasks', result.rows);
+  const rows = await withLateTraceparents(db, decodeRows(ClaimRow, 'claimDueTasks', result.rows));
   for (const row of rows) {
     if (row.refusal !== null) onRefused({ id: row.id, taskType: row.task_type, reason: row.refusal });
   }
@@ -85,14 +87,30 @@ const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) 
  * The claim, with each task's producer traceparent (migration 0013), used only while tracing is on
  * so the claim stays as it was without it. The join reads the row as it was before the claim took
  * it (the statement's snapshot), which holds the same traceparent: the claim never changes it. A
- * task inserted after that snapshot and claimed by the same call reads no traceparent: its attempt
- * starts a trace of its own.
+ * task inserted after that snapshot and claimed by the same call is not seen by the join (the
+ * function's own statements take later snapshots); withLateTraceparents reads those few again.
  */
 const tracedClaim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
   prepared(
     'at_worker_claim_due_tasks_traced',
     sql.unsafe`SELECT c.id, c.task_type, c.payload::text AS payload_json, c.attempts, c.max_attempts, c.execute_at, c.locked_by,
-                      c.claim_token, c.locked_at, c.refusal, c.task_uuid, s.traceparent
+                      c.claim_token, c.locked_at, c.refusal, c.task_uuid, s.traceparent, s.id IS NOT NULL AS traced_row_seen
                  FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')}) c
                  LEFT JOIN scheduled_tasks s ON s.id = c.id`,
   );
+
+/** Reads the traceparent of claimed rows the traced claim's join could not see, in a statement of its own. */
+const withLateTraceparents = async <R extends { readonly id: string; readonly traced_row_seen?: boolean | undefined }>(
+  db: DatabasePool | DatabaseTransactionConnection,
+  rows: R[],
+): Promise<R[]> => {
+  const unseen = rows.filter((row) => row.traced_row_seen === false).map((row) => row.id);
+  if (unseen.length === 0) return rows;
+  const found = decodeRows(
+    TraceparentRow,
+    'claimDueTasks traceparents',
+    (await db.query(sql.unsafe`SELECT id, traceparent FROM scheduled_tasks WHERE id = ANY(${sql.array(unseen, 'int8')})`)).rows,
+  );
+  const byId = new Map(found.map((row) => [row.id, row.traceparent]));
+  return rows.map((row) => (row.traced_row_seen === false ? { ...row, traceparent: byId.get(row.id) ?? null } : row));
+};
