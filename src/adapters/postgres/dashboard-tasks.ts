@@ -1,10 +1,10 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods, type FragmentSqlToken } from 'slonik';
 import type { TaskListFilter, TaskListPage } from '../../application/dashboard/ports.js';
-import { TASK_STATUSES, type TaskId, type TaskStatus } from '../../domain/index.js';
+import type { TaskId } from '../../domain/index.js';
+import { Status } from './operator-rows.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
-const Status = t.keyof(Object.fromEntries(TASK_STATUSES.map((status) => [status, null])) as Record<TaskStatus, null>);
 const ListRow = t.type({
   id: Int8String,
   task_type: t.string,

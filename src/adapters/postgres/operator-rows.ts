@@ -6,7 +6,8 @@ import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { decodeEventRow } from './event-codec.js';
 import { DateFromRow, Int8String, nullable } from './rows.js';
 
-const Status = t.keyof(Object.fromEntries(TASK_STATUSES.map((status) => [status, null])) as Record<TaskStatus, null>);
+/** A task's status column: one of TASK_STATUSES. */
+export const Status = t.keyof(Object.fromEntries(TASK_STATUSES.map((status) => [status, null])) as Record<TaskStatus, null>);
 
 /** The scheduled_tasks columns the operator commands read (see TASK_COLUMNS). */
 export const TaskRow = t.type({

@@ -102,7 +102,7 @@ export const renderStats = (stats: TaskStats, retention?: RetentionPolicy): stri
 
 export const statsCommand: CliCommand = {
   name: 'stats',
-  summary: 'counts by status, stuck tasks, success rate, completion times, tasks at their last attempt',
+  summary: 'counts by status, stuck tasks, success rate, completion times, last attempts, retention, open circuits',
   help: `Usage: at-worker stats [--json]
 
 The seed's monitoring queries in one snapshot: tasks by status, stuck tasks (processing, no
