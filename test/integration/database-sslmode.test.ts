@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
+import { createScheduler } from '../../src/client/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { until } from '../support/worker-process.js';
 import { useWorkerSuite } from '../support/worker-suite.js';
@@ -66,6 +67,29 @@ describe('DB_SSLMODE and sslmode in DATABASE_URL', () => {
     expect(oneStderrLine(result)).toMatch(
       /The server does not support SSL connections.*set DB_SSLMODE=disable, or enable ssl on the server/,
     );
+  });
+
+  it('gives the scheduling client the same modes on a connection string of its own', async () => {
+    const hook = { type: 'http_callback' as const, payload: { url: 'https://example.com/hook', data: { n: 1 } } };
+    for (const mode of ['disable', 'allow', 'prefer']) {
+      const scheduler = createScheduler(withSslMode(mode));
+      try {
+        const scheduled = await scheduler.schedule(hook);
+        expect({ mode, tag: scheduled._tag }).toEqual({ mode, tag: 'Right' });
+      } finally {
+        await scheduler.close();
+      }
+    }
+    const strict = createScheduler(withSslMode('require'));
+    try {
+      const refused = await strict.schedule(hook).then(
+        (result) => (result._tag === 'Left' ? result.left.message : 'scheduled'),
+        (error: unknown) => String(error),
+      );
+      expect(refused).toMatch(/The server does not support SSL connections/);
+    } finally {
+      await strict.close();
+    }
   });
 
   it('refuses at start-up, naming the variable, a mode or a setting that cannot work', async () => {
