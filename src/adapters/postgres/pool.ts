@@ -1,5 +1,6 @@
 import { createPool, type DatabasePool, type DriverTypeParser } from 'slonik';
 import { readPgTimestamp } from './pg-timestamp.js';
+import { readDatabaseTls, resolveTls } from './tls.js';
 
 export type { DatabasePool } from 'slonik';
 
@@ -36,19 +37,27 @@ const typeParsers: readonly DriverTypeParser[] = [
  * leaves session state behind (no SET, no session advisory lock, no LISTEN on pooled connections;
  * migrate uses a transaction-scoped lock), so there is nothing to discard.
  */
-export const createPostgresPool = (
+export const createPostgresPool = async (
   url: string,
   maxConnections: number,
   { statementTimeoutMs }: { readonly statementTimeoutMs?: number } = {},
-): Promise<DatabasePool> =>
-  createPool(url, {
+): Promise<DatabasePool> => {
+  // sslmode and its files as libpq reads them (tls.ts), not as slonik's URL parser would.
+  const tls = readDatabaseTls(url);
+  const ssl = await resolveTls(tls, TLS_PROBE_TIMEOUT_MS);
+  return createPool(tls.url, {
     maxPoolSize: maxConnections,
+    ...(ssl === false ? {} : { ssl }),
     typeParsers,
     resetConnection: async () => undefined,
     captureStackTrace: false,
     // slonik's own limit (60 s) unless the caller sets a tighter one.
     ...(statementTimeoutMs === undefined ? {} : { statementTimeout: statementTimeoutMs }),
   });
+};
+
+// slonik's own connection timeout, for the one connection that decides allow and prefer.
+const TLS_PROBE_TIMEOUT_MS = 5_000;
 
 /** Waits for running queries, then closes every connection. */
 export const closePool = (pool: DatabasePool): Promise<void> => pool.end();
