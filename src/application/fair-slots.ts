@@ -30,7 +30,8 @@ export class FairSlots {
   private readonly destinations = new Map<string, Destination | null>();
   private readonly blockedSince = new Map<string, number>();
   readonly slotsPerDestination: number;
-  private readonly active: boolean;
+  /** False when a destination's share is every slot: then every task may start. */
+  readonly active: boolean;
 
   constructor(concurrency: number, share: number) {
     this.slotsPerDestination = Math.max(1, Math.floor(concurrency * share + 1e-9));
@@ -46,12 +47,20 @@ export class FairSlots {
     return destination;
   }
 
+  /** Whether a task to `destination` may take a slot now (one without a destination always may). */
+  hasRoom(destination: Destination | null): boolean {
+    return !this.active || destination === null || (this.busy.get(destination) ?? 0) < this.slotsPerDestination;
+  }
+
+  /** `task` could not take a free slot at `now` because its destination held its share (noted once). */
+  passedOver(task: ClaimedTask, now: number): void {
+    if (!this.blockedSince.has(task.claimToken)) this.blockedSince.set(task.claimToken, now);
+  }
+
   /** Whether `task` may take a slot now; if not, it is noted as passed over from `now`. */
   mayStart(task: ClaimedTask, now: number): boolean {
-    if (!this.active) return true;
-    const destination = this.destinationOf(task);
-    if (destination === null || (this.busy.get(destination) ?? 0) < this.slotsPerDestination) return true;
-    if (!this.blockedSince.has(task.claimToken)) this.blockedSince.set(task.claimToken, now);
+    if (this.hasRoom(this.destinationOf(task))) return true;
+    this.passedOver(task, now);
     return false;
   }
 
@@ -59,7 +68,7 @@ export class FairSlots {
    * The tasks among `waiting` of a slow destination passed over for FAIR_SHARE_PATIENCE_MS, and when
    * the next one may be.
    */
-  outOfPatience(waiting: readonly ClaimedTask[], now: number): { readonly due: ClaimedTask[]; readonly nextAt: number | null } {
+  outOfPatience(waiting: Iterable<ClaimedTask>, now: number): { readonly due: ClaimedTask[]; readonly nextAt: number | null } {
     const due: ClaimedTask[] = [];
     let nextAt: number | null = null;
     if (this.blockedSince.size === 0) return { due, nextAt };

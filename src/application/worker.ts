@@ -1,3 +1,4 @@
+import type { Destination } from '../domain/index.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { ClaimBatch } from './claim-batch.js';
 import { shutdownCause, type ExecuteTask } from './execute-task.js';
@@ -53,7 +54,7 @@ export interface WorkerDeps {
  */
 export class Worker {
   /** Every claim this worker holds, waiting, executing or recording. */
-  private readonly held = new HeldClaims();
+  private readonly held: HeldClaims;
   private readonly fair: FairSlots;
   /** Wakes the loop when the next task passed over by fair slots runs out of patience. */
   private patienceTimer: NodeJS.Timeout | null = null;
@@ -69,6 +70,8 @@ export class Worker {
   ) {
     for (const source of deps.wakeUps) source.onWakeUp(() => this.wakeSignal.wake());
     this.fair = new FairSlots(options.concurrency, options.destinationShare ?? 1);
+    // Waiting claims stand in a line per destination only when fair slots can hold one back.
+    this.held = new HeldClaims(this.fair.active ? (task) => this.fair.destinationOf(task) : undefined);
   }
 
   start(): void {
@@ -162,8 +165,10 @@ export class Worker {
   private startWaiting(): void {
     if (this.stopping) return;
     const now = Date.now();
+    const hasRoom = (destination: Destination | null) => this.fair.hasRoom(destination);
+    const passedOver = (task: ClaimedTask) => this.fair.passedOver(task, now);
     while (this.held.executing < this.options.concurrency) {
-      const task = this.held.startNext((candidate) => this.fair.mayStart(candidate, now));
+      const task = this.held.startNext(hasRoom, passedOver);
       if (task === undefined) break;
       this.fair.started(task, now);
       this.launch(task, this.shutdown.signal);

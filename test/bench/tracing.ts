@@ -20,11 +20,19 @@ export const runTracingBench = async (
 ): Promise<void> => {
   const collector = await startDroppingCollector();
   const before = await beforeBuild();
-  const variants: { name: string; env?: Record<string, string>; build?: Awaited<ReturnType<typeof beforeBuild>> }[] = [
+  const all: { name: string; env?: Record<string, string>; build?: Awaited<ReturnType<typeof beforeBuild>>; optIn?: true }[] = [
     ...(before === undefined ? [] : [{ name: 'before', build: before }]),
     { name: 'off' },
     { name: 'on', env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url } },
+    // Tracing off and fair slots too (every slot may serve the burst's one destination, as before them).
+    { name: 'unshared', env: { DESTINATION_MAX_SHARE: '1' }, optIn: true },
   ];
+  // BENCH_TRACING_VARIANTS=before,off leaves the others out (comparing builds with tracing off only);
+  // `unshared` runs only when named there.
+  const only = process.env['BENCH_TRACING_VARIANTS']?.split(',').map((name) => name.trim());
+  const variants =
+    only === undefined ? all.filter((variant) => variant.optIn !== true) : all.filter((variant) => only.includes(variant.name));
+  if (variants.length === 0) throw new Error(`BENCH_TRACING_VARIANTS=${only?.join(',')}: none of ${all.map((v) => v.name).join(', ')}`);
   const rates = new Map<string, number[]>(variants.map((variant) => [variant.name, []]));
   try {
     for (let round = 1; round <= rounds; round += 1) {

@@ -6,22 +6,25 @@ import { parseExactJson } from './exact-json.js';
 import { prepared } from './prepared.js';
 import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
 
-const ClaimedRow = t.type({
-  id: Int8String,
-  task_type: t.string,
-  payload_json: t.string,
-  attempts: t.number,
-  max_attempts: t.number,
-  execute_at: DateFromRow,
-  locked_by: t.string,
-  claim_token: t.string,
-  locked_at: DateFromRow,
-  refusal: t.null,
-  task_uuid: nullable(t.string),
-  // Selected only by the traced claim.
-  traceparent: t.union([t.string, t.null, t.undefined]),
-  traced_row_seen: t.union([t.boolean, t.undefined]),
-});
+const ClaimedRow = t.intersection([
+  t.type({
+    id: Int8String,
+    task_type: t.string,
+    payload_json: t.string,
+    attempts: t.number,
+    max_attempts: t.number,
+    execute_at: DateFromRow,
+    locked_by: t.string,
+    claim_token: t.string,
+    locked_at: DateFromRow,
+    refusal: t.null,
+    task_uuid: nullable(t.string),
+  }),
+  // Selected only by the traced claim. Optional keys, not `t.undefined` members: io-ts's `is` takes
+  // a key of a t.type to be missing only when the codec accepts undefined AND the key is there, so
+  // every untraced row failed `is` and went through `decode` (decodeRows).
+  t.partial({ traceparent: nullable(t.string), traced_row_seen: t.boolean }),
+]);
 const TraceparentRow = t.type({ id: Int8String, traceparent: nullable(t.string) });
 // A due row the claim could not take soundly (used-up attempts, a history that cannot take its next
 // event): the function has already failed it, alone, and says why.

@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
 import { checkWith, Present } from '../../shared/decode.js';
+import { httpOrigin } from '../destination.js';
 
 /**
  * A URL as it may be shown to an operator: user-info (`user:password@`) replaced by `***`. Query
@@ -10,11 +11,7 @@ export const redactUrl = (text: string): string =>
   // Up to the last `@` of the authority, as the WHATWG parser reads it; with or without a scheme.
   text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/?#]*@/i, (_match, scheme: string | undefined) => `${scheme ?? ''}***@`);
 
-const isHttpUrl = (value: unknown): value is string => {
-  if (typeof value !== 'string') return false;
-  const protocol = URL.parse(value)?.protocol;
-  return protocol === 'http:' || protocol === 'https:';
-};
+const isHttpUrl = (value: unknown): value is string => typeof value === 'string' && httpOrigin(value) !== null;
 
 // Failures show the redacted text, so a rejected URL never puts its password into error_message.
 // `is` is exact (true exactly when `decode` succeeds), for checkWith.
