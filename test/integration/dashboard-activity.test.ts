@@ -55,4 +55,28 @@ describe('the overview’s last hour, read incrementally', () => {
     // Nothing new: the same answer again, nothing counted twice.
     expect(totals(await kept(pool, new Date()))).toEqual(updated);
   });
+
+  it('catches up on a backlog a bounded number of events per read, a transaction’s events together, and ends where a fresh read is', async () => {
+    const limited = createActivityWindow(4);
+    // 6 'scheduled' events, one insert each, then the 6 claims of one claim call (one timestamp).
+    await claim('worker-3', 6);
+    const reads = [];
+    for (let n = 0; n < 10; n += 1) {
+      const read = await limited(pool, new Date());
+      reads.push({ ...totals(read), behind: read.readUpTo !== null });
+      if (read.readUpTo === null) break;
+    }
+    const fresh = totals(await createActivityWindow()(pool, new Date()));
+    // The first read stops after 4 events: behind, and no claim of the backlog counted yet.
+    expect(reads[0]).toMatchObject({ behind: true });
+    expect(reads[0]!.workers.find(([worker]) => worker === 'worker-3')).toBeUndefined();
+    // The claims share their transaction's timestamp, so they are counted in one read, all 6.
+    const firstWithClaims = reads.find((read) => read.workers.some(([worker]) => worker === 'worker-3'));
+    expect(firstWithClaims?.workers).toContainEqual(['worker-3', 6]);
+    // It ends up to date, with what a fresh read of the whole hour says.
+    expect(reads.length).toBeGreaterThan(1);
+    const { behind, ...last } = reads[reads.length - 1]!;
+    expect(behind).toBe(false);
+    expect(last).toEqual(fresh);
+  });
 });
