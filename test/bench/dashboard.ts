@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createOverviewReader } from '../../src/adapters/postgres/dashboard-overview.js';
@@ -302,16 +303,19 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
       const served: number[] = [];
       const shares: (number | null)[] = [];
       const closedBackends: Record<string, number>[] = [];
-      const cpu: { burst_ms: number | null; dashboard_ms: number | null }[] = [];
+      const cpu: { mode: string; burst_ms: number | null; dashboard_ms: number | null }[] = [];
+      // The machine's 1-minute load average after each burst, A B B A: what else was running.
+      const load: number[] = [];
       for (const mode of ['alone', 'with', 'with', 'alone'] as const) {
         progress(`dashboard: burst of 10,000 tasks, ${mode === 'alone' ? 'no one on the dashboard' : 'an operator busy on the dashboard'}`);
         const stop = mode === 'with' ? operatorLoad(dashboard.url) : null;
         const burst = await burstOnce(database.url, sink, settings, dashboard);
-        const load = await stop?.();
-        if (load !== undefined) {
-          served.push(load.pages);
+        const operator = await stop?.();
+        load.push(Math.round((loadavg()[0] ?? 0) * 10) / 10);
+        cpu.push({ mode, burst_ms: burst.burstCpuMs, dashboard_ms: burst.dashboardCpuMs });
+        if (operator !== undefined) {
+          served.push(operator.pages);
           closedBackends.push({ ...burst.closedBackends });
-          cpu.push({ burst_ms: burst.burstCpuMs, dashboard_ms: burst.dashboardCpuMs });
           // No figure where either side's CPU is unknown: a backend closed in the middle of a query.
           shares.push(
             burst.dashboardCpuMs === null || burst.burstCpuMs === null
@@ -332,12 +336,15 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
         overview_completed_shown: completedShown,
         completed_exact: completedExact,
         dashboard_pages_during_bursts: served,
+        load_average_after_bursts: load,
         // What the dashboard (its process and its PostgreSQL backends) took of the CPU that it and the
         // burst (worker and backends) used together: on a machine whose cores the burst keeps busy, the
         // share of throughput it can cost at most, whatever else the machine runs.
         // null: not measured (a backend of that burst closed while running a query, so its CPU is unknown).
         dashboard_cpu_share_percent: shares,
-        cpu_during_bursts_with_dashboard: cpu,
+        // Each burst's CPU (worker and backends) and the dashboard's meanwhile, A B B A: an idle
+        // dashboard's is next to nothing; the burst's own should not grow with an operator looking.
+        cpu_during_bursts: cpu,
         backends_closed_during_bursts: closedBackends,
       };
     } finally {
