@@ -56,17 +56,20 @@ describe('the overview’s last hour, read incrementally', () => {
     expect(totals(await kept(pool, new Date()))).toEqual(updated);
   });
 
-  it('catches up on a backlog a bounded number of events per read, a transaction’s events together, and ends where a fresh read is', async () => {
+  it('catches up on a backlog a bounded number of events per read, a transaction’s events together, ending as a fresh read', async () => {
     const limited = createActivityWindow(4);
     // 6 'scheduled' events, one insert each, then the 6 claims of one claim call (one timestamp).
     await claim('worker-3', 6);
+    // Looked at a minute later for the first time: the hour before is a backlog, new events none.
+    const first = Date.now() + 60_000;
     const reads = [];
     for (let n = 0; n < 10; n += 1) {
-      const read = await limited(pool, new Date());
+      // Then every 10 s, as a watching operator's page does.
+      const read = await limited(pool, new Date(first + n * 10_000));
       reads.push({ ...totals(read), behind: read.readUpTo !== null });
       if (read.readUpTo === null) break;
     }
-    const fresh = totals(await createActivityWindow()(pool, new Date()));
+    const fresh = totals(await createActivityWindow()(pool, new Date(first)));
     // The first read stops after 4 events: behind, and no claim of the backlog counted yet.
     expect(reads[0]).toMatchObject({ behind: true });
     expect(reads[0]!.workers.find(([worker]) => worker === 'worker-3')).toBeUndefined();
@@ -74,9 +77,33 @@ describe('the overview’s last hour, read incrementally', () => {
     const firstWithClaims = reads.find((read) => read.workers.some(([worker]) => worker === 'worker-3'));
     expect(firstWithClaims?.workers).toContainEqual(['worker-3', 6]);
     // It ends up to date, with what a fresh read of the whole hour says.
-    expect(reads.length).toBeGreaterThan(1);
+    expect(reads.length).toBeGreaterThan(2);
     const { behind, ...last } = reads[reads.length - 1]!;
     expect(behind).toBe(false);
     expect(last).toEqual(fresh);
+  });
+
+  it('counts what is new in full on every read while a backlog is still being caught up, and nothing twice', async () => {
+    // A backlog: 10 events written 10 minutes ago, of tasks whose rows are gone (history outlives them).
+    await db.client.query(`
+      INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at)
+      SELECT 900000 + n, 1, 'completed', 'worker-old', now() - interval '10 minutes' + n * interval '1 second'
+        FROM generate_series(1, 10) AS n`);
+    const limited = createActivityWindow(2);
+    const start = Date.now();
+    const behind = await limited(pool, new Date(start));
+    expect(behind.readUpTo).not.toBeNull();
+    await claim('worker-4', 3);
+    // Read again 10 s later: worker-4's 6 new events are counted at once although the backlog is not done.
+    const next = await limited(pool, new Date(Math.max(Date.now(), start + 10_000)));
+    expect(next.readUpTo).not.toBeNull();
+    expect(totals(next).workers).toContainEqual(['worker-4', 3]);
+    // A pause of 90 s: what was written meanwhile joins the backlog, and what the reads before it
+    // counted of that stretch is counted again only once, by the backlog.
+    let read = await limited(pool, new Date(Math.max(Date.now(), start + 100_000)));
+    for (let n = 11; read.readUpTo !== null && n < 60; n += 1)
+      read = await limited(pool, new Date(Math.max(Date.now(), start + n * 10_000)));
+    expect(read.readUpTo).toBeNull();
+    expect(totals(read)).toEqual(totals(await createActivityWindow()(pool, new Date(Math.max(Date.now(), start + 600_000)))));
   });
 });

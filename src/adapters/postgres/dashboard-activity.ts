@@ -15,12 +15,15 @@ const WORKER_LIMIT = 50;
 // and kept; later ones are read again. The worker's transactions last milliseconds.
 const SETTLE_MS = 5_000;
 
-// The most events one read aggregates (plus those sharing the last one's timestamp, one transaction's).
-// An overview read runs while workers run: a backlog (the first read of a busy hour, or the first
-// read after a burst nobody watched) is caught up over several reads, each costing at most this many
-// events (about 3 µs of database CPU each, most of it the look-up of each claim's previous event),
-// instead of one read that costs the whole backlog at once.
+// The most events of a backlog one read aggregates (plus those sharing the last one's timestamp, one
+// transaction's). An overview read runs while workers run: a backlog (the hour before the first read,
+// or a burst that ran while nobody looked) is caught up over several reads, each costing at most
+// this many events (a few µs of database CPU each), instead of one read that costs all of it at once.
 export const EVENTS_PER_READ = 20_000;
+// A read that follows the previous one within this long is someone watching: everything since the
+// previous read is new and read in full, so the overview keeps up with any rate. After a longer
+// pause, what was written meanwhile (but its last few seconds) is a backlog.
+const WATCHED_MS = 30_000;
 const WINDOW_MS = WINDOW_MINUTES * MINUTE_MS;
 
 const ActivityRow = t.type({
@@ -45,18 +48,20 @@ interface Slice {
 }
 
 /**
- * The oldest `limit` events of `slice` (and any sharing the last one's timestamp), by 10-second
+ * The oldest `limit` events of `slice` (and any sharing the last one's timestamp; all of them when
+ * `limit` is null), by 10-second
  * bucket and worker: what was claimed, completed and failed, and how late the claims were (claim
  * time minus due time, the due time being what the event before the claim set: execute_at of
  * 'scheduled' or 'rescheduled', retry_at of 'retry_scheduled', or the moment of a recovery or
  * release). `cut_at` on every row: the last event's timestamp when the limit was reached (the
  * events after it are left for the next read), else null. The range is read through the BRIN index
- * on occurred_at; the previous event is one primary-key look-up per claim, made for claims only.
+ * on occurred_at; a claim's previous event is taken from the same range when it is there (a hash
+ * join), else by one primary-key look-up.
  */
 const readActivity = async (
   db: CommonQueryMethods,
   slice: Slice,
-  limit: number,
+  limit: number | null,
 ): Promise<{ rows: ActivityRow[]; cutAt: string | null }> => {
   const result = await db.query(sql.unsafe`
     WITH slice AS MATERIALIZED (
@@ -66,10 +71,9 @@ const readActivity = async (
         FROM task_events
        WHERE occurred_at >= ${slice.from}::timestamptz AND occurred_at > ${slice.after}::timestamptz
          AND occurred_at < ${slice.until}::timestamptz
-       ORDER BY occurred_at
-       FETCH FIRST ${limit} ROWS WITH TIES
+       ${limit === null ? sql.fragment`` : sql.fragment`ORDER BY occurred_at FETCH FIRST ${limit} ROWS WITH TIES`}
     ), cut AS (
-      SELECT CASE WHEN count(*) >= ${limit}
+      SELECT CASE WHEN count(*) >= ${limit}::bigint
                   THEN to_char(max(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END AS at
         FROM slice
     ), claims AS (
@@ -109,63 +113,83 @@ export interface Activity {
 const floorTo = (ms: number, step: number): number => Math.floor(ms / step) * step;
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** Where a backlog's next read starts (after the last event read, or from a moment) and where it ends (exclusive). */
+interface Backlog {
+  readonly after: string | null;
+  readonly from: number;
+  readonly end: number;
+}
+
 /**
  * The last hour's activity, kept between reads and brought up to date incrementally, the history
- * being append-only: a read re-reads only the buckets from shortly before the previous one (a
- * settled bucket never changes), so a read every 10 s during a burst costs the events of those
- * 10 s, not of the hour. A read aggregates at most `eventsPerRead` events, oldest first: a larger
- * backlog is caught up over the following reads, each continuing where the previous stopped, and
- * meanwhile `readUpTo` says how far the history is read. Reads must not overlap (the caller runs
- * one at a time).
+ * being append-only. A read takes in full what is new since the previous one, from shortly before
+ * it (a settled bucket never changes), so a read every 10 s during a burst costs the events of those
+ * 10 s, not of the hour. What was written before that, unread (the hour before the first read, or
+ * whatever happened during a pause longer than WATCHED_MS), is a backlog: each read also takes the
+ * oldest `eventsPerRead` of it, continuing where the previous read stopped, until it is all counted;
+ * meanwhile `readUpTo` says where counting has got. Reads must not overlap (the caller runs one at a
+ * time).
  */
 export const createActivityWindow = (eventsPerRead = EVENTS_PER_READ) => {
   const byBucket = new Map<number, ActivityRow[]>();
-  // When the history was last read up to the present.
   let readAt: number | null = null;
-  // While catching up: where the next read continues (after the last event read, or from the end of
-  // the range read), and how long a range of history it looks at.
-  let behind: { readonly after: string; readonly at: number } | { readonly from: number } | null = null;
+  let backlog: Backlog | null = null;
+  // How long a stretch of the backlog one read looks at: grown and shrunk so that it holds a few
+  // times eventsPerRead, so one read scans a few times the rows it aggregates at most.
   let span = WINDOW_MS;
 
-  return async (db: CommonQueryMethods, now: Date): Promise<Activity> => {
-    const nowMs = now.getTime();
-    const windowStart = floorTo(nowMs, MINUTE_MS) - (WINDOW_MINUTES - 1) * MINUTE_MS;
-    let from: number;
-    let after = '-infinity';
-    if (behind === null) {
-      from = readAt === null ? windowStart : Math.max(windowStart, floorTo(Math.min(readAt, nowMs) - SETTLE_MS, BUCKET_MS));
-      for (const bucket of [...byBucket.keys()]) if (bucket >= from) byBucket.delete(bucket);
-    } else if ('after' in behind && behind.at >= windowStart) {
-      from = behind.at;
-      after = behind.after;
-    } else {
-      from = Math.max(windowStart, 'from' in behind ? behind.from : windowStart);
-    }
-    // The range looked at ends `span` after its start, or is open when that reaches the present.
-    const until = from + span < nowMs ? from + span : null;
-    const slice = { from: iso(from), after, until: until === null ? 'infinity' : iso(until) };
-    const { rows, cutAt } = await readActivity(db, slice, eventsPerRead);
-    for (const bucket of [...byBucket.keys()]) if (bucket < windowStart) byBucket.delete(bucket);
+  const add = (rows: readonly ActivityRow[], windowStart: number) => {
     for (const row of rows) {
       const bucket = row.bucket.getTime();
       if (bucket >= windowStart) byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), row]);
     }
-    if (cutAt !== null) {
-      const at = new Date(cutAt).getTime();
-      behind = { after: cutAt, at };
-      // Next time, look at 8 times the history this read got through: one read scans a few times the
-      // rows it aggregates at most, and a backlog followed by a quiet time is caught up in few reads.
-      span = Math.max(BUCKET_MS, 8 * (at - from));
-    } else if (until !== null) {
-      behind = { from: until };
-      span *= 8;
-    } else {
-      behind = null;
-      readAt = nowMs;
-      span = WINDOW_MS;
+  };
+
+  return async (db: CommonQueryMethods, now: Date): Promise<Activity> => {
+    const nowMs = now.getTime();
+    const windowStart = floorTo(nowMs, MINUTE_MS) - (WINDOW_MINUTES - 1) * MINUTE_MS;
+    // New since the previous read: from shortly before it, or only the last few seconds after a pause.
+    const settled = (at: number) => Math.max(windowStart, floorTo(Math.min(at, nowMs) - SETTLE_MS, BUCKET_MS));
+    const watched = readAt !== null && nowMs - readAt <= WATCHED_MS;
+    const liveFrom = watched && readAt !== null ? settled(readAt) : settled(nowMs);
+    // Buckets from here on are read again: by the backlog (what was unread during a pause, or since the
+    // end of a backlog that pause extends) or by this read's look at what is new.
+    let rereadFrom = liveFrom;
+    if (!watched) {
+      const unreadFrom = backlog?.end ?? (readAt === null ? windowStart : settled(readAt));
+      if (unreadFrom < liveFrom) {
+        backlog = { after: backlog?.after ?? null, from: backlog?.from ?? unreadFrom, end: liveFrom };
+        rereadFrom = unreadFrom;
+      }
     }
-    const readUpTo = behind === null ? null : new Date('after' in behind ? behind.at : behind.from);
-    return { ...summarise(byBucket, windowStart), readUpTo };
+    for (const bucket of [...byBucket.keys()]) if (bucket < windowStart || bucket >= rereadFrom) byBucket.delete(bucket);
+    if (backlog !== null && backlog.end <= windowStart) backlog = null;
+    if (backlog !== null) {
+      const start =
+        backlog.after !== null && backlog.from >= windowStart ? backlog : { after: null, from: Math.max(windowStart, backlog.from) };
+      const until = Math.min(backlog.end, start.from + span);
+      const { rows, cutAt } = await readActivity(
+        db,
+        { from: iso(start.from), after: start.after ?? '-infinity', until: iso(until) },
+        eventsPerRead,
+      );
+      add(rows, windowStart);
+      if (cutAt !== null) {
+        const at = new Date(cutAt).getTime();
+        backlog = { after: cutAt, from: at, end: backlog.end };
+        span = Math.max(BUCKET_MS, 8 * (at - start.from));
+      } else if (until < backlog.end) {
+        backlog = { after: null, from: until, end: backlog.end };
+        span *= 8;
+      } else {
+        backlog = null;
+        span = WINDOW_MS;
+      }
+    }
+    const { rows } = await readActivity(db, { from: iso(liveFrom), after: '-infinity', until: 'infinity' }, null);
+    add(rows, windowStart);
+    readAt = nowMs;
+    return { ...summarise(byBucket, windowStart), readUpTo: backlog === null ? null : new Date(backlog.from) };
   };
 };
 
