@@ -121,9 +121,13 @@ const watchBackendsCpu = async (url: string, applications: readonly string[]): P
   };
 };
 
-/** `at-worker dashboard` as its own process, as an operator runs it; resolves once it listens. */
+/**
+ * `at-worker dashboard` as its own process, as an operator runs it; resolves once it listens. From
+ * BENCH_DASHBOARD_MAIN when set (the main.js of another build, for a before-and-after comparison).
+ */
 export const startDashboard = async (databaseUrl: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> => {
-  const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js'), 'dashboard', '--port', '0'], {
+  const main = process.env['BENCH_DASHBOARD_MAIN'] ?? join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js');
+  const child = spawn(process.execPath, [main, 'dashboard', '--port', '0'], {
     env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: withApplicationName(databaseUrl, DASHBOARD_APP), LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -344,6 +348,7 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
       return {
         ...before,
         fill_seconds: fillSeconds,
+        dashboard_main: process.env['BENCH_DASHBOARD_MAIN'] ?? null,
         pages,
         burst_sink_per_sec_alone: alone,
         burst_sink_per_sec_with_dashboard: withDashboard,
