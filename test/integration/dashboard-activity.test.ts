@@ -33,16 +33,34 @@ describe('the overview’s last hour, read incrementally', () => {
     minutes: activity.lastHour.length,
     workers: activity.workers.map((worker) => [worker.workerId, worker.claimed]).sort(),
     late: activity.lastHour.filter((minute) => minute.latenessMaxMs !== null).length > 0,
+    lateness: activity.lastHour
+      .filter((minute) => minute.latenessMaxMs !== null)
+      .map((minute) => [minute.latenessAvgMs, minute.latenessMaxMs]),
   });
+  // The worst lateness of every claim in the history, straight from each claim and the event before it.
+  const worstLateness = async () =>
+    Number(
+      (
+        await db.client.query<{ ms: number }>(`
+          SELECT round(max(extract(epoch FROM c.occurred_at - coalesce((p.data->>'execute_at')::timestamptz, p.occurred_at)) * 1000))::float8
+                 AS ms
+            FROM task_events AS c JOIN task_events AS p ON p.task_id = c.task_id AND p.seq = c.seq - 1
+           WHERE c.event_type = 'claimed'`)
+      ).rows[0]!.ms,
+    );
 
   it('counts claims made after the first read, by worker, as a fresh read does', async () => {
     const kept = createActivityWindow();
     await claim('worker-1', 3);
-    expect(totals(await kept(pool, new Date()))).toEqual({ claimed: 3, minutes: 60, workers: [['worker-1', 3]], late: true });
+    const once = await kept(pool, new Date());
+    expect(totals(once)).toMatchObject({ claimed: 3, minutes: 60, workers: [['worker-1', 3]], late: true });
+    expect(Math.max(...once.lastHour.map((minute) => minute.latenessMaxMs ?? -1))).toBe(await worstLateness());
     await claim('worker-2', 4);
     await claim('worker-1', 2);
-    const updated = totals(await kept(pool, new Date()));
-    expect(updated).toEqual({
+    const updatedRead = await kept(pool, new Date());
+    expect(Math.max(...updatedRead.lastHour.map((minute) => minute.latenessMaxMs ?? -1))).toBe(await worstLateness());
+    const updated = totals(updatedRead);
+    expect(updated).toMatchObject({
       claimed: 9,
       minutes: 60,
       workers: [

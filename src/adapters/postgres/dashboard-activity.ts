@@ -36,7 +36,8 @@ const ActivityRow = t.type({
   late_sum_ms: t.number,
   late_max_ms: nullable(t.number),
   last_seen_at: DateFromRow,
-  cut_at: nullable(t.string),
+  events: t.number,
+  last_at: t.string,
 });
 type ActivityRow = t.TypeOf<typeof ActivityRow>;
 
@@ -49,58 +50,59 @@ interface Slice {
 
 /**
  * The oldest `limit` events of `slice` (and any sharing the last one's timestamp; all of them when
- * `limit` is null), by 10-second
- * bucket and worker: what was claimed, completed and failed, and how late the claims were (claim
- * time minus due time, the due time being what the event before the claim set: execute_at of
- * 'scheduled' or 'rescheduled', retry_at of 'retry_scheduled', or the moment of a recovery or
- * release). `cut_at` on every row: the last event's timestamp when the limit was reached (the
- * events after it are left for the next read), else null. The range is read through the BRIN index
- * on occurred_at; a claim's previous event is taken from the same range when it is there (a hash
- * join), else by one primary-key look-up.
+ * `limit` is null), by 10-second bucket and worker: what was claimed, completed and failed, and how
+ * late the claims were (claim time minus due time, the due time being what the event before the
+ * claim set: execute_at of 'scheduled' or 'rescheduled', retry_at of 'retry_scheduled', or the
+ * moment of a recovery or release). `cutAt`: the last event's timestamp when the limit was reached
+ * (the events after it are left for the next read), else null.
+ *
+ * One pass, no self-join: the range is read through the BRIN index on occurred_at, sorted by task
+ * and seq so that a claim finds the event before it as the row before it (lag), and only a claim
+ * whose previous event lies outside the range (a task scheduled long before) costs a primary-key
+ * look-up. The due time is parsed from the payload of the events that can come before a claim only.
  */
 const readActivity = async (
   db: CommonQueryMethods,
   slice: Slice,
   limit: number | null,
 ): Promise<{ rows: ActivityRow[]; cutAt: string | null }> => {
+  const oldestFirst = limit === null ? sql.fragment`` : sql.fragment`ORDER BY occurred_at FETCH FIRST ${limit} ROWS WITH TIES`;
   const result = await db.query(sql.unsafe`
-    WITH slice AS MATERIALIZED (
-      SELECT task_id, seq, event_type, worker_id, occurred_at,
-             CASE WHEN event_type <> 'claimed'
-                  THEN coalesce((data->>'execute_at')::timestamptz, (data->>'retry_at')::timestamptz, occurred_at) END AS due
-        FROM task_events
-       WHERE occurred_at >= ${slice.from}::timestamptz AND occurred_at > ${slice.after}::timestamptz
-         AND occurred_at < ${slice.until}::timestamptz
-       ${limit === null ? sql.fragment`` : sql.fragment`ORDER BY occurred_at FETCH FIRST ${limit} ROWS WITH TIES`}
-    ), cut AS (
-      SELECT CASE WHEN count(*) >= ${limit}::bigint
-                  THEN to_char(max(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END AS at
-        FROM slice
-    ), claims AS (
-      -- Each claim's due time: from the event before it when that is in the slice too (a hash join),
-      -- else one primary-key look-up.
-      SELECT c.task_id, c.seq, extract(epoch FROM c.occurred_at - d.due) * 1000 AS ms
-        FROM slice AS c
-        LEFT JOIN slice AS prev ON prev.task_id = c.task_id AND prev.seq = c.seq - 1
-       CROSS JOIN LATERAL (
-         SELECT coalesce(prev.due, (SELECT coalesce((p.data->>'execute_at')::timestamptz, (p.data->>'retry_at')::timestamptz, p.occurred_at)
-                                      FROM task_events AS p
-                                     WHERE p.task_id = c.task_id AND p.seq = c.seq - 1)) AS due
-       ) AS d
-       -- A task scheduled at '-infinity' (due since forever) has no lateness; subtracting would fail the page.
-       WHERE c.event_type = 'claimed' AND isfinite(d.due)
-    )
     SELECT date_bin(${`${BUCKET_MS / 1000} seconds`}::interval, r.occurred_at, 'epoch'::timestamptz) AS bucket, r.worker_id,
            count(*) FILTER (WHERE r.event_type = 'claimed')::float8 AS claimed,
            count(*) FILTER (WHERE r.event_type = 'completed')::float8 AS completed,
            count(*) FILTER (WHERE r.event_type = 'failed')::float8 AS failed,
-           count(l.ms)::float8 AS late_count, coalesce(sum(l.ms), 0)::float8 AS late_sum_ms,
-           max(l.ms)::float8 AS late_max_ms, max(r.occurred_at) AS last_seen_at, (SELECT at FROM cut) AS cut_at
-      FROM slice AS r
-      LEFT JOIN claims AS l ON l.task_id = r.task_id AND l.seq = r.seq
+           count(r.late_ms)::float8 AS late_count, coalesce(sum(r.late_ms), 0)::float8 AS late_sum_ms,
+           max(r.late_ms)::float8 AS late_max_ms, max(r.occurred_at) AS last_seen_at,
+           count(*)::float8 AS events, to_char(max(r.occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_at
+      FROM (SELECT c.event_type, c.worker_id, c.occurred_at,
+                   CASE WHEN c.event_type = 'claimed' AND isfinite(c.due)
+                        THEN extract(epoch FROM c.occurred_at - c.due) * 1000 END AS late_ms
+              FROM (SELECT e.event_type, e.worker_id, e.occurred_at,
+                           CASE WHEN e.event_type = 'claimed' THEN
+                             coalesce(
+                               CASE WHEN lag(e.seq) OVER w = e.seq - 1 THEN lag(e.due) OVER w END,
+                               -- A task scheduled at '-infinity' (due since forever) has no lateness (isfinite above).
+                               (SELECT coalesce((p.data->>'execute_at')::timestamptz, (p.data->>'retry_at')::timestamptz, p.occurred_at)
+                                  FROM task_events AS p
+                                 WHERE p.task_id = e.task_id AND p.seq = e.seq - 1))
+                           END AS due
+                      FROM (SELECT task_id, seq, event_type, worker_id, occurred_at,
+                                   -- Ended tasks are never claimed again without an event of their own in between.
+                                   CASE WHEN event_type NOT IN ('claimed', 'completed', 'failed', 'cancelled')
+                                        THEN coalesce((data->>'execute_at')::timestamptz, (data->>'retry_at')::timestamptz, occurred_at)
+                                   END AS due
+                              FROM task_events
+                             WHERE occurred_at >= ${slice.from}::timestamptz AND occurred_at > ${slice.after}::timestamptz
+                               AND occurred_at < ${slice.until}::timestamptz
+                             ${oldestFirst}) AS e
+                    WINDOW w AS (PARTITION BY e.task_id ORDER BY e.seq)) AS c) AS r
      GROUP BY 1, 2`);
   const rows = decodeRows(ActivityRow, 'overview activity', result.rows);
-  return { rows, cutAt: rows[0]?.cut_at ?? null };
+  const events = rows.reduce((sum, row) => sum + row.events, 0);
+  // The timestamps are written alike (UTC, microseconds), so the latest is the greatest text.
+  const lastAt = rows.reduce<string | null>((latest, row) => (latest === null || row.last_at > latest ? row.last_at : latest), null);
+  return { rows, cutAt: limit !== null && events >= limit ? lastAt : null };
 };
 
 export interface Activity {

@@ -43,6 +43,8 @@ const readOverview = (pool: DatabasePool, stuckTimeoutMs: number, activity: Retu
     // The last hour's query looks expensive to the planner (a look-up per claim) and would be compiled
     // by JIT, which costs more CPU than the bounded read it compiles.
     await tx.query(sql.unsafe`SET LOCAL jit = off`);
+    // The last hour sorts what it reads by task (tens of thousands of small rows in a burst): in memory.
+    await tx.query(sql.unsafe`SET LOCAL work_mem = '16MB'`);
     const [now] = decodeRows(NowRow, 'overview now', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows);
     const { counts: countsByStatus, estimated } = await statusCounts(tx);
     const { lastHour, workers, readUpTo } = await activity(tx, now?.now ?? new Date());
