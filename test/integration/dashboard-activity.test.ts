@@ -42,8 +42,8 @@ describe('the overview’s last hour, read incrementally', () => {
     Number(
       (
         await db.client.query<{ ms: number }>(`
-          SELECT round(max(extract(epoch FROM c.occurred_at - coalesce((p.data->>'execute_at')::timestamptz, p.occurred_at)) * 1000))::float8
-                 AS ms
+          SELECT round(max(extract(epoch FROM c.occurred_at - coalesce((p.data->>'execute_at')::timestamptz, p.occurred_at))
+                           * 1000))::float8 AS ms
             FROM task_events AS c JOIN task_events AS p ON p.task_id = c.task_id AND p.seq = c.seq - 1
            WHERE c.event_type = 'claimed'`)
       ).rows[0]!.ms,
