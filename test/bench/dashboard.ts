@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { createOverviewReader } from '../../src/adapters/postgres/dashboard-overview.js';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
 import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
@@ -19,19 +22,112 @@ const withApplicationName = (url: string, name: string): string => {
   return parsed.toString();
 };
 
-/** CPU time so far of the backends serving `application` in this database. */
-const backendsCpuMs = (url: string, application: string): Promise<number> =>
-  withClient(url, async (client) => {
-    const result = await client.query<{ pid: number }>(
-      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1',
-      [application],
-    );
-    return result.rows.reduce((sum, row) => sum + cpuMs(row.pid), 0);
-  });
+/** A process's CPU time (user + system, ms) and its start time (clock ticks since boot), or null once it is gone. */
+const processTimes = (pid: number): { readonly cpuMs: number; readonly startedAt: string } | null => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / 100, startedAt: fields[19]! };
+  } catch {
+    return null;
+  }
+};
 
-/** `at-worker dashboard` as its own process, as an operator runs it; resolves once it listens. */
+// How often the backends are looked at while a burst runs. A pool closes a connection only after
+// it has been idle for seconds (slonik's idleTimeout, 5 s by default), so every backend is seen
+// many times in its life, and idle at the last sample before it closes.
+const SAMPLE_MS = 200;
+
+export interface BackendsCpu {
+  /** CPU ms each application's backends used over the interval, or null where it cannot be known. */
+  readonly cpuMs: Readonly<Record<string, number | null>>;
+  /** Backends of each application that closed during the interval (their CPU is counted up to their last sample). */
+  readonly closed: Readonly<Record<string, number>>;
+}
+
+/**
+ * The CPU the PostgreSQL backends serving `applications` in this database use from now until the
+ * returned stop, accounted per backend (pid and start time, so a reused pid is another backend):
+ * CPU at the last sample minus CPU at the first (zero for a backend that started meanwhile). The
+ * backends are sampled every SAMPLE_MS from one connection of the bench's own, so one that closes
+ * during the interval keeps the CPU it had at its last sample. That is all of it if it was idle
+ * then (it closed without running another query); if it was running a query, the CPU it spent
+ * after the sample is unknown and that application's figure is null: never a sum that silently
+ * lost a backend.
+ */
+const watchBackendsCpu = async (url: string, applications: readonly string[]): Promise<() => Promise<BackendsCpu>> => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  interface Seen {
+    readonly application: string;
+    readonly pid: number;
+    readonly firstCpuMs: number;
+    lastCpuMs: number;
+    lastIdle: boolean;
+    present: boolean;
+  }
+  const seen = new Map<string, Seen>();
+  const sample = async (baseline: boolean) => {
+    const rows = (
+      await client.query<{ pid: number; application_name: string; state: string | null }>(
+        'SELECT pid, application_name, state FROM pg_stat_activity WHERE datname = current_database() AND application_name = ANY($1)',
+        [applications],
+      )
+    ).rows;
+    const present = new Set<string>();
+    for (const row of rows) {
+      const times = processTimes(row.pid);
+      if (times === null) continue;
+      const key = `${row.pid}@${times.startedAt}`;
+      present.add(key);
+      const known = seen.get(key);
+      if (known === undefined) {
+        seen.set(key, {
+          application: row.application_name,
+          pid: row.pid,
+          firstCpuMs: baseline ? times.cpuMs : 0,
+          lastCpuMs: times.cpuMs,
+          lastIdle: row.state === 'idle',
+          present: true,
+        });
+      } else {
+        known.lastCpuMs = times.cpuMs;
+        known.lastIdle = row.state === 'idle';
+      }
+    }
+    for (const [key, backend] of seen) backend.present = present.has(key);
+  };
+  await sample(true);
+  let sampling = true;
+  const loop = (async () => {
+    while (sampling) {
+      await sleep(SAMPLE_MS);
+      await sample(false);
+    }
+  })();
+  return async () => {
+    sampling = false;
+    await loop;
+    await sample(false);
+    await client.end();
+    const cpu: Record<string, number | null> = Object.fromEntries(applications.map((application) => [application, 0]));
+    const closed: Record<string, number> = Object.fromEntries(applications.map((application) => [application, 0]));
+    for (const backend of seen.values()) {
+      if (!backend.present) closed[backend.application] = (closed[backend.application] ?? 0) + 1;
+      const sum = cpu[backend.application];
+      cpu[backend.application] =
+        sum === null || sum === undefined || (!backend.present && !backend.lastIdle) ? null : sum + backend.lastCpuMs - backend.firstCpuMs;
+    }
+    return { cpuMs: cpu, closed };
+  };
+};
+
+/**
+ * `at-worker dashboard` as its own process, as an operator runs it; resolves once it listens. From
+ * BENCH_DASHBOARD_MAIN when set (the main.js of another build, for a before-and-after comparison).
+ */
 export const startDashboard = async (databaseUrl: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> => {
-  const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js'), 'dashboard', '--port', '0'], {
+  const main = process.env['BENCH_DASHBOARD_MAIN'] ?? join(repoRoot(), 'dist', 'src', 'infrastructure', 'main.js');
+  const child = spawn(process.execPath, [main, 'dashboard', '--port', '0'], {
     env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: withApplicationName(databaseUrl, DASHBOARD_APP), LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -114,29 +210,56 @@ const PAGES = (): Record<string, string> => {
 
 interface BurstMeasure {
   readonly sinkPerSec: number | null;
-  /** The worker process and its backends, from its start to the last arrival. */
-  readonly burstCpuMs: number;
-  /** The dashboard process and its backends, over the same time. */
-  readonly dashboardCpuMs: number;
+  /** The worker process and its backends, from its start to the last arrival; null when not measured. */
+  readonly burstCpuMs: number | null;
+  /** The dashboard process and its backends, over the same time; null when not measured. */
+  readonly dashboardCpuMs: number | null;
+  /** Backends that closed meanwhile (their CPU is counted: see watchBackendsCpu). */
+  readonly closedBackends: Readonly<Record<string, number>>;
 }
 
 /**
  * 10,000 tasks due now, one worker started for them: the sink's rate from first to last arrival,
- * and the CPU the burst and the dashboard each used meanwhile (read before the worker stops, while
- * its backends still exist).
+ * and the CPU the burst and the dashboard each used from the moment the worker is ready to the last
+ * arrival (the processes from /proc, their backends accounted one by one by watchBackendsCpu, read
+ * before the worker stops). With `operator`, one operator is busy on the dashboard over that same
+ * time, so the first overview it reads, which catches up on what was written since the previous
+ * one (a burst nobody watched included), is measured with the burst. The worker's start-up is left
+ * out of the burst's CPU, which makes the dashboard's share larger, not smaller.
  */
-const burstOnce = async (url: string, sink: Sink, settings: WorkerSettings, dashboard: { pid: number }): Promise<BurstMeasure> => {
+const burstOnce = async (
+  url: string,
+  sink: Sink,
+  settings: WorkerSettings,
+  dashboard: { pid: number; url: string },
+  operator: boolean,
+): Promise<BurstMeasure & { readonly operator: { pages: number; median_ms: number } | null }> => {
   await withClient(url, (client) => client.query(INSERT_DUE_NOW, [`${sink.url}/`, 10_000]));
   await sink.reset();
-  const dashboardBefore = cpuMs(dashboard.pid) + (await backendsCpuMs(url, DASHBOARD_APP));
   const worker = startWorker(withApplicationName(url, WORKER_APP), settings, { WORKER_ID: 'bench-dashboard' });
+  let stopOperator: (() => Promise<{ pages: number; median_ms: number }>) | null = null;
   try {
+    await worker.started;
+    const workerBefore = cpuMs(worker.pid);
+    const dashboardBefore = cpuMs(dashboard.pid);
+    const backends = await watchBackendsCpu(url, [DASHBOARD_APP, WORKER_APP]);
+    if (operator) stopOperator = operatorLoad(dashboard.url);
     const stats = await sink.waitForUnique(10_000, 120_000);
     const span = (stats.last - stats.first) / 1000;
-    const burstCpuMs = cpuMs(worker.pid) + (await backendsCpuMs(url, WORKER_APP));
-    const dashboardCpuMs = cpuMs(dashboard.pid) + (await backendsCpuMs(url, DASHBOARD_APP)) - dashboardBefore;
-    return { sinkPerSec: span > 0 ? Math.round(9_999 / span) : null, burstCpuMs, dashboardCpuMs };
+    const workerCpuMs = cpuMs(worker.pid) - workerBefore;
+    const dashboardCpuMs = cpuMs(dashboard.pid) - dashboardBefore;
+    const { cpuMs: backendsCpuMs, closed } = await backends();
+    const workerBackends = backendsCpuMs[WORKER_APP] ?? null;
+    const dashboardBackends = backendsCpuMs[DASHBOARD_APP] ?? null;
+    return {
+      sinkPerSec: span > 0 ? Math.round(9_999 / span) : null,
+      burstCpuMs: workerBackends === null ? null : workerCpuMs + workerBackends,
+      dashboardCpuMs: dashboardBackends === null ? null : dashboardCpuMs + dashboardBackends,
+      closedBackends: closed,
+      operator: stopOperator === null ? null : await stopOperator(),
+    };
   } finally {
+    await stopOperator?.();
     await worker.stop();
   }
 };
@@ -198,15 +321,26 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
       const alone: number[] = [];
       const withDashboard: number[] = [];
       const served: number[] = [];
-      const shares: number[] = [];
+      const shares: (number | null)[] = [];
+      const closedBackends: Record<string, number>[] = [];
+      const cpu: { mode: string; burst_ms: number | null; dashboard_ms: number | null }[] = [];
+      // The machine's 1-minute load average after each burst, A B B A: what else was running.
+      const load: number[] = [];
       for (const mode of ['alone', 'with', 'with', 'alone'] as const) {
         progress(`dashboard: burst of 10,000 tasks, ${mode === 'alone' ? 'no one on the dashboard' : 'an operator busy on the dashboard'}`);
-        const stop = mode === 'with' ? operatorLoad(dashboard.url) : null;
-        const burst = await burstOnce(database.url, sink, settings, dashboard);
-        const load = await stop?.();
-        if (load !== undefined) {
-          served.push(load.pages);
-          shares.push(Math.round((1000 * burst.dashboardCpuMs) / (burst.burstCpuMs + burst.dashboardCpuMs)) / 10);
+        const burst = await burstOnce(database.url, sink, settings, dashboard, mode === 'with');
+        const operator = burst.operator ?? undefined;
+        load.push(Math.round((loadavg()[0] ?? 0) * 10) / 10);
+        cpu.push({ mode, burst_ms: burst.burstCpuMs, dashboard_ms: burst.dashboardCpuMs });
+        closedBackends.push({ ...burst.closedBackends });
+        if (operator !== undefined) {
+          served.push(operator.pages);
+          // No figure where either side's CPU is unknown: a backend closed in the middle of a query.
+          shares.push(
+            burst.dashboardCpuMs === null || burst.burstCpuMs === null
+              ? null
+              : Math.round((1000 * burst.dashboardCpuMs) / (burst.burstCpuMs + burst.dashboardCpuMs)) / 10,
+          );
         }
         if (burst.sinkPerSec !== null) (mode === 'alone' ? alone : withDashboard).push(burst.sinkPerSec);
       }
@@ -214,6 +348,7 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
       return {
         ...before,
         fill_seconds: fillSeconds,
+        dashboard_main: process.env['BENCH_DASHBOARD_MAIN'] ?? null,
         pages,
         burst_sink_per_sec_alone: alone,
         burst_sink_per_sec_with_dashboard: withDashboard,
@@ -221,10 +356,16 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
         overview_completed_shown: completedShown,
         completed_exact: completedExact,
         dashboard_pages_during_bursts: served,
+        load_average_after_bursts: load,
         // What the dashboard (its process and its PostgreSQL backends) took of the CPU that it and the
         // burst (worker and backends) used together: on a machine whose cores the burst keeps busy, the
         // share of throughput it can cost at most, whatever else the machine runs.
+        // null: not measured (a backend of that burst closed while running a query, so its CPU is unknown).
         dashboard_cpu_share_percent: shares,
+        // Each burst's CPU (worker and backends) and the dashboard's meanwhile, A B B A: an idle
+        // dashboard's is next to nothing; the burst's own should not grow with an operator looking.
+        cpu_during_bursts: cpu,
+        backends_closed_during_bursts: closedBackends,
       };
     } finally {
       await dashboard.stop();

@@ -44,6 +44,13 @@ CPU from the workers); the other counts are exact. <code>at-worker stats</code> 
 <section aria-labelledby="hour-title">
 <h2 id="hour-title">Last hour</h2>
 <p>${ended} tasks ended in the last 60 minutes, per minute below (from task_events).</p>
+${
+  overview.historyReadUpTo === null
+    ? ''
+    : html`<p class="note" id="catching-up">Catching up: the history is counted up to ${time(overview.historyReadUpTo)}. A backlog is read
+a bounded part at a time (one part each time the overview is read, at most every 10 s), so that looking does not take CPU from the
+workers in bursts; the minutes after that are not complete yet.</p>`
+}
 <div class="charts">
 <figure><div id="throughput-chart" class="chart" role="img" aria-label="Tasks completed and failed per minute, last hour"></div>
 <figcaption>Throughput: tasks completed and failed per minute</figcaption></figure>

@@ -43,6 +43,11 @@ export interface Overview {
    */
   readonly estimated: readonly TaskStatus[];
   readonly lastHour: readonly MinuteActivity[];
+  /**
+   * Null when lastHour and workers count every event up to readAt. Otherwise the dashboard is catching
+   * up on a backlog of history a bounded part per read, and has counted the events up to this moment.
+   */
+  readonly historyReadUpTo: Date | null;
   readonly stuck: { readonly timeoutMs: number; readonly oldest: readonly StuckTaskSummary[] };
   /** Grouped over the latest `failureSample` failed tasks only: what is failing now, at a bounded cost. */
   readonly failures: readonly FailureGroup[];
