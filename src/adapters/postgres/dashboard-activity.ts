@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { MinuteActivity, WorkerSeen } from '../../application/dashboard/ports.js';
-import { DateFromRow, decodeRows, nullable } from './rows.js';
+import { DateFromRow, nullable } from './rows.js';
 
 const MINUTE_MS = 60_000;
 const WINDOW_MINUTES = 60;
@@ -35,8 +36,8 @@ type ActivityRow = t.TypeOf<typeof ActivityRow>;
  * moment of a recovery or release). The previous event is one primary-key look-up per claim; the
  * range is read through the BRIN index on occurred_at.
  */
-const readActivity = async (db: CommonQueryMethods, since: Date): Promise<ActivityRow[]> => {
-  const result = await db.query(sql.unsafe`
+const readActivity = async (db: CommonQueryMethods, since: Date): Promise<readonly ActivityRow[]> => {
+  const result = await db.query(sql.type(rowSchema('overview activity', ActivityRow))`
     WITH recent AS (
       SELECT task_id, seq, event_type, worker_id, occurred_at
         FROM task_events
@@ -59,7 +60,7 @@ const readActivity = async (db: CommonQueryMethods, since: Date): Promise<Activi
       FROM recent AS r
       LEFT JOIN late AS l ON l.task_id = r.task_id AND l.seq = r.seq
      GROUP BY 1, 2`);
-  return decodeRows(ActivityRow, 'overview activity', result.rows);
+  return result.rows;
 };
 
 export interface Activity {

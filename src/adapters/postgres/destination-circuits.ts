@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import {
   closedCircuit,
   decideCircuit,
@@ -85,18 +86,14 @@ export const applyCircuitCommand = (
     if (create) {
       await tx.query(sql.unsafe`INSERT INTO destination_circuits (destination) VALUES (${destination}) ON CONFLICT DO NOTHING`);
     }
-    const found = decodeRows(
-      CircuitRow,
-      'destination_circuits',
-      (
-        await tx.query(sql.unsafe`
+    const found = (
+      await tx.query(sql.type(rowSchema('destination_circuits', CircuitRow))`
       SELECT destination, status, failures, open_until, cool_off_ms, probe_since, now() AS now
         FROM destination_circuits WHERE destination = ${destination} FOR UPDATE`)
-      ).rows,
-    )[0];
+    ).rows[0];
     const nowRow =
       found === undefined
-        ? decodeRows(t.type({ now: DateFromRow }), 'now()', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows)[0]
+        ? (await tx.query(sql.type(rowSchema('now()', t.type({ now: DateFromRow })))`SELECT now() AS now`)).rows[0]
         : found;
     const now = nowRow?.now ?? new Date();
     const state = found === undefined ? closedCircuit : circuitOf(found);

@@ -1,11 +1,12 @@
 import * as t from 'io-ts';
 import { isDeepStrictEqual } from 'node:util';
 import { sql } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { TransactionalQueries } from './queries.js';
 import type { NamedChange, PutResult, ScheduleWrite, StoredSchedule } from '../../application/schedules/ports.js';
 import type { CronCalendar } from '../../domain/schedules/index.js';
 import { appendScheduleEvent, cancelUpcomingTasks, databaseNow, definitionRecord, lockSchedule } from './schedule-rows.js';
-import { decodeRows, Int8String } from './rows.js';
+import { Int8String } from './rows.js';
 
 const IdRow = t.type({ id: Int8String });
 
@@ -32,13 +33,13 @@ export const putSchedule = (pool: TransactionalQueries, write: ScheduleWrite, re
     const existing = await lockSchedule(tx, d.name);
     const firstAt = calendar.next(now)?.toISOString() ?? null;
     if (existing === null) {
-      const inserted = await tx.query(sql.unsafe`
+      const inserted = await tx.query(sql.type(rowSchema('putSchedule', IdRow))`
         INSERT INTO schedules (name, cron, time_zone, task_type, payload, max_attempts, misfire, misfire_limit, overlap, next_at, origin)
         VALUES (${d.name}, ${d.cron}, ${d.timeZone}, ${d.taskType}, ${JSON.stringify(d.payload)}::jsonb, ${d.maxAttempts},
                 ${record.misfire}, ${misfireLimit}, ${d.overlap}, ${firstAt}::timestamptz, ${write.origin})
         ON CONFLICT (name) DO NOTHING
         RETURNING id`);
-      const [row] = decodeRows(IdRow, 'putSchedule', inserted.rows);
+      const [row] = inserted.rows;
       // Created by a concurrent `add` between our look and our insert: theirs stands.
       if (row === undefined) return 'exists';
       await appendScheduleEvent(tx, { id: row.id, name: d.name }, 'created', write.actor, { ...record, origin: write.origin });
@@ -109,11 +110,11 @@ export const runScheduleNow = (
   pool.transaction(async (tx) => {
     const schedule = await lockSchedule(tx, name);
     if (schedule === null) return 'not-found';
-    const inserted = await tx.query(sql.unsafe`
+    const inserted = await tx.query(sql.type(rowSchema('runScheduleNow', IdRow))`
       INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id, schedule_name)
       SELECT task_type, payload, now(), max_attempts, id, name FROM schedules WHERE id = ${schedule.id}::bigint
       RETURNING id`);
-    const [row] = decodeRows(IdRow, 'runScheduleNow', inserted.rows);
+    const [row] = inserted.rows;
     if (row === undefined) throw new Error('runScheduleNow: INSERT returned no row');
     await appendScheduleEvent(tx, schedule, 'run_now', actor, { task_id: row.id });
     return { taskId: row.id };
