@@ -75,6 +75,7 @@ export const claimDueTasks = async (
     }));
 };
 
+// Untyped, checked by decodeRows in claimDueTasks: the hot path stays as measured in docs/performance.md.
 const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
   prepared(
     'at_worker_claim_due_tasks',
@@ -90,6 +91,7 @@ const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) 
  * task inserted after that snapshot and claimed by the same call is not seen by the join (the
  * function's own statements take later snapshots); withLateTraceparents reads those few again.
  */
+// Untyped like the claim above.
 const tracedClaim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
   prepared(
     'at_worker_claim_due_tasks_traced',
@@ -109,6 +111,7 @@ const withLateTraceparents = async <R extends { readonly id: string; readonly tr
   const found = decodeRows(
     TraceparentRow,
     'claimDueTasks traceparents',
+    // Untyped like the claim, whose statement this completes.
     (await db.query(sql.unsafe`SELECT id, traceparent FROM scheduled_tasks WHERE id = ANY(${sql.array(unseen, 'int8')})`)).rows,
   );
   const byId = new Map(found.map((row) => [row.id, row.traceparent]));

@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
-import { rowSchema } from './row-schema.js';
+import { rowSchema, statement } from './row-schema.js';
 import type { Overview } from '../../application/dashboard/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { createActivityWindow } from './dashboard-activity.js';
@@ -37,10 +37,10 @@ export const createOverviewReader = (pool: DatabasePool): ((stuckTimeoutMs: numb
 
 const readOverview = (pool: DatabasePool, stuckTimeoutMs: number, activity: ReturnType<typeof createActivityWindow>): Promise<Overview> =>
   pool.transaction(async (tx) => {
-    await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
+    await tx.query(statement`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
     // One process per query: parallel workers would finish the count sooner by taking cores from the
     // workers' claims and completions, which matter more than a page a few hundred ms faster.
-    await tx.query(sql.unsafe`SET LOCAL max_parallel_workers_per_gather = 0`);
+    await tx.query(statement`SET LOCAL max_parallel_workers_per_gather = 0`);
     const [now] = (await tx.query(sql.type(rowSchema('overview now', NowRow))`SELECT now() AS now`)).rows;
     const { counts: countsByStatus, estimated } = await statusCounts(tx);
     const { lastHour, workers } = await activity(tx, now?.now ?? new Date());

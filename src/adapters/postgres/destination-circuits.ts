@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
-import { rowSchema } from './row-schema.js';
+import { rowSchema, statement } from './row-schema.js';
 import {
   closedCircuit,
   decideCircuit,
@@ -43,6 +43,7 @@ const columns = (state: CircuitState) => ({
 
 /** Every circuit that is not plainly closed (open, half-open, or closed with failures counted), and the database's now. */
 export const readCircuits = async (pool: DatabasePool): Promise<{ readonly now: Date; readonly circuits: Map<string, CircuitState> }> => {
+  // Untyped: the clock row that has no circuit (destination NULL) is set apart before CircuitRow checks the others.
   const result = await pool.query(sql.unsafe`
     SELECT c.destination, c.status, c.failures, c.open_until, c.cool_off_ms, c.probe_since, clock.now
       FROM (SELECT now() AS now) AS clock
@@ -84,7 +85,7 @@ export const applyCircuitCommand = (
 ): Promise<AppliedCircuitCommand> =>
   pool.transaction(async (tx) => {
     if (create) {
-      await tx.query(sql.unsafe`INSERT INTO destination_circuits (destination) VALUES (${destination}) ON CONFLICT DO NOTHING`);
+      await tx.query(statement`INSERT INTO destination_circuits (destination) VALUES (${destination}) ON CONFLICT DO NOTHING`);
     }
     const found = (
       await tx.query(sql.type(rowSchema('destination_circuits', CircuitRow))`
@@ -101,13 +102,13 @@ export const applyCircuitCommand = (
     if (E.isLeft(decision) || found === undefined) return { decision, state, now };
     const { next, transition } = decision.right;
     const c = columns(next);
-    await tx.query(sql.unsafe`
+    await tx.query(statement`
       UPDATE destination_circuits
          SET status = ${c.status}, failures = ${c.failures}, open_until = ${c.openUntil}::timestamptz,
              cool_off_ms = ${c.coolOffMs}, probe_since = ${c.probeSince}::timestamptz, updated_at = now()
        WHERE destination = ${destination}`);
     if (transition !== null) {
-      await tx.query(sql.unsafe`
+      await tx.query(statement`
         INSERT INTO destination_circuit_events (destination, transition, cause, open_until, worker_id)
         VALUES (${destination}, ${transition.to}, ${transition.cause},
                 ${transition.until?.toISOString() ?? null}::timestamptz, ${workerId})`);

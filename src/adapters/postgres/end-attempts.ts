@@ -74,6 +74,7 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
   if (ends.length === 0) return [];
   const records = ends.map(toRecord);
   const ordered = [...records].sort((a, b) => compareTaskIds(a.task_id, b.task_id));
+  // Untyped, checked by decodeRows below: the hot path stays as measured in docs/performance.md.
   const result = await db.query(
     prepared(
       'at_worker_end_attempts',

@@ -38,8 +38,11 @@ const JoinedRow = t.union([t.intersection([TaskRow, EventColumns]), t.intersecti
  * at_worker_removed_by_retention(bigint) when the schema has it, otherwise never (false).
  */
 const removedByRetention = async (db: Queries) => {
-  const found = await db.query(sql.unsafe`SELECT to_regprocedure('at_worker_removed_by_retention(bigint)') IS NOT NULL AS present`);
-  return (found.rows[0] as { present?: unknown } | undefined)?.present === true
+  const found = await db.query(
+    sql.type(rowSchema('removedByRetention', t.type({ present: t.boolean })))`
+      SELECT to_regprocedure('at_worker_removed_by_retention(bigint)') IS NOT NULL AS present`,
+  );
+  return found.rows[0]?.present === true
     ? sql.fragment`CASE WHEN t.id IS NULL THEN at_worker_removed_by_retention(page.id) ELSE false END`
     : sql.fragment`false`;
 };

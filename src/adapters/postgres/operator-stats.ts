@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
-import { rowSchema } from './row-schema.js';
+import { rowSchema, statement } from './row-schema.js';
 import type { TaskStats } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { storageStats } from './storage-stats.js';
@@ -31,9 +31,9 @@ const LastAttemptRow = t.type({
  */
 export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit: number): Promise<TaskStats> =>
   pool.transaction(async (tx) => {
-    await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
+    await tx.query(statement`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
     // Transaction-local: the stuck_tasks view reads its threshold from this setting.
-    await tx.query(sql.unsafe`SELECT set_config('at_worker.stuck_timeout', ${`${stuckTimeoutMs} milliseconds`}, true)`);
+    await tx.query(statement`SELECT set_config('at_worker.stuck_timeout', ${`${stuckTimeoutMs} milliseconds`}, true)`);
     const counts = (
       await tx.query(sql.type(rowSchema('task_status_counts', CountByStatus))`
       SELECT status, count::float8 AS count FROM task_status_counts`)

@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type * as t from 'io-ts';
-import type { Interceptor } from 'slonik';
+import { sql, type Interceptor } from 'slonik';
 import { describeDecodeErrors } from '../../shared/decode.js';
 
 /**
@@ -75,3 +75,9 @@ export const checkRowsInterceptor: Interceptor = {
     return schema === undefined ? row : (checkRow(schema, row) as typeof row);
   },
 };
+
+/**
+ * A statement whose rows are not read (SET, SELECT 1, INSERT/UPDATE/DELETE without RETURNING, whose
+ * `rowCount` is all that is used): slonik's untyped query, as there is no row for a check to carry.
+ */
+export const statement = sql.unsafe;

@@ -1,7 +1,7 @@
 import * as t from 'io-ts';
 import { isDeepStrictEqual } from 'node:util';
 import { sql } from 'slonik';
-import { rowSchema } from './row-schema.js';
+import { rowSchema, statement } from './row-schema.js';
 import type { TransactionalQueries } from './queries.js';
 import type { NamedChange, PutResult, ScheduleWrite, StoredSchedule } from '../../application/schedules/ports.js';
 import type { CronCalendar } from '../../domain/schedules/index.js';
@@ -50,7 +50,7 @@ export const putSchedule = (pool: TransactionalQueries, write: ScheduleWrite, re
     if (isDeepStrictEqual(before, record) && existing.origin === write.origin) return 'unchanged';
     const reschedule = changesTasks(existing, d);
     if (reschedule) await cancelUpcomingTasks(tx, existing.id, 'schedule changed');
-    await tx.query(sql.unsafe`
+    await tx.query(statement`
       UPDATE schedules
          SET cron = ${d.cron}, time_zone = ${d.timeZone}, task_type = ${d.taskType}, payload = ${JSON.stringify(d.payload)}::jsonb,
              max_attempts = ${d.maxAttempts}, misfire = ${record.misfire}, misfire_limit = ${misfireLimit}, overlap = ${d.overlap},
@@ -81,7 +81,7 @@ export const setSchedulePaused = (
     let cancelled = 0;
     if (paused) cancelled = await cancelUpcomingTasks(tx, schedule.id, 'schedule paused');
     const nextAt = paused ? schedule.nextAt : (calendarOf(schedule)?.next(now) ?? null);
-    await tx.query(sql.unsafe`
+    await tx.query(statement`
       UPDATE schedules SET paused = ${paused}, next_at = ${nextAt?.toISOString() ?? null}::timestamptz, updated_at = now()
        WHERE id = ${schedule.id}::bigint`);
     const data = paused ? { cancelled_tasks: cancelled } : { next_at: nextAt };
@@ -95,7 +95,7 @@ export const removeSchedule = (pool: TransactionalQueries, name: string, actor: 
     const schedule = await lockSchedule(tx, name);
     if (schedule === null) return 'not-found';
     const cancelled = await cancelUpcomingTasks(tx, schedule.id, 'schedule removed');
-    await tx.query(sql.unsafe`DELETE FROM schedules WHERE id = ${schedule.id}::bigint`);
+    await tx.query(statement`DELETE FROM schedules WHERE id = ${schedule.id}::bigint`);
     const data = { ...definitionRecord(schedule), origin: schedule.origin, cancelled_tasks: cancelled };
     await appendScheduleEvent(tx, schedule, 'removed', actor, data);
     return 'done';

@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { sql } from 'slonik';
-import { rowSchema } from './row-schema.js';
+import { rowSchema, statement } from './row-schema.js';
 import type { TransactionalQueries } from './queries.js';
 import type { DueSchedule, ScheduleDecided } from '../../application/schedules/ports.js';
 import { misfireName, type OccurrencePlan, type SkippedOccurrences } from '../../domain/schedules/index.js';
@@ -51,7 +51,7 @@ export const decideDueSchedules = async (
       const plan = decide(schedule, now);
       let created = 0;
       if (plan.create.length > 0) {
-        const inserted = await tx.query(sql.unsafe`
+        const inserted = await tx.query(statement`
           INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id, schedule_name, occurrence_at)
           SELECT s.task_type, s.payload, o.at, s.max_attempts, s.id, s.name, o.at
             FROM schedules AS s, unnest(${sql.array(
@@ -65,7 +65,7 @@ export const decideDueSchedules = async (
       for (const skip of plan.skipped) {
         await appendScheduleEvent(tx, schedule, 'occurrences_skipped', actor, skipRecord(skip, misfireName(schedule.misfire)));
       }
-      await tx.query(sql.unsafe`
+      await tx.query(statement`
         UPDATE schedules SET next_at = ${plan.nextAt?.toISOString() ?? null}::timestamptz WHERE id = ${schedule.id}::bigint`);
       decided.push({ name: schedule.name, misfire: schedule.misfire, created, skipped: plan.skipped, missedRun: plan.missedRun });
     }

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { sql } from 'slonik';
-import { rowSchema } from './row-schema.js';
+import { rowSchema, statement } from './row-schema.js';
 import type { Queries } from './queries.js';
 import type { StoredSchedule } from '../../application/schedules/ports.js';
 import { decodeMisfire, decodeOverlap, misfireName, type ScheduleDefinition } from '../../domain/schedules/index.js';
@@ -82,7 +82,7 @@ export const appendScheduleEvent = async (
   actor: string,
   data: unknown,
 ): Promise<void> => {
-  await db.query(sql.unsafe`
+  await db.query(statement`
     INSERT INTO schedule_events (schedule_id, schedule_name, event_type, actor, data)
     VALUES (${schedule.id}::bigint, ${schedule.name}, ${eventType}, ${actor}, ${JSON.stringify(data)}::jsonb)`);
 };
@@ -92,7 +92,7 @@ export const appendScheduleEvent = async (
  * must not leave the look-ahead's tasks to run), each with its 'cancelled' event, in one statement.
  */
 export const cancelUpcomingTasks = async (db: Queries, scheduleId: string, reason: string): Promise<number> => {
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(statement`
     WITH cancelled AS (
       UPDATE scheduled_tasks
          SET status = 'cancelled', updated_at = now(), event_seq = event_seq + 1
