@@ -4,7 +4,8 @@ import type { AttemptEnd, AttemptEndResult } from '../../application/ports.js';
 import { eventToRow, type EventRow } from './event-codec.js';
 import { jsonbText } from '../../shared/jsonb-text.js';
 import { prepared } from './prepared.js';
-import { compareTaskIds, decodeRows } from './rows.js';
+import { compareTaskIds } from './rows.js';
+import { rowSchema } from './row-schema.js';
 
 /** One attempt end as the statement reads it (jsonb_to_recordset): the row's next state and events. */
 interface EndRecord {
@@ -74,11 +75,10 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
   if (ends.length === 0) return [];
   const records = ends.map(toRecord);
   const ordered = [...records].sort((a, b) => compareTaskIds(a.task_id, b.task_id));
-  // Untyped, checked by decodeRows below: the hot path stays as measured in docs/performance.md.
   const result = await db.query(
     prepared(
       'at_worker_end_attempts',
-      sql.unsafe`
+      sql.type(rowSchema('endAttempts', AppliedRow))`
     WITH input AS (
       SELECT *
         FROM jsonb_to_recordset(${jsonbText(ordered)}::jsonb)
@@ -116,6 +116,6 @@ export const endAttempts = async (db: CommonQueryMethods, ends: readonly Attempt
     SELECT idx FROM ended`,
     ),
   );
-  const applied = new Set(decodeRows(AppliedRow, 'endAttempts', result.rows).map((row) => row.idx));
+  const applied = new Set(result.rows.map((row) => row.idx));
   return records.map((record) => (applied.has(record.idx) ? 'applied' : 'fenced'));
 };
