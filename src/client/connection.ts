@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { CommonQueryMethods, QueryResult } from 'slonik';
 import type { Queries, TransactionalQueries } from '../adapters/postgres/queries.js';
 import { checkRows } from '../adapters/postgres/row-schema.js';
+import { readDatabaseTls, resolveTls } from '../adapters/postgres/tls.js';
 
 /**
  * Anything with node-postgres' `query(text, values)`: a pg Pool, a Client, or a PoolClient the caller
@@ -124,11 +125,8 @@ const pgTransactional = (target: PgQueryable): TransactionalQueries => ({
 
 export const openConnection = (target: DatabaseTarget): Connection => {
   if (typeof target === 'string') {
-    const pool = new pg.Pool({ connectionString: target, max: OWN_POOL_SIZE });
-    // An idle connection the server closes emits 'error' on the pool; without a listener that ends
-    // the process. The pool drops that connection and the next query opens another.
-    pool.on('error', () => undefined);
-    return { queries: pgQueries(pool), transactional: pgTransactional(pool), close: () => pool.end() };
+    const own = ownPool(target);
+    return { queries: pgQueries(own.pool), transactional: pgTransactional(own.pool), close: own.close };
   }
   // A slonik pool's transaction is its own; a slonik transaction's is a savepoint in the caller's.
   if (isSlonik(target)) {
@@ -137,3 +135,35 @@ export const openConnection = (target: DatabaseTarget): Connection => {
   }
   return { queries: pgQueries(target), transactional: pgTransactional(target), close: async () => undefined };
 };
+
+/**
+ * The pool of a connection string, opened at its first query: sslmode (and sslrootcert, sslcert,
+ * sslkey) mean what they mean to libpq, as for the worker (tls.ts), and allow and prefer need one
+ * connection to choose. A failed choice (the server down) is made again at the next query.
+ */
+const ownPool = (url: string): { readonly pool: PgPoolLike; readonly close: () => Promise<void> } => {
+  const tls = readDatabaseTls(url);
+  let opened: Promise<pg.Pool> | undefined;
+  const open = (): Promise<pg.Pool> =>
+    (opened ??= resolveTls(tls, TLS_PROBE_TIMEOUT_MS).then(
+      (ssl) => {
+        const pool = new pg.Pool({ connectionString: tls.url, ssl, max: OWN_POOL_SIZE });
+        // An idle connection the server closes emits 'error' on the pool; without a listener that ends
+        // the process. The pool drops that connection and the next query opens another.
+        pool.on('error', () => undefined);
+        return pool;
+      },
+      (error: unknown) => {
+        opened = undefined;
+        throw error;
+      },
+    ));
+  const pool: PgPoolLike = {
+    query: async (text, values) => (await open()).query(text, values),
+    connect: async () => (await open()).connect(),
+    totalCount: 0,
+  };
+  return { pool, close: async () => (opened === undefined ? undefined : (await opened).end()) };
+};
+
+const TLS_PROBE_TIMEOUT_MS = 10_000;

@@ -60,6 +60,7 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
       withTraceparent: inputs.tracer?.enabled === true,
       onRefusedClaim: ({ id, taskType, reason }) =>
         inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id, taskType }),
+      onFailedOnEnd: ({ id, reason }) => inputs.logger.error(`[Worker ${config.worker.id}] Task ${id} ${reason}`, { taskId: id }),
       taskTypes: {
         cannotRun: inputs.cannotRun ?? [],
         serves: [...inputs.executors.keys()].filter((type) => !(inputs.cannotRun ?? []).includes(type)),

@@ -8,13 +8,14 @@ import { runDashboardBench } from './dashboard.js';
 import { runIdle, runImmediate, runPunctual } from './latency.js';
 import { runScheduling } from './scheduling.js';
 import { runSoak } from './soak.js';
-import { flattenHistory, runStorage } from './storage.js';
+import { flattenHistory, runStorage, type StoragePhase } from './storage.js';
 import { runTracingBench } from './tracing.js';
 import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResult, type MachineUse } from './throughput.js';
 
 /**
  * `npm run bench [-- --only burst,punctual] [--peers] [--rounds N] [--workers N]`: the project's
- * (opt-in: `--only storage [--history-events N]`, `--only soak [--soak-seconds=S --soak-rate=R]`, `flat-burst`)
+ * (opt-in: `--only storage [--history-events N] [--storage-phase=fill|measure --storage-database=NAME]`,
+ * `--only soak [--soak-seconds=S --soak-rate=R]`, `flat-burst`)
  * benchmark, one JSON line per scenario on stdout (progress on stderr). Same workload and sink as
  * ../shared/bench, so `--peers` (which runs ../shared/bench/run-peers.sh 10000 100 before the burst)
  * gives numbers to compare in the same run; `--rounds N` runs the peers and the burst N times,
@@ -58,6 +59,8 @@ const parseArgs = (argv: readonly string[]) => {
   let historyEvents = 5_000_000;
   let soakSeconds = 360;
   let soakRate = 100;
+  let storagePhase: StoragePhase = 'all';
+  let storageDatabase: string | undefined;
   let peers = false;
   let workers = 1;
   let rounds = 1;
@@ -81,6 +84,12 @@ const parseArgs = (argv: readonly string[]) => {
       if (!Number.isInteger(historyEvents) || historyEvents < 5_000_000) {
         throw new Error('--history-events takes an integer of at least 5000000');
       }
+    } else if (arg.startsWith('--storage-phase=')) {
+      const value = arg.slice('--storage-phase='.length);
+      if (value !== 'all' && value !== 'fill' && value !== 'measure') throw new Error('--storage-phase takes all, fill or measure');
+      storagePhase = value;
+    } else if (arg.startsWith('--storage-database=')) {
+      storageDatabase = arg.slice('--storage-database='.length);
     } else if (arg.startsWith('--soak-seconds=')) {
       soakSeconds = Number(arg.slice('--soak-seconds='.length));
       if (!Number.isInteger(soakSeconds) || soakSeconds < 60) throw new Error('--soak-seconds takes an integer of at least 60');
@@ -92,7 +101,9 @@ const parseArgs = (argv: readonly string[]) => {
         `unknown argument ${arg}; usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--peers] [--rounds N] [--workers N]`,
       );
   }
-  return { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate };
+  if (storagePhase !== 'all' && storageDatabase === undefined)
+    throw new Error('--storage-phase=fill|measure needs --storage-database=NAME');
+  return { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate, storagePhase, storageDatabase };
 };
 
 const print = (line: Record<string, unknown>) =>
@@ -276,7 +287,9 @@ const runProtect = async (sink: Sink, workers: number, rounds: number): Promise<
 };
 
 const main = async () => {
-  const { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate } = parseArgs(process.argv.slice(2));
+  const { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate, storagePhase, storageDatabase } = parseArgs(
+    process.argv.slice(2),
+  );
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
   process.env['TEST_DATABASE_URL'] = adminUrl();
   const postgres = await withClient(
@@ -364,7 +377,7 @@ const main = async () => {
       progress(`soak: ${soakRate} tasks/s for ${soakSeconds} s, retention 60 s, partitions of 30 s of ids`);
       print({ scenario: 'soak', ...(await runSoak({ seconds: soakSeconds, rate: soakRate }, progress)) });
     }
-    if (wanted('storage')) print({ scenario: 'storage', ...(await runStorage(historyEvents, progress)) });
+    if (wanted('storage')) print({ scenario: 'storage', ...(await runStorage(historyEvents, progress, storagePhase, storageDatabase)) });
     if (wanted('protect')) await runProtect(sink, workers, rounds);
     if (wanted('dashboard')) {
       const result = await runDashboardBench(sink, THROUGHPUT, progress);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createTestDatabase } from '../support/database.js';
+import { createTestDatabase, DEFAULT_TEST_DATABASE_URL, type TestDatabase } from '../support/database.js';
 import { percentile, sleep, withClient } from './harness.js';
 
 /**
@@ -11,14 +11,21 @@ import { percentile, sleep, withClient } from './harness.js';
  *    clients keep claiming and ending tasks of a later range; how long the DETACH step and the DROP
  *    take, how long any claim or end took meanwhile, and the longest lock wait seen in
  *    pg_stat_activity (polled every 2 ms).
+ *
+ * `phase` splits the run for a history too large to fill on a quiet machine: `fill` fills the
+ * database named `database` and keeps it; `measure` then runs the look-ups and the drop on it and
+ * drops it. `all` does both on a database of its own.
  */
-export const runStorage = async (events: number, progress: (text: string) => void) => {
-  const database = await createTestDatabase();
+export type StoragePhase = 'all' | 'fill' | 'measure';
+
+export const runStorage = async (events: number, progress: (text: string) => void, phase: StoragePhase = 'all', databaseName?: string) => {
+  const database = phase === 'all' || databaseName === undefined ? await createTestDatabase() : await namedDatabase(databaseName, phase);
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
   try {
-    await applySchema(database.url);
     const tasks = Math.ceil(events / 5);
+    if (phase === 'measure') return await measure(client, database.url, events, tasks, progress);
+    await applySchema(database.url);
     await client.query(`SELECT setval(pg_get_serial_sequence('scheduled_tasks', 'id'), $1)`, [tasks]);
     await client.query('SELECT at_worker_history_prepare(1000000, 2)');
     progress(`storage: generating ${events.toLocaleString('en')} events for ${tasks.toLocaleString('en')} task ids`);
@@ -34,78 +41,100 @@ export const runStorage = async (events: number, progress: (text: string) => voi
       );
     }
     await client.query('VACUUM ANALYZE task_events');
-    const fillSeconds = (Date.now() - filled) / 1000;
-    const sizes = (
-      await client.query(`
-      SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('task_events') WHERE isleaf)::float8 AS bytes,
-             (SELECT count(*) FROM task_events_partitions WHERE detached_at IS NULL)::int AS partitions`)
-    ).rows[0];
-
-    progress('storage: 500 history look-ups of random tasks');
-    await client.query({
-      name: 'history',
-      text: 'SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = $1 ORDER BY seq',
-      values: [1],
-    });
-    const lookups: number[] = [];
-    for (let n = 0; n < 500; n += 1) {
-      const id = 1 + Math.floor(Math.random() * tasks);
-      const started = performance.now();
-      const result = await client.query({
-        name: 'history',
-        text: 'SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = $1 ORDER BY seq',
-        values: [id],
-      });
-      lookups.push(performance.now() - started);
-      if (result.rowCount !== 5) throw new Error(`task ${id}: ${result.rowCount} events instead of 5`);
-    }
-
-    progress('storage: dropping the first partition under a claim/end load');
-    const load = startLoad(database.url);
-    await sleep(2_000);
-    const maintenancePid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
-    const watch = watchLockWaits(database.url, maintenancePid);
-    const windowStart = performance.now();
-    let detachMs = 0;
-    for (;;) {
-      const started = performance.now();
-      const step = (await client.query(`SELECT * FROM at_worker_history_retire('bench', '30 days', '90 days', 5000)`)).rows[0];
-      if (step.partition_detached !== null) {
-        detachMs = performance.now() - started;
-        break;
-      }
-      if (!step.more) throw new Error('retention found nothing to detach');
-    }
-    const droppedAt = performance.now();
-    const dropped = (await client.query('SELECT * FROM at_worker_history_drop_detached() AS name')).rows.map((row) => row.name);
-    const dropMs = performance.now() - droppedAt;
-    const windowEnd = performance.now();
-    await sleep(1_000);
-    const maxLockWaitMs = await watch.stop();
-    const statements = await load.stop();
-    const during = statements.filter((s) => s.end >= windowStart && s.start <= windowEnd).map((s) => s.end - s.start);
-    const all = statements.map((s) => s.end - s.start);
-    const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
-    return {
-      events,
-      tasks,
-      fill_seconds: Math.round(fillSeconds),
-      task_events_bytes: sizes.bytes,
-      bytes_per_event: Math.round(sizes.bytes / events),
-      partitions: sizes.partitions,
-      lookup_ms: { p50: round(percentile(lookups, 0.5)), p99: round(percentile(lookups, 0.99)), max: round(Math.max(...lookups)) },
-      dropped,
-      detach_step_ms: round(detachMs),
-      drop_ms: round(dropMs),
-      load_statements: all.length,
-      load_ms: { p50: round(percentile(all, 0.5)), p99: round(percentile(all, 0.99)), max: round(Math.max(...all)) },
-      load_during_detach_and_drop: { statements: during.length, max_ms: round(during.length === 0 ? null : Math.max(...during)) },
-      max_lock_wait_ms: round(maxLockWaitMs),
-    };
+    const fillSeconds = Math.round((Date.now() - filled) / 1000);
+    if (phase === 'fill') return { phase, database: databaseName, events, tasks, fill_seconds: fillSeconds };
+    return { fill_seconds: fillSeconds, ...(await measure(client, database.url, events, tasks, progress)) };
   } finally {
     await client.end();
-    await database.drop();
+    if (phase !== 'fill') await database.drop();
   }
+};
+
+/** A database of the server TEST_DATABASE_URL names, by name: created for `fill`, expected for `measure`. */
+const namedDatabase = async (name: string, phase: StoragePhase): Promise<TestDatabase> => {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`--storage-database takes a lower-case identifier (got "${name}")`);
+  const adminUrl = process.env['TEST_DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL;
+  const drop = () => withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined);
+  const exists = await withClient(
+    adminUrl,
+    async (client) => (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1,
+  );
+  if (phase === 'fill') {
+    if (exists) throw new Error(`database ${name} exists; drop it or measure it with --storage-phase=measure`);
+    await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  } else if (!exists) throw new Error(`database ${name} does not exist; fill it first with --storage-phase=fill`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop };
+};
+
+const measure = async (client: pg.Client, url: string, events: number, tasks: number, progress: (text: string) => void) => {
+  const sizes = (
+    await client.query(`
+      SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('task_events') WHERE isleaf)::float8 AS bytes,
+             (SELECT count(*) FROM task_events_partitions WHERE detached_at IS NULL)::int AS partitions`)
+  ).rows[0];
+
+  progress('storage: 500 history look-ups of random tasks');
+  await client.query({
+    name: 'history',
+    text: 'SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = $1 ORDER BY seq',
+    values: [1],
+  });
+  const lookups: number[] = [];
+  for (let n = 0; n < 500; n += 1) {
+    const id = 1 + Math.floor(Math.random() * tasks);
+    const started = performance.now();
+    const result = await client.query({
+      name: 'history',
+      text: 'SELECT seq, event_type, worker_id, occurred_at, data FROM task_events WHERE task_id = $1 ORDER BY seq',
+      values: [id],
+    });
+    lookups.push(performance.now() - started);
+    if (result.rowCount !== 5) throw new Error(`task ${id}: ${result.rowCount} events instead of 5`);
+  }
+
+  progress('storage: dropping the first partition under a claim/end load');
+  const load = startLoad(url);
+  await sleep(2_000);
+  const maintenancePid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+  const watch = watchLockWaits(url, maintenancePid);
+  const windowStart = performance.now();
+  let detachMs: number;
+  for (;;) {
+    const started = performance.now();
+    const step = (await client.query(`SELECT * FROM at_worker_history_retire('bench', '30 days', '90 days', 5000)`)).rows[0];
+    if (step.partition_detached !== null) {
+      detachMs = performance.now() - started;
+      break;
+    }
+    if (!step.more) throw new Error('retention found nothing to detach');
+  }
+  const droppedAt = performance.now();
+  const dropped = (await client.query('SELECT * FROM at_worker_history_drop_detached() AS name')).rows.map((row) => row.name);
+  const dropMs = performance.now() - droppedAt;
+  const windowEnd = performance.now();
+  await sleep(1_000);
+  const maxLockWaitMs = await watch.stop();
+  const statements = await load.stop();
+  const during = statements.filter((s) => s.end >= windowStart && s.start <= windowEnd).map((s) => s.end - s.start);
+  const all = statements.map((s) => s.end - s.start);
+  const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
+  return {
+    events,
+    tasks,
+    task_events_bytes: sizes.bytes,
+    bytes_per_event: Math.round(sizes.bytes / events),
+    partitions: sizes.partitions,
+    lookup_ms: { p50: round(percentile(lookups, 0.5)), p99: round(percentile(lookups, 0.99)), max: round(Math.max(...lookups)) },
+    dropped,
+    detach_step_ms: round(detachMs),
+    drop_ms: round(dropMs),
+    load_statements: all.length,
+    load_ms: { p50: round(percentile(all, 0.5)), p99: round(percentile(all, 0.99)), max: round(Math.max(...all)) },
+    load_during_detach_and_drop: { statements: during.length, max_ms: round(during.length === 0 ? null : Math.max(...during)) },
+    max_lock_wait_ms: round(maxLockWaitMs),
+  };
 };
 
 interface Timed {

@@ -55,4 +55,58 @@ describe('poison rows among healthy tasks', () => {
       expect(worker.lines.some((line) => line.msg === `[Worker poison-rows] Task ${id} ${row.error_message}`)).toBe(true);
     }
   }, 120_000);
+  it('fails alone a stuck row edited to the integer limits, and recovers and completes the rest', async () => {
+    const insertStuck = async (set: string, path = '/stuck-bad'): Promise<string> => {
+      const inserted = await suite.db.client.query<{ id: string }>(
+        `INSERT INTO scheduled_tasks (task_type, payload, execute_at)
+         VALUES ('http_callback', jsonb_build_object('url', $1::text, 'data', 'stuck'), now() - interval '1 hour') RETURNING id`,
+        [suite.receiver.url(path)],
+      );
+      const id = inserted.rows[0]!.id;
+      // Claimed by a worker that is gone, then edited by hand.
+      await suite.db.client.query(
+        `UPDATE scheduled_tasks SET status = 'processing', locked_by = 'gone', claim_token = gen_random_uuid(),
+                locked_at = now() - interval '1 hour', heartbeat_at = now() - interval '1 hour', ${set} WHERE id = $1`,
+        [id],
+      );
+      return id;
+    };
+    const fullAttempts = await insertStuck(`attempts = ${INT_MAX}, max_attempts = ${INT_MAX}`);
+    const fullHistory = await insertStuck(`event_seq = ${INT_MAX}`);
+    const stuckHealthy = await insertStuck('attempts = 0', '/stuck-healthy');
+    await insertHttpBurst(suite.db, suite.receiver.url('/stuck-healthy'), 200);
+
+    const worker = suite.start({ LOG_LEVEL: 'info', WORKER_ID: 'stuck-rows' });
+    await until(
+      async () => (await suite.db.task(fullAttempts)).status === 'failed' && (await suite.db.task(fullHistory)).status === 'failed',
+      60_000,
+      'both edited rows failed',
+    );
+    await until(
+      async () => (await suite.db.task(stuckHealthy)).status === 'completed',
+      60_000,
+      'the healthy stuck task recovered and completed',
+    );
+    await until(async () => suite.receiver.to('/stuck-healthy').length === 201, 60_000, 'every healthy task delivered');
+
+    const attemptsRow = await suite.db.task(fullAttempts);
+    expect(attemptsRow.error_message).toBe('failed on end: its attempts would pass the integer limit (2147483647 used)');
+    expect((await suite.db.events(fullAttempts)).at(-1)).toMatchObject({
+      event_type: 'failed',
+      data: { reason: 'permanent', error: attemptsRow.error_message },
+    });
+    const historyRow = await suite.db.task(fullHistory);
+    expect(historyRow.error_message).toBe('failed on end: its history is full (event_seq 2147483647 is the integer limit)');
+    for (const [id, row] of [
+      [fullAttempts, attemptsRow],
+      [fullHistory, historyRow],
+    ] as const) {
+      expect(worker.lines.some((line) => line.msg === `[Worker stuck-rows] Task ${id} ${row.error_message}`)).toBe(true);
+    }
+    expect(suite.receiver.to('/stuck-bad')).toHaveLength(0);
+
+    // The worker goes on: a task inserted now is delivered.
+    await insertHttpBurst(suite.db, suite.receiver.url('/after'), 1);
+    await until(async () => suite.receiver.to('/after').length === 1, 30_000, 'a later task delivered');
+  }, 120_000);
 });

@@ -173,6 +173,80 @@ describe('PostgresTaskQueue attempt ends, heartbeats and stuck tasks', () => {
     expect((await eventRows(fixture.pool, task.id)).map((event) => event['event_type'])).toEqual(['scheduled', 'claimed', 'completed']);
   });
 
+  it('fails alone a processing row edited to the integer limits, and ends the rest of its batch', async () => {
+    const INT_MAX = 2147483647;
+    const failedOnEnd: Array<{ id: string; reason: string }> = [];
+    const withLog = createPostgresTaskQueue(fixture.pool, { onFailedOnEnd: (failed) => failedOnEnd.push(failed) });
+    await insertTasks(
+      fixture.pool,
+      Array.from({ length: 6 }, () => ({})),
+    );
+    const tasks = await withLog.claimDueTasks('worker-a', 6);
+    const [fullHistory, fullAttempts, lastSeq, ...healthy] = tasks;
+    if (fullHistory === undefined || fullAttempts === undefined || lastSeq === undefined) throw new Error('claimed too few');
+    // Edited while processing: a history at the limit, attempts at the limit (the cleaner's end would
+    // count one more), and a history with room for exactly the one event the end writes.
+    await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET event_seq = ${INT_MAX} WHERE id = ${fullHistory.id}::bigint`);
+    await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET attempts = ${INT_MAX}, max_attempts = ${INT_MAX}
+                                          WHERE id = ${fullAttempts.id}::bigint`);
+    await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET event_seq = ${INT_MAX - 1} WHERE id = ${lastSeq.id}::bigint`);
+    await fixture.pool.query(sql.unsafe`UPDATE scheduled_tasks SET heartbeat_at = now() - interval '10 minutes'
+                                          WHERE id = ${fullAttempts.id}::bigint`);
+    const silentForMs = 5 * 60_000;
+    const [stuck] = await withLog.findStuckTasks(silentForMs, 10);
+    if (stuck === undefined) throw new Error('the edited row is not stuck');
+    const recovery = attemptEnd(
+      { ...fullAttempts, attempts: stuck.attempts, maxAttempts: stuck.maxAttempts },
+      { type: 'RecoverStuck', now: new Date(), workerId: 'cleaner', claimToken: stuck.claimToken, stuckFor: '10m' },
+      'stuck',
+      silentForMs,
+    );
+
+    // All in one statement: the worker's completions and the cleaner's recovery.
+    const results = await endAttempts(
+      fixture.pool,
+      [complete(fullHistory), recovery, complete(lastSeq), ...healthy.map((task) => complete(task))],
+      (failed) => failedOnEnd.push(failed),
+    );
+
+    expect(results).toEqual(['fenced', 'fenced', 'applied', 'applied', 'applied', 'applied']);
+    expect(failedOnEnd).toEqual([
+      { id: fullHistory.id, reason: 'failed on end: its history is full (event_seq 2147483647 is the integer limit)' },
+      { id: fullAttempts.id, reason: 'failed on end: its attempts would pass the integer limit (2147483647 used)' },
+    ]);
+    for (const task of healthy) expect(await taskRow(fixture.pool, task.id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(await taskRow(fixture.pool, lastSeq.id)).toMatchObject({ status: 'completed', event_seq: INT_MAX });
+    expect(await taskRow(fixture.pool, fullHistory.id)).toMatchObject({
+      status: 'failed',
+      error_message: 'failed on end: its history is full (event_seq 2147483647 is the integer limit)',
+      event_seq: INT_MAX,
+      claim_token: null,
+      locked_by: null,
+    });
+    // No room for an event: the history ends at the claim.
+    expect((await eventRows(fixture.pool, fullHistory.id)).map((event) => event['event_type'])).toEqual(['scheduled', 'claimed']);
+    expect(await taskRow(fixture.pool, fullAttempts.id)).toMatchObject({
+      status: 'failed',
+      attempts: INT_MAX,
+      event_seq: 3,
+      claim_token: null,
+    });
+    const failed = (await eventRows(fixture.pool, fullAttempts.id)).at(-1);
+    expect(failed).toMatchObject({
+      seq: 3,
+      event_type: 'failed',
+      worker_id: 'cleaner',
+      data: {
+        attempt: INT_MAX + 1,
+        reason: 'permanent',
+        error: 'failed on end: its attempts would pass the integer limit (2147483647 used)',
+      },
+    });
+    // The history reads: the failed event decodes like any other.
+    const history = await taskHistory(fixture.pool, fullAttempts.id);
+    expect(history.map((recorded) => recorded._tag)).toEqual(['Decoded', 'Decoded', 'Decoded']);
+  });
+
   it('keeps a heart-beating task out of the stuck list, and lets the cleaner take only silent ones', async () => {
     const live = await claimOne('worker-a');
     const silent = await claimOne('worker-a');

@@ -3,7 +3,7 @@ import { sql, type CommonQueryMethods } from 'slonik';
 import { rowSchema } from './row-schema.js';
 import type { AttemptEnd, AttemptEndResult } from '../../application/ports.js';
 import { DEFAULT_CONNECTION_RETRY, isConnectionLoss, retryOnConnectionLoss, type ConnectionRetryOptions } from './connection-loss.js';
-import { endAttempts } from './end-attempts.js';
+import { endAttempts, type FailedOnEnd } from './end-attempts.js';
 
 /**
  * endAttempts, retried when the connection is lost (see connection-loss.ts for why that is safe).
@@ -19,11 +19,12 @@ export const endAttemptsDespiteConnectionLoss = async (
   db: CommonQueryMethods,
   ends: readonly AttemptEnd[],
   options: ConnectionRetryOptions = DEFAULT_CONNECTION_RETRY,
+  onFailedOnEnd?: (failed: FailedOnEnd) => void,
 ): Promise<AttemptEndResult[]> => {
   let interrupted = false;
   const results = await retryOnConnectionLoss(async () => {
     try {
-      return await endAttempts(db, ends);
+      return await endAttempts(db, ends, onFailedOnEnd);
     } catch (error) {
       if (isConnectionLoss(error)) interrupted = true;
       throw error;

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Clock, Logger } from '../../application/ports.js';
 import { doublingDelay } from '../../shared/backoff.js';
 import { errorMessage } from '../../shared/error-message.js';
+import { isNoTlsOnServer, readDatabaseTls } from './tls.js';
 
 /** The channel the INSERT trigger (sql/migrations) notifies, with the earliest new execute_at (epoch ms). */
 export const TASKS_CHANNEL = 'at_worker_tasks';
@@ -146,9 +147,21 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
     state = { _tag: 'Retrying', timer, outage: next };
   };
 
+  // sslmode as libpq reads it (tls.ts): allow and prefer switch to the other kind of connection
+  // when the server refuses the first, and keep the one that worked.
+  const tls = readDatabaseTls(options.url);
+  let ssl = tls.mode === 'disable' || tls.mode === 'allow' ? false : tls.options;
+  const fallBack = (error: unknown): boolean => {
+    if (tls.mode === 'prefer' && ssl !== false && isNoTlsOnServer(error)) ssl = false;
+    else if (tls.mode === 'allow' && ssl === false && (error as { code?: unknown }).code === '28000') ssl = tls.options;
+    else return false;
+    return true;
+  };
+
   const connect = async (outage: Outage): Promise<void> => {
     const current = new pg.Client({
-      connectionString: options.url,
+      connectionString: tls.url,
+      ssl,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
       connectionTimeoutMillis: connectTimeoutMs,
@@ -163,6 +176,13 @@ export const startTaskListener = (options: TaskListenerOptions): TaskListener =>
       await current.connect();
       await current.query(`LISTEN ${TASKS_CHANNEL}`);
     } catch (error) {
+      // The other kind of connection is tried at once: this was no failure of the server.
+      if (fallBack(error) && holds(current)) {
+        current.removeAllListeners('end');
+        await endClient(current);
+        if (holds(current)) void connect(outage);
+        return;
+      }
       options.logger.debug(`LISTEN connection attempt failed: ${describe(error)}`);
       lost(current, describe(error));
       return;

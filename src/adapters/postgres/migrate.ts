@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { readDatabaseTls, resolveTls } from './tls.js';
 import type { SchemaMigrator } from '../../application/operator/ports.js';
 import type { Logger } from '../../application/ports.js';
 import { describeMigration, loadMigrations, type Migration } from './migration-files.js';
@@ -166,7 +167,12 @@ const readApplied = async (client: pg.Client): Promise<AppliedMigration[]> => {
 /** One connection for the run; an abort ends it, which fails the query waiting on the lock at once. */
 const withMigrationClient = async <T>(url: string, options: MigrateOptions, use: (client: pg.Client) => Promise<T>): Promise<T> => {
   options.signal?.throwIfAborted();
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000 });
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  // sslmode as libpq reads it (tls.ts), not as node-postgres would.
+  const tls = readDatabaseTls(url);
+  const ssl = await resolveTls(tls, connectTimeoutMs);
+  options.signal?.throwIfAborted();
+  const client = new pg.Client({ connectionString: tls.url, ssl, connectionTimeoutMillis: connectTimeoutMs });
   client.on('error', () => undefined); // a dropped connection also fails the pending query, which reports it
   const onAbort = () => void client.end().catch(() => undefined);
   options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -4,7 +4,7 @@ import { sql } from 'slonik';
 import type { RecordedEvent, TaskRecord } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { decodeEventRow } from './event-codec.js';
-import { DateFromRow, Int8String, nullable } from './rows.js';
+import { DateFromRow, DateFromText, Int8String, nullable } from './rows.js';
 
 /** A task's status column: one of TASK_STATUSES. */
 export const Status = t.keyof(Object.fromEntries(TASK_STATUSES.map((status) => [status, null])) as Record<TaskStatus, null>);
@@ -16,8 +16,8 @@ export const TaskRow = t.type({
   status: Status,
   attempts: t.number,
   max_attempts: t.number,
-  execute_at: DateFromRow,
-  completed_at: nullable(DateFromRow),
+  execute_at: DateFromText,
+  completed_at: nullable(DateFromText),
   updated_at: DateFromRow,
   error_message: nullable(t.string),
   locked_by: nullable(t.string),
@@ -27,8 +27,13 @@ export const TaskRow = t.type({
   payload_sha256: t.string,
 });
 
-// Computed, not stored: what the 'scheduled' event recorded of the payload, for verify to compare.
-const COMPUTED = { payload_sha256: sql.fragment`encode(sha256(convert_to(t.payload::text, 'UTF8')), 'hex') AS payload_sha256` };
+// Computed, not stored: what the 'scheduled' event recorded of the payload, for verify to compare;
+// and the instants a task is shown with, as PostgreSQL's text, exact on any pool (DateFromText).
+const COMPUTED = {
+  payload_sha256: sql.fragment`encode(sha256(convert_to(t.payload::text, 'UTF8')), 'hex') AS payload_sha256`,
+  execute_at: sql.fragment`t.execute_at::text AS execute_at`,
+  completed_at: sql.fragment`t.completed_at::text AS completed_at`,
+};
 
 /** TaskRow's columns for a SELECT list, from `scheduled_tasks AS t` (the alias every query here uses). */
 export const taskColumns = sql.join(

@@ -1,6 +1,7 @@
 import { createPool, type DatabasePool, type DriverTypeParser } from 'slonik';
 import { readPgTimestamp } from './pg-timestamp.js';
 import { checkRowsInterceptor } from './row-schema.js';
+import { readDatabaseTls, resolveTls } from './tls.js';
 
 export type { DatabasePool } from 'slonik';
 
@@ -37,13 +38,17 @@ const typeParsers: readonly DriverTypeParser[] = [
  * leaves session state behind (no SET, no session advisory lock, no LISTEN on pooled connections;
  * migrate uses a transaction-scoped lock), so there is nothing to discard.
  */
-export const createPostgresPool = (
+export const createPostgresPool = async (
   url: string,
   maxConnections: number,
   { statementTimeoutMs }: { readonly statementTimeoutMs?: number } = {},
-): Promise<DatabasePool> =>
-  createPool(url, {
+): Promise<DatabasePool> => {
+  // sslmode and its files as libpq reads them (tls.ts), not as slonik's URL parser would.
+  const tls = readDatabaseTls(url);
+  const ssl = await resolveTls(tls, TLS_PROBE_TIMEOUT_MS);
+  return createPool(tls.url, {
     maxPoolSize: maxConnections,
+    ...(ssl === false ? {} : { ssl }),
     typeParsers,
     resetConnection: async () => undefined,
     // The rows of a `sql.type(rowSchema(...))` query are checked against its io-ts codec (row-schema.ts).
@@ -52,6 +57,10 @@ export const createPostgresPool = (
     // slonik's own limit (60 s) unless the caller sets a tighter one.
     ...(statementTimeoutMs === undefined ? {} : { statementTimeout: statementTimeoutMs }),
   });
+};
+
+// slonik's own connection timeout, for the one connection that decides allow and prefer.
+const TLS_PROBE_TIMEOUT_MS = 5_000;
 
 /** Waits for running queries, then closes every connection. */
 export const closePool = (pool: DatabasePool): Promise<void> => pool.end();

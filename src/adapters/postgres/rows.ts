@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { describeDecodeErrors } from '../../shared/decode.js';
+import { readPgTimestamp } from './pg-timestamp.js';
 
 // The latest and earliest instants a Date holds: what 'infinity' and '-infinity' read as (pool.ts).
 const LATEST_DATE = 8.64e15;
@@ -19,6 +20,21 @@ export const DateFromRow = new t.Type<Date, Date, unknown>(
       return t.success(new Date(Number.isFinite(value) ? value : value > 0 ? LATEST_DATE : -LATEST_DATE));
     }
     return t.failure(value, context);
+  },
+  t.identity,
+);
+
+/**
+ * A timestamptz selected as text (`execute_at::text`): read the same way on any pool, the caller's
+ * included (whose parser may turn 'infinity' into a number, or a year past 275760 into an error),
+ * so an instant a Date cannot hold keeps PostgreSQL's own text (pg-timestamp.ts).
+ */
+export const DateFromText = new t.Type<Date, Date, unknown>(
+  'a timestamp as text',
+  (value): value is Date => value instanceof Date && !Number.isNaN(value.getTime()),
+  (value, context) => {
+    const read = typeof value === 'string' ? readPgTimestamp(value) : undefined;
+    return read === undefined ? t.failure(value, context) : t.success(read);
   },
   t.identity,
 );

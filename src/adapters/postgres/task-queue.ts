@@ -5,6 +5,7 @@ import { claimDueTasks, type RefusedClaim } from './claim-due-tasks.js';
 import { createCoalescer, type CoalescerOptions } from './coalescer.js';
 import { DEFAULT_CONNECTION_RETRY, isConnectionLoss, type ConnectionRetryOptions } from './connection-loss.js';
 import { endAttemptsDespiteConnectionLoss } from './end-attempts-after-loss.js';
+import type { FailedOnEnd } from './end-attempts.js';
 import { findStuckTasks } from './find-stuck-tasks.js';
 import { nextDueAt } from './next-due-at.js';
 import { refreshHeartbeats } from './refresh-heartbeats.js';
@@ -30,6 +31,8 @@ export interface PostgresTaskQueueOptions {
   readonly endRetryForMs?: number;
   /** Told of every due task the claim failed instead of claiming (see claim-due-tasks.ts). */
   readonly onRefusedClaim?: (refused: RefusedClaim) => void;
+  /** Told of every processing row an attempt end failed instead of ending (see end-attempts.ts). */
+  readonly onFailedOnEnd?: (failed: FailedOnEnd) => void;
   /** Reads each claimed task's producer traceparent too (while tracing is on). */
   readonly withTraceparent?: boolean;
   /**
@@ -72,7 +75,7 @@ export class PostgresTaskQueue implements TaskQueue {
         splitOnFailure: (error) => !isConnectionLoss(error),
       },
       // A lost attempt end means a second delivery by the cleaner; a lost connection is retried.
-      (ends) => endAttemptsDespiteConnectionLoss(this.pool, ends, retry),
+      (ends) => endAttemptsDespiteConnectionLoss(this.pool, ends, retry, options.onFailedOnEnd),
     );
   }
 

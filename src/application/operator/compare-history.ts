@@ -1,4 +1,5 @@
 import { evolve, initialState, seqFoundTaken, type TaskState } from '../../domain/index.js';
+import { ExactInstant } from '../../shared/exact-instant.js';
 import type { RecordedEvent, TaskRecord } from './ports.js';
 
 /**
@@ -102,5 +103,14 @@ const compareState = (task: TaskRecord, state: TaskState): string[] => {
 
 // The row keeps microseconds, the events the milliseconds JavaScript wrote or read; each side may
 // round or cut the last digit differently, so a millisecond apart is the same instant.
-const sameInstant = (a: Date, b: Date): boolean => Math.abs(a.getTime() - b.getTime()) <= 1;
+// Instants a Date cannot hold (exact-instant.ts) compare by PostgreSQL's text, which tells apart
+// 'infinity' from the year 294276 and two such years: their Dates are all the same. Texts are
+// compared when both have one and they are in the same time zone (or name an infinity).
+const sameInstant = (a: Date, b: Date): boolean => {
+  if (a instanceof ExactInstant && b instanceof ExactInstant) {
+    const zone = (text: string): string | undefined => /([+-]\d\d(?::\d\d)*)(?: BC)?$/.exec(text)?.[1];
+    if (a.pgText.endsWith('infinity') || b.pgText.endsWith('infinity') || zone(a.pgText) === zone(b.pgText)) return a.pgText === b.pgText;
+  }
+  return Math.abs(a.getTime() - b.getTime()) <= 1;
+};
 const iso = (at: Date): string => (Number.isNaN(at.getTime()) ? String(at) : at.toISOString());

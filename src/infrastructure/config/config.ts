@@ -25,6 +25,7 @@ import {
 } from './env-codecs.js';
 import { urlHost, withQueryCredentials } from './database-url.js';
 import { redactCredentials } from './redact.js';
+import { readDatabaseTls } from '../../adapters/postgres/tls.js';
 
 /**
  * Every variable the service reads, with its default. The seed's table (DB_*, WORKER_*) keeps its
@@ -182,7 +183,22 @@ const crossCheck = (env: Env): string | null => {
   // The heartbeat runs every third of the stuck timeout; anything shorter than a second is a typo.
   if (env.TASK_HISTORY_PARTITION_SIZE > 1_000_000_000) return 'TASK_HISTORY_PARTITION_SIZE must be at most 1000000000 task ids';
   if (env.WORKER_STUCK_TIMEOUT < 1000) return 'WORKER_STUCK_TIMEOUT must be at least 1 second (0.0167 min)';
-  return null;
+  return checkDatabaseTls(env);
+};
+
+/** The TLS settings of the database URL, read as the connection will read them (tls.ts). */
+const checkDatabaseTls = (env: Env): string | null => {
+  if (env.DATABASE_URL === null) {
+    return env.DB_SSLMODE === 'verify-ca'
+      ? 'DB_SSLMODE=verify-ca needs the CA to check the server against: use DATABASE_URL with sslrootcert=<file>, or verify-full'
+      : null;
+  }
+  try {
+    readDatabaseTls(withQueryCredentials(env.DATABASE_URL));
+    return null;
+  } catch (cause) {
+    return `DATABASE_URL: ${cause instanceof Error ? cause.message : String(cause)}`;
+  }
 };
 
 const toConfig = (env: Env): Config => {
