@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { CommonQueryMethods, QueryResult } from 'slonik';
 import type { Queries, TransactionalQueries } from '../adapters/postgres/queries.js';
+import { checkRows } from '../adapters/postgres/row-schema.js';
 import { readDatabaseTls, resolveTls } from '../adapters/postgres/tls.js';
 
 /**
@@ -41,12 +42,24 @@ const isSlonik = (target: PgQueryable | CommonQueryMethods): target is CommonQue
  * what pg's query(text, values) takes. Only `query` is provided: it is all the statements here use.
  */
 const pgQueries = (target: PgQueryable): Queries => ({
-  query: async (token: { readonly sql: string; readonly values: readonly unknown[] }) => {
+  query: async (token: { readonly sql: string; readonly values: readonly unknown[]; readonly parser?: unknown }) => {
     const result = await target.query(token.sql.replaceAll('$slonik_', '$'), [...token.values]);
     // pg's own count of affected rows (an UPDATE without RETURNING returns none); rows as a fallback.
     const rowCount = typeof result.rowCount === 'number' ? result.rowCount : result.rows.length;
-    return { rows: result.rows, rowCount } as unknown as QueryResult<unknown>;
+    return { rows: checkRows(token.parser, result.rows), rowCount } as unknown as QueryResult<unknown>;
   },
+});
+
+/**
+ * A caller's slonik pool or transaction, with the rows of `sql.type(rowSchema(...))` queries checked
+ * as this project's own pool checks them (its interceptors are the caller's, not ours).
+ */
+const checkedSlonik = (target: CommonQueryMethods): TransactionalQueries => ({
+  query: async (token: Parameters<Queries['query']>[0], values?: Parameters<Queries['query']>[1]) => {
+    const result = await target.query(token, values);
+    return { ...result, rows: checkRows(token.parser, result.rows) };
+  },
+  transaction: (run) => target.transaction((tx) => run(checkedSlonik(tx))),
 });
 
 interface PgPoolLike extends PgQueryable {
@@ -116,7 +129,10 @@ export const openConnection = (target: DatabaseTarget): Connection => {
     return { queries: pgQueries(own.pool), transactional: pgTransactional(own.pool), close: own.close };
   }
   // A slonik pool's transaction is its own; a slonik transaction's is a savepoint in the caller's.
-  if (isSlonik(target)) return { queries: target, transactional: target, close: async () => undefined };
+  if (isSlonik(target)) {
+    const checked = checkedSlonik(target);
+    return { queries: checked, transactional: checked, close: async () => undefined };
+  }
   return { queries: pgQueries(target), transactional: pgTransactional(target), close: async () => undefined };
 };
 

@@ -2,8 +2,9 @@ import 'reflect-metadata';
 import { Container } from 'inversify';
 import { claimBatch, type ClaimBatch } from '../application/claim-batch.js';
 import { Cleaner } from '../application/cleaner.js';
-import { HistoryMaintenance } from '../application/history-maintenance.js';
+import { HistoryMaintenance, type HistoryMaintenanceStore, type StorageHealth } from '../application/history-maintenance.js';
 import { createHistoryMaintenanceStore } from '../adapters/postgres/history-maintenance.js';
+import { readStorageHealth } from '../adapters/postgres/storage-health.js';
 import { executeTask, type ExecuteTask } from '../application/execute-task.js';
 import type { Clock, ExecutorsByType, Jitter, Logger, TaskQueue, Tracer, WakeUpSource, WorkerMetrics } from '../application/ports.js';
 import { guardDestinations, type DestinationGuard } from '../application/destination-guard.js';
@@ -153,10 +154,18 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
           workerId: config.worker.id,
           policy: { finishedMs: config.storage.finishedRetentionMs, failedMs: config.storage.failedRetentionMs },
         },
-        createHistoryMaintenanceStore(inputs.pool, { partitionSize: config.storage.partitionSize }),
+        context.get<HistoryMaintenanceStore>(TOKENS.HistoryMaintenanceStore),
         context.get<Logger>(TOKENS.Logger),
       ),
   );
+  container
+    .bind<HistoryMaintenanceStore>(TOKENS.HistoryMaintenanceStore)
+    .toDynamicValue((context) =>
+      createHistoryMaintenanceStore(context.get<DatabasePool>(TOKENS.Pool), { partitionSize: config.storage.partitionSize }),
+    );
+  container
+    .bind<() => Promise<StorageHealth>>(TOKENS.StorageHealth)
+    .toDynamicValue((context) => () => readStorageHealth(context.get<DatabasePool>(TOKENS.Pool)));
   container
     .bind<ScheduleStore>(TOKENS.ScheduleStore)
     .toDynamicValue((context) => createPostgresScheduleStore(context.get<DatabasePool>(TOKENS.Pool)));

@@ -1,5 +1,5 @@
 import { setTimeout } from 'node:timers/promises';
-import { sql } from 'slonik';
+import { statement } from '../adapters/postgres/row-schema.js';
 import type { Logger } from '../application/ports.js';
 import { closePool, createPostgresPool, type DatabasePool } from '../adapters/postgres/pool.js';
 import { doublingDelay } from '../shared/backoff.js';
@@ -47,7 +47,7 @@ export const openProvenPool = async (url: string, poolSize: number, statementTim
   try {
     // slonik may connect while creating the pool, so creation is inside the try too.
     pool = await createPostgresPool(url, poolSize, statementTimeoutMs === undefined ? {} : { statementTimeoutMs });
-    await pool.query(sql.unsafe`SELECT 1`);
+    await pool.query(statement`SELECT 1`);
     return pool;
   } catch (cause) {
     if (pool !== null) await closePool(pool).catch(() => undefined);

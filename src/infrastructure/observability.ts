@@ -1,4 +1,4 @@
-import { sql } from 'slonik';
+import { statement } from '../adapters/postgres/row-schema.js';
 import type { Logger, WorkerMetrics } from '../application/ports.js';
 import type { ScheduleMetrics } from '../application/schedules/ports.js';
 import { startHealthServer, type Readiness } from '../adapters/observability/health-server.js';
@@ -36,7 +36,7 @@ export const startObservability = async (
     ready: async () => {
       if (isStopping()) return { ok: false, reason: 'shutting down' };
       try {
-        await pool.query(sql.unsafe`SELECT 1`);
+        await pool.query(statement`SELECT 1`);
       } catch (cause) {
         return { ok: false, reason: `database unreachable: ${errorMessage(cause)}` };
       }

@@ -1,12 +1,12 @@
 import type { Cleaner } from '../application/cleaner.js';
-import type { HistoryMaintenance } from '../application/history-maintenance.js';
-import { autovacuumWarning, readStorageHealth } from '../adapters/postgres/storage-health.js';
+import type { HistoryMaintenance, StorageHealth } from '../application/history-maintenance.js';
+import { autovacuumWarning } from '../adapters/postgres/storage-health.js';
 import type { Logger } from '../application/ports.js';
 import type { Worker } from '../application/worker.js';
 import type { ScheduleStore } from '../application/schedules/ports.js';
 import type { Scheduler } from '../application/schedules/scheduler.js';
 import { applySchedulesFile } from './schedules-file.js';
-import { closePool, type DatabasePool } from '../adapters/postgres/pool.js';
+import { closePool } from '../adapters/postgres/pool.js';
 import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
@@ -45,7 +45,6 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
     const schemaOptions = { logger, signal: signals.received, connectTimeoutMs: config.database.connectTimeoutMs };
     if (config.database.migrate) await migrate(databaseUrl, schemaOptions);
     else await checkSchema(databaseUrl, schemaOptions);
-    await warnIfAutovacuumOff(pool, logger);
 
     // First to open, last to close: the spans of the final attempt ends are still exported.
     const tracing = await startTracing(config, logger);
@@ -73,6 +72,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       wakeUps: wakeUps.sources,
       tracer: tracing.tracer,
     });
+    await warnIfAutovacuumOff(container.get<() => Promise<StorageHealth>>(TOKENS.StorageHealth), logger);
     const worker = container.get<Worker>(TOKENS.Worker);
     const cleaner = container.get<Cleaner>(TOKENS.Cleaner);
     const maintenance = container.get<HistoryMaintenance>(TOKENS.HistoryMaintenance);
@@ -107,9 +107,9 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
 };
 
 /** One warning line at start-up when autovacuum is off for the server or the tables; never fatal. */
-const warnIfAutovacuumOff = async (pool: DatabasePool, logger: Logger): Promise<void> => {
+const warnIfAutovacuumOff = async (readStorageHealth: () => Promise<StorageHealth>, logger: Logger): Promise<void> => {
   try {
-    const warning = autovacuumWarning(await readStorageHealth(pool));
+    const warning = autovacuumWarning(await readStorageHealth());
     if (warning !== null) logger.warn(warning);
   } catch (cause) {
     logger.warn(`Could not read the autovacuum settings: ${errorMessage(cause)}`);

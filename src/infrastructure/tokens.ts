@@ -1,4 +1,4 @@
-/** One token per port or service, bound in container.ts and nowhere else. */
+/** One token per port or service, bound in container.ts (the worker) and cli-container.ts (the operator commands). */
 export const TOKENS = {
   Logger: Symbol.for('at-worker.Logger'),
   Clock: Symbol.for('at-worker.Clock'),
@@ -18,4 +18,11 @@ export const TOKENS = {
   HistoryMaintenance: Symbol.for('at-worker.HistoryMaintenance'),
   ScheduleStore: Symbol.for('at-worker.ScheduleStore'),
   Scheduler: Symbol.for('at-worker.Scheduler'),
+  HistoryMaintenanceStore: Symbol.for('at-worker.HistoryMaintenanceStore'),
+  StorageHealth: Symbol.for('at-worker.StorageHealth'),
+  OperatorStore: Symbol.for('at-worker.OperatorStore'),
+  FinishedHistories: Symbol.for('at-worker.FinishedHistories'),
+  SchedulePass: Symbol.for('at-worker.SchedulePass'),
+  SchemaMigrator: Symbol.for('at-worker.SchemaMigrator'),
+  CliSession: Symbol.for('at-worker.CliSession'),
 } as const;

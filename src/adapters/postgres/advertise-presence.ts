@@ -1,4 +1,5 @@
 import { sql, type DatabasePool } from 'slonik';
+import { statement } from './row-schema.js';
 import { prepared } from './prepared.js';
 
 /**
@@ -9,7 +10,7 @@ export const advertisePresence = async (pool: DatabasePool, workerId: string, se
   await pool.query(
     prepared(
       'at_worker_advertise_presence',
-      sql.unsafe`INSERT INTO at_worker_presence (worker_id, serves, seen_at) VALUES (${workerId}, ${sql.array(serves, 'text')}, now())
+      statement`INSERT INTO at_worker_presence (worker_id, serves, seen_at) VALUES (${workerId}, ${sql.array(serves, 'text')}, now())
                  ON CONFLICT (worker_id) DO UPDATE SET serves = EXCLUDED.serves, seen_at = now()`,
     ),
   );

@@ -4,7 +4,8 @@ import type { ClaimedTask } from '../../application/ports.js';
 import type { WorkerId } from '../../domain/index.js';
 import { parseExactJson } from './exact-json.js';
 import { prepared } from './prepared.js';
-import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+import { rowSchema } from './row-schema.js';
+import { DateFromRow, Int8String, nullable } from './rows.js';
 
 const ClaimedRow = t.intersection([
   t.type({
@@ -30,6 +31,7 @@ const TraceparentRow = t.type({ id: Int8String, traceparent: nullable(t.string) 
 // event): the function has already failed it, alone, and says why.
 const RefusedRow = t.type({ id: Int8String, task_type: t.string, refusal: t.string });
 const ClaimRow = t.union([ClaimedRow, RefusedRow]);
+const claimRows = sql.type(rowSchema('claimDueTasks', ClaimRow));
 
 /** A task failed on claim instead of being claimed, with the reason written to its row and history. */
 export interface RefusedClaim {
@@ -57,7 +59,7 @@ export const claimDueTasks = async (
 ): Promise<ClaimedTask[]> => {
   if (limit <= 0) return [];
   const result = await db.query(withTraceparent ? tracedClaim(workerId, limit, cannotRun) : claim(workerId, limit, cannotRun));
-  const rows = await withLateTraceparents(db, decodeRows(ClaimRow, 'claimDueTasks', result.rows));
+  const rows = await withLateTraceparents(db, [...result.rows]);
   for (const row of rows) {
     if (row.refusal !== null) onRefused({ id: row.id, taskType: row.task_type, reason: row.refusal });
   }
@@ -81,7 +83,7 @@ export const claimDueTasks = async (
 const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
   prepared(
     'at_worker_claim_due_tasks',
-    sql.unsafe`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
+    claimRows`SELECT id, task_type, payload::text AS payload_json, attempts, max_attempts, execute_at, locked_by, claim_token,
                       locked_at, refusal, task_uuid
                  FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')})`,
   );
@@ -96,7 +98,7 @@ const claim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) 
 const tracedClaim = (workerId: WorkerId, limit: number, cannotRun: readonly string[]) =>
   prepared(
     'at_worker_claim_due_tasks_traced',
-    sql.unsafe`SELECT c.id, c.task_type, c.payload::text AS payload_json, c.attempts, c.max_attempts, c.execute_at, c.locked_by,
+    claimRows`SELECT c.id, c.task_type, c.payload::text AS payload_json, c.attempts, c.max_attempts, c.execute_at, c.locked_by,
                       c.claim_token, c.locked_at, c.refusal, c.task_uuid, s.traceparent, s.id IS NOT NULL AS traced_row_seen
                  FROM at_worker_claim_due_tasks(${workerId}, ${limit}, ${sql.array(cannotRun, 'text')}) c
                  LEFT JOIN scheduled_tasks s ON s.id = c.id`,
@@ -109,11 +111,13 @@ const withLateTraceparents = async <R extends { readonly id: string; readonly tr
 ): Promise<R[]> => {
   const unseen = rows.filter((row) => row.traced_row_seen === false).map((row) => row.id);
   if (unseen.length === 0) return rows;
-  const found = decodeRows(
-    TraceparentRow,
-    'claimDueTasks traceparents',
-    (await db.query(sql.unsafe`SELECT id, traceparent FROM scheduled_tasks WHERE id = ANY(${sql.array(unseen, 'int8')})`)).rows,
-  );
+  const found = (
+    await db.query(
+      sql.type(
+        rowSchema('claimDueTasks traceparents', TraceparentRow),
+      )`SELECT id, traceparent FROM scheduled_tasks WHERE id = ANY(${sql.array(unseen, 'int8')})`,
+    )
+  ).rows;
   const byId = new Map(found.map((row) => [row.id, row.traceparent]));
   return rows.map((row) => (row.traced_row_seen === false ? { ...row, traceparent: byId.get(row.id) ?? null } : row));
 };

@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
-import { decodeRows } from './rows.js';
+import { rowSchema } from './row-schema.js';
 
 const StatusCount = t.type({ status: t.string, count: t.number });
 
@@ -10,6 +10,8 @@ const StatusCount = t.type({ status: t.string, count: t.number });
  * existed. A full scan (an index-only scan would need a status index), so callers cache this (metrics do).
  */
 export const countByStatus = async (pool: DatabasePool): Promise<Record<string, number>> => {
-  const rows = await pool.any(sql.unsafe`SELECT status, count::int AS count FROM task_status_counts WHERE count > 0`);
-  return Object.fromEntries(decodeRows(StatusCount, 'countByStatus', rows).map((row) => [row.status, row.count]));
+  const rows = await pool.any(
+    sql.type(rowSchema('countByStatus', StatusCount))`SELECT status, count::int AS count FROM task_status_counts WHERE count > 0`,
+  );
+  return Object.fromEntries(rows.map((row) => [row.status, row.count]));
 };

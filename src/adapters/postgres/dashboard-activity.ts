@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { MinuteActivity, WorkerSeen } from '../../application/dashboard/ports.js';
-import { DateFromRow, decodeRows, nullable } from './rows.js';
+import { DateFromRow, nullable } from './rows.js';
 
 const MINUTE_MS = 60_000;
 const WINDOW_MINUTES = 60;
@@ -65,9 +66,9 @@ const readActivity = async (
   db: CommonQueryMethods,
   slice: Slice,
   limit: number | null,
-): Promise<{ rows: ActivityRow[]; cutAt: string | null }> => {
+): Promise<{ rows: readonly ActivityRow[]; cutAt: string | null }> => {
   const oldestFirst = limit === null ? sql.fragment`` : sql.fragment`ORDER BY occurred_at FETCH FIRST ${limit} ROWS WITH TIES`;
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('overview activity', ActivityRow))`
     SELECT date_bin(${`${BUCKET_MS / 1000} seconds`}::interval, r.occurred_at, 'epoch'::timestamptz) AS bucket, r.worker_id,
            count(*) FILTER (WHERE r.event_type = 'claimed')::float8 AS claimed,
            count(*) FILTER (WHERE r.event_type = 'completed')::float8 AS completed,
@@ -98,7 +99,7 @@ const readActivity = async (
                              ${oldestFirst}) AS e
                     WINDOW w AS (PARTITION BY e.task_id ORDER BY e.seq)) AS c) AS r
      GROUP BY 1, 2`);
-  const rows = decodeRows(ActivityRow, 'overview activity', result.rows);
+  const rows = result.rows;
   const events = rows.reduce((sum, row) => sum + row.events, 0);
   // The timestamps are written alike (UTC, microseconds), so the latest is the greatest text.
   const lastAt = rows.reduce<string | null>((latest, row) => (latest === null || row.last_at > latest ? row.last_at : latest), null);

@@ -1,9 +1,10 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
+import { rowSchema, statement } from './row-schema.js';
 import type { Overview } from '../../application/dashboard/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { createActivityWindow } from './dashboard-activity.js';
-import { DateFromRow, decodeRows } from './rows.js';
+import { DateFromRow } from './rows.js';
 import { StuckRow, stuckSummary } from './stuck-rows.js';
 
 // Lists on the overview stay short: it is a glance; the task list pages through the rest.
@@ -36,36 +37,29 @@ export const createOverviewReader = (pool: DatabasePool): ((stuckTimeoutMs: numb
 
 const readOverview = (pool: DatabasePool, stuckTimeoutMs: number, activity: ReturnType<typeof createActivityWindow>): Promise<Overview> =>
   pool.transaction(async (tx) => {
-    await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
+    await tx.query(statement`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
     // One process per query: parallel workers would finish the count sooner by taking cores from the
     // workers' claims and completions, which matter more than a page a few hundred ms faster.
-    await tx.query(sql.unsafe`SET LOCAL max_parallel_workers_per_gather = 0`);
+    await tx.query(statement`SET LOCAL max_parallel_workers_per_gather = 0`);
     // The last hour's query looks expensive to the planner (a look-up per claim) and would be compiled
     // by JIT, which costs more CPU than the bounded read it compiles.
-    await tx.query(sql.unsafe`SET LOCAL jit = off`);
+    await tx.query(statement`SET LOCAL jit = off`);
     // The last hour sorts what it reads by task (tens of thousands of small rows in a burst): in memory.
-    await tx.query(sql.unsafe`SET LOCAL work_mem = '16MB'`);
-    const [now] = decodeRows(NowRow, 'overview now', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows);
+    await tx.query(statement`SET LOCAL work_mem = '16MB'`);
+    const [now] = (await tx.query(sql.type(rowSchema('overview now', NowRow))`SELECT now() AS now`)).rows;
     const { counts: countsByStatus, estimated } = await statusCounts(tx);
     const { lastHour, workers, readUpTo } = await activity(tx, now?.now ?? new Date());
-    const stuck = decodeRows(
-      StuckRow,
-      'overview stuck',
-      (
-        await tx.query(sql.unsafe`
+    const stuck = (
+      await tx.query(sql.type(rowSchema('overview stuck', StuckRow))`
           SELECT id, task_type, locked_by AS owner, attempts, max_attempts, heartbeat_at,
                  extract(epoch FROM now() - heartbeat_at)::float8 AS silent_for_seconds
             FROM scheduled_tasks
            WHERE status = 'processing' AND heartbeat_at < now() - make_interval(secs => ${stuckTimeoutMs / 1000})
            ORDER BY heartbeat_at
            LIMIT ${LIST_LIMIT}`)
-      ).rows,
-    );
-    const failures = decodeRows(
-      FailureRow,
-      'overview failures',
-      (
-        await tx.query(sql.unsafe`
+    ).rows;
+    const failures = (
+      await tx.query(sql.type(rowSchema('overview failures', FailureRow))`
           SELECT task_type, left(coalesce(error_message, ''), ${ERROR_GROUP_CHARS}) AS error,
                  count(*)::float8 AS count, max(updated_at) AS last_at
             FROM (SELECT task_type, error_message, updated_at
@@ -76,8 +70,7 @@ const readOverview = (pool: DatabasePool, stuckTimeoutMs: number, activity: Retu
            GROUP BY 1, 2
            ORDER BY count(*) DESC, max(updated_at) DESC
            LIMIT ${LIST_LIMIT}`)
-      ).rows,
-    );
+    ).rows;
     return {
       readAt: now?.now ?? new Date(),
       countsByStatus,
@@ -107,28 +100,26 @@ const StatRow = t.type({ live: t.number });
  */
 const statusCounts = async (db: CommonQueryMethods): Promise<{ counts: Record<TaskStatus, number>; estimated: TaskStatus[] }> => {
   const counts = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
-  const [stat] = decodeRows(
-    StatRow,
-    'overview live rows',
-    (
-      await db.query(sql.unsafe`
+  const [stat] = (
+    await db.query(sql.type(rowSchema('overview live rows', StatRow))`
         SELECT coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'scheduled_tasks'::regclass), 0)::float8 AS live`)
-    ).rows,
-  );
+  ).rows;
   const live = stat?.live ?? 0;
   if (live < EXACT_COUNT_LIMIT) {
-    const result = await db.query(sql.unsafe`SELECT status, count(*)::float8 AS count FROM scheduled_tasks GROUP BY status`);
-    for (const row of decodeRows(CountRow, 'overview counts', result.rows)) {
+    const result = await db.query(
+      sql.type(rowSchema('overview counts', CountRow))`SELECT status, count(*)::float8 AS count FROM scheduled_tasks GROUP BY status`,
+    );
+    for (const row of result.rows) {
       if ((TASK_STATUSES as readonly string[]).includes(row.status)) counts[row.status as TaskStatus] = row.count;
     }
     return { counts, estimated: [] };
   }
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('overview exact counts', ExactRow))`
     SELECT (SELECT count(*) FROM scheduled_tasks WHERE status = 'pending')::float8 AS pending,
            (SELECT count(*) FROM scheduled_tasks WHERE status = 'processing')::float8 AS processing,
            (SELECT count(*) FROM scheduled_tasks WHERE status = 'failed')::float8 AS failed,
            (SELECT count(*) FROM scheduled_tasks WHERE status = 'cancelled')::float8 AS cancelled`);
-  const [exact] = decodeRows(ExactRow, 'overview exact counts', result.rows);
+  const [exact] = result.rows;
   if (exact !== undefined) Object.assign(counts, exact);
   counts.completed = Math.max(0, live - counts.pending - counts.processing - counts.failed - counts.cancelled);
   return { counts, estimated: ['completed'] };

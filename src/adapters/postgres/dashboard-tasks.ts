@@ -1,9 +1,10 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods, type FragmentSqlToken } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { TaskListFilter, TaskListPage } from '../../application/dashboard/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { Status } from './operator-rows.js';
-import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+import { DateFromRow, Int8String, nullable } from './rows.js';
 
 const ListRow = t.type({
   id: Int8String,
@@ -53,7 +54,12 @@ const UNTIL_SPANS_MS = [HOUR_MS, 24 * HOUR_MS, 7 * 24 * HOUR_MS, 31 * 24 * HOUR_
 
 type ListRow = t.TypeOf<typeof ListRow>;
 
-const readPage = async (db: CommonQueryMethods, filter: TaskListFilter, before: TaskId | null, limit: number): Promise<ListRow[]> => {
+const readPage = async (
+  db: CommonQueryMethods,
+  filter: TaskListFilter,
+  before: TaskId | null,
+  limit: number,
+): Promise<readonly ListRow[]> => {
   const conditions: FragmentSqlToken[] = [sql.fragment`TRUE`];
   if (before !== null) conditions.push(sql.fragment`id < ${before}::bigint`);
   if (filter.status !== null) conditions.push(sql.fragment`status = ${filter.status}`);
@@ -62,22 +68,23 @@ const readPage = async (db: CommonQueryMethods, filter: TaskListFilter, before: 
   if (filter.to !== null) conditions.push(sql.fragment`created_at < ${filter.to.toISOString()}::timestamptz`);
   if (filter.errorText !== null) conditions.push(sql.fragment`error_message ILIKE ${`%${likeLiteral(filter.errorText)}%`}`);
   const where = sql.join(conditions, sql.fragment` AND `);
+  const listQuery = sql.type(rowSchema('listTasks', ListRow));
   const result = await db.query(
     filter.from === null || filter.to === null
-      ? sql.unsafe`
+      ? listQuery`
           SELECT ${LIST_COLUMNS} FROM scheduled_tasks WHERE ${where}
            ORDER BY id DESC
            LIMIT ${limit + 1}`
       : // A range with both ends: newest first by the key would read every row newer than its end first
         // (the planner assumes matches are spread evenly over ids, but they sit together). The fence makes
         // it find the range's rows by created_at (BRIN) and sort those: the cost is the range's size.
-        sql.unsafe`
+        listQuery`
           WITH matching AS MATERIALIZED (SELECT ${LIST_COLUMNS} FROM scheduled_tasks WHERE ${where})
           SELECT * FROM matching
            ORDER BY id DESC
            LIMIT ${limit + 1}`,
   );
-  return decodeRows(ListRow, 'listTasks', result.rows);
+  return result.rows;
 };
 
 const toPage = (rows: readonly ListRow[], limit: number): TaskListPage => {
@@ -101,7 +108,9 @@ const toPage = (rows: readonly ListRow[], limit: number): TaskListPage => {
 const PayloadRow = t.type({ payload: t.unknown, created_at: DateFromRow });
 
 export const taskPayload = async (db: CommonQueryMethods, id: TaskId): Promise<{ payload: unknown; createdAt: Date } | null> => {
-  const result = await db.query(sql.unsafe`SELECT payload, created_at FROM scheduled_tasks WHERE id = ${id}::bigint`);
-  const [row] = decodeRows(PayloadRow, 'taskPayload', result.rows);
+  const result = await db.query(
+    sql.type(rowSchema('taskPayload', PayloadRow))`SELECT payload, created_at FROM scheduled_tasks WHERE id = ${id}::bigint`,
+  );
+  const [row] = result.rows;
   return row === undefined ? null : { payload: row.payload, createdAt: row.created_at };
 };

@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
+import { rowSchema, statement } from './row-schema.js';
 import {
   closedCircuit,
   decideCircuit,
@@ -42,6 +43,7 @@ const columns = (state: CircuitState) => ({
 
 /** Every circuit that is not plainly closed (open, half-open, or closed with failures counted), and the database's now. */
 export const readCircuits = async (pool: DatabasePool): Promise<{ readonly now: Date; readonly circuits: Map<string, CircuitState> }> => {
+  // Untyped: the clock row that has no circuit (destination NULL) is set apart before CircuitRow checks the others.
   const result = await pool.query(sql.unsafe`
     SELECT c.destination, c.status, c.failures, c.open_until, c.cool_off_ms, c.probe_since, clock.now
       FROM (SELECT now() AS now) AS clock
@@ -83,20 +85,16 @@ export const applyCircuitCommand = (
 ): Promise<AppliedCircuitCommand> =>
   pool.transaction(async (tx) => {
     if (create) {
-      await tx.query(sql.unsafe`INSERT INTO destination_circuits (destination) VALUES (${destination}) ON CONFLICT DO NOTHING`);
+      await tx.query(statement`INSERT INTO destination_circuits (destination) VALUES (${destination}) ON CONFLICT DO NOTHING`);
     }
-    const found = decodeRows(
-      CircuitRow,
-      'destination_circuits',
-      (
-        await tx.query(sql.unsafe`
+    const found = (
+      await tx.query(sql.type(rowSchema('destination_circuits', CircuitRow))`
       SELECT destination, status, failures, open_until, cool_off_ms, probe_since, now() AS now
         FROM destination_circuits WHERE destination = ${destination} FOR UPDATE`)
-      ).rows,
-    )[0];
+    ).rows[0];
     const nowRow =
       found === undefined
-        ? decodeRows(t.type({ now: DateFromRow }), 'now()', (await tx.query(sql.unsafe`SELECT now() AS now`)).rows)[0]
+        ? (await tx.query(sql.type(rowSchema('now()', t.type({ now: DateFromRow })))`SELECT now() AS now`)).rows[0]
         : found;
     const now = nowRow?.now ?? new Date();
     const state = found === undefined ? closedCircuit : circuitOf(found);
@@ -104,13 +102,13 @@ export const applyCircuitCommand = (
     if (E.isLeft(decision) || found === undefined) return { decision, state, now };
     const { next, transition } = decision.right;
     const c = columns(next);
-    await tx.query(sql.unsafe`
+    await tx.query(statement`
       UPDATE destination_circuits
          SET status = ${c.status}, failures = ${c.failures}, open_until = ${c.openUntil}::timestamptz,
              cool_off_ms = ${c.coolOffMs}, probe_since = ${c.probeSince}::timestamptz, updated_at = now()
        WHERE destination = ${destination}`);
     if (transition !== null) {
-      await tx.query(sql.unsafe`
+      await tx.query(statement`
         INSERT INTO destination_circuit_events (destination, transition, cause, open_until, worker_id)
         VALUES (${destination}, ${transition.to}, ${transition.cause},
                 ${transition.until?.toISOString() ?? null}::timestamptz, ${workerId})`);

@@ -1,9 +1,9 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { AttemptEnd, AttemptEndResult } from '../../application/ports.js';
 import { DEFAULT_CONNECTION_RETRY, isConnectionLoss, retryOnConnectionLoss, type ConnectionRetryOptions } from './connection-loss.js';
 import { endAttempts, type FailedOnEnd } from './end-attempts.js';
-import { decodeRows } from './rows.js';
 
 /**
  * endAttempts, retried when the connection is lost (see connection-loss.ts for why that is safe).
@@ -70,7 +70,7 @@ export const endsInHistory = async (db: CommonQueryMethods, ends: readonly Attem
       occurred_at: first?.at.toISOString() ?? null,
     };
   });
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('endsInHistory', WrittenRow))`
     SELECT p.n, EXISTS (
              SELECT 1
                FROM task_events AS e
@@ -83,5 +83,5 @@ export const endsInHistory = async (db: CommonQueryMethods, ends: readonly Attem
       FROM jsonb_to_recordset(${sql.jsonb(probes)})
         AS p(n integer, task_id bigint, claim_token text, event_type text, worker_id text, occurred_at timestamptz)
      ORDER BY p.n`);
-  return decodeRows(WrittenRow, 'endsInHistory', result.rows).map((row) => row.written);
+  return result.rows.map((row) => row.written);
 };

@@ -4,7 +4,8 @@ import type { AttemptEnd, AttemptEndResult } from '../../application/ports.js';
 import { eventToRow, type EventRow } from './event-codec.js';
 import { jsonbText } from '../../shared/jsonb-text.js';
 import { prepared } from './prepared.js';
-import { compareTaskIds, decodeRows } from './rows.js';
+import { compareTaskIds } from './rows.js';
+import { rowSchema } from './row-schema.js';
 
 /** One attempt end as the statement reads it (jsonb_to_recordset): the row's next state and events. */
 interface EndRecord {
@@ -97,7 +98,7 @@ export const endAttempts = async (
   const result = await db.query(
     prepared(
       'at_worker_end_attempts',
-      sql.unsafe`
+      sql.type(rowSchema('endAttempts', AppliedRow))`
     WITH input AS (
       SELECT *
         FROM jsonb_to_recordset(${jsonbText(ordered)}::jsonb)
@@ -158,7 +159,7 @@ export const endAttempts = async (
     ),
   );
   const applied = new Set<number>();
-  for (const row of decodeRows(AppliedRow, 'endAttempts', result.rows)) {
+  for (const row of result.rows) {
     if (row.isolated === null) applied.add(row.idx);
     else onFailedOnEnd({ id: records[row.idx]!.task_id, reason: row.isolated });
   }

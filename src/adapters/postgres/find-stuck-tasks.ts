@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { StuckTask } from '../../application/ports.js';
-import { DateFromRow, decodeRows, Int8String } from './rows.js';
+import { DateFromRow, Int8String } from './rows.js';
 
 const StuckRow = t.type({
   id: Int8String,
@@ -22,13 +23,13 @@ const StuckRow = t.type({
  */
 export const findStuckTasks = async (db: CommonQueryMethods, silentForMs: number, limit: number): Promise<StuckTask[]> => {
   if (limit <= 0) return [];
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('findStuckTasks', StuckRow))`
     SELECT id, task_type, attempts, max_attempts, execute_at, locked_by, claim_token, heartbeat_at
       FROM scheduled_tasks
      WHERE status = 'processing' AND heartbeat_at < now() - ${silentForMs}::double precision * interval '1 millisecond'
      ORDER BY heartbeat_at
      LIMIT ${limit}`);
-  return decodeRows(StuckRow, 'findStuckTasks', result.rows).map((row) => ({
+  return result.rows.map((row) => ({
     id: row.id,
     taskType: row.task_type,
     attempts: row.attempts,

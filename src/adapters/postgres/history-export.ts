@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { FinishedHistories } from '../../application/operator/ports.js';
-import { decodeRows, Int8String } from './rows.js';
+import { Int8String } from './rows.js';
 
 const Line = t.type({ id: Int8String, line: t.string });
 
@@ -12,7 +13,7 @@ const Line = t.type({ id: Int8String, line: t.string });
  */
 export const createFinishedHistories = (pool: DatabasePool): FinishedHistories => ({
   page: async (before, afterId, limit) => {
-    const rows = await pool.any(sql.unsafe`
+    const rows = await pool.any(sql.type(rowSchema('export', Line))`
       SELECT s.id, jsonb_build_object(
                'task', to_jsonb(s),
                'events', coalesce((SELECT jsonb_agg(to_jsonb(e) ORDER BY e.seq) FROM task_events AS e WHERE e.task_id = s.id), '[]'::jsonb)
@@ -22,6 +23,6 @@ export const createFinishedHistories = (pool: DatabasePool): FinishedHistories =
          AND s.id > ${afterId ?? '0'}::bigint
        ORDER BY s.id
        LIMIT ${limit}`);
-    return decodeRows(Line, 'export', rows).map((row) => ({ id: row.id, json: row.line }));
+    return rows.map((row) => ({ id: row.id, json: row.line }));
   },
 });

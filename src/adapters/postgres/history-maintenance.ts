@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { HistoryMaintenanceStore, MaintenanceReport, RetentionPolicy } from '../../application/history-maintenance.js';
-import { decodeRows, nullable } from './rows.js';
+import { nullable } from './rows.js';
 
 export interface HistoryMaintenanceOptions {
   /** Task ids per partition of task_events (TASK_HISTORY_PARTITION_SIZE). */
@@ -27,29 +28,21 @@ const interval = (ms: number | null): string | null => (ms === null ? null : `${
  */
 export const createHistoryMaintenanceStore = (pool: DatabasePool, options: HistoryMaintenanceOptions): HistoryMaintenanceStore => ({
   runPass: async (workerId: string, policy: RetentionPolicy, stopping = () => false): Promise<MaintenanceReport> => {
-    const created = decodeRows(Created, 'at_worker_history_prepare', [
-      await pool.one(sql.unsafe`
-        SELECT at_worker_history_prepare(${options.partitionSize}::bigint, ${options.partitionsAhead ?? 2}::integer) AS created`),
-    ])[0]!.created;
+    const { created } = await pool.one(sql.type(rowSchema('at_worker_history_prepare', Created))`
+      SELECT at_worker_history_prepare(${options.partitionSize}::bigint, ${options.partitionsAhead ?? 2}::integer) AS created`);
     let tasksRemoved = 0;
     let eventsRemoved = 0;
     for (let step = 0; step < (options.maxSteps ?? 1000); step += 1) {
-      const [result] = decodeRows(Step, 'at_worker_history_retire', [
-        await pool.one(sql.unsafe`
+      const result = await pool.one(sql.type(rowSchema('at_worker_history_retire', Step))`
           SELECT tasks_removed::float8 AS tasks_removed, events_removed::float8 AS events_removed, partition_detached, more
             FROM at_worker_history_retire(${workerId}, ${interval(policy.finishedMs)}::interval,
-                                          ${interval(policy.failedMs)}::interval, ${options.batchSize ?? 5000}::integer)`),
-      ]);
-      tasksRemoved += result!.tasks_removed;
-      eventsRemoved += result!.events_removed;
-      if (!result!.more || stopping()) break;
+                                          ${interval(policy.failedMs)}::interval, ${options.batchSize ?? 5000}::integer)`);
+      tasksRemoved += result.tasks_removed;
+      eventsRemoved += result.events_removed;
+      if (!result.more || stopping()) break;
     }
-    const dropped = decodeRows(
-      Dropped,
-      'at_worker_history_drop_detached',
-      await pool.any(sql.unsafe`
-      SELECT name FROM at_worker_history_drop_detached() AS name`),
-    );
+    const dropped = await pool.any(sql.type(rowSchema('at_worker_history_drop_detached', Dropped))`
+      SELECT name FROM at_worker_history_drop_detached() AS name`);
     return { partitionsCreated: created, tasksRemoved, eventsRemoved, partitionsDropped: dropped.map((row) => row.name) };
   },
 });

@@ -1,21 +1,22 @@
 import * as t from 'io-ts';
 import { sql } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { ChangeResult, OperatorChange, TaskSnapshot } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { eventToRow } from './event-codec.js';
 import { taskColumns, TaskRow, toTaskRecord } from './operator-rows.js';
 import type { Queries } from './queries.js';
-import { DateFromRow, decodeRows } from './rows.js';
+import { DateFromRow } from './rows.js';
 
 const SnapshotRow = t.intersection([TaskRow, t.type({ now: DateFromRow })]);
 
 /** The row and the database's clock, read together: the clock is the time of the operator's command. */
 export const findTask = async (db: Queries, id: TaskId): Promise<TaskSnapshot | null> => {
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('findTask', SnapshotRow))`
     SELECT ${taskColumns}, now() AS now
       FROM scheduled_tasks AS t
      WHERE t.id = ${id}::bigint`);
-  const [row] = decodeRows(SnapshotRow, 'findTask', result.rows);
+  const [row] = result.rows;
   return row === undefined ? null : { task: toTaskRecord(row), now: row.now };
 };
 
@@ -36,7 +37,7 @@ export const applyChange = async (db: Queries, change: OperatorChange): Promise<
     throw new Error(`applyChange of task ${change.id}: an operator command cannot lead to ${next.status}`);
   const executeAt = next.status === 'pending' ? next.executeAt.toISOString() : null;
   const events = change.events.map(eventToRow);
-  const updated = await db.query(sql.unsafe`
+  const updated = await db.query(sql.type(rowSchema('applyChange', SeqRow))`
     WITH updated AS (
       UPDATE scheduled_tasks
          SET status = ${next.status}, attempts = ${next.attempts}, max_attempts = ${next.maxAttempts},
@@ -59,5 +60,5 @@ export const applyChange = async (db: Queries, change: OperatorChange): Promise<
     )
     -- woken is not data-modifying, so it runs only because the result reads it.
     SELECT u.event_seq, (SELECT count(*) FROM woken)::integer AS woken FROM updated AS u`);
-  return decodeRows(SeqRow, 'applyChange', updated.rows).length === 0 ? 'conflict' : 'applied';
+  return updated.rows.length === 0 ? 'conflict' : 'applied';
 };

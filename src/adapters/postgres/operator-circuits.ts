@@ -1,9 +1,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { CircuitSummary, CircuitTransitionRecord, OperatorStore } from '../../application/operator/ports.js';
 import { applyCircuitCommand } from './destination-circuits.js';
-import { DateFromRow, decodeRows, nullable } from './rows.js';
+import { DateFromRow, nullable } from './rows.js';
 
 const SummaryRow = t.type({
   destination: t.string,
@@ -24,19 +25,15 @@ const TransitionRow = t.type({
 
 /** Circuits open, half-open or counting failures, with the cause they last opened for. */
 export const circuitSummaries = async (db: CommonQueryMethods, onlyOpen: boolean): Promise<CircuitSummary[]> => {
-  const rows = decodeRows(
-    SummaryRow,
-    'destination_circuits',
-    (
-      await db.query(sql.unsafe`
+  const rows = (
+    await db.query(sql.type(rowSchema('destination_circuits', SummaryRow))`
     SELECT c.destination, c.status, c.failures, c.open_until, c.updated_at,
            (SELECT e.cause FROM destination_circuit_events AS e
              WHERE e.destination = c.destination AND e.transition = 'opened' ORDER BY e.id DESC LIMIT 1) AS last_cause
       FROM destination_circuits AS c
      WHERE c.status <> 'closed' OR (NOT ${onlyOpen} AND c.failures > 0)
      ORDER BY c.updated_at DESC`)
-    ).rows,
-  );
+  ).rows;
   return rows.map((row) => ({
     destination: row.destination,
     status: row.status,
@@ -48,18 +45,14 @@ export const circuitSummaries = async (db: CommonQueryMethods, onlyOpen: boolean
 };
 
 export const circuits = async (pool: DatabasePool, destination: string | null, limit: number): ReturnType<OperatorStore['circuits']> => {
-  const rows = decodeRows(
-    TransitionRow,
-    'destination_circuit_events',
-    (
-      await pool.query(sql.unsafe`
+  const rows = (
+    await pool.query(sql.type(rowSchema('destination_circuit_events', TransitionRow))`
     SELECT destination, transition, cause, open_until, worker_id, occurred_at
       FROM destination_circuit_events
      WHERE ${destination}::text IS NULL OR destination = ${destination}
      ORDER BY id DESC LIMIT ${limit}`)
-    ).rows,
-  );
-  const transitions: CircuitTransitionRecord[] = rows.reverse().map((row) => ({
+  ).rows;
+  const transitions: CircuitTransitionRecord[] = [...rows].reverse().map((row) => ({
     destination: row.destination,
     transition: row.transition,
     cause: row.cause,

@@ -1,22 +1,23 @@
 import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { Queries } from './queries.js';
 import type { RecordedEvent, TaskWithHistory } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import { taskColumns, TaskRow, toRecordedEvent, toTaskRecord } from './operator-rows.js';
-import { decodeRows, Int8String } from './rows.js';
+import { Int8String } from './rows.js';
 
 // Only the seq is decoded here; the rest of an event row is the event codec's job (toRecordedEvent).
 const EventRow = t.type({ seq: t.number, event_type: t.unknown, worker_id: t.unknown, occurred_at: t.unknown, data: t.unknown });
 
 /** A task's history in seq order: one range scan of the (task_id, seq) primary key. */
 export const taskHistory = async (db: Queries, id: TaskId): Promise<RecordedEvent[]> => {
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('taskHistory', EventRow))`
     SELECT seq, event_type, worker_id, occurred_at, data
       FROM task_events
      WHERE task_id = ${id}::bigint
      ORDER BY seq`);
-  return decodeRows(EventRow, 'taskHistory', result.rows).map(toRecordedEvent);
+  return result.rows.map(toRecordedEvent);
 };
 
 const EventColumns = t.type({
@@ -37,8 +38,11 @@ const JoinedRow = t.union([t.intersection([TaskRow, EventColumns]), t.intersecti
  * at_worker_removed_by_retention(bigint) when the schema has it, otherwise never (false).
  */
 const removedByRetention = async (db: Queries) => {
-  const found = await db.query(sql.unsafe`SELECT to_regprocedure('at_worker_removed_by_retention(bigint)') IS NOT NULL AS present`);
-  return (found.rows[0] as { present?: unknown } | undefined)?.present === true
+  const found = await db.query(
+    sql.type(rowSchema('removedByRetention', t.type({ present: t.boolean })))`
+      SELECT to_regprocedure('at_worker_removed_by_retention(bigint)') IS NOT NULL AS present`,
+  );
+  return found.rows[0]?.present === true
     ? sql.fragment`CASE WHEN t.id IS NULL THEN at_worker_removed_by_retention(page.id) ELSE false END`
     : sql.fragment`false`;
 };
@@ -52,7 +56,7 @@ const removedByRetention = async (db: Queries) => {
 export const tasksWithHistory = async (db: CommonQueryMethods, afterId: TaskId | null, limit: number): Promise<TaskWithHistory[]> => {
   const retention = await removedByRetention(db);
   const after = sql.fragment`coalesce(${afterId}::bigint, 0)`;
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('tasksWithHistory', JoinedRow))`
     WITH page AS (
       SELECT u.id FROM ((SELECT s.id FROM scheduled_tasks AS s WHERE s.id > ${after} ORDER BY s.id LIMIT ${limit})
                         UNION
@@ -66,13 +70,13 @@ export const tasksWithHistory = async (db: CommonQueryMethods, afterId: TaskId |
       LEFT JOIN scheduled_tasks AS t ON t.id = page.id
       LEFT JOIN task_events AS e ON e.task_id = page.id
      ORDER BY page.id, e.seq`);
-  return groupByTask(decodeRows(JoinedRow, 'tasksWithHistory', result.rows));
+  return groupByTask(result.rows);
 };
 
 /** One task's row and history; null when it has neither. */
 export const taskWithHistory = async (db: Queries, id: TaskId): Promise<TaskWithHistory | null> => {
   const retention = await removedByRetention(db);
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('taskWithHistory', JoinedRow))`
     WITH page AS (SELECT ${id}::bigint AS id)
     SELECT page.id AS page_id, ${taskColumns}, ${retention} AS removed_by_retention,
            e.seq, e.event_type, e.worker_id, e.occurred_at, e.data
@@ -80,7 +84,7 @@ export const taskWithHistory = async (db: Queries, id: TaskId): Promise<TaskWith
       LEFT JOIN scheduled_tasks AS t ON t.id = page.id
       LEFT JOIN task_events AS e ON e.task_id = page.id
      ORDER BY e.seq`);
-  const found = groupByTask(decodeRows(JoinedRow, 'taskWithHistory', result.rows))[0];
+  const found = groupByTask(result.rows)[0];
   return found === undefined || (found.task === null && found.history.length === 0) ? null : found;
 };
 
@@ -106,6 +110,6 @@ const groupByTask = (rows: readonly t.TypeOf<typeof JoinedRow>[]): TaskWithHisto
 const CountRow = t.type({ count: t.number });
 
 export const countTasks = async (db: CommonQueryMethods): Promise<number> => {
-  const result = await db.query(sql.unsafe`SELECT count(*)::float8 AS count FROM scheduled_tasks`);
-  return decodeRows(CountRow, 'countTasks', result.rows)[0]?.count ?? 0;
+  const result = await db.query(sql.type(rowSchema('countTasks', CountRow))`SELECT count(*)::float8 AS count FROM scheduled_tasks`);
+  return result.rows[0]?.count ?? 0;
 };

@@ -1,10 +1,11 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { sql } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { DueTime, KeyConflict, NewTask, ScheduledTask } from '../../application/operator/ports.js';
 import type { TaskId } from '../../domain/index.js';
 import type { Queries } from './queries.js';
-import { decodeRows, Int8String } from './rows.js';
+import { Int8String } from './rows.js';
 
 const ScheduledRow = t.type({ id: Int8String, created: t.boolean });
 
@@ -43,9 +44,9 @@ const tasksJson = (tasks: readonly NewTask[]): string =>
  */
 export const insertTasks = async (db: Queries, tasks: readonly NewTask[]): Promise<E.Either<KeyConflict, readonly ScheduledTask[]>> => {
   try {
-    const result = await db.query(sql.unsafe`
+    const result = await db.query(sql.type(rowSchema('insertTasks', ScheduledRow))`
       SELECT s.id, s.created FROM at_worker_schedule_many(${tasksJson(tasks)}::jsonb) AS s ORDER BY s.ord`);
-    return E.right(decodeRows(ScheduledRow, 'insertTasks', result.rows));
+    return E.right(result.rows);
   } catch (error) {
     const conflict = keyConflictOf(error, tasks);
     if (conflict === undefined) throw error;
@@ -74,6 +75,8 @@ const keyConflictOf = (error: unknown, tasks: readonly NewTask[]): KeyConflict |
 const IdRow = t.type({ id: Int8String });
 
 export const findTaskIdByKey = async (db: Queries, key: string): Promise<TaskId | null> => {
-  const result = await db.query(sql.unsafe`SELECT id::text AS id FROM scheduled_tasks WHERE idempotency_key = ${key}`);
-  return decodeRows(IdRow, 'findTaskIdByKey', result.rows)[0]?.id ?? null;
+  const result = await db.query(
+    sql.type(rowSchema('findTaskIdByKey', IdRow))`SELECT id::text AS id FROM scheduled_tasks WHERE idempotency_key = ${key}`,
+  );
+  return result.rows[0]?.id ?? null;
 };

@@ -1,10 +1,11 @@
 import * as t from 'io-ts';
 import { sql, type DatabasePool } from 'slonik';
+import { rowSchema, statement } from './row-schema.js';
 import type { TaskStats } from '../../application/operator/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
 import { storageStats } from './storage-stats.js';
 import { circuitSummaries } from './operator-circuits.js';
-import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+import { DateFromRow, Int8String, nullable } from './rows.js';
 import { StuckRow, stuckSummary } from './stuck-rows.js';
 
 const CountByStatus = t.type({ status: t.string, count: t.number });
@@ -30,82 +31,50 @@ const LastAttemptRow = t.type({
  */
 export const taskStats = (pool: DatabasePool, stuckTimeoutMs: number, listLimit: number): Promise<TaskStats> =>
   pool.transaction(async (tx) => {
-    await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
+    await tx.query(statement`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
     // Transaction-local: the stuck_tasks view reads its threshold from this setting.
-    await tx.query(sql.unsafe`SELECT set_config('at_worker.stuck_timeout', ${`${stuckTimeoutMs} milliseconds`}, true)`);
-    const counts = decodeRows(
-      CountByStatus,
-      'task_status_counts',
-      (
-        await tx.query(sql.unsafe`
+    await tx.query(statement`SELECT set_config('at_worker.stuck_timeout', ${`${stuckTimeoutMs} milliseconds`}, true)`);
+    const counts = (
+      await tx.query(sql.type(rowSchema('task_status_counts', CountByStatus))`
       SELECT status, count::float8 AS count FROM task_status_counts`)
-      ).rows,
-    );
+    ).rows;
     const stuckCount =
-      decodeRows(
-        Count,
-        'stuck_tasks',
-        (
-          await tx.query(sql.unsafe`
-      SELECT count(*)::float8 AS count FROM stuck_tasks`)
-        ).rows,
-      )[0]?.count ?? 0;
-    const stuck = decodeRows(
-      StuckRow,
-      'stuck_tasks',
       (
-        await tx.query(sql.unsafe`
+        await tx.query(sql.type(rowSchema('stuck_tasks', Count))`
+      SELECT count(*)::float8 AS count FROM stuck_tasks`)
+      ).rows[0]?.count ?? 0;
+    const stuck = (
+      await tx.query(sql.type(rowSchema('stuck_tasks', StuckRow))`
       SELECT id, task_type, owner, attempts, max_attempts, heartbeat_at,
              extract(epoch FROM silent_for)::float8 AS silent_for_seconds
         FROM stuck_tasks
        LIMIT ${listLimit}`)
-      ).rows,
-    );
-    const success = decodeRows(
-      SuccessRow,
-      'task_success_rate',
-      (
-        await tx.query(sql.unsafe`
+    ).rows;
+    const success = (
+      await tx.query(sql.type(rowSchema('task_success_rate', SuccessRow))`
       SELECT completed::float8 AS completed, failed::float8 AS failed, success_rate::float8 AS success_rate
         FROM task_success_rate`)
-      ).rows,
-    )[0];
-    const times = decodeRows(
-      CompletionRow,
-      'task_completion_times',
-      (
-        await tx.query(sql.unsafe`
+    ).rows[0];
+    const times = (
+      await tx.query(sql.type(rowSchema('task_completion_times', CompletionRow))`
       SELECT task_type, completed::float8 AS completed, avg_seconds::float8 AS avg_seconds FROM task_completion_times`)
-      ).rows,
-    );
+    ).rows;
     // Reads the same stuck-timeout setting: a worker silent for longer than that is gone.
-    const nobodyServes = decodeRows(
-      NobodyServesRow,
-      'tasks_nobody_serves',
-      (
-        await tx.query(sql.unsafe`
+    const nobodyServes = (
+      await tx.query(sql.type(rowSchema('tasks_nobody_serves', NobodyServesRow))`
       SELECT task_type, pending::float8 AS pending FROM tasks_nobody_serves LIMIT ${listLimit}`)
-      ).rows,
-    );
+    ).rows;
     const lastCount =
-      decodeRows(
-        Count,
-        'tasks_at_last_attempt',
-        (
-          await tx.query(sql.unsafe`
-      SELECT count(*)::float8 AS count FROM tasks_at_last_attempt`)
-        ).rows,
-      )[0]?.count ?? 0;
-    const last = decodeRows(
-      LastAttemptRow,
-      'tasks_at_last_attempt',
       (
-        await tx.query(sql.unsafe`
+        await tx.query(sql.type(rowSchema('tasks_at_last_attempt', Count))`
+      SELECT count(*)::float8 AS count FROM tasks_at_last_attempt`)
+      ).rows[0]?.count ?? 0;
+    const last = (
+      await tx.query(sql.type(rowSchema('tasks_at_last_attempt', LastAttemptRow))`
       SELECT id, task_type, status, attempts, max_attempts, error_message, updated_at
         FROM tasks_at_last_attempt
        LIMIT ${listLimit}`)
-      ).rows,
-    );
+    ).rows;
     const openCircuits = await circuitSummaries(tx, true);
 
     const countsByStatus = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;

@@ -1,5 +1,6 @@
 import { createPool, type DatabasePool, type DriverTypeParser } from 'slonik';
 import { readPgTimestamp } from './pg-timestamp.js';
+import { checkRowsInterceptor } from './row-schema.js';
 import { readDatabaseTls, resolveTls } from './tls.js';
 
 export type { DatabasePool } from 'slonik';
@@ -50,6 +51,8 @@ export const createPostgresPool = async (
     ...(ssl === false ? {} : { ssl }),
     typeParsers,
     resetConnection: async () => undefined,
+    // The rows of a `sql.type(rowSchema(...))` query are checked against its io-ts codec (row-schema.ts).
+    interceptors: [checkRowsInterceptor],
     captureStackTrace: false,
     // slonik's own limit (60 s) unless the caller sets a tighter one.
     ...(statementTimeoutMs === undefined ? {} : { statementTimeout: statementTimeoutMs }),

@@ -9,4 +9,4 @@ import type { QuerySqlToken } from 'slonik';
  * Behind PgBouncer in transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements > 0
  * (the default from 1.22). PostgreSQL re-plans by itself after a schema change.
  */
-export const prepared = (name: string, query: QuerySqlToken): QuerySqlToken => Object.freeze({ ...query, name });
+export const prepared = <Q extends QuerySqlToken>(name: string, query: Q): Q => Object.freeze({ ...query, name });

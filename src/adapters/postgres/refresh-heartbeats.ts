@@ -2,7 +2,8 @@ import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
 import type { ClaimRef } from '../../application/ports.js';
 import type { WorkerId } from '../../domain/index.js';
-import { compareTaskIds, decodeRows } from './rows.js';
+import { compareTaskIds } from './rows.js';
+import { rowSchema } from './row-schema.js';
 
 const CountRow = t.type({ held: t.number });
 
@@ -19,7 +20,7 @@ export const refreshHeartbeats = async (db: CommonQueryMethods, workerId: Worker
   // Locked in ascending id order, like endAttempts, so a heartbeat and a batch of ends that share
   // tasks cannot deadlock.
   const ordered = [...claims].sort((a, b) => compareTaskIds(a.id, b.id));
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(sql.type(rowSchema('refreshHeartbeats', CountRow))`
     WITH held AS (
       SELECT s.id
         FROM unnest(${sql.array(
@@ -45,5 +46,5 @@ export const refreshHeartbeats = async (db: CommonQueryMethods, workerId: Worker
       RETURNING t.id
     )
     SELECT count(*)::integer AS held FROM refreshed`);
-  return decodeRows(CountRow, 'refreshHeartbeats', result.rows)[0]?.held ?? 0;
+  return result.rows[0]?.held ?? 0;
 };

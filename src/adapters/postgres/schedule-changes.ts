@@ -1,11 +1,12 @@
 import * as t from 'io-ts';
 import { isDeepStrictEqual } from 'node:util';
 import { sql } from 'slonik';
+import { rowSchema, statement } from './row-schema.js';
 import type { TransactionalQueries } from './queries.js';
 import type { NamedChange, PutResult, ScheduleWrite, StoredSchedule } from '../../application/schedules/ports.js';
 import type { CronCalendar } from '../../domain/schedules/index.js';
 import { appendScheduleEvent, cancelUpcomingTasks, databaseNow, definitionRecord, lockSchedule } from './schedule-rows.js';
-import { decodeRows, Int8String } from './rows.js';
+import { Int8String } from './rows.js';
 
 const IdRow = t.type({ id: Int8String });
 
@@ -32,13 +33,13 @@ export const putSchedule = (pool: TransactionalQueries, write: ScheduleWrite, re
     const existing = await lockSchedule(tx, d.name);
     const firstAt = calendar.next(now)?.toISOString() ?? null;
     if (existing === null) {
-      const inserted = await tx.query(sql.unsafe`
+      const inserted = await tx.query(sql.type(rowSchema('putSchedule', IdRow))`
         INSERT INTO schedules (name, cron, time_zone, task_type, payload, max_attempts, misfire, misfire_limit, overlap, next_at, origin)
         VALUES (${d.name}, ${d.cron}, ${d.timeZone}, ${d.taskType}, ${JSON.stringify(d.payload)}::jsonb, ${d.maxAttempts},
                 ${record.misfire}, ${misfireLimit}, ${d.overlap}, ${firstAt}::timestamptz, ${write.origin})
         ON CONFLICT (name) DO NOTHING
         RETURNING id`);
-      const [row] = decodeRows(IdRow, 'putSchedule', inserted.rows);
+      const [row] = inserted.rows;
       // Created by a concurrent `add` between our look and our insert: theirs stands.
       if (row === undefined) return 'exists';
       await appendScheduleEvent(tx, { id: row.id, name: d.name }, 'created', write.actor, { ...record, origin: write.origin });
@@ -49,7 +50,7 @@ export const putSchedule = (pool: TransactionalQueries, write: ScheduleWrite, re
     if (isDeepStrictEqual(before, record) && existing.origin === write.origin) return 'unchanged';
     const reschedule = changesTasks(existing, d);
     if (reschedule) await cancelUpcomingTasks(tx, existing.id, 'schedule changed');
-    await tx.query(sql.unsafe`
+    await tx.query(statement`
       UPDATE schedules
          SET cron = ${d.cron}, time_zone = ${d.timeZone}, task_type = ${d.taskType}, payload = ${JSON.stringify(d.payload)}::jsonb,
              max_attempts = ${d.maxAttempts}, misfire = ${record.misfire}, misfire_limit = ${misfireLimit}, overlap = ${d.overlap},
@@ -80,7 +81,7 @@ export const setSchedulePaused = (
     let cancelled = 0;
     if (paused) cancelled = await cancelUpcomingTasks(tx, schedule.id, 'schedule paused');
     const nextAt = paused ? schedule.nextAt : (calendarOf(schedule)?.next(now) ?? null);
-    await tx.query(sql.unsafe`
+    await tx.query(statement`
       UPDATE schedules SET paused = ${paused}, next_at = ${nextAt?.toISOString() ?? null}::timestamptz, updated_at = now()
        WHERE id = ${schedule.id}::bigint`);
     const data = paused ? { cancelled_tasks: cancelled } : { next_at: nextAt };
@@ -94,7 +95,7 @@ export const removeSchedule = (pool: TransactionalQueries, name: string, actor: 
     const schedule = await lockSchedule(tx, name);
     if (schedule === null) return 'not-found';
     const cancelled = await cancelUpcomingTasks(tx, schedule.id, 'schedule removed');
-    await tx.query(sql.unsafe`DELETE FROM schedules WHERE id = ${schedule.id}::bigint`);
+    await tx.query(statement`DELETE FROM schedules WHERE id = ${schedule.id}::bigint`);
     const data = { ...definitionRecord(schedule), origin: schedule.origin, cancelled_tasks: cancelled };
     await appendScheduleEvent(tx, schedule, 'removed', actor, data);
     return 'done';
@@ -109,11 +110,11 @@ export const runScheduleNow = (
   pool.transaction(async (tx) => {
     const schedule = await lockSchedule(tx, name);
     if (schedule === null) return 'not-found';
-    const inserted = await tx.query(sql.unsafe`
+    const inserted = await tx.query(sql.type(rowSchema('runScheduleNow', IdRow))`
       INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id, schedule_name)
       SELECT task_type, payload, now(), max_attempts, id, name FROM schedules WHERE id = ${schedule.id}::bigint
       RETURNING id`);
-    const [row] = decodeRows(IdRow, 'runScheduleNow', inserted.rows);
+    const [row] = inserted.rows;
     if (row === undefined) throw new Error('runScheduleNow: INSERT returned no row');
     await appendScheduleEvent(tx, schedule, 'run_now', actor, { task_id: row.id });
     return { taskId: row.id };

@@ -1,10 +1,11 @@
 import * as t from 'io-ts';
 import { sql } from 'slonik';
+import { rowSchema, statement } from './row-schema.js';
 import type { TransactionalQueries } from './queries.js';
 import type { DueSchedule, ScheduleDecided } from '../../application/schedules/ports.js';
 import { misfireName, type OccurrencePlan, type SkippedOccurrences } from '../../domain/schedules/index.js';
 import { appendScheduleEvent, databaseNow, scheduleColumns, ScheduleRow, toStoredSchedule } from './schedule-rows.js';
-import { decodeRows, nullable } from './rows.js';
+import { nullable } from './rows.js';
 
 const DueRow = t.intersection([ScheduleRow, t.type({ previous_unfinished: t.boolean })]);
 
@@ -34,7 +35,7 @@ export const decideDueSchedules = async (
 ): Promise<ScheduleDecided[]> =>
   pool.transaction(async (tx) => {
     const now = await databaseNow(tx);
-    const result = await tx.query(sql.unsafe`
+    const result = await tx.query(sql.type(rowSchema('decideDueSchedules', DueRow))`
       SELECT ${scheduleColumns},
              EXISTS (SELECT 1 FROM scheduled_tasks AS t
                       WHERE t.schedule_id = s.id AND t.status IN ('pending', 'processing') AND t.execute_at <= now()) AS previous_unfinished
@@ -45,12 +46,12 @@ export const decideDueSchedules = async (
        LIMIT ${limit}
          FOR UPDATE OF s SKIP LOCKED`);
     const decided: ScheduleDecided[] = [];
-    for (const row of decodeRows(DueRow, 'decideDueSchedules', result.rows)) {
+    for (const row of result.rows) {
       const schedule: DueSchedule = { ...toStoredSchedule(row), previousUnfinished: row.previous_unfinished };
       const plan = decide(schedule, now);
       let created = 0;
       if (plan.create.length > 0) {
-        const inserted = await tx.query(sql.unsafe`
+        const inserted = await tx.query(statement`
           INSERT INTO scheduled_tasks (task_type, payload, execute_at, max_attempts, schedule_id, schedule_name, occurrence_at)
           SELECT s.task_type, s.payload, o.at, s.max_attempts, s.id, s.name, o.at
             FROM schedules AS s, unnest(${sql.array(
@@ -64,7 +65,7 @@ export const decideDueSchedules = async (
       for (const skip of plan.skipped) {
         await appendScheduleEvent(tx, schedule, 'occurrences_skipped', actor, skipRecord(skip, misfireName(schedule.misfire)));
       }
-      await tx.query(sql.unsafe`
+      await tx.query(statement`
         UPDATE schedules SET next_at = ${plan.nextAt?.toISOString() ?? null}::timestamptz WHERE id = ${schedule.id}::bigint`);
       decided.push({ name: schedule.name, misfire: schedule.misfire, created, skipped: plan.skipped, missedRun: plan.missedRun });
     }
@@ -76,12 +77,12 @@ export const decideDueSchedules = async (
  * (so each pass makes half a look-ahead's worth of tasks), a 'skip' schedule's at their instant.
  */
 export const msUntilNextPass = async (pool: TransactionalQueries, lookAheadMs: number): Promise<number | null> => {
-  const result = await pool.query(sql.unsafe`
+  const result = await pool.query(sql.type(rowSchema('msUntilNextPass', t.type({ ms: nullable(t.number) })))`
     SELECT (extract(epoch FROM min(CASE WHEN overlap = 'allow'
                                         THEN next_at - ${lookAheadMs / 2}::double precision * interval '1 millisecond'
                                         ELSE next_at END) - clock_timestamp()) * 1000)::double precision AS ms
       FROM schedules
      WHERE NOT paused AND next_at IS NOT NULL`);
-  const [row] = decodeRows(t.type({ ms: nullable(t.number) }), 'msUntilNextPass', result.rows);
+  const [row] = result.rows;
   return row?.ms ?? null;
 };

@@ -1,10 +1,11 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { sql } from 'slonik';
+import { rowSchema, statement } from './row-schema.js';
 import type { Queries } from './queries.js';
 import type { StoredSchedule } from '../../application/schedules/ports.js';
 import { decodeMisfire, decodeOverlap, misfireName, type ScheduleDefinition } from '../../domain/schedules/index.js';
-import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+import { DateFromRow, Int8String, nullable } from './rows.js';
 
 export const scheduleColumns = sql.fragment`s.id, s.name, s.cron, s.time_zone, s.task_type, s.payload, s.max_attempts,
   s.misfire, s.misfire_limit, s.overlap, s.paused, s.next_at, s.origin`;
@@ -60,14 +61,16 @@ export const definitionRecord = (definition: ScheduleDefinition) => ({
 });
 
 export const lockSchedule = async (db: Queries, name: string): Promise<StoredSchedule | null> => {
-  const result = await db.query(sql.unsafe`SELECT ${scheduleColumns} FROM schedules AS s WHERE s.name = ${name} FOR UPDATE`);
-  const [row] = decodeRows(ScheduleRow, 'lockSchedule', result.rows);
+  const result = await db.query(
+    sql.type(rowSchema('lockSchedule', ScheduleRow))`SELECT ${scheduleColumns} FROM schedules AS s WHERE s.name = ${name} FOR UPDATE`,
+  );
+  const [row] = result.rows;
   return row === undefined ? null : toStoredSchedule(row);
 };
 
 export const databaseNow = async (db: Queries): Promise<Date> => {
-  const result = await db.query(sql.unsafe`SELECT now() AS now`);
-  const [row] = decodeRows(t.type({ now: DateFromRow }), 'databaseNow', result.rows);
+  const result = await db.query(sql.type(rowSchema('databaseNow', t.type({ now: DateFromRow })))`SELECT now() AS now`);
+  const [row] = result.rows;
   if (row === undefined) throw new Error('databaseNow: no row');
   return row.now;
 };
@@ -79,7 +82,7 @@ export const appendScheduleEvent = async (
   actor: string,
   data: unknown,
 ): Promise<void> => {
-  await db.query(sql.unsafe`
+  await db.query(statement`
     INSERT INTO schedule_events (schedule_id, schedule_name, event_type, actor, data)
     VALUES (${schedule.id}::bigint, ${schedule.name}, ${eventType}, ${actor}, ${JSON.stringify(data)}::jsonb)`);
 };
@@ -89,7 +92,7 @@ export const appendScheduleEvent = async (
  * must not leave the look-ahead's tasks to run), each with its 'cancelled' event, in one statement.
  */
 export const cancelUpcomingTasks = async (db: Queries, scheduleId: string, reason: string): Promise<number> => {
-  const result = await db.query(sql.unsafe`
+  const result = await db.query(statement`
     WITH cancelled AS (
       UPDATE scheduled_tasks
          SET status = 'cancelled', updated_at = now(), event_seq = event_seq + 1

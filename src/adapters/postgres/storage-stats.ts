@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import { sql, type DatabaseTransactionConnection } from 'slonik';
+import { rowSchema } from './row-schema.js';
 import type { StorageStats } from '../../application/operator/ports.js';
-import { DateFromRow, decodeRows, Int8String, nullable } from './rows.js';
+import { DateFromRow, Int8String, nullable } from './rows.js';
 
 const StorageRow = t.type({
   oldest_task_id: nullable(Int8String),
@@ -19,11 +20,8 @@ const StorageRow = t.type({
  * sizes), not min(occurred_at), which would read every partition.
  */
 export const storageStats = async (tx: DatabaseTransactionConnection): Promise<StorageStats> => {
-  const [row] = decodeRows(
-    StorageRow,
-    'storage stats',
-    (
-      await tx.query(sql.unsafe`
+  const [row] = (
+    await tx.query(sql.type(rowSchema('storage stats', StorageRow))`
     WITH oldest AS (SELECT min(id) AS id FROM scheduled_tasks),
          removed AS (SELECT coalesce(sum(tasks_removed), 0)::float8 AS tasks, coalesce(sum(events_removed), 0)::float8 AS events
                        FROM at_worker_retention_passes),
@@ -35,8 +33,7 @@ export const storageStats = async (tx: DatabaseTransactionConnection): Promise<S
       FROM oldest CROSS JOIN removed
       LEFT JOIN last_pass ON true
       LEFT JOIN task_events AS e ON e.task_id = oldest.id AND e.seq = 1`)
-    ).rows,
-  );
+  ).rows;
   return {
     oldestTask: row?.oldest_task_id == null ? null : { id: row.oldest_task_id, historySince: row.history_since },
     partitions: row?.partitions ?? 0,
