@@ -198,20 +198,26 @@ BEGIN
 END
 $$;
 
--- gives: [{"limit_key", "places"}]: places the holder no longer needs.
+-- gives: [{"limit_key", "places"}]: places the holder no longer needs. Rows are locked in key order,
+-- as the function above takes them, so that a give-back and an ask of the same holder cannot deadlock.
 CREATE FUNCTION at_worker_give_back_destination_places(p_holder uuid, gives jsonb)
 RETURNS void
 LANGUAGE sql AS $$
   UPDATE destination_in_flight_leases AS l
      SET places = greatest(0, l.places - g.places)
     FROM (SELECT x.limit_key, sum(x.places)::integer AS places
-            FROM jsonb_to_recordset(gives) AS x(limit_key text, places integer) GROUP BY x.limit_key) AS g
-   WHERE l.limit_key = g.limit_key AND l.holder = p_holder;
+            FROM jsonb_to_recordset(gives) AS x(limit_key text, places integer) GROUP BY x.limit_key) AS g,
+         (SELECT o.limit_key FROM destination_in_flight_leases AS o
+           WHERE o.holder = p_holder ORDER BY o.limit_key FOR UPDATE) AS locked
+   WHERE l.limit_key = g.limit_key AND l.limit_key = locked.limit_key AND l.holder = p_holder;
 $$;
 
--- Keeps a holder's leases that still hold places from being taken back.
+-- Keeps a holder's leases that still hold places from being taken back (rows locked in key order too).
 CREATE FUNCTION at_worker_renew_destination_leases(p_holder uuid, p_ttl interval)
 RETURNS void
 LANGUAGE sql AS $$
-  UPDATE destination_in_flight_leases AS l SET expires_at = clock_timestamp() + p_ttl WHERE l.holder = p_holder AND l.places > 0;
+  UPDATE destination_in_flight_leases AS l SET expires_at = clock_timestamp() + p_ttl
+    FROM (SELECT o.limit_key FROM destination_in_flight_leases AS o
+           WHERE o.holder = p_holder AND o.places > 0 ORDER BY o.limit_key FOR UPDATE) AS locked
+   WHERE l.holder = p_holder AND l.limit_key = locked.limit_key;
 $$;
