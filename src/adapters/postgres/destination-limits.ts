@@ -64,7 +64,7 @@ const IN_FLIGHT_WAIT_MS = 1_000;
 const sparePlacesFor = (maxInFlight: number): number => (maxInFlight < 16 ? 0 : Math.min(32, Math.floor(maxInFlight / 8)));
 
 /** Spare starts asked for at once; the function grants only those due within 5 ms (none when the rate binds). */
-const SPARE_STARTS = 64;
+const SPARE_STARTS = 128;
 
 /**
  * How late a spare start may be used: starts are 2 % further apart than 1/rate, so a start used at
@@ -89,6 +89,8 @@ interface Held {
   starts: number[];
   /** When a task last asked for a place (Date.now()). */
   lastAsked: number;
+  /** Settles when the ask on its way for this key has been answered (its spares kept); null when none is. */
+  asking: Promise<void> | null;
   linger: NodeJS.Timeout | undefined;
 }
 
@@ -140,6 +142,14 @@ export class PostgresDestinationLimits implements DestinationLimits {
     const held = this.heldFor(limit.key);
     held.lastAsked = Date.now();
     const wantsPlace = limit.maxInFlight !== null;
+    // A task that lacks a place or a start while another task's ask for this key is on its way waits
+    // for that ask's spares first: a wave of starting tasks then costs one row in one call, not one each.
+    if (
+      held.asking !== null &&
+      ((wantsPlace && held.inUse >= held.leased) || (limit.startsPerSecond !== null && !this.hasSpareStart(held)))
+    ) {
+      await held.asking;
+    }
     // What this worker holds already is taken first; the database is asked only for the rest.
     const hasPlace = wantsPlace && held.inUse < held.leased;
     if (hasPlace) held.inUse += 1;
@@ -149,17 +159,28 @@ export class PostgresDestinationLimits implements DestinationLimits {
     let startInMs = spareStart === null ? 0 : spareStart - Date.now();
     if (needsPlace || needsStart) {
       let answer: Answer;
-      try {
-        answer = await this.take({
-          limit_key: limit.key,
-          task_id: task.id,
-          rate: limit.startsPerSecond,
-          max_in_flight: limit.maxInFlight,
-          place: needsPlace,
-          start: needsStart,
-          spare_places: limit.maxInFlight === null ? 0 : sparePlacesFor(limit.maxInFlight),
-          spare_starts: needsStart ? SPARE_STARTS : 0,
+      const asked = this.take({
+        limit_key: limit.key,
+        task_id: task.id,
+        rate: limit.startsPerSecond,
+        max_in_flight: limit.maxInFlight,
+        place: needsPlace,
+        start: needsStart,
+        spare_places: limit.maxInFlight === null ? 0 : sparePlacesFor(limit.maxInFlight),
+        spare_starts: needsStart ? SPARE_STARTS : 0,
+      });
+      if (held.asking === null) {
+        const asking = asked.then(
+          () => undefined,
+          () => undefined,
+        );
+        held.asking = asking;
+        void asking.then(() => {
+          if (held.asking === asking) held.asking = null;
         });
+      }
+      try {
+        answer = await asked;
       } catch (cause) {
         this.logger.warn(`[Limits] ${destination}: could not check its limits, letting the task through: ${errorMessage(cause)}`);
         return admitted(hasPlace ? this.releaser(limit.key) : () => undefined);
@@ -195,10 +216,16 @@ export class PostgresDestinationLimits implements DestinationLimits {
   private heldFor(key: string): Held {
     let held = this.held.get(key);
     if (held === undefined) {
-      held = { leased: 0, inUse: 0, starts: [], lastAsked: 0, linger: undefined };
+      held = { leased: 0, inUse: 0, starts: [], lastAsked: 0, asking: null, linger: undefined };
       this.held.set(key, held);
     }
     return held;
+  }
+
+  private hasSpareStart(held: Held): boolean {
+    const now = Date.now();
+    while (held.starts.length > 0 && held.starts[0]! + SPARE_START_GRACE_MS < now) held.starts.shift();
+    return held.starts.length > 0;
   }
 
   /** The earliest spare start still usable, taken; null when none is. */
