@@ -2,8 +2,7 @@
 --
 -- Migration 0010 wrote one destination_in_flight row per running task and deleted it at the task's
 -- end, and asked the database for every start: with a limit that never binds, the 10,000-task burst
--- ran at about 0.55-0.7 x the one without (npm run bench -- --only protect), PostgreSQL spending
--- about 600 us more per task. Here a worker (`holder`, one per worker process) holds a count of
+-- ran at 0.55 x the one without (npm run bench -- --only protect). Here a worker (`holder`, one per worker process) holds a count of
 -- in-flight places per limit key, takes a few more than it needs at once when the limit is far from
 -- reached, hands them out to its tasks in memory, reuses a freed place for its next task to the same
 -- destination, and gives back those it has not used for a moment. Likewise, when a rate is far from
