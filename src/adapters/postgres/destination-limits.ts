@@ -76,6 +76,9 @@ const SPARE_START_GRACE_MS = 10;
 /** A place this worker holds but no task has used for this long goes back. */
 const PLACE_LINGER_MS = 50;
 
+/** After a failed give-back (the database unreachable, or the worker stopping), the next try. */
+const GIVE_BACK_RETRY_MS = 1_000;
+
 /** Leases not renewed for this long are taken back (the worker died); they are renewed every third of it. */
 export const DEFAULT_LEASE_TTL_MS = 30_000;
 
@@ -91,6 +94,8 @@ interface Held {
   lastAsked: number;
   /** Settles when the ask on its way for this key has been answered (its spares kept); null when none is. */
   asking: Promise<void> | null;
+  /** Whether the last give-back failed (its warning said once). */
+  failing: boolean;
   linger: NodeJS.Timeout | undefined;
 }
 
@@ -216,7 +221,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
   private heldFor(key: string): Held {
     let held = this.held.get(key);
     if (held === undefined) {
-      held = { leased: 0, inUse: 0, starts: [], lastAsked: 0, asking: null, linger: undefined };
+      held = { leased: 0, inUse: 0, starts: [], lastAsked: 0, asking: null, failing: false, linger: undefined };
       this.held.set(key, held);
     }
     return held;
@@ -247,7 +252,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
   private release(key: string): void {
     const held = this.heldFor(key);
     held.inUse = Math.max(0, held.inUse - 1);
-    if (held.linger === undefined) held.linger = globalThis.setTimeout(() => this.returnIdle(key), PLACE_LINGER_MS);
+    this.lookAgain(key, PLACE_LINGER_MS);
   }
 
   /** Gives back the places of `key` not in use once no task has asked for one for PLACE_LINGER_MS. */
@@ -256,18 +261,32 @@ export class PostgresDestinationLimits implements DestinationLimits {
     held.linger = undefined;
     const quietFor = Date.now() - held.lastAsked;
     if (quietFor < PLACE_LINGER_MS) {
-      held.linger = globalThis.setTimeout(() => this.returnIdle(key), PLACE_LINGER_MS - quietFor);
+      this.lookAgain(key, PLACE_LINGER_MS - quietFor);
       return;
     }
     const idle = held.leased - held.inUse;
     if (idle <= 0) return;
     held.leased -= idle;
-    this.giveBack({ limit_key: key, places: idle }).catch((cause: unknown) => {
-      // Still ours in the database: kept, and given back at the next look.
-      held.leased += idle;
-      if (held.linger === undefined) held.linger = globalThis.setTimeout(() => this.returnIdle(key), PLACE_LINGER_MS);
-      this.logger.warn(`[Limits] could not give back ${idle} in-flight place(s) of ${key}: ${errorMessage(cause)}`);
-    });
+    this.giveBack({ limit_key: key, places: idle }).then(
+      () => {
+        held.failing = false;
+      },
+      (cause: unknown) => {
+        // Still ours in the database: kept, and given back at a later look (said once per outage).
+        held.leased += idle;
+        this.lookAgain(key, GIVE_BACK_RETRY_MS);
+        if (!held.failing) this.logger.warn(`[Limits] could not give back ${idle} in-flight place(s) of ${key}: ${errorMessage(cause)}`);
+        held.failing = true;
+      },
+    );
+  }
+
+  /** Looks at `key`'s idle places again after `ms`; the timer does not keep the process alive. */
+  private lookAgain(key: string, ms: number): void {
+    const held = this.heldFor(key);
+    if (held.linger !== undefined) return;
+    held.linger = globalThis.setTimeout(() => this.returnIdle(key), ms);
+    held.linger.unref();
   }
 
   private async renew(): Promise<void> {
@@ -302,7 +321,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
       if (spares > 0) {
         held.leased += spares;
         // Given back once no task has asked for one for PLACE_LINGER_MS.
-        if (held.linger === undefined) held.linger = globalThis.setTimeout(() => this.returnIdle(row.limit_key), PLACE_LINGER_MS);
+        this.lookAgain(row.limit_key, PLACE_LINGER_MS);
       }
       if (row.spare_ms !== null && row.spare_ms !== '') {
         held.starts.push(...row.spare_ms.split(',').map((ms) => received + Number(ms)));
