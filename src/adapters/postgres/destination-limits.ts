@@ -50,7 +50,8 @@ const EARLY_MS = 150;
  * How long the first ask waits for others to share its call: 0, whatever asks in the same turn of the
  * event loop. Asks only happen when this worker holds no spare place or start for the destination;
  * those come in waves (a claimed batch, or a group of tasks ending together), and a wave arrives in
- * one turn. A 5 ms window here cost the burst about a tenth of its pace, every wave waiting it out.
+ * one turn. A 5 ms window here made every wave wait it out (the burst measured 0.69 x, against 0.95 x
+ * and more without; docs/protecting-receivers.md).
  */
 const TAKE_WINDOW_MS = 0;
 
