@@ -31,7 +31,7 @@
 --                                                                    SELECT, INSERT on destination_circuit_events
 --   destination limits (rate, in-flight places, reserved starts)      SELECT, INSERT, UPDATE on destination_limit_state;
 --                                                                    SELECT, INSERT, UPDATE, DELETE on destination_start_reservations,
---                                                                    destination_in_flight
+--                                                                    destination_in_flight, destination_in_flight_leases
 --   recurring schedules: the pass, the CLI, SCHEDULES_FILE             SELECT, INSERT, UPDATE, DELETE on schedules,
 --                                                                    SELECT, INSERT on schedule_events (+ their sequences)
 --   operator views (at-worker stats, psql)                           SELECT on the operator views
@@ -148,6 +148,11 @@ BEGIN
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.destination_limit_state TO %I', schema_name, worker_role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.destination_start_reservations, %I.destination_in_flight TO %I',
                  schema_name, schema_name, worker_role);
+  -- In-flight places leased per worker (migration 0014), when the schema has them.
+  IF to_regclass(format('%I.destination_in_flight_leases', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.destination_in_flight_leases FROM %I', schema_name, worker_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.destination_in_flight_leases TO %I', schema_name, worker_role);
+  END IF;
 
   -- The operator views (read-only by nature: they aggregate or join). Listed by name so a
   -- view someone else keeps in this schema is not exposed by accident.

@@ -86,7 +86,15 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
     const url = new URL(database.url);
     url.username = login;
     url.password = password;
-    worker = spawnWorker({ ...FAST_ENV, LOG_LEVEL: 'info', DATABASE_URL: url.toString(), DB_MIGRATE: 'false', WORKER_ID: 'least' });
+    // A limit on every destination that never binds: its tables are written as this role too.
+    worker = spawnWorker({
+      ...FAST_ENV,
+      LOG_LEVEL: 'info',
+      DATABASE_URL: url.toString(),
+      DB_MIGRATE: 'false',
+      WORKER_ID: 'least',
+      DESTINATION_LIMITS: '* in_flight=100 rate=1000',
+    });
     await worker.waitForLog(/Started with polling interval/);
 
     // Scheduled by the same role with plain SQL: INSERT, the id sequence and the history trigger.
@@ -125,6 +133,9 @@ describe('least privilege: the worker as a member of the role sql/roles.sql crea
       { id: orphan, status: 'completed', attempts: 2 },
     ]);
     expect((await owner.events(orphan)).map((event) => event.event_type)).toEqual(['scheduled', 'recovered', 'claimed', 'completed']);
+    // The limits were checked, not let through for want of a privilege.
+    expect(worker.lines.filter((line) => line.msg.includes('[Limits]')).map((line) => line.msg)).toEqual([]);
+    expect((await owner.client.query('SELECT 1 FROM destination_limit_state')).rowCount).toBeGreaterThan(0);
     // The history is readable by the role too (CLI history/verify), and so are the operator views.
     expect((await asWorker.query('SELECT * FROM task_events WHERE task_id = $1', [flaky])).rowCount).toBe(5);
     expect((await asWorker.query(`SELECT count FROM task_status_counts WHERE status = 'completed'`)).rows).toEqual([{ count: '3' }]);
