@@ -1,4 +1,4 @@
-import { startReceiver, type Receiver } from '../support/http-receiver.js';
+import { startArrivalClock, startReceiver, type Receiver } from '../support/http-receiver.js';
 import { freePort } from '../support/net.js';
 import { sample } from '../support/prometheus-text.js';
 import { until } from '../support/worker-process.js';
@@ -17,11 +17,11 @@ const busiestSecond = (times: readonly number[]): number => {
 
 describe('per-destination limits, across workers', () => {
   const suite = useWorkerSuite();
-  const receivers: Receiver[] = [];
+  const receivers: Pick<Receiver, 'close'>[] = [];
   afterAll(async () => Promise.all(receivers.map((receiver) => receiver.close())));
 
   it('10 starts per second: two workers together never send more than 10 (+1) in any second, and use no extra attempt', async () => {
-    const receiver = await startReceiver();
+    const receiver = await startArrivalClock();
     receivers.push(receiver);
     const origin = new URL(receiver.url('/')).origin;
     await insertHttpBurst(suite.db, receiver.url('/rated'), 50);
@@ -31,7 +31,7 @@ describe('per-destination limits, across workers', () => {
     suite.start({ ...env, WORKER_ID: 'rated-b', HTTP_PORT: String(ports[1]) });
 
     await until(async () => (await suite.db.statusCounts())['completed'] === 50, 30_000, 'all 50 tasks completed');
-    const times = receiver.to('/rated').map((request) => request.at);
+    const times = receiver.at('/rated');
     expect(times).toHaveLength(50);
     const sorted = [...times].sort((a, b) => a - b);
     // On failure, say when each request arrived (ms after the first), to tell a burst from jitter.
