@@ -80,4 +80,4 @@ export const checkRowsInterceptor: Interceptor = {
  * A statement whose rows are not read (SET, SELECT 1, INSERT/UPDATE/DELETE without RETURNING, whose
  * `rowCount` is all that is used): slonik's untyped query, as there is no row for a check to carry.
  */
-export const statement = sql.unsafe;
+export const statement: typeof sql.unsafe = sql.unsafe;
