@@ -75,6 +75,24 @@ describe('HeldClaims in lines per destination (fair slots)', () => {
     expect([held.waiting, held.executing]).toEqual([2, 3]);
   });
 
+  it('with one destination at its share, starts its head when it has room and reports each later claim passed over once', () => {
+    const held = new HeldClaims(lineOf);
+    for (const n of [1, 2, 3]) held.add(to(n, 'a'));
+    const passed: string[] = [];
+    let room = false;
+    const report = (claim: ClaimedTask) => passed.push(claim.id);
+    expect(held.startNext(() => room, report)).toBeUndefined();
+    expect(passed).toEqual(['1', '2', '3']);
+    room = true;
+    expect(held.startNext(() => room, report)?.id).toBe('1');
+    room = false;
+    held.add(to(4, 'a'));
+    expect(held.startNext(() => room, report)).toBeUndefined();
+    expect(held.startNext(() => room, report)).toBeUndefined();
+    expect(passed).toEqual(['1', '2', '3', '4']);
+    expect([held.waiting, held.executing]).toEqual([3, 1]);
+  });
+
   it('reports a claim that reaches the head again after one ahead of it was given back only once', () => {
     const held = new HeldClaims(lineOf);
     const first = to(1, 'a');
