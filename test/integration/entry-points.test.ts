@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAIN } from '../support/worker-process.js';
@@ -18,6 +18,32 @@ if (OLD_VERSION === null && process.env['CI'] !== undefined) {
 }
 if (OLD_VERSION === null) process.stderr.write(`entry-points: skipping the old-Node checks: no Node older than 24 at ${OLD_NODE}\n`);
 const withOldNode = OLD_VERSION === null ? it.skip : it;
+
+// Loaded before the entry point: records every module it resolves, and prints them to stderr at exit.
+const MODULE_PROBE = `data:text/javascript,${encodeURIComponent(`
+import { registerHooks } from 'node:module';
+const modules = [];
+registerHooks({
+  resolve: (specifier, context, next) => { const result = next(specifier, context); modules.push(result.url); return result; },
+});
+process.on('exit', () => process.stderr.write('\\nMODULES ' + JSON.stringify(modules) + '\\n'));
+`)}`;
+const loadsInversify = (args: readonly string[], env: Record<string, string>): boolean => {
+  const cwd = mkdtempSync(join(tmpdir(), 'atw-modules-'));
+  try {
+    const run = spawnSync(process.execPath, ['--import', MODULE_PROBE, MAIN, ...args], {
+      cwd,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+    });
+    const line = run.stderr.split('\n').find((text) => text.startsWith('MODULES '));
+    if (line === undefined) throw new Error(`no module list from at-worker ${args.join(' ')}: ${run.stderr}`);
+    return (JSON.parse(line.slice('MODULES '.length)) as string[]).some((url) => /\/node_modules\/(inversify|@inversifyjs)\//.test(url));
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+};
 
 describe('entry points', () => {
   describe.each([
@@ -47,6 +73,16 @@ describe('entry points', () => {
     expect(result.stdout).toContain('Usage: at-worker <command>');
     expect(result.stdout).toContain('start ');
     expect(result.stderr).toBe('');
+  });
+
+  it('loads the container only for a command that reaches the database, not for help or bad usage', () => {
+    const database = { DATABASE_URL: process.env['TEST_DATABASE_URL'] ?? '' };
+    expect({
+      help: loadsInversify(['--help'], {}),
+      commandHelp: loadsInversify(['stats', '--help'], {}),
+      badUsage: loadsInversify(['retry'], {}),
+      stats: loadsInversify(['stats'], database),
+    }).toEqual({ help: false, commandHelp: false, badUsage: false, stats: true });
   });
 
   it('prints its version for --version', async () => {

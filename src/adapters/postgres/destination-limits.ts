@@ -8,7 +8,8 @@ import { limitFor, type DestinationLimit, type LimitRule } from '../../domain/in
 import { errorMessage } from '../../shared/error-message.js';
 import { jsonbText } from '../../shared/jsonb-text.js';
 import { createCoalescer } from './coalescer.js';
-import { DateFromRow, decodeRows, nullable } from './rows.js';
+import { rowSchema, statement } from './row-schema.js';
+import { DateFromRow, nullable } from './rows.js';
 
 interface Ask {
   readonly limit_key: string;
@@ -134,7 +135,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
   ) {
     this.take = createCoalescer({ windowMs: TAKE_WINDOW_MS, maxBatch: 500 }, (asks) => this.takeLeases(asks));
     this.giveBack = createCoalescer({ windowMs: 8, maxBatch: 500 }, async (gives) => {
-      await this.pool.query(sql.unsafe`
+      await this.pool.query(statement`
         SELECT at_worker_give_back_destination_places(${this.holder}::uuid, ${jsonbText(gives)}::jsonb)`);
       return gives.map(() => true as const);
     });
@@ -293,7 +294,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
   private async renew(): Promise<void> {
     if (![...this.held.values()].some((held) => held.leased > 0)) return;
     try {
-      await this.pool.query(sql.unsafe`
+      await this.pool.query(statement`
         SELECT at_worker_renew_destination_leases(${this.holder}::uuid, make_interval(secs => ${this.leaseTtlMs / 1000}))`);
     } catch (cause) {
       this.logger.warn(`[Limits] could not renew the in-flight leases: ${errorMessage(cause)}`);
@@ -302,14 +303,14 @@ export class PostgresDestinationLimits implements DestinationLimits {
 
   private async takeLeases(asks: readonly Ask[]): Promise<Answer[]> {
     const indexed = asks.map((ask, idx) => ({ idx, ...ask }));
-    const result = await this.pool.query(sql.unsafe`
+    const result = await this.pool.query(sql.type(rowSchema('at_worker_take_destination_leases', Row))`
       SELECT s.idx, s.limit_key, s.granted, s.start_at, s.limited_by, s.spare_places,
              (SELECT string_agg((extract(epoch FROM x - n.now) * 1000)::text, ',') FROM unnest(s.spare_starts) AS x) AS spare_ms,
              n.now
         FROM at_worker_take_destination_leases(
                ${this.holder}::uuid, make_interval(secs => ${this.leaseTtlMs / 1000}), ${jsonbText(indexed)}::jsonb) AS s,
              LATERAL (SELECT clock_timestamp() AS now) AS n`);
-    const rows = decodeRows(Row, 'at_worker_take_destination_leases', result.rows);
+    const rows = result.rows;
     const received = Date.now();
     const byIdx = new Map<number, Row>();
     for (const row of rows) {
