@@ -180,7 +180,8 @@ export const createActivityWindow = (eventsPerRead = EVENTS_PER_READ) => {
       const limit = Math.max(Math.ceil(eventsPerRead / BACKLOG_SHARE_MIN), eventsPerRead - newEvents);
       const start =
         backlog.after !== null && backlog.from >= windowStart ? backlog : { after: null, from: Math.max(windowStart, backlog.from) };
-      const until = Math.min(backlog.end, start.from + span);
+      // The stretch looked at shrinks with the limit: a read that takes few events scans few.
+      const until = Math.min(backlog.end, start.from + Math.max(BUCKET_MS, Math.round((span * limit) / eventsPerRead)));
       const { rows, cutAt } = await readActivity(
         db,
         { from: iso(start.from), after: start.after ?? '-infinity', until: iso(until) },
@@ -190,7 +191,7 @@ export const createActivityWindow = (eventsPerRead = EVENTS_PER_READ) => {
       if (cutAt !== null) {
         const at = new Date(cutAt).getTime();
         backlog = { after: cutAt, from: at, end: backlog.end };
-        span = Math.max(BUCKET_MS, 8 * (at - start.from));
+        span = Math.max(BUCKET_MS, Math.round((8 * (at - start.from) * eventsPerRead) / limit));
       } else if (until < backlog.end) {
         backlog = { after: null, from: until, end: backlog.end };
         span *= 8;
