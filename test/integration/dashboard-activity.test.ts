@@ -124,4 +124,36 @@ describe('the overview’s last hour, read incrementally', () => {
     expect(read.readUpTo).toBeNull();
     expect(totals(read)).toEqual(totals(await createActivityWindow()(pool, new Date(Math.max(Date.now(), start + 600_000)))));
   });
+
+  it('takes less of a backlog on a read that has many new events, and still ends as a fresh read', async () => {
+    // A backlog older than anything else in the hour: 10 events a second apart, 20 minutes ago.
+    const old = (
+      await db.client.query<{ at: Date }>(`
+        INSERT INTO task_events (task_id, seq, event_type, worker_id, occurred_at)
+        SELECT 910000 + n, 1, 'completed', 'worker-older', now() - interval '20 minutes' + n * interval '1 second'
+          FROM generate_series(1, 10) AS n
+        RETURNING occurred_at AS at`)
+    ).rows
+      .map((row) => row.at.getTime())
+      .sort((a, b) => a - b);
+    const limited = createActivityWindow(4);
+    // Read until the backlog has been counted up to one of those events (a read stopped there).
+    let read = await limited(pool, new Date());
+    for (let n = 0; read.readUpTo !== null && !old.includes(read.readUpTo.getTime()) && n < 30; n += 1)
+      read = await limited(pool, new Date());
+    const reached = old.indexOf(read.readUpTo?.getTime() ?? -1);
+    expect(reached).toBeGreaterThanOrEqual(0);
+    expect(reached).toBeLessThan(old.length - 1);
+    // 6 new events (3 scheduled, 3 claimed): more than the 4 a read takes, so the next read takes the
+    // least of the backlog, 1 event, where it would otherwise take 4.
+    await claim('worker-5', 3);
+    read = await limited(pool, new Date());
+    expect(totals(read).workers).toContainEqual(['worker-5', 3]);
+    expect(read.readUpTo?.getTime()).toBe(old[reached + 1]);
+    const start = Date.now();
+    for (let n = 1; read.readUpTo !== null && n < 90; n += 1)
+      read = await limited(pool, new Date(Math.max(Date.now(), start + n * 10_000)));
+    expect(read.readUpTo).toBeNull();
+    expect(totals(read)).toEqual(totals(await createActivityWindow()(pool, new Date(Math.max(Date.now(), start + 900_000)))));
+  });
 });

@@ -21,6 +21,11 @@ const SETTLE_MS = 5_000;
 // or a burst that ran while nobody looked) is caught up over several reads, each costing at most
 // this many events (a few µs of database CPU each), instead of one read that costs all of it at once.
 export const EVENTS_PER_READ = 20_000;
+// What a read takes of a backlog is what is left of EVENTS_PER_READ after the events new since the
+// previous read, but at least this share of it: during a burst the new events fill the read and the
+// backlog waits for a quieter one (each costs database CPU taken from the burst's workers), without
+// stopping while the load lasts.
+const BACKLOG_SHARE_MIN = 20;
 // A read that follows the previous one within this long is someone watching: everything since the
 // previous read is new and read in full, so the overview keeps up with any rate. After a longer
 // pause, what was written meanwhile (but its last few seconds) is a backlog.
@@ -129,7 +134,8 @@ interface Backlog {
  * it (a settled bucket never changes), so a read every 10 s during a burst costs the events of those
  * 10 s, not of the hour. What was written before that, unread (the hour before the first read, or
  * whatever happened during a pause longer than WATCHED_MS), is a backlog: each read also takes the
- * oldest `eventsPerRead` of it, continuing where the previous read stopped, until it is all counted;
+ * oldest of it, what is left of `eventsPerRead` after the new events (at least 1/BACKLOG_SHARE_MIN of
+ * it), continuing where the previous read stopped, until it is all counted;
  * meanwhile `readUpTo` says where counting has got. Reads must not overlap (the caller runs one at a
  * time).
  */
@@ -167,20 +173,25 @@ export const createActivityWindow = (eventsPerRead = EVENTS_PER_READ) => {
     }
     for (const bucket of [...byBucket.keys()]) if (bucket < windowStart || bucket >= rereadFrom) byBucket.delete(bucket);
     if (backlog !== null && backlog.end <= windowStart) backlog = null;
+    const { rows: newRows } = await readActivity(db, { from: iso(liveFrom), after: '-infinity', until: 'infinity' }, null);
+    add(newRows, windowStart);
     if (backlog !== null) {
+      const newEvents = newRows.reduce((sum, row) => sum + row.events, 0);
+      const limit = Math.max(Math.ceil(eventsPerRead / BACKLOG_SHARE_MIN), eventsPerRead - newEvents);
       const start =
         backlog.after !== null && backlog.from >= windowStart ? backlog : { after: null, from: Math.max(windowStart, backlog.from) };
-      const until = Math.min(backlog.end, start.from + span);
+      // The stretch looked at shrinks with the limit: a read that takes few events scans few.
+      const until = Math.min(backlog.end, start.from + Math.max(BUCKET_MS, Math.round((span * limit) / eventsPerRead)));
       const { rows, cutAt } = await readActivity(
         db,
         { from: iso(start.from), after: start.after ?? '-infinity', until: iso(until) },
-        eventsPerRead,
+        limit,
       );
       add(rows, windowStart);
       if (cutAt !== null) {
         const at = new Date(cutAt).getTime();
         backlog = { after: cutAt, from: at, end: backlog.end };
-        span = Math.max(BUCKET_MS, 8 * (at - start.from));
+        span = Math.max(BUCKET_MS, Math.round((8 * (at - start.from) * eventsPerRead) / limit));
       } else if (until < backlog.end) {
         backlog = { after: null, from: until, end: backlog.end };
         span *= 8;
@@ -189,8 +200,6 @@ export const createActivityWindow = (eventsPerRead = EVENTS_PER_READ) => {
         span = WINDOW_MS;
       }
     }
-    const { rows } = await readActivity(db, { from: iso(liveFrom), after: '-infinity', until: 'infinity' }, null);
-    add(rows, windowStart);
     readAt = nowMs;
     return { ...summarise(byBucket, windowStart), readUpTo: backlog === null ? null : new Date(backlog.from) };
   };
