@@ -115,7 +115,7 @@ const measure = async (client: pg.Client, url: string, events: number, tasks: nu
   const dropMs = performance.now() - droppedAt;
   const windowEnd = performance.now();
   await sleep(1_000);
-  const maxLockWaitMs = await watch.stop();
+  const lockWaits = await watch.stop();
   const statements = await load.stop();
   const during = statements.filter((s) => s.end >= windowStart && s.start <= windowEnd).map((s) => s.end - s.start);
   const all = statements.map((s) => s.end - s.start);
@@ -133,7 +133,8 @@ const measure = async (client: pg.Client, url: string, events: number, tasks: nu
     load_statements: all.length,
     load_ms: { p50: round(percentile(all, 0.5)), p99: round(percentile(all, 0.99)), max: round(Math.max(...all)) },
     load_during_detach_and_drop: { statements: during.length, max_ms: round(during.length === 0 ? null : Math.max(...during)) },
-    max_lock_wait_ms: round(maxLockWaitMs),
+    max_lock_wait_ms: round(lockWaits.longest),
+    max_lock_wait_ms_by_target: lockWaits.by,
   };
 };
 
@@ -191,28 +192,33 @@ const startLoad = (url: string) => {
 /**
  * The longest wait on a heavyweight lock of any session of this database but `exceptPid` (the
  * maintenance session itself), polled every 2 ms: from the first poll that sees a statement waiting
- * to the last, plus one interval.
+ * to the last, plus one interval; overall and by what it waits for (a table, or a lock type such as
+ * `object`, which is how commits that NOTIFY queue for the notification queue).
  */
 const watchLockWaits = (url: string, exceptPid: number) => {
   let stopped = false;
   let longest = 0;
+  const longestBy = new Map<string, number>();
   const firstSeen = new Map<string, number>();
   const done = withClient(url, async (client) => {
     while (!stopped) {
       const now = performance.now();
       const rows = (
-        await client.query(
+        await client.query<{ pid: number; started: string; target: string }>(
           `
-        SELECT pid, query_start::text AS started FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1`,
+        SELECT a.pid, a.query_start::text AS started, coalesce(l.relation::regclass::text, l.locktype) AS target
+          FROM pg_stat_activity AS a JOIN pg_locks AS l ON l.pid = a.pid AND NOT l.granted
+         WHERE a.datname = current_database() AND a.wait_event_type = 'Lock' AND a.pid <> $1`,
           [exceptPid],
         )
       ).rows;
       for (const row of rows) {
-        const key = `${row.pid}@${row.started}`;
+        const key = `${row.pid}@${row.started}@${row.target}`;
         const first = firstSeen.get(key) ?? now;
         firstSeen.set(key, first);
-        longest = Math.max(longest, now - first + 2);
+        const waited = now - first + 2;
+        longest = Math.max(longest, waited);
+        longestBy.set(row.target, Math.max(longestBy.get(row.target) ?? 0, waited));
       }
       await sleep(2);
     }
@@ -221,7 +227,7 @@ const watchLockWaits = (url: string, exceptPid: number) => {
     stop: async () => {
       stopped = true;
       await done;
-      return longest;
+      return { longest, by: Object.fromEntries([...longestBy].map(([target, ms]) => [target, Math.round(ms * 10) / 10])) };
     },
   };
 };
