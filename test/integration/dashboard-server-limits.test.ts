@@ -1,14 +1,10 @@
 import type { DatabasePool } from 'slonik';
-import { cronCalendar } from '../../src/adapters/cron/croner-calendar.js';
-import { startDashboardServer, type DashboardServer } from '../../src/adapters/dashboard/server.js';
+import type { DashboardServer } from '../../src/adapters/dashboard/server.js';
 import { applySchema } from '../../src/adapters/postgres/migrate.js';
-import { createPostgresDashboardReader } from '../../src/adapters/postgres/dashboard-reader.js';
-import { createPostgresOperatorStore } from '../../src/adapters/postgres/operator-store.js';
 import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
-import { createPostgresScheduleStore } from '../../src/adapters/postgres/schedule-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { RecordingLogger } from '../support/recording-logger.js';
 import { connectSql, type SqlClient } from '../support/tasks-sql.js';
+import { startPostgresDashboard } from '../support/dashboard-server.js';
 
 const TIMEOUT_MS = 500;
 
@@ -29,20 +25,7 @@ describe('dashboard limits', () => {
     await applySchema(database.url);
     db = await connectSql(database.url);
     pool = await createPostgresPool(database.url, 3, { statementTimeoutMs: TIMEOUT_MS });
-    server = await startDashboardServer({
-      port: 0,
-      host: '127.0.0.1',
-      reader: createPostgresDashboardReader(pool),
-      store: createPostgresOperatorStore(pool),
-      schedules: createPostgresScheduleStore(pool),
-      calendarFor: cronCalendar,
-      retention: { finishedMs: null, failedMs: null },
-      stuckTimeoutMs: 300_000,
-      statementTimeoutMs: TIMEOUT_MS,
-      token: TOKEN,
-      scrub: (text) => text,
-      logger: new RecordingLogger(),
-    });
+    server = await startPostgresDashboard(pool, { statementTimeoutMs: TIMEOUT_MS, token: TOKEN });
   });
 
   afterAll(async () => {

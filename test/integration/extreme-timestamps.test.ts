@@ -1,14 +1,9 @@
 import pg from 'pg';
-import { cronCalendar } from '../../src/adapters/cron/croner-calendar.js';
-import { startDashboardServer } from '../../src/adapters/dashboard/server.js';
-import { createPostgresDashboardReader } from '../../src/adapters/postgres/dashboard-reader.js';
-import { createPostgresOperatorStore } from '../../src/adapters/postgres/operator-store.js';
 import { closePool, createPostgresPool } from '../../src/adapters/postgres/pool.js';
-import { createPostgresScheduleStore } from '../../src/adapters/postgres/schedule-store.js';
 import { createScheduler } from '../../src/client/index.js';
-import { RecordingLogger } from '../support/recording-logger.js';
 import { until } from '../support/worker-process.js';
 import { useWorkerSuite } from '../support/worker-suite.js';
+import { startPostgresDashboard } from '../support/dashboard-server.js';
 import { runCli } from './cli-run.js';
 
 // Every kind of timestamptz PostgreSQL accepts that a JavaScript Date or JSON reader trips over.
@@ -120,20 +115,7 @@ describe('extreme execute_at values', () => {
 
     // The dashboard's task page.
     const pool = await createPostgresPool(suite.database.url, 2);
-    const server = await startDashboardServer({
-      port: 0,
-      host: '127.0.0.1',
-      reader: createPostgresDashboardReader(pool),
-      store: createPostgresOperatorStore(pool),
-      schedules: createPostgresScheduleStore(pool),
-      calendarFor: cronCalendar,
-      retention: { finishedMs: null, failedMs: null },
-      stuckTimeoutMs: 300_000,
-      statementTimeoutMs: 5_000,
-      token: 'extreme-timestamps-token-0123456789',
-      scrub: (text) => text,
-      logger: new RecordingLogger(),
-    });
+    const server = await startPostgresDashboard(pool, { token: 'extreme-timestamps-token-0123456789' });
     // The client's get, on a pool of the caller's (node-postgres' own parsers).
     const callers = new pg.Pool({ connectionString: suite.database.url, max: 2 });
     try {
