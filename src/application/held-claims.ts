@@ -84,14 +84,6 @@ export class HeldClaims {
       if (this.lineOf !== undefined) this.takeHead(this.lineOf(oldest.value));
       return this.start(oldest.value);
     }
-    // One line (a burst to one receiver): no search for the oldest head, no list of blocked lines.
-    if (this.lines.size === 1) {
-      for (const [key, line] of this.lines) {
-        if (mayStart(key)) return this.start(this.takeHead(key));
-        for (; line.passedOver < line.tasks.length; line.passedOver += 1) passedOver?.(line.tasks[line.passedOver]!.task);
-      }
-      return undefined;
-    }
     let next: Line | undefined;
     let nextKey: Destination | null = null;
     let blocked: Line[] | undefined;

@@ -59,11 +59,6 @@ export class Worker {
   /** Wakes the loop when the next task passed over by fair slots runs out of patience. */
   private patienceTimer: NodeJS.Timeout | null = null;
   private readonly wakeSignal = new WakeSignal();
-  /** When the current startWaiting began: the time a task passed over then is noted with. */
-  private startingAt = 0;
-  /** startNext's callbacks, made once: startWaiting runs on every freed slot. */
-  private readonly hasRoom = (destination: Destination | null): boolean => this.fair.hasRoom(destination);
-  private readonly passedOver = (task: ClaimedTask): void => this.fair.passedOver(task, this.startingAt);
   private readonly shutdown = new AbortController();
   private stopping = false;
   private loop: Promise<void> | null = null;
@@ -169,9 +164,11 @@ export class Worker {
    */
   private startWaiting(): void {
     if (this.stopping) return;
-    const now = (this.startingAt = Date.now());
+    const now = Date.now();
+    const hasRoom = (destination: Destination | null) => this.fair.hasRoom(destination);
+    const passedOver = (task: ClaimedTask) => this.fair.passedOver(task, now);
     while (this.held.executing < this.options.concurrency) {
-      const task = this.held.startNext(this.hasRoom, this.passedOver);
+      const task = this.held.startNext(hasRoom, passedOver);
       if (task === undefined) break;
       this.fair.started(task, now);
       this.launch(task, this.shutdown.signal);
