@@ -135,4 +135,53 @@ describe('destination limits: in-flight places leased by each worker', () => {
     expect(two).toMatchObject({ _tag: 'Postponed', reason: 'destination_limit' });
     expect(await state()).toBe(1);
   });
+
+  it('spare starts taken alone move the rate cursor by what they hand out, stop when it binds, and skip the WAL wait', async () => {
+    // Instants as microseconds since 1970 (a Date keeps only milliseconds).
+    type Spare = { first_us: number; granted: number; step_us: number; now_us: number };
+    const take = async (db: Pick<DatabasePool, 'query'>, key: string, rate: number, max: number) =>
+      (
+        await db.query(
+          sql.unsafe`SELECT (extract(epoch FROM first_at) * 1000000)::float8 AS first_us, granted, step_us,
+                              (extract(epoch FROM now_at) * 1000000)::float8 AS now_us
+                         FROM at_worker_take_spare_destination_starts(${key}, ${rate}, ${max})`,
+        )
+      ).rows as readonly Spare[];
+    const cursor = async (key: string) =>
+      (
+        (
+          await fixture.pool.query(
+            sql.unsafe`SELECT (extract(epoch FROM next_start) * 1000000)::float8 AS us
+                         FROM destination_limit_state WHERE limit_key = ${key}`,
+          )
+        ).rows[0] as { us: number }
+      ).us;
+    // No task has asked for the key yet: nothing to move.
+    expect(await take(fixture.pool, 'fast', 1_000_000, 7)).toEqual([]);
+    await fixture.pool.query(sql.unsafe`INSERT INTO destination_limit_state (limit_key) VALUES ('fast'), ('slow')`);
+
+    // Far from binding: as many as asked for (all due within 5 ms), the cursor moved past them.
+    const [fast] = await take(fixture.pool, 'fast', 1_000_000, 7);
+    expect(fast).toMatchObject({ granted: 7, step_us: 1 });
+    expect((await cursor('fast')) - fast!.first_us).toBe(7);
+    // 10 per second: one start due now, the next 102 ms away, so a second call gets none.
+    const [first] = await take(fixture.pool, 'slow', 10, 128);
+    expect(first).toMatchObject({ granted: 1, step_us: 102_000 });
+    expect(first!.first_us).toBe(first!.now_us);
+    expect((await cursor('slow')) - first!.first_us).toBe(102_000);
+    const [second] = await take(fixture.pool, 'slow', 10, 128);
+    expect(second?.granted).toBe(0);
+    expect((await cursor('slow')) - first!.first_us).toBe(102_000);
+
+    // The call's own transaction commits without waiting for the WAL flush; the next one does again.
+    const setting = async (db: Pick<DatabasePool, 'query'>) =>
+      ((await db.query(sql.unsafe`SELECT current_setting('synchronous_commit') AS value`)).rows[0] as { value: string }).value;
+    expect(
+      await fixture.pool.transaction(async (tx) => {
+        await take(tx, 'fast', 1_000_000, 1);
+        return setting(tx);
+      }),
+    ).toBe('off');
+    expect(await fixture.pool.connect(async (connection) => setting(connection))).toBe('on');
+  });
 });

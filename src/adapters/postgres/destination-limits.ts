@@ -37,6 +37,8 @@ const Row = t.type({
 });
 type Row = t.TypeOf<typeof Row>;
 
+const SpareStartsRow = t.type({ first_at: DateFromRow, granted: t.number, step_us: t.number, now_at: DateFromRow });
+
 interface Answer {
   readonly granted: boolean;
   /** Milliseconds from now to the granted or reserved start (null: no rate, or no start asked for). */
@@ -69,6 +71,17 @@ const sparePlacesFor = (maxInFlight: number): number => (maxInFlight < 16 ? 0 : 
 const SPARE_STARTS = 128;
 
 /**
+ * Spare starts are topped up in the background, before they run out: when a task takes one and
+ * fewer than this many are left, or the rest lapse within TOP_UP_BEFORE_MS. A wave of starting tasks
+ * then finds starts waiting instead of waiting for an ask of its own.
+ */
+const TOP_UP_BELOW = 32;
+const TOP_UP_BEFORE_MS = 2;
+
+/** After a top-up found the rate binding (no start due within 5 ms), tasks ask for their own starts for this long. */
+const BINDING_RATE_RECHECK_MS = 100;
+
+/**
  * How late a spare start may be used: starts are 2 % further apart than 1/rate, so a start used at
  * most 10 ms after its time keeps any one-second window at `rate` (+1 at its edge), as a reservation
  * honoured half an interval late does.
@@ -92,6 +105,8 @@ interface Held {
   inUse: number;
   /** Spare starts, as Date.now() times, ascending. */
   starts: number[];
+  /** Until when (Date.now()) the rate is taken as binding, after a top-up got no start: tasks then ask for their own. */
+  startsBindUntil: number;
   /** When a task last asked for a place (Date.now()). */
   lastAsked: number;
   /** Settles when the ask on its way for this key has been answered (its spares kept); null when none is. */
@@ -111,8 +126,9 @@ interface Held {
  * unused for PLACE_LINGER_MS. It renews its leases while it holds places; a worker that died has its
  * places taken back DEFAULT_LEASE_TTL_MS after its last renewal, once the limit is reached. Starts
  * are likewise taken a few at a time while the rate is far from binding (those due within 5 ms),
- * each usable up to SPARE_START_GRACE_MS after its time. A task that finds no spare asks
- * at_worker_take_destination_leases, and asks made within TAKE_WINDOW_MS share one call.
+ * each usable up to SPARE_START_GRACE_MS after its time, by a call that only moves the rate's cursor
+ * (topUpStarts), made before they run out. A task that finds no spare place, or no start while the
+ * rate binds, asks at_worker_take_destination_leases, and asks made within TAKE_WINDOW_MS share one call.
  *
  * A task over its rate gets a start reserved for it and is postponed until then; one over its
  * in-flight limit is postponed about a second (plus up to half a second at random, so waiting tasks
@@ -157,10 +173,22 @@ export class PostgresDestinationLimits implements DestinationLimits {
     ) {
       await held.asking;
     }
+    // Short of a start alone while the rate has not been found binding: spare starts are taken the
+    // cheap way (topUpStarts) and this task uses one; when the rate binds, none come, and it asks below.
+    if (
+      limit.startsPerSecond !== null &&
+      held.asking === null &&
+      held.startsBindUntil <= Date.now() &&
+      !(wantsPlace && held.inUse >= held.leased) &&
+      !this.hasSpareStart(held)
+    ) {
+      await this.topUpStarts(limit, held);
+    }
     // What this worker holds already is taken first; the database is asked only for the rest.
     const hasPlace = wantsPlace && held.inUse < held.leased;
     if (hasPlace) held.inUse += 1;
     const spareStart = limit.startsPerSecond === null ? null : this.spareStart(held);
+    if (spareStart !== null && held.asking === null && this.startsRunLow(held)) void this.topUpStarts(limit, held);
     const needsPlace = wantsPlace && !hasPlace;
     const needsStart = limit.startsPerSecond !== null && spareStart === null;
     let startInMs = spareStart === null ? 0 : spareStart - Date.now();
@@ -176,16 +204,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
         spare_places: limit.maxInFlight === null ? 0 : sparePlacesFor(limit.maxInFlight),
         spare_starts: needsStart ? SPARE_STARTS : 0,
       });
-      if (held.asking === null) {
-        const asking = asked.then(
-          () => undefined,
-          () => undefined,
-        );
-        held.asking = asking;
-        void asking.then(() => {
-          if (held.asking === asking) held.asking = null;
-        });
-      }
+      if (held.asking === null) void this.markAsking(held, asked);
       try {
         answer = await asked;
       } catch (cause) {
@@ -223,7 +242,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
   private heldFor(key: string): Held {
     let held = this.held.get(key);
     if (held === undefined) {
-      held = { leased: 0, inUse: 0, starts: [], lastAsked: 0, asking: null, failing: false, linger: undefined };
+      held = { leased: 0, inUse: 0, starts: [], startsBindUntil: 0, lastAsked: 0, asking: null, failing: false, linger: undefined };
       this.held.set(key, held);
     }
     return held;
@@ -233,6 +252,51 @@ export class PostgresDestinationLimits implements DestinationLimits {
     const now = Date.now();
     while (held.starts.length > 0 && held.starts[0]! + SPARE_START_GRACE_MS < now) held.starts.shift();
     return held.starts.length > 0;
+  }
+
+  /** Whether the spare starts left are few, or lapse soon (they are taken together, so they lapse together). */
+  private startsRunLow(held: Held): boolean {
+    const last = held.starts.at(-1);
+    return held.starts.length < TOP_UP_BELOW || last === undefined || last + SPARE_START_GRACE_MS - Date.now() < TOP_UP_BEFORE_MS;
+  }
+
+  /**
+   * Takes spare starts alone (at_worker_take_spare_destination_starts, migration 0015: the cursor
+   * moved in one small step), marked as the ask on its way, so that tasks short of a start wait for
+   * it rather than ask again. A failure is left to the next task's own ask, which says so.
+   */
+  private topUpStarts(limit: DestinationLimit, held: Held): Promise<void> {
+    const rate = limit.startsPerSecond!;
+    const asked = this.pool
+      .maybeOne(
+        sql.type(rowSchema('at_worker_take_spare_destination_starts', SpareStartsRow))`
+          SELECT first_at, granted, step_us, now_at
+            FROM at_worker_take_spare_destination_starts(${limit.key}, ${rate}, ${SPARE_STARTS})`,
+      )
+      .then((row) => {
+        if (row === null || row.granted <= 0) {
+          held.startsBindUntil = Date.now() + BINDING_RATE_RECHECK_MS;
+          return;
+        }
+        const first = Date.now() + (row.first_at.getTime() - row.now_at.getTime());
+        const stepMs = row.step_us / 1000;
+        for (let n = 0; n < row.granted; n += 1) held.starts.push(first + n * stepMs);
+        held.starts.sort((a, b) => a - b);
+      });
+    return this.markAsking(held, asked);
+  }
+
+  /** Records `asked` as the ask on its way for `held`'s key until it settles; returns what it records (never rejects). */
+  private markAsking(held: Held, asked: Promise<unknown>): Promise<void> {
+    const asking = asked.then(
+      () => undefined,
+      () => undefined,
+    );
+    held.asking = asking;
+    void asking.then(() => {
+      if (held.asking === asking) held.asking = null;
+    });
+    return asking;
   }
 
   /** The earliest spare start still usable, taken; null when none is. */
