@@ -219,7 +219,7 @@ interface BurstMeasure {
 }
 
 /**
- * 10,000 tasks due now, one worker started for them: the sink's rate from first to last arrival,
+ * `tasks` due now (10,000 by default), one worker started for them: the sink's rate from first to last arrival,
  * and the CPU the burst and the dashboard each used from the moment the worker is ready to the last
  * arrival (the processes from /proc, their backends accounted one by one by watchBackendsCpu, read
  * before the worker stops). With `operator`, one operator is busy on the dashboard over that same
@@ -233,8 +233,9 @@ const burstOnce = async (
   settings: WorkerSettings,
   dashboard: { pid: number; url: string },
   operator: boolean,
+  tasks: number,
 ): Promise<BurstMeasure & { readonly operator: { pages: number; median_ms: number } | null }> => {
-  await withClient(url, (client) => client.query(INSERT_DUE_NOW, [`${sink.url}/`, 10_000]));
+  await withClient(url, (client) => client.query(INSERT_DUE_NOW, [`${sink.url}/`, tasks]));
   await sink.reset();
   const worker = startWorker(withApplicationName(url, WORKER_APP), settings, { WORKER_ID: 'bench-dashboard' });
   let stopOperator: (() => Promise<{ pages: number; median_ms: number }>) | null = null;
@@ -244,7 +245,7 @@ const burstOnce = async (
     const dashboardBefore = cpuMs(dashboard.pid);
     const backends = await watchBackendsCpu(url, [DASHBOARD_APP, WORKER_APP]);
     if (operator) stopOperator = operatorLoad(dashboard.url);
-    const stats = await sink.waitForUnique(10_000, 120_000);
+    const stats = await sink.waitForUnique(tasks, 120_000 + tasks * 10);
     const span = (stats.last - stats.first) / 1000;
     const workerCpuMs = cpuMs(worker.pid) - workerBefore;
     const dashboardCpuMs = cpuMs(dashboard.pid) - dashboardBefore;
@@ -252,7 +253,7 @@ const burstOnce = async (
     const workerBackends = backendsCpuMs[WORKER_APP] ?? null;
     const dashboardBackends = backendsCpuMs[DASHBOARD_APP] ?? null;
     return {
-      sinkPerSec: span > 0 ? Math.round(9_999 / span) : null,
+      sinkPerSec: span > 0 ? Math.round((tasks - 1) / span) : null,
       burstCpuMs: workerBackends === null ? null : workerCpuMs + workerBackends,
       dashboardCpuMs: dashboardBackends === null ? null : dashboardCpuMs + dashboardBackends,
       closedBackends: closed,
@@ -289,11 +290,11 @@ const timeOverviewRead = async (url: string) => {
 const median = (values: readonly number[]): number | null => percentile(values, 0.5);
 
 /**
- * The dashboard scenario: page times on the filled tables, then the same 10,000-task burst with and
+ * The dashboard scenario: page times on the filled tables, then the same burst (`burstTasks`) with and
  * without one busy operator on the dashboard (operatorLoad), alternated A B B A so that a drift of
  * the shared machine weighs on both sides alike.
  */
-export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, progress: (text: string) => void) => {
+export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, progress: (text: string) => void, burstTasks = 10_000) => {
   const database = await createTestDatabase();
   try {
     await applySchema(database.url);
@@ -327,8 +328,9 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
       // The machine's 1-minute load average after each burst, A B B A: what else was running.
       const load: number[] = [];
       for (const mode of ['alone', 'with', 'with', 'alone'] as const) {
-        progress(`dashboard: burst of 10,000 tasks, ${mode === 'alone' ? 'no one on the dashboard' : 'an operator busy on the dashboard'}`);
-        const burst = await burstOnce(database.url, sink, settings, dashboard, mode === 'with');
+        const who = mode === 'alone' ? 'no one on the dashboard' : 'an operator busy on the dashboard';
+        progress(`dashboard: burst of ${burstTasks.toLocaleString('en')} tasks, ${who}`);
+        const burst = await burstOnce(database.url, sink, settings, dashboard, mode === 'with', burstTasks);
         const operator = burst.operator ?? undefined;
         load.push(Math.round((loadavg()[0] ?? 0) * 10) / 10);
         cpu.push({ mode, burst_ms: burst.burstCpuMs, dashboard_ms: burst.dashboardCpuMs });
@@ -348,6 +350,7 @@ export const runDashboardBench = async (sink: Sink, settings: WorkerSettings, pr
       return {
         ...before,
         fill_seconds: fillSeconds,
+        burst_tasks: burstTasks,
         dashboard_main: process.env['BENCH_DASHBOARD_MAIN'] ?? null,
         pages,
         burst_sink_per_sec_alone: alone,

@@ -15,7 +15,8 @@ import { fillLargeTable, runBurst, runWarmBurst, watchPeerBursts, type BurstResu
 /**
  * `npm run bench [-- --only burst,punctual] [--peers] [--rounds N] [--workers N]`: the project's
  * (opt-in: `--only storage [--history-events N] [--storage-phase=fill|measure --storage-database=NAME]`,
- * `--only soak [--soak-seconds=S --soak-rate=R]`, `flat-burst`)
+ * `--only soak [--soak-seconds=S --soak-rate=R]`, `flat-burst`; `--dashboard-burst=N` sizes the dashboard
+ * scenario's bursts, 10,000 tasks by default)
  * benchmark, one JSON line per scenario on stdout (progress on stderr). Same workload and sink as
  * ../shared/bench, so `--peers` (which runs ../shared/bench/run-peers.sh 10000 100 before the burst)
  * gives numbers to compare in the same run; `--rounds N` runs the peers and the burst N times,
@@ -59,6 +60,7 @@ const parseArgs = (argv: readonly string[]) => {
   let historyEvents = 5_000_000;
   let soakSeconds = 360;
   let soakRate = 100;
+  let dashboardBurst = 10_000;
   let storagePhase: StoragePhase = 'all';
   let storageDatabase: string | undefined;
   let peers = false;
@@ -93,6 +95,11 @@ const parseArgs = (argv: readonly string[]) => {
     } else if (arg.startsWith('--soak-seconds=')) {
       soakSeconds = Number(arg.slice('--soak-seconds='.length));
       if (!Number.isInteger(soakSeconds) || soakSeconds < 60) throw new Error('--soak-seconds takes an integer of at least 60');
+    } else if (arg.startsWith('--dashboard-burst=')) {
+      dashboardBurst = Number(arg.slice('--dashboard-burst='.length));
+      if (!Number.isInteger(dashboardBurst) || dashboardBurst < 1_000 || dashboardBurst > 1_000_000) {
+        throw new Error('--dashboard-burst takes an integer from 1000 to 1000000 (tasks per burst)');
+      }
     } else if (arg.startsWith('--soak-rate=')) {
       soakRate = Number(arg.slice('--soak-rate='.length));
       if (!Number.isInteger(soakRate) || soakRate < 10) throw new Error('--soak-rate takes an integer of at least 10 (tasks/s)');
@@ -103,7 +110,7 @@ const parseArgs = (argv: readonly string[]) => {
   }
   if (storagePhase !== 'all' && storageDatabase === undefined)
     throw new Error('--storage-phase=fill|measure needs --storage-database=NAME');
-  return { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate, storagePhase, storageDatabase };
+  return { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate, storagePhase, storageDatabase, dashboardBurst };
 };
 
 const print = (line: Record<string, unknown>) =>
@@ -287,7 +294,7 @@ const runProtect = async (sink: Sink, workers: number, rounds: number): Promise<
 };
 
 const main = async () => {
-  const { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate, storagePhase, storageDatabase } = parseArgs(
+  const { only, peers, workers, rounds, historyEvents, soakSeconds, soakRate, storagePhase, storageDatabase, dashboardBurst } = parseArgs(
     process.argv.slice(2),
   );
   // Fresh databases per scenario come from test/support/database.ts, which reads this.
@@ -380,7 +387,7 @@ const main = async () => {
     if (wanted('storage')) print({ scenario: 'storage', ...(await runStorage(historyEvents, progress, storagePhase, storageDatabase)) });
     if (wanted('protect')) await runProtect(sink, workers, rounds);
     if (wanted('dashboard')) {
-      const result = await runDashboardBench(sink, THROUGHPUT, progress);
+      const result = await runDashboardBench(sink, THROUGHPUT, progress, dashboardBurst);
       print({
         scenario: 'dashboard',
         ...result,
