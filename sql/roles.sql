@@ -43,6 +43,7 @@
 --                                                                      task_events_partitions, EXECUTE on
 --                                                                      at_worker_removed_by_retention
 --   advertise the task types it serves (migration 0009)              SELECT, INSERT, UPDATE on at_worker_presence
+--   its tally for the dashboard's last hour (migration 0016)         SELECT, INSERT, UPDATE, DELETE on at_worker_activity
 --   LISTEN / NOTIFY at_worker_tasks                                  nothing: open to every role
 -- The retention functions run as their owner and remove only finished tasks past the retention the
 -- caller names, each with its whole history, and record every removal; they never change an event
@@ -126,6 +127,11 @@ BEGIN
   IF to_regclass(format('%I.at_worker_presence', schema_name)) IS NOT NULL THEN
     EXECUTE format('REVOKE ALL ON %I.at_worker_presence FROM %I, %I', schema_name, worker_role, producer_role);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.at_worker_presence TO %I', schema_name, worker_role);
+  END IF;
+  -- What each worker counted, by 10-second bucket, for the dashboard (migration 0016); it deletes its old rows.
+  IF to_regclass(format('%I.at_worker_activity', schema_name)) IS NOT NULL THEN
+    EXECUTE format('REVOKE ALL ON %I.at_worker_activity FROM %I, %I', schema_name, worker_role, producer_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.at_worker_activity TO %I', schema_name, worker_role);
   END IF;
 
   -- Recurring schedules (migration 0007): the workers' pass reads and moves schedules on; the CLI

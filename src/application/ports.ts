@@ -157,6 +157,16 @@ export const noMetrics: WorkerMetrics = {
   circuits: () => undefined,
 };
 
+/** Several WorkerMetrics as one: each hook calls every one of them, in order. */
+export const allMetrics = (...all: readonly WorkerMetrics[]): WorkerMetrics => ({
+  claimed: (...args) => all.forEach((metrics) => metrics.claimed(...args)),
+  attemptEnded: (...args) => all.forEach((metrics) => metrics.attemptEnded(...args)),
+  recovered: (...args) => all.forEach((metrics) => metrics.recovered(...args)),
+  inFlight: (...args) => all.forEach((metrics) => metrics.inFlight(...args)),
+  postponed: (...args) => all.forEach((metrics) => metrics.postponed(...args)),
+  circuits: (...args) => all.forEach((metrics) => metrics.circuits(...args)),
+});
+
 /**
  * W3C trace context to send with a task's delivery: `traceparent` and, when there is one,
  * `tracestate`. The executors copy it into HTTP headers, AMQP message headers and email headers.

@@ -1,8 +1,9 @@
 import { statement } from '../adapters/postgres/row-schema.js';
-import type { Logger, WorkerMetrics } from '../application/ports.js';
+import { allMetrics, type Logger, type WorkerMetrics } from '../application/ports.js';
 import type { ScheduleMetrics } from '../application/schedules/ports.js';
 import { startHealthServer, type Readiness } from '../adapters/observability/health-server.js';
 import { createPrometheusMetrics } from '../adapters/observability/prometheus-metrics.js';
+import { createActivityRecorder } from '../adapters/postgres/activity-recorder.js';
 import { countByStatus } from '../adapters/postgres/count-by-status.js';
 import { readStorageHealth } from '../adapters/postgres/storage-health.js';
 import type { DatabasePool } from '../adapters/postgres/pool.js';
@@ -13,8 +14,9 @@ import type { Config } from './config/index.js';
 export type ReadinessProbe = () => Readiness;
 
 /**
- * Metrics always exist (the use cases report to them); the HTTP listener for /healthz, /readyz and
- * /metrics only when HTTP_PORT is not 0.
+ * Metrics always exist (the use cases report to them): Prometheus's, and the tally the dashboard's
+ * last hour reads (activity-recorder.ts), flushed once more when closed; the HTTP listener for
+ * /healthz, /readyz and /metrics only when HTTP_PORT is not 0.
  */
 export const startObservability = async (
   config: Config,
@@ -23,12 +25,15 @@ export const startObservability = async (
   isStopping: () => boolean,
   probes: readonly ReadinessProbe[] = [],
 ): Promise<{ metrics: WorkerMetrics; scheduleMetrics: ScheduleMetrics; close: () => Promise<void> }> => {
-  const { metrics, scheduleMetrics, registry } = createPrometheusMetrics({
+  const prometheus = createPrometheusMetrics({
     logger,
     countByStatus: () => countByStatus(pool),
     storageHealth: () => readStorageHealth(pool),
   });
-  if (config.healthPort === 0) return { metrics, scheduleMetrics, close: async () => undefined };
+  const { scheduleMetrics, registry } = prometheus;
+  const activity = createActivityRecorder(pool, config.worker.id, logger);
+  const metrics = allMetrics(prometheus.metrics, activity.metrics);
+  if (config.healthPort === 0) return { metrics, scheduleMetrics, close: () => activity.close() };
   const server = await startHealthServer({
     port: config.healthPort,
     registry,
@@ -47,5 +52,12 @@ export const startObservability = async (
     // A second worker on one host with the default port is the usual cause (docs/operations.md, Scaling).
     throw new Error(`${errorMessage(cause)}; set HTTP_PORT to a free port (each worker on a host needs its own; 0 turns it off)`);
   });
-  return { metrics, scheduleMetrics, close: () => server.close() };
+  return {
+    metrics,
+    scheduleMetrics,
+    close: async () => {
+      await activity.close();
+      await server.close();
+    },
+  };
 };

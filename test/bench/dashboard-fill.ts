@@ -6,7 +6,8 @@ import { withClient } from './harness.js';
  * hour) and their 2,960,000 events as the worker writes them (scheduled; claimed and completed or
  * failed), in time order. The insert trigger is off while filling only so that each 'scheduled'
  * event carries its task's creation time rather than the filler's; then VACUUM ANALYZE, as
- * autovacuum would have done to a table in use for a while.
+ * autovacuum would have done to a table in use for a while. The filler workers' tally of the last
+ * hour goes to at_worker_activity alongside.
  */
 export const fillDashboardTables = async (url: string): Promise<void> =>
   withClient(url, async (client) => {
@@ -44,6 +45,12 @@ export const fillDashboardTables = async (url: string): Promise<void> =>
              AS e(seq, event_type, after, data)
        WHERE e.seq = 1 OR t.status <> 'pending'
        ORDER BY t.created_at + e.after`);
+    // The filler workers' tally of that hour, as they would have written it (migration 0016).
+    await client.query(`
+      INSERT INTO at_worker_activity (bucket, worker_id, claimed, completed, failed, late_count, late_sum_ms, late_max_ms, last_seen_at)
+      SELECT b, 'filler-' || w, 14, 14, 0, 14, 14, 1, b + interval '9 seconds'
+        FROM generate_series(date_bin('10 seconds', now() - interval '1 hour', 'epoch'), now(), interval '10 seconds') AS b,
+             generate_series(0, 3) AS w`);
     await client.query('VACUUM ANALYZE scheduled_tasks');
     await client.query('VACUUM ANALYZE task_events');
   });

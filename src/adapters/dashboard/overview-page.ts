@@ -7,7 +7,7 @@ import { listHref, NO_FILTER } from './list-query.js';
 /**
  * Counts by status (each a link to the list filtered by it), the last hour as two uPlot charts
  * (each with its numbers in a table beside it, for screen readers and for copying), stuck tasks,
- * failures grouped by type and error, and the workers the history saw in the last hour.
+ * failures grouped by type and error, and the workers that claimed or ended tasks in the last hour.
  */
 export const overviewPage = (overview: Overview, access: Html): Html => {
   const hour = overview.lastHour;
@@ -43,14 +43,8 @@ CPU from the workers); the other counts are exact. <code>at-worker stats</code> 
 </section>
 <section aria-labelledby="hour-title">
 <h2 id="hour-title">Last hour</h2>
-<p>${ended} tasks ended in the last 60 minutes, per minute below (from task_events).</p>
-${
-  overview.historyReadUpTo === null
-    ? ''
-    : html`<p class="note" id="catching-up">Catching up: the history is counted up to ${time(overview.historyReadUpTo)}. A backlog is read
-a bounded part at a time (one part each time the overview is read, at most every 10 s), so that looking does not take CPU from the
-workers in bursts; the minutes after that are not complete yet.</p>`
-}
+<p>${ended} tasks ended in the last 60 minutes, per minute below, as the workers counted them (each adds its counts every
+few seconds; a task's own page shows its history).</p>
 <div class="charts">
 <figure><div id="throughput-chart" class="chart" role="img" aria-label="Tasks completed and failed per minute, last hour"></div>
 <figcaption>Throughput: tasks completed and failed per minute</figcaption></figure>

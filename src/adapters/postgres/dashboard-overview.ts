@@ -3,7 +3,7 @@ import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { rowSchema, statement } from './row-schema.js';
 import type { Overview } from '../../application/dashboard/ports.js';
 import { TASK_STATUSES, type TaskStatus } from '../../domain/index.js';
-import { createActivityWindow } from './dashboard-activity.js';
+import { readActivity } from './dashboard-activity.js';
 import { DateFromRow } from './rows.js';
 import { StuckRow, stuckSummary } from './stuck-rows.js';
 
@@ -21,34 +21,30 @@ const NowRow = t.type({ now: DateFromRow });
 
 /**
  * The overview, read in one read-only REPEATABLE READ transaction so its counts, charts and lists
- * describe the same moment. The last hour comes from task_events, kept between reads and brought up
- * to date incrementally (dashboard-activity.ts); counts and stuck or failed tasks from the rows.
- * Reads run one at a time, so the kept hour is never updated by two at once.
+ * describe the same moment. The last hour comes from the workers' tally (dashboard-activity.ts);
+ * counts and stuck or failed tasks from the rows. Reads run one at a time.
  */
 export const createOverviewReader = (pool: DatabasePool): ((stuckTimeoutMs: number) => Promise<Overview>) => {
-  const activity = createActivityWindow();
   let previous: Promise<unknown> = Promise.resolve();
   return (stuckTimeoutMs) => {
-    const read = previous.then(() => readOverview(pool, stuckTimeoutMs, activity));
+    const read = previous.then(() => readOverview(pool, stuckTimeoutMs));
     previous = read.catch(() => undefined);
     return read;
   };
 };
 
-const readOverview = (pool: DatabasePool, stuckTimeoutMs: number, activity: ReturnType<typeof createActivityWindow>): Promise<Overview> =>
+const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promise<Overview> =>
   pool.transaction(async (tx) => {
     await tx.query(statement`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
     // One process per query: parallel workers would finish the count sooner by taking cores from the
     // workers' claims and completions, which matter more than a page a few hundred ms faster.
     await tx.query(statement`SET LOCAL max_parallel_workers_per_gather = 0`);
-    // The last hour's query looks expensive to the planner (a look-up per claim) and would be compiled
-    // by JIT, which costs more CPU than the bounded read it compiles.
+    // The counts over a large table look expensive to the planner, and JIT compiling them costs more
+    // CPU than the index scans it would speed up.
     await tx.query(statement`SET LOCAL jit = off`);
-    // The last hour sorts what it reads by task (tens of thousands of small rows in a burst): in memory.
-    await tx.query(statement`SET LOCAL work_mem = '16MB'`);
     const [now] = (await tx.query(sql.type(rowSchema('overview now', NowRow))`SELECT now() AS now`)).rows;
     const { counts: countsByStatus, estimated } = await statusCounts(tx);
-    const { lastHour, workers, readUpTo } = await activity(tx, now?.now ?? new Date());
+    const { lastHour, workers } = await readActivity(tx, now?.now ?? new Date());
     const stuck = (
       await tx.query(sql.type(rowSchema('overview stuck', StuckRow))`
           SELECT id, task_type, locked_by AS owner, attempts, max_attempts, heartbeat_at,
@@ -76,7 +72,6 @@ const readOverview = (pool: DatabasePool, stuckTimeoutMs: number, activity: Retu
       countsByStatus,
       estimated,
       lastHour,
-      historyReadUpTo: readUpTo,
       stuck: {
         timeoutMs: stuckTimeoutMs,
         oldest: stuck.map(stuckSummary),

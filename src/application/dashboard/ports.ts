@@ -7,7 +7,7 @@ import type { StorageStats, StuckTaskSummary } from '../operator/ports.js';
  * CLI uses, so both show the same answers.
  */
 
-/** One minute of the last hour, from the history: what ended, what was claimed, and how late. */
+/** One minute of the last hour, as the workers counted it: what ended, what was claimed, and how late. */
 export interface MinuteActivity {
   readonly minute: Date;
   readonly claimed: number;
@@ -43,11 +43,6 @@ export interface Overview {
    */
   readonly estimated: readonly TaskStatus[];
   readonly lastHour: readonly MinuteActivity[];
-  /**
-   * Null when lastHour and workers count every event up to readAt. Otherwise the dashboard is catching
-   * up on a backlog of history a bounded part per read, and has counted the events up to this moment.
-   */
-  readonly historyReadUpTo: Date | null;
   readonly stuck: { readonly timeoutMs: number; readonly oldest: readonly StuckTaskSummary[] };
   /** Grouped over the latest `failureSample` failed tasks only: what is failing now, at a bounded cost. */
   readonly failures: readonly FailureGroup[];
