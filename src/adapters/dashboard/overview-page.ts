@@ -108,8 +108,8 @@ const workerSection = (overview: Overview): Html => html`<section aria-labelledb
 <h2 id="workers-title">Workers seen in the last hour</h2>
 ${
   overview.workers.length === 0
-    ? html`<p>No worker wrote to the history in the last hour.</p>`
-    : html`<table><caption>Workers by their last event in task_events</caption>
+    ? html`<p>No worker claimed or ended a task in the last hour.</p>`
+    : html`<table><caption>Workers by the last task they claimed or ended, most recent first</caption>
 <thead><tr><th scope="col">Worker</th><th scope="col">Last seen</th><th scope="col" class="num">Claimed</th>
 <th scope="col" class="num">Completed</th><th scope="col" class="num">Failed</th></tr></thead>
 <tbody>${overview.workers.map(
