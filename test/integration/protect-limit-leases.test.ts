@@ -138,13 +138,14 @@ describe('destination limits: in-flight places leased by each worker', () => {
 
   it('spare starts taken alone move the rate cursor by what they hand out, stop when it binds, and skip the WAL wait', async () => {
     // Instants as microseconds since 1970 (a Date keeps only milliseconds).
-    type Spare = { first_us: number; granted: number; step_us: number; now_us: number };
+    type Spare = { first_us: number; granted: number; step_us: number; now_us: number; next_us: number };
     const take = async (db: Pick<DatabasePool, 'query'>, key: string, rate: number, max: number) =>
       (
         await db.query(
           sql.unsafe`SELECT (extract(epoch FROM first_at) * 1000000)::float8 AS first_us, granted, step_us,
-                              (extract(epoch FROM now_at) * 1000000)::float8 AS now_us
-                         FROM at_worker_take_spare_destination_starts(${key}, ${rate}, ${max})`,
+                            (extract(epoch FROM now_at) * 1000000)::float8 AS now_us,
+                            (extract(epoch FROM next_at) * 1000000)::float8 AS next_us
+                       FROM at_worker_take_spare_destination_starts(${key}, ${rate}, ${max})`,
         )
       ).rows as readonly Spare[];
     const cursor = async (key: string) =>
@@ -158,30 +159,81 @@ describe('destination limits: in-flight places leased by each worker', () => {
       ).us;
     // No task has asked for the key yet: nothing to move.
     expect(await take(fixture.pool, 'fast', 1_000_000, 7)).toEqual([]);
-    await fixture.pool.query(sql.unsafe`INSERT INTO destination_limit_state (limit_key) VALUES ('fast'), ('slow')`);
+    await fixture.pool.query(sql.unsafe`INSERT INTO destination_limit_state (limit_key) VALUES ('fast'), ('odd'), ('slow')`);
 
     // Far from binding: as many as asked for (all due within 5 ms), the cursor moved past them.
+    // 1.02 µs apart rounds up to 2 µs: never closer than 1.02/rate.
     const [fast] = await take(fixture.pool, 'fast', 1_000_000, 7);
-    expect(fast).toMatchObject({ granted: 7, step_us: 1 });
-    expect((await cursor('fast')) - fast!.first_us).toBe(7);
-    // 10 per second: one start due now, the next 102 ms away, so a second call gets none.
-    const [first] = await take(fixture.pool, 'slow', 10, 128);
-    expect(first).toMatchObject({ granted: 1, step_us: 102_000 });
+    expect(fast).toMatchObject({ granted: 7, step_us: 2 });
+    expect((await cursor('fast')) - fast!.first_us).toBe(14);
+    expect(fast!.next_us).toBe(await cursor('fast'));
+    // 1.02e6 / 49,000 = 20.8 µs: 21, where rounding to the nearest gave 21 too; at 50,000, 20.4 gave 20.
+    expect((await take(fixture.pool, 'odd', 50_000, 1))[0]).toMatchObject({ granted: 1, step_us: 21 });
+    // One a second: one start due now, the next 1.02 s away, so a second call gets none.
+    const [first] = await take(fixture.pool, 'slow', 1, 128);
+    expect(first).toMatchObject({ granted: 1, step_us: 1_020_000 });
     expect(first!.first_us).toBe(first!.now_us);
-    expect((await cursor('slow')) - first!.first_us).toBe(102_000);
-    const [second] = await take(fixture.pool, 'slow', 10, 128);
-    expect(second?.granted).toBe(0);
-    expect((await cursor('slow')) - first!.first_us).toBe(102_000);
+    expect((await cursor('slow')) - first!.first_us).toBe(1_020_000);
+    const [second] = await take(fixture.pool, 'slow', 1, 128);
+    expect(second).toMatchObject({ granted: 0, next_us: await cursor('slow') });
+    expect((await cursor('slow')) - first!.first_us).toBe(1_020_000);
 
-    // The call's own transaction commits without waiting for the WAL flush; the next one does again.
+    // The call's own transaction commits without waiting for the WAL flush; on the same connection,
+    // the next transaction does again.
     const setting = async (db: Pick<DatabasePool, 'query'>) =>
       ((await db.query(sql.unsafe`SELECT current_setting('synchronous_commit') AS value`)).rows[0] as { value: string }).value;
-    expect(
-      await fixture.pool.transaction(async (tx) => {
-        await take(tx, 'fast', 1_000_000, 1);
-        return setting(tx);
-      }),
-    ).toBe('off');
-    expect(await fixture.pool.connect(async (connection) => setting(connection))).toBe('on');
+    await fixture.pool.connect(async (connection) => {
+      expect(
+        await connection.transaction(async (tx) => {
+          await take(tx, 'fast', 1_000_000, 1);
+          return setting(tx);
+        }),
+      ).toBe('off');
+      await take(connection, 'fast', 1_000_000, 1);
+      expect(await setting(connection)).toBe('on');
+    });
+  });
+
+  it('a rate that does not bind costs the small call only, and one that binds still reserves', async () => {
+    // The statements the worker's limits send, counted by the function they call.
+    const calls = { leases: 0, spares: 0 };
+    const counted = (pool: DatabasePool): DatabasePool =>
+      new Proxy(pool, {
+        get: (target, property, receiver) => {
+          const value: unknown = Reflect.get(target, property, receiver);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            const text = (args[0] as { sql?: string } | undefined)?.sql ?? '';
+            if (text.includes('at_worker_take_destination_leases(')) calls.leases += 1;
+            if (text.includes('at_worker_take_spare_destination_starts(')) calls.spares += 1;
+            return (value as (...args: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+    const worker = new PostgresDestinationLimits(counted(await workerPool()), rules(null, 100), new RecordingLogger());
+    // 30 starts at about 60 a second against a limit of 100: each admitted at once, none reserved.
+    for (let n = 0; n < 30; n += 1) {
+      const started = Date.now();
+      const admission = await worker.acquire(DESTINATION, task());
+      expect(admission._tag).toBe('Admitted');
+      expect(Date.now() - started).toBeLessThan(500);
+      await sleep(16);
+    }
+    // The first start creates the limit's row (the reserving call); the rest take spare starts.
+    expect(calls.leases).toBeLessThanOrEqual(2);
+    expect(calls.spares).toBeGreaterThanOrEqual(10);
+    const reservations = async () =>
+      ((await fixture.pool.query(sql.unsafe`SELECT count(*)::int AS n FROM destination_start_reservations`)).rows[0] as { n: number }).n;
+    expect(await reservations()).toBe(0);
+
+    // 40 at once against the same 100 a second: those whose start is within 250 ms wait for it (about
+    // 25), the rest are postponed to a reserved start.
+    const leasesBefore = calls.leases;
+    const burst = await Promise.all(Array.from({ length: 40 }, () => worker.acquire(DESTINATION, task())));
+    const postponed = burst.filter((admission) => admission._tag === 'Postponed');
+    expect(postponed.length).toBeGreaterThan(0);
+    expect(postponed.every((admission) => admission._tag === 'Postponed' && admission.reason === 'destination_limit')).toBe(true);
+    expect(calls.leases).toBeGreaterThan(leasesBefore);
+    expect(await reservations()).toBe(postponed.length);
   });
 });

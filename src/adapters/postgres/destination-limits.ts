@@ -37,7 +37,7 @@ const Row = t.type({
 });
 type Row = t.TypeOf<typeof Row>;
 
-const SpareStartsRow = t.type({ first_at: DateFromRow, granted: t.number, step_us: t.number, now_at: DateFromRow });
+const SpareStartsRow = t.type({ first_in_ms: t.number, granted: t.number, step_us: t.number, next_in_ms: t.number });
 
 interface Answer {
   readonly granted: boolean;
@@ -78,8 +78,10 @@ const SPARE_STARTS = 128;
 const TOP_UP_BELOW = 32;
 const TOP_UP_BEFORE_MS = 2;
 
-/** After a top-up found the rate binding (no start due within 5 ms), tasks ask for their own starts for this long. */
+/** After a top-up a task waited for found the rate binding (no start due within 5 ms), tasks ask for their own starts for this long. */
 const BINDING_RATE_RECHECK_MS = 100;
+/** How far ahead spare starts are handed out (`ahead` in migrations 0014 and 0015). */
+const SPARE_AHEAD_MS = 5;
 
 /**
  * How late a spare start may be used: starts are 2 % further apart than 1/rate, so a start used at
@@ -107,6 +109,10 @@ interface Held {
   starts: number[];
   /** Until when (Date.now()) the rate is taken as binding, after a top-up got no start: tasks then ask for their own. */
   startsBindUntil: number;
+  /** When (Date.now()) the rate's next start is due, as the last top-up left it. */
+  nextSpareAt: number;
+  /** How many starts the last top-up brought. */
+  lastGrant: number;
   /** When a task last asked for a place (Date.now()). */
   lastAsked: number;
   /** Settles when the ask on its way for this key has been answered (its spares kept); null when none is. */
@@ -173,22 +179,25 @@ export class PostgresDestinationLimits implements DestinationLimits {
     ) {
       await held.asking;
     }
-    // Short of a start alone while the rate has not been found binding: spare starts are taken the
-    // cheap way (topUpStarts) and this task uses one; when the rate binds, none come, and it asks below.
+    // Short of a start alone while the rate is not binding: spare starts are taken the cheap way
+    // (topUpStarts) and this task uses one; when the rate binds, none come, and it asks below.
     if (
       limit.startsPerSecond !== null &&
       held.asking === null &&
       held.startsBindUntil <= Date.now() &&
+      this.spareStartsWithinReach(held) &&
       !(wantsPlace && held.inUse >= held.leased) &&
       !this.hasSpareStart(held)
     ) {
-      await this.topUpStarts(limit, held);
+      await this.topUpStarts(limit, held, true);
     }
     // What this worker holds already is taken first; the database is asked only for the rest.
     const hasPlace = wantsPlace && held.inUse < held.leased;
     if (hasPlace) held.inUse += 1;
     const spareStart = limit.startsPerSecond === null ? null : this.spareStart(held);
-    if (spareStart !== null && held.asking === null && this.startsRunLow(held)) void this.topUpStarts(limit, held);
+    if (spareStart !== null && held.asking === null && this.startsRunLow(held) && this.spareStartsWithinReach(held)) {
+      void this.topUpStarts(limit, held, false);
+    }
     const needsPlace = wantsPlace && !hasPlace;
     const needsStart = limit.startsPerSecond !== null && spareStart === null;
     let startInMs = spareStart === null ? 0 : spareStart - Date.now();
@@ -242,46 +251,85 @@ export class PostgresDestinationLimits implements DestinationLimits {
   private heldFor(key: string): Held {
     let held = this.held.get(key);
     if (held === undefined) {
-      held = { leased: 0, inUse: 0, starts: [], startsBindUntil: 0, lastAsked: 0, asking: null, failing: false, linger: undefined };
+      held = {
+        leased: 0,
+        inUse: 0,
+        starts: [],
+        startsBindUntil: 0,
+        nextSpareAt: 0,
+        lastGrant: SPARE_STARTS,
+        lastAsked: 0,
+        asking: null,
+        failing: false,
+        linger: undefined,
+      };
       this.held.set(key, held);
     }
     return held;
   }
 
   private hasSpareStart(held: Held): boolean {
+    return this.usableStarts(held).length > 0;
+  }
+
+  /** `held`'s spare starts, those too late to use dropped. */
+  private usableStarts(held: Held): number[] {
     const now = Date.now();
     while (held.starts.length > 0 && held.starts[0]! + SPARE_START_GRACE_MS < now) held.starts.shift();
-    return held.starts.length > 0;
+    return held.starts;
+  }
+
+  /** Adds spare starts (Date.now() times), keeping them in order. */
+  private addStarts(held: Held, starts: readonly number[]): void {
+    held.starts.push(...starts);
+    held.starts.sort((a, b) => a - b);
+  }
+
+  /** Whether the rate's next start is due within SPARE_AHEAD_MS, as far as this worker knows: else a top-up gets none. */
+  private spareStartsWithinReach(held: Held): boolean {
+    return Date.now() >= held.nextSpareAt - SPARE_AHEAD_MS;
   }
 
   /** Whether the spare starts left are few, or lapse soon (they are taken together, so they lapse together). */
   private startsRunLow(held: Held): boolean {
     const last = held.starts.at(-1);
-    return held.starts.length < TOP_UP_BELOW || last === undefined || last + SPARE_START_GRACE_MS - Date.now() < TOP_UP_BEFORE_MS;
+    // Half of what a top-up brings at most: at a low rate a top-up brings one or two.
+    const few = Math.min(TOP_UP_BELOW, Math.ceil(held.lastGrant / 2));
+    return held.starts.length < few || last === undefined || last + SPARE_START_GRACE_MS - Date.now() < TOP_UP_BEFORE_MS;
   }
 
   /**
    * Takes spare starts alone (at_worker_take_spare_destination_starts, migration 0015: the cursor
    * moved in one small step), marked as the ask on its way, so that tasks short of a start wait for
-   * it rather than ask again. A failure is left to the next task's own ask, which says so.
+   * it rather than ask again. A failure is left to the next task's own ask, which says so. One a task
+   * waits for (`forTask`) that brings none means the rate binds: tasks then ask for their own starts
+   * for BINDING_RATE_RECHECK_MS. The times come as milliseconds from the database's clock, so they
+   * keep its microseconds.
    */
-  private topUpStarts(limit: DestinationLimit, held: Held): Promise<void> {
-    const rate = limit.startsPerSecond!;
+  private topUpStarts(limit: DestinationLimit, held: Held, forTask: boolean): Promise<void> {
     const asked = this.pool
       .maybeOne(
         sql.type(rowSchema('at_worker_take_spare_destination_starts', SpareStartsRow))`
-          SELECT first_at, granted, step_us, now_at
-            FROM at_worker_take_spare_destination_starts(${limit.key}, ${rate}, ${SPARE_STARTS})`,
+          SELECT extract(epoch FROM first_at - now_at)::float8 * 1000 AS first_in_ms, granted, step_us,
+                 extract(epoch FROM next_at - now_at)::float8 * 1000 AS next_in_ms
+            FROM at_worker_take_spare_destination_starts(${limit.key}, ${limit.startsPerSecond}, ${SPARE_STARTS})`,
       )
       .then((row) => {
-        if (row === null || row.granted <= 0) {
-          held.startsBindUntil = Date.now() + BINDING_RATE_RECHECK_MS;
+        // No row yet: the limit's first ask (below) makes it.
+        if (row === null) return;
+        const received = Date.now();
+        held.lastGrant = row.granted;
+        held.nextSpareAt = received + row.next_in_ms;
+        if (row.granted <= 0) {
+          if (forTask) held.startsBindUntil = received + BINDING_RATE_RECHECK_MS;
           return;
         }
-        const first = Date.now() + (row.first_at.getTime() - row.now_at.getTime());
+        const first = received + row.first_in_ms;
         const stepMs = row.step_us / 1000;
-        for (let n = 0; n < row.granted; n += 1) held.starts.push(first + n * stepMs);
-        held.starts.sort((a, b) => a - b);
+        this.addStarts(
+          held,
+          Array.from({ length: row.granted }, (_, n) => first + n * stepMs),
+        );
       });
     return this.markAsking(held, asked);
   }
@@ -301,9 +349,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
 
   /** The earliest spare start still usable, taken; null when none is. */
   private spareStart(held: Held): number | null {
-    const now = Date.now();
-    while (held.starts.length > 0 && held.starts[0]! + SPARE_START_GRACE_MS < now) held.starts.shift();
-    return held.starts.shift() ?? null;
+    return this.usableStarts(held).shift() ?? null;
   }
 
   private releaser(key: string): () => void {
@@ -390,8 +436,10 @@ export class PostgresDestinationLimits implements DestinationLimits {
         this.lookAgain(row.limit_key, PLACE_LINGER_MS);
       }
       if (row.spare_ms !== null && row.spare_ms !== '') {
-        held.starts.push(...row.spare_ms.split(',').map((ms) => received + Number(ms)));
-        held.starts.sort((a, b) => a - b);
+        this.addStarts(
+          held,
+          row.spare_ms.split(',').map((ms) => received + Number(ms)),
+        );
       }
     }
     return indexed.map((ask) => {
