@@ -48,7 +48,8 @@ export const startObservability = async (
       const failing = probes.map((probe) => probe()).find((readiness) => !readiness.ok);
       return failing ?? { ok: true };
     },
-  }).catch((cause: unknown) => {
+  }).catch(async (cause: unknown) => {
+    await activity.close();
     // A second worker on one host with the default port is the usual cause (docs/operations.md, Scaling).
     throw new Error(`${errorMessage(cause)}; set HTTP_PORT to a free port (each worker on a host needs its own; 0 turns it off)`);
   });

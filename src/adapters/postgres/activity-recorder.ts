@@ -11,7 +11,7 @@ export const ACTIVITY_BUCKET_MS = 10_000;
 /** How often a worker adds what it counted to at_worker_activity. */
 export const ACTIVITY_FLUSH_MS = 5_000;
 /** Rows older than this are deleted, by each worker about every RETIRE_EVERY flushes. */
-const KEEP = '2 hours';
+const KEEP_MS = 2 * 3_600_000;
 const RETIRE_EVERY = 120;
 
 interface Tally {
@@ -114,23 +114,32 @@ export const createActivityRecorder = (
                late_sum_ms = a.late_sum_ms + excluded.late_sum_ms,
                late_max_ms = greatest(a.late_max_ms, excluded.late_max_ms),
                last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at)`);
-      flushes += 1;
-      if (flushes % RETIRE_EVERY === 1) {
-        await pool.query(statement`DELETE FROM at_worker_activity WHERE bucket < now() - ${KEEP}::interval`);
-      }
       failing = false;
     } catch (cause) {
-      // Kept for the next flush, added to whatever was counted meanwhile.
+      // Kept for the next flush, added to whatever was counted meanwhile; what is older than the
+      // rows the table keeps is dropped, so a worker that cannot write for hours does not grow.
+      const oldest = now() - KEEP_MS;
       for (const [bucket, counted] of taken) {
+        if (bucket < oldest) continue;
         const later = tallies.get(bucket);
         tallies.set(bucket, later === undefined ? counted : merged(counted, later));
       }
       if (!failing) logger.warn(`[Worker ${workerId}] could not write its activity for the dashboard, keeping it: ${errorMessage(cause)}`);
       failing = true;
+      return;
+    }
+    flushes += 1;
+    if (flushes % RETIRE_EVERY !== 1) return;
+    try {
+      await pool.query(statement`DELETE FROM at_worker_activity WHERE bucket < now() - make_interval(secs => ${KEEP_MS / 1000})`);
+    } catch (cause) {
+      // The counts are written; old rows wait for the next worker's (or this one's) next try.
+      logger.warn(`[Worker ${workerId}] could not delete activity rows older than ${KEEP_MS / 3_600_000} hours: ${errorMessage(cause)}`);
     }
   };
 
-  // One flush at a time: two would each take a map and could write a bucket's counts out of order.
+  // One flush at a time, so that close() ends after a flush already under way, and the final one
+  // takes whatever that flush gave back.
   const flush = (): Promise<void> => {
     flushing = flushing.then(write);
     return flushing;

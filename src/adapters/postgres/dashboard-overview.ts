@@ -22,16 +22,12 @@ const NowRow = t.type({ now: DateFromRow });
 /**
  * The overview, read in one read-only REPEATABLE READ transaction so its counts, charts and lists
  * describe the same moment. The last hour comes from the workers' tally (dashboard-activity.ts);
- * counts and stuck or failed tasks from the rows. Reads run one at a time.
+ * counts and stuck or failed tasks from the rows.
  */
-export const createOverviewReader = (pool: DatabasePool): ((stuckTimeoutMs: number) => Promise<Overview>) => {
-  let previous: Promise<unknown> = Promise.resolve();
-  return (stuckTimeoutMs) => {
-    const read = previous.then(() => readOverview(pool, stuckTimeoutMs));
-    previous = read.catch(() => undefined);
-    return read;
-  };
-};
+export const createOverviewReader =
+  (pool: DatabasePool): ((stuckTimeoutMs: number) => Promise<Overview>) =>
+  (stuckTimeoutMs) =>
+    readOverview(pool, stuckTimeoutMs);
 
 const readOverview = (pool: DatabasePool, stuckTimeoutMs: number): Promise<Overview> =>
   pool.transaction(async (tx) => {
