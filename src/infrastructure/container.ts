@@ -28,6 +28,8 @@ export interface ContainerInputs {
   readonly config: Config;
   readonly logger: Logger;
   readonly pool: DatabasePool;
+  /** DESTINATION_LIMITS' own connection; absent: they use `pool`. */
+  readonly limitsPool?: DatabasePool;
   readonly executors: ExecutorsByType;
   /** Task types this worker knows but has no configuration for. */
   readonly cannotRun?: readonly string[];
@@ -92,7 +94,10 @@ export const buildContainer = (inputs: ContainerInputs): Container => {
             logger,
             onChange: (known) => metrics.circuits(known),
           });
-    const limits = config.destinationLimits.length === 0 ? null : new PostgresDestinationLimits(pool, config.destinationLimits, logger);
+    const limits =
+      config.destinationLimits.length === 0
+        ? null
+        : new PostgresDestinationLimits(inputs.limitsPool ?? pool, config.destinationLimits, logger);
     return circuits === null && limits === null ? null : guardDestinations(circuits, limits);
   });
   container.bind<ClaimBatch>(TOKENS.ClaimBatch).toDynamicValue((context) => claimBatch({ ...common(context), ...tracing }));

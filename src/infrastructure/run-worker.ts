@@ -11,7 +11,7 @@ import { checkSchema, migrate } from '../adapters/postgres/migrate.js';
 import { errorMessage } from '../shared/error-message.js';
 import type { Config } from './config/index.js';
 import { buildContainer } from './container.js';
-import { connectToDatabase } from './database.js';
+import { connectToDatabase, openProvenPool } from './database.js';
 import { createExecutors } from './executors.js';
 import { firstTaskHint } from './first-task-hint.js';
 import { createLogger } from './logging.js';
@@ -42,6 +42,10 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       abort: signals.received,
     });
     closers.push(() => closePool(pool));
+    // Limits with a rate call the database every few ms while tasks start: on a connection of their
+    // own, those calls neither wait behind claims and attempt ends for a free one nor take one from them.
+    const limitsPool = config.destinationLimits.length === 0 ? undefined : await openProvenPool(databaseUrl, 1);
+    if (limitsPool !== undefined) closers.push(() => closePool(limitsPool));
     const schemaOptions = { logger, signal: signals.received, connectTimeoutMs: config.database.connectTimeoutMs };
     if (config.database.migrate) await migrate(databaseUrl, schemaOptions);
     else await checkSchema(databaseUrl, schemaOptions);
@@ -65,6 +69,7 @@ export const runWorker = async (config: Config, options: { embedded: boolean }):
       config,
       logger,
       pool,
+      ...(limitsPool === undefined ? {} : { limitsPool }),
       executors: executors.byType,
       cannotRun: executors.cannotRun,
       metrics: observability.metrics,

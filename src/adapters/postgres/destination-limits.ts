@@ -8,6 +8,7 @@ import { limitFor, type DestinationLimit, type LimitRule } from '../../domain/in
 import { errorMessage } from '../../shared/error-message.js';
 import { jsonbText } from '../../shared/jsonb-text.js';
 import { createCoalescer } from './coalescer.js';
+import { prepared } from './prepared.js';
 import { rowSchema, statement } from './row-schema.js';
 import { DateFromRow, nullable } from './rows.js';
 
@@ -309,10 +310,13 @@ export class PostgresDestinationLimits implements DestinationLimits {
   private topUpStarts(limit: DestinationLimit, held: Held, forTask: boolean): Promise<void> {
     const asked = this.pool
       .maybeOne(
-        sql.type(rowSchema('at_worker_take_spare_destination_starts', SpareStartsRow))`
-          SELECT extract(epoch FROM first_at - now_at)::float8 * 1000 AS first_in_ms, granted, step_us,
-                 extract(epoch FROM next_at - now_at)::float8 * 1000 AS next_in_ms
-            FROM at_worker_take_spare_destination_starts(${limit.key}, ${limit.startsPerSecond}, ${SPARE_STARTS})`,
+        prepared(
+          'at_worker_take_spare_destination_starts',
+          sql.type(rowSchema('at_worker_take_spare_destination_starts', SpareStartsRow))`
+            SELECT extract(epoch FROM first_at - now_at)::float8 * 1000 AS first_in_ms, granted, step_us,
+                   extract(epoch FROM next_at - now_at)::float8 * 1000 AS next_in_ms
+              FROM at_worker_take_spare_destination_starts(${limit.key}, ${limit.startsPerSecond}, ${SPARE_STARTS})`,
+        ),
       )
       .then((row) => {
         // No row yet: the limit's first ask (below) makes it.
@@ -413,13 +417,18 @@ export class PostgresDestinationLimits implements DestinationLimits {
 
   private async takeLeases(asks: readonly Ask[]): Promise<Answer[]> {
     const indexed = asks.map((ask, idx) => ({ idx, ...ask }));
-    const result = await this.pool.query(sql.type(rowSchema('at_worker_take_destination_leases', Row))`
+    const result = await this.pool.query(
+      prepared(
+        'at_worker_take_destination_leases',
+        sql.type(rowSchema('at_worker_take_destination_leases', Row))`
       SELECT s.idx, s.limit_key, s.granted, s.start_at, s.limited_by, s.spare_places,
              (SELECT string_agg((extract(epoch FROM x - n.now) * 1000)::text, ',') FROM unnest(s.spare_starts) AS x) AS spare_ms,
              n.now
         FROM at_worker_take_destination_leases(
                ${this.holder}::uuid, make_interval(secs => ${this.leaseTtlMs / 1000}), ${jsonbText(indexed)}::jsonb) AS s,
-             LATERAL (SELECT clock_timestamp() AS now) AS n`);
+             LATERAL (SELECT clock_timestamp() AS now) AS n`,
+      ),
+    );
     const rows = result.rows;
     const received = Date.now();
     const byIdx = new Map<number, Row>();
