@@ -1,9 +1,9 @@
 -- Migration 0015: spare starts of a rate taken alone, in one small step, without waiting for the
 -- WAL; and the spacing of starts never below 1.02/rate.
 --
--- A worker whose rate limit is far from binding uses each spare start up to 10 ms after its time
--- (migration 0014), so while it starts tasks at a few thousand a second it needs new ones about
--- every 10 ms. at_worker_take_spare_destination_starts only moves the rate's cursor: it hands out
+-- A worker whose rate limit is far from binding uses each spare start only a few ms after its
+-- time (docs/protecting-receivers.md), so while it starts tasks at a few thousand a second it needs
+-- new ones every 10 to 20 ms. at_worker_take_spare_destination_starts only moves the rate's cursor: it hands out
 -- the starts due within the next 5 ms (at most p_max), spaced as the starts of
 -- at_worker_take_destination_leases are, and returns the first one, how many, their spacing, the
 -- cursor after them and the database's clock, from which the worker lists them. It needs none of

@@ -86,10 +86,13 @@ const SPARE_AHEAD_MS = 5;
 
 /**
  * How late a spare start may be used: starts are 2 % further apart than 1/rate, so a start used at
- * most 10 ms after its time keeps any one-second window at `rate` (+1 at its edge), as a reservation
- * honoured half an interval late does.
+ * most 20 ms after its time keeps any one-second window at `rate` (+1 at its edge), as a reservation
+ * honoured half an interval late does. Its time is known only as an offset from the database's
+ * clock at some moment between sending the call and reading its answer, so a start is used from the
+ * answer on (never early) and until this long after the call was sent (never more than this late,
+ * however long the answer took); the 2 ms left cover the clocks' millisecond steps.
  */
-const SPARE_START_GRACE_MS = 10;
+const SPARE_START_LATENESS_MS = 18;
 
 /** A place this worker holds but no task has used for this long goes back. */
 const PLACE_LINGER_MS = 50;
@@ -100,14 +103,20 @@ const GIVE_BACK_RETRY_MS = 1_000;
 /** Leases not renewed for this long are taken back (the worker died); they are renewed every third of it. */
 export const DEFAULT_LEASE_TTL_MS = 30_000;
 
+/** A spare start: usable from `at` until `until` (Date.now() times). */
+interface SpareStart {
+  readonly at: number;
+  readonly until: number;
+}
+
 /** What this worker holds of one limit key. */
 interface Held {
   /** Places leased in the database. */
   leased: number;
   /** Of which used by running tasks. */
   inUse: number;
-  /** Spare starts, as Date.now() times, ascending. */
-  starts: number[];
+  /** Spare starts, ascending. */
+  starts: SpareStart[];
   /** Until when (Date.now()) the rate is taken as binding, after a top-up got no start: tasks then ask for their own. */
   startsBindUntil: number;
   /** When (Date.now()) the rate's next start is due, as the last top-up left it. */
@@ -133,7 +142,7 @@ interface Held {
  * unused for PLACE_LINGER_MS. It renews its leases while it holds places; a worker that died has its
  * places taken back DEFAULT_LEASE_TTL_MS after its last renewal, once the limit is reached. Starts
  * are likewise taken a few at a time while the rate is far from binding (those due within 5 ms),
- * each usable up to SPARE_START_GRACE_MS after its time, by a call that only moves the rate's cursor
+ * each usable up to SPARE_START_LATENESS_MS after its time, by a call that only moves the rate's cursor
  * (topUpStarts), made before they run out. A task that finds no spare place, or no start while the
  * rate binds, asks at_worker_take_destination_leases, and asks made within TAKE_WINDOW_MS share one call.
  *
@@ -274,16 +283,23 @@ export class PostgresDestinationLimits implements DestinationLimits {
   }
 
   /** `held`'s spare starts, those too late to use dropped. */
-  private usableStarts(held: Held): number[] {
+  private usableStarts(held: Held): SpareStart[] {
     const now = Date.now();
-    while (held.starts.length > 0 && held.starts[0]! + SPARE_START_GRACE_MS < now) held.starts.shift();
+    while (held.starts.length > 0 && held.starts[0]!.until < now) held.starts.shift();
     return held.starts;
   }
 
-  /** Adds spare starts (Date.now() times), keeping them in order. */
-  private addStarts(held: Held, starts: readonly number[]): void {
-    held.starts.push(...starts);
-    held.starts.sort((a, b) => a - b);
+  /**
+   * Adds spare starts given as offsets (ms) from the database's clock during a call sent at `sent`
+   * and answered at `received` (Date.now() times), keeping them in order; one the answer came too
+   * late to use is left out.
+   */
+  private addStarts(held: Held, sent: number, received: number, offsetsMs: readonly number[]): void {
+    for (const offset of offsetsMs) {
+      const start = { at: received + offset, until: sent + offset + SPARE_START_LATENESS_MS };
+      if (start.until >= start.at) held.starts.push(start);
+    }
+    held.starts.sort((a, b) => a.at - b.at);
   }
 
   /** Whether the rate's next start is due within SPARE_AHEAD_MS, as far as this worker knows: else a top-up gets none. */
@@ -296,7 +312,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
     const last = held.starts.at(-1);
     // Half of what a top-up brings at most: at a low rate a top-up brings one or two.
     const few = Math.min(TOP_UP_BELOW, Math.ceil(held.lastGrant / 2));
-    return held.starts.length < few || last === undefined || last + SPARE_START_GRACE_MS - Date.now() < TOP_UP_BEFORE_MS;
+    return held.starts.length < few || last === undefined || last.until - Date.now() < TOP_UP_BEFORE_MS;
   }
 
   /**
@@ -308,6 +324,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
    * keep its microseconds.
    */
   private topUpStarts(limit: DestinationLimit, held: Held, forTask: boolean): Promise<void> {
+    const sent = Date.now();
     const asked = this.pool
       .maybeOne(
         prepared(
@@ -328,11 +345,12 @@ export class PostgresDestinationLimits implements DestinationLimits {
           if (forTask) held.startsBindUntil = received + BINDING_RATE_RECHECK_MS;
           return;
         }
-        const first = received + row.first_in_ms;
         const stepMs = row.step_us / 1000;
         this.addStarts(
           held,
-          Array.from({ length: row.granted }, (_, n) => first + n * stepMs),
+          sent,
+          received,
+          Array.from({ length: row.granted }, (_, n) => row.first_in_ms + n * stepMs),
         );
       });
     return this.markAsking(held, asked);
@@ -353,7 +371,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
 
   /** The earliest spare start still usable, taken; null when none is. */
   private spareStart(held: Held): number | null {
-    return this.usableStarts(held).shift() ?? null;
+    return this.usableStarts(held).shift()?.at ?? null;
   }
 
   private releaser(key: string): () => void {
@@ -417,6 +435,7 @@ export class PostgresDestinationLimits implements DestinationLimits {
 
   private async takeLeases(asks: readonly Ask[]): Promise<Answer[]> {
     const indexed = asks.map((ask, idx) => ({ idx, ...ask }));
+    const sent = Date.now();
     const result = await this.pool.query(
       prepared(
         'at_worker_take_destination_leases',
@@ -447,7 +466,9 @@ export class PostgresDestinationLimits implements DestinationLimits {
       if (row.spare_ms !== null && row.spare_ms !== '') {
         this.addStarts(
           held,
-          row.spare_ms.split(',').map((ms) => received + Number(ms)),
+          sent,
+          received,
+          row.spare_ms.split(',').map((ms) => Number(ms)),
         );
       }
     }
