@@ -32,6 +32,26 @@ describe('the overview’s last hour, from the workers’ tally', () => {
     await db.client.query('DELETE FROM at_worker_activity');
   });
 
+  const warnings = (logger: RecordingLogger) => logger.lines.filter((line) => line.level === 'warn').map((line) => line.message);
+  /** What `worker` has written in all: claims and the sum of their lateness. */
+  const written = async (worker: string) =>
+    (
+      await db.client.query<{ claimed: number; late_sum_ms: number }>(
+        'SELECT sum(claimed)::int AS claimed, sum(late_sum_ms) AS late_sum_ms FROM at_worker_activity WHERE worker_id = $1',
+        [worker],
+      )
+    ).rows[0];
+
+  /** Runs `body` with the database broken by `breaking` (SQL), mended by `mending` afterwards. */
+  const whileBroken = async (breaking: string, mending: string, body: () => Promise<void>) => {
+    await db.client.query(breaking);
+    try {
+      await body();
+    } finally {
+      await db.client.query(mending);
+    }
+  };
+
   const totals = (activity: Awaited<ReturnType<typeof readActivity>>) => ({
     claimed: activity.lastHour.reduce((sum, minute) => sum + minute.claimed, 0),
     completed: activity.lastHour.reduce((sum, minute) => sum + minute.completed, 0),
@@ -95,49 +115,44 @@ describe('the overview’s last hour, from the workers’ tally', () => {
 
   it('keeps what a flush could not write and writes it with the next one, warning once', async () => {
     const logger = new RecordingLogger();
-    await db.client.query('ALTER TABLE at_worker_activity RENAME TO at_worker_activity_away');
     const recorder = createActivityRecorder(pool, 'worker-3', logger, { flushMs: 3_600_000 });
-    try {
-      recorder.metrics.claimed('http_callback', 10);
-      await recorder.flush();
-      recorder.metrics.claimed('http_callback', 20);
-      await recorder.flush();
-    } finally {
-      await db.client.query('ALTER TABLE at_worker_activity_away RENAME TO at_worker_activity');
-    }
-    expect(logger.lines.filter((line) => line.level === 'warn').map((line) => line.message)).toEqual([
+    await whileBroken(
+      'ALTER TABLE at_worker_activity RENAME TO at_worker_activity_away',
+      'ALTER TABLE at_worker_activity_away RENAME TO at_worker_activity',
+      async () => {
+        recorder.metrics.claimed('http_callback', 10);
+        await recorder.flush();
+        recorder.metrics.claimed('http_callback', 20);
+        await recorder.flush();
+      },
+    );
+    expect(warnings(logger)).toEqual([
       expect.stringMatching(/^\[Worker worker-3\] could not write its activity for the dashboard, keeping it: .*at_worker_activity/),
     ]);
     recorder.metrics.claimed('http_callback', 30);
     await recorder.close();
-    const row = await db.client.query<{ claimed: number; late_sum_ms: number }>(
-      `SELECT sum(claimed)::int AS claimed, sum(late_sum_ms) AS late_sum_ms FROM at_worker_activity WHERE worker_id = 'worker-3'`,
-    );
-    expect(row.rows[0]).toEqual({ claimed: 3, late_sum_ms: 60 });
+    expect(await written('worker-3')).toEqual({ claimed: 3, late_sum_ms: 60 });
   });
 
   it('writes its counts once when the clean-up of old rows that follows fails', async () => {
-    await db.client.query(`
-      CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no delete today'; END $$;
-      CREATE TRIGGER refuse_delete BEFORE DELETE ON at_worker_activity FOR EACH STATEMENT EXECUTE FUNCTION refuse_delete()`);
     const logger = new RecordingLogger();
     const recorder = createActivityRecorder(pool, 'worker-5', logger, { flushMs: 3_600_000 });
-    try {
-      recorder.metrics.claimed('http_callback', 10);
-      // The first flush also deletes old rows: refused here, after the counts are written.
-      await recorder.flush();
-      recorder.metrics.claimed('http_callback', 10);
-      await recorder.close();
-    } finally {
-      await db.client.query('DROP TRIGGER refuse_delete ON at_worker_activity; DROP FUNCTION refuse_delete()');
-    }
-    expect(logger.lines.filter((line) => line.level === 'warn').map((line) => line.message)).toEqual([
+    await whileBroken(
+      `CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no delete today'; END $$;
+       CREATE TRIGGER refuse_delete BEFORE DELETE ON at_worker_activity FOR EACH STATEMENT EXECUTE FUNCTION refuse_delete()`,
+      'DROP TRIGGER refuse_delete ON at_worker_activity; DROP FUNCTION refuse_delete()',
+      async () => {
+        recorder.metrics.claimed('http_callback', 10);
+        // The first flush also deletes old rows: refused here, after the counts are written.
+        await recorder.flush();
+        recorder.metrics.claimed('http_callback', 10);
+        await recorder.close();
+      },
+    );
+    expect(warnings(logger)).toEqual([
       expect.stringMatching(/^\[Worker worker-5\] could not delete activity rows older than 2 hours: .*no delete today/),
     ]);
-    const row = await db.client.query<{ claimed: number }>(
-      `SELECT sum(claimed)::int AS claimed FROM at_worker_activity WHERE worker_id = 'worker-5'`,
-    );
-    expect(row.rows[0]).toEqual({ claimed: 2 });
+    expect(await written('worker-5')).toEqual({ claimed: 2, late_sum_ms: 20 });
   });
 
   it('deletes rows older than two hours when it writes, and the overview reads only the last hour', async () => {
