@@ -1,15 +1,14 @@
 import type { DatabasePool } from 'slonik';
-import type { Logger, WorkerMetrics } from '../../application/ports.js';
-import { noMetrics } from '../../application/ports.js';
+import { noMetrics, type Logger, type WorkerMetrics } from '../../application/ports.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { jsonbText } from '../../shared/jsonb-text.js';
 import { LATEST_DATE_MS } from './pg-timestamp.js';
 import { statement } from './row-schema.js';
 
-/** The dashboard's buckets (dashboard-activity.ts reads them by minute). */
-export const ACTIVITY_BUCKET_MS = 10_000;
+/** The buckets a worker counts in (dashboard-activity.ts sums them by minute). */
+const BUCKET_MS = 10_000;
 /** How often a worker adds what it counted to at_worker_activity. */
-export const ACTIVITY_FLUSH_MS = 5_000;
+const FLUSH_MS = 5_000;
 /** Rows older than this are deleted, by each worker about every RETIRE_EVERY flushes. */
 const KEEP_MS = 2 * 3_600_000;
 const RETIRE_EVERY = 120;
@@ -36,7 +35,7 @@ export interface ActivityRecorder {
 /**
  * A worker's tally for the dashboard's last hour (migration 0016): claims and how late they were,
  * tasks completed and failed, by 10-second bucket of this worker's clock, counted in memory as the
- * same hooks feed /metrics, and added to the table every ACTIVITY_FLUSH_MS in one statement. A flush
+ * same hooks feed /metrics, and added to the table every FLUSH_MS in one statement. A flush
  * that fails keeps its counts for the next one (one warning per outage), so a database that is away
  * for a while loses nothing but the worker's memory if it also stops.
  */
@@ -44,7 +43,7 @@ export const createActivityRecorder = (
   pool: DatabasePool,
   workerId: string,
   logger: Logger,
-  { flushMs = ACTIVITY_FLUSH_MS, now = () => Date.now() }: { readonly flushMs?: number; readonly now?: () => number } = {},
+  { flushMs = FLUSH_MS, now = () => Date.now() }: { readonly flushMs?: number; readonly now?: () => number } = {},
 ): ActivityRecorder => {
   let tallies = new Map<number, Tally>();
   let flushes = 0;
@@ -53,7 +52,7 @@ export const createActivityRecorder = (
 
   const tally = (): Tally => {
     const at = now();
-    const bucket = Math.floor(at / ACTIVITY_BUCKET_MS) * ACTIVITY_BUCKET_MS;
+    const bucket = Math.floor(at / BUCKET_MS) * BUCKET_MS;
     let found = tallies.get(bucket);
     if (found === undefined) {
       found = { claimed: 0, completed: 0, failed: 0, lateCount: 0, lateSumMs: 0, lateMaxMs: null, lastSeenAt: at };

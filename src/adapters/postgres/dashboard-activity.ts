@@ -2,12 +2,10 @@ import * as t from 'io-ts';
 import { sql, type CommonQueryMethods } from 'slonik';
 import { rowSchema } from './row-schema.js';
 import type { MinuteActivity, WorkerSeen } from '../../application/dashboard/ports.js';
-import { ACTIVITY_BUCKET_MS } from './activity-recorder.js';
 import { DateFromRow, nullable } from './rows.js';
 
 const MINUTE_MS = 60_000;
 const WINDOW_MINUTES = 60;
-const BUCKET_MS = ACTIVITY_BUCKET_MS;
 // Workers listed on the overview, most recently seen first.
 const WORKER_LIMIT = 50;
 
@@ -44,50 +42,45 @@ export const readActivity = async (db: CommonQueryMethods, now: Date): Promise<A
         FROM at_worker_activity
        WHERE bucket >= ${new Date(windowStart).toISOString()}::timestamptz`)
   ).rows;
-  const byBucket = new Map<number, ActivityRow[]>();
-  for (const row of rows) {
-    const bucket = row.bucket.getTime();
-    byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), row]);
-  }
-  return summarise(byBucket, windowStart);
+  return summarise(rows, windowStart);
 };
 
-const summarise = (byBucket: ReadonlyMap<number, readonly ActivityRow[]>, windowStart: number): Activity => {
-  const lastHour: MinuteActivity[] = [];
+/** The rows by minute of the hour from `windowStart`, and by worker; rows outside the hour count for neither. */
+const summarise = (rows: readonly ActivityRow[], windowStart: number): Activity => {
+  const minutes = Array.from({ length: WINDOW_MINUTES }, () => ({
+    claimed: 0,
+    completed: 0,
+    failed: 0,
+    lateCount: 0,
+    lateSum: 0,
+    lateMax: null as number | null,
+  }));
   const workers = new Map<string, { lastSeenAt: Date; claimed: number; completed: number; failed: number }>();
-  for (let n = 0; n < WINDOW_MINUTES; n += 1) {
-    const minute = windowStart + n * MINUTE_MS;
-    let claimed = 0;
-    let completed = 0;
-    let failed = 0;
-    let lateCount = 0;
-    let lateSum = 0;
-    let lateMax: number | null = null;
-    const rows = Array.from({ length: MINUTE_MS / BUCKET_MS }, (_, n) => byBucket.get(minute + n * BUCKET_MS) ?? []).flat();
-    for (const row of rows) {
-      claimed += row.claimed;
-      completed += row.completed;
-      failed += row.failed;
-      lateCount += row.late_count;
-      lateSum += row.late_sum_ms;
-      if (row.late_max_ms !== null) lateMax = Math.max(lateMax ?? row.late_max_ms, row.late_max_ms);
-      const seen = workers.get(row.worker_id) ?? { lastSeenAt: row.last_seen_at, claimed: 0, completed: 0, failed: 0 };
-      workers.set(row.worker_id, {
-        lastSeenAt: seen.lastSeenAt > row.last_seen_at ? seen.lastSeenAt : row.last_seen_at,
-        claimed: seen.claimed + row.claimed,
-        completed: seen.completed + row.completed,
-        failed: seen.failed + row.failed,
-      });
-    }
-    lastHour.push({
-      minute: new Date(minute),
-      claimed,
-      completed,
-      failed,
-      latenessAvgMs: lateCount === 0 ? null : Math.round(lateSum / lateCount),
-      latenessMaxMs: lateMax === null ? null : Math.round(lateMax),
+  for (const row of rows) {
+    const minute = minutes[Math.floor((row.bucket.getTime() - windowStart) / MINUTE_MS)];
+    if (minute === undefined) continue;
+    minute.claimed += row.claimed;
+    minute.completed += row.completed;
+    minute.failed += row.failed;
+    minute.lateCount += row.late_count;
+    minute.lateSum += row.late_sum_ms;
+    if (row.late_max_ms !== null) minute.lateMax = Math.max(minute.lateMax ?? row.late_max_ms, row.late_max_ms);
+    const seen = workers.get(row.worker_id) ?? { lastSeenAt: row.last_seen_at, claimed: 0, completed: 0, failed: 0 };
+    workers.set(row.worker_id, {
+      lastSeenAt: seen.lastSeenAt > row.last_seen_at ? seen.lastSeenAt : row.last_seen_at,
+      claimed: seen.claimed + row.claimed,
+      completed: seen.completed + row.completed,
+      failed: seen.failed + row.failed,
     });
   }
+  const lastHour: MinuteActivity[] = minutes.map((minute, n) => ({
+    minute: new Date(windowStart + n * MINUTE_MS),
+    claimed: minute.claimed,
+    completed: minute.completed,
+    failed: minute.failed,
+    latenessAvgMs: minute.lateCount === 0 ? null : Math.round(minute.lateSum / minute.lateCount),
+    latenessMaxMs: minute.lateMax === null ? null : Math.round(minute.lateMax),
+  }));
   const seen = [...workers.entries()]
     .map(([workerId, worker]) => ({ workerId, ...worker }))
     .sort((a, b) => b.lastSeenAt.getTime() - a.lastSeenAt.getTime())
